@@ -1,0 +1,439 @@
+"""``infinstor-jlab``: the command line over the same services the server uses.
+
+Errors go to stderr as one sentence with a non-zero exit; with ``--json`` the JSON document
+is the only thing on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from .errors import BadRequest, InfinstorError
+from .timespec import format_iso
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class CliError(InfinstorError):
+    pass
+
+
+def _service(args: argparse.Namespace) -> Any:
+    from .index import open_index
+    from .services import InfinstorService
+
+    return InfinstorService(open_index(args.index), s3_endpoint_url=args.endpoint_url)
+
+
+def _emit_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=None) + "\n")
+
+
+def _human_size(n: int) -> str:
+    return f"{n:>12,}"
+
+
+class _ProgressBar:
+    """One updating line on a terminal; silent when stderr is not a terminal."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.enabled = sys.stderr.isatty()
+        self.last = 0.0
+
+    def __call__(self, progress: Any) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not progress.done and now - self.last < 0.2:
+            return
+        self.last = now
+        line = (
+            f"\r{self.label}: {progress.versions_seen:,} versions listed "
+            f"({progress.rate:,.0f}/s), {progress.pages:,} pages"
+        )
+        sys.stderr.write(line.ljust(78))
+        if progress.done:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+# -- commands -------------------------------------------------------------------------------
+def cmd_track(args: argparse.Namespace) -> int:
+    svc = _service(args)
+    status = svc.versioning_status(args.bucket)
+    consent = args.yes
+    if status != "Enabled" and not consent:
+        if not sys.stdin.isatty():
+            raise CliError(
+                f"Tracking {args.bucket!r} enables S3 versioning on it; re-run with --yes to "
+                "confirm (no terminal to ask on)."
+            )
+        sys.stderr.write(
+            f"Bucket {args.bucket!r} has versioning {'suspended' if status else 'off'}. "
+            "Tracking enables it: from now on S3 keeps every overwritten and deleted object "
+            "(history starts now, and old versions cost storage).\nEnable versioning? [y/N] "
+        )
+        sys.stderr.flush()
+        answer = sys.stdin.readline().strip().lower()
+        if answer not in ("y", "yes"):
+            sys.stderr.write("Not tracked; nothing was changed.\n")
+            return EXIT_ERROR
+        consent = True
+    before = svc.track(args.bucket, enable_versioning_consent=consent)
+    if before != "Enabled":
+        print(f"Enabled versioning on {args.bucket} (it was {before.lower()}); history starts now.")
+    if args.no_sync:
+        print(f"Tracking {args.bucket}. Run `infinstor-jlab sync {args.bucket}` to index it.")
+        return 0
+    return _run_sync(svc, args.bucket, full=False)
+
+
+def _run_sync(svc: Any, bucket: str, *, full: bool) -> int:
+    bar = _ProgressBar(f"sync {bucket}")
+    started = time.monotonic()
+    try:
+        result = svc.sync(bucket, full=full, on_progress=bar)
+    except KeyboardInterrupt:
+        sys.stderr.write(
+            f"\nInterrupted. Progress is saved: run `infinstor-jlab sync {bucket}` to resume.\n"
+        )
+        return EXIT_INTERRUPTED
+    for warning in result.warnings:
+        sys.stderr.write(f"warning: {warning}\n")
+    p = result.progress
+    resumed = f" (resumed after {p.resumed_after!r})" if p.resumed_after else ""
+    print(
+        f"Synced {bucket}{resumed}: {p.versions_seen:,} versions listed, "
+        f"{p.versions_written:,} index rows written in {time.monotonic() - started:.1f} s."
+    )
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    return _run_sync(_service(args), args.bucket, full=args.full)
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    from .services import parse_s3_uri
+
+    svc = _service(args)
+    bucket, prefix = parse_s3_uri(args.uri)
+    spec, label_bucket, label_prefix = svc.view_spec(at=args.at, slice_=args.slice,
+                                                     label=args.label)
+    if label_bucket is not None:
+        if label_bucket != bucket:
+            raise CliError(
+                f"Label {args.label!r} is over bucket {label_bucket!r}, not {bucket!r}; "
+                f"list s3://{label_bucket}/{label_prefix} instead."
+            )
+        if not prefix:
+            prefix = label_prefix or ""
+    delimiter = None if args.recursive else "/"
+    if args.max_keys is not None:
+        page = svc.list_objects(bucket, spec=spec, prefix=prefix, delimiter=delimiter,
+                                max_keys=args.max_keys, token=args.token)
+        objects, prefixes, next_token = page.objects, page.prefixes, page.next_token
+    else:
+        objects, prefixes = [], []
+        token = args.token
+        while True:
+            page = svc.list_objects(bucket, spec=spec, prefix=prefix, delimiter=delimiter,
+                                    max_keys=1000, token=token)
+            objects.extend(page.objects)
+            prefixes.extend(page.prefixes)
+            token = page.next_token
+            if token is None:
+                break
+        next_token = None
+    if args.json:
+        _emit_json({
+            "objects": [o.to_json() for o in objects],
+            "prefixes": prefixes,
+            "next_token": next_token,
+        })
+        return 0
+    print(f"# s3://{bucket}/{prefix} {spec.display()}")
+    for p in prefixes:
+        print(f"{'PRE':>43} {p}")
+    for o in objects:
+        stamp = format_iso(o.last_modified_ms).replace("T", " ").replace("Z", "")
+        print(f"{stamp} {_human_size(o.size)} {o.key}  ({o.version_id})")
+    if next_token:
+        print(f"# more: --token {next_token}")
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .services import parse_s3_uri
+
+    svc = _service(args)
+    bucket, prefix = parse_s3_uri(args.uri)
+    result = svc.diff(bucket, prefix=prefix, from_spec=svc.parse_spec(args.from_spec),
+                      to_spec=svc.parse_spec(args.to_spec))
+    if args.json:
+        _emit_json(result.to_json())
+        return 0
+    for o in result.added:
+        print(f"+ {o.key}  ({o.version_id})")
+    for o in result.deleted:
+        print(f"- {o.key}  ({o.version_id})")
+    for m in result.modified:
+        print(f"M {m.key}  ({m.from_version_id} -> {m.to_version_id})")
+    print(f"# {len(result.added)} added, {len(result.deleted)} deleted, "
+          f"{len(result.modified)} modified")
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from .services import parse_s3_uri
+
+    svc = _service(args)
+    bucket, key = parse_s3_uri(args.uri)
+    if not key:
+        raise CliError("history needs an object: s3://BUCKET/KEY.")
+    versions = svc.history(bucket, key)
+    if args.json:
+        _emit_json({"bucket": bucket, "key": key,
+                    "versions": [v.to_history_json() for v in versions]})
+        return 0
+    for v in versions:
+        stamp = format_iso(v.last_modified_ms).replace("T", " ").replace("Z", "")
+        what = "DELETE MARKER" if v.is_delete_marker else _human_size(v.size)
+        latest = "  (latest)" if v.is_latest else ""
+        print(f"{stamp} {what:>13} {v.version_id}{latest}")
+    return 0
+
+
+def cmd_timeline(args: argparse.Namespace) -> int:
+    from .services import parse_s3_uri
+
+    svc = _service(args)
+    bucket, prefix = parse_s3_uri(args.uri)
+    from_ms = svc.parse_spec(args.from_spec).end_ms if args.from_spec else None
+    to_ms = svc.parse_spec(args.to_spec).end_ms if args.to_spec else None
+    tl = svc.timeline(bucket, prefix=prefix, from_ms=from_ms, to_ms=to_ms, bins=args.bins)
+    if args.json:
+        _emit_json(tl.to_json())
+        return 0
+    peak = max([1, *tl.created, *tl.deleted])
+    for i, (c, d) in enumerate(zip(tl.created, tl.deleted)):
+        if c or d:
+            start = format_iso(tl.start_ms + i * tl.bin_ms)
+            print(f"{start} +{c:<6} -{d:<6} {'#' * max(1, 40 * (c + d) // peak)}")
+    return 0
+
+
+def cmd_timespec(args: argparse.Namespace) -> int:
+    svc = _service(args)
+    spec = svc.parse_spec(args.spec, default_now=False)
+    if args.json:
+        _emit_json(spec.to_dict())
+    else:
+        print(f"{spec.canonical()}  ({spec.display()})")
+    return 0
+
+
+def cmd_label_create(args: argparse.Namespace) -> int:
+    from .services import parse_s3_uri
+
+    svc = _service(args)
+    bucket, prefix = parse_s3_uri(args.uri)
+    if not args.at and not args.slice:
+        raise CliError("label create needs --at SPEC or --slice SPEC.")
+    spec, _, _ = svc.view_spec(at=args.at, slice_=args.slice)
+    label = svc.create_label(args.name, bucket, prefix, spec, description=args.description)
+    if args.json:
+        _emit_json(label.to_json())
+    else:
+        print(f"Label {label.name}: s3://{label.bucket}/{label.prefix} {label.spec}, "
+              f"{label.object_count:,} objects, {label.fingerprint}")
+    return 0
+
+
+def cmd_label_list(args: argparse.Namespace) -> int:
+    labels = _service(args).index.list_labels()
+    if args.json:
+        _emit_json({"labels": [label.to_json() for label in labels]})
+        return 0
+    for label in labels:
+        print(f"{label.name:<30} s3://{label.bucket}/{label.prefix}  {label.spec}  "
+              f"{label.object_count:,} objects")
+    return 0
+
+
+def cmd_label_show(args: argparse.Namespace) -> int:
+    label = _service(args).index.get_label(args.name)
+    if args.json:
+        _emit_json(label.to_json())
+        return 0
+    for k, v in label.to_json().items():
+        print(f"{k:>14}: {v}")
+    return 0
+
+
+def cmd_label_delete(args: argparse.Namespace) -> int:
+    _service(args).index.delete_label(args.name)
+    if args.json:
+        _emit_json({"deleted": args.name})
+    else:
+        print(f"Deleted label {args.name}.")
+    return 0
+
+
+def cmd_label_verify(args: argparse.Namespace) -> int:
+    report = _service(args).verify_label(args.name, check_s3=not args.no_s3)
+    if args.json:
+        _emit_json(report.to_json())
+    else:
+        if report.ok:
+            print(f"Label {args.name} verified: {report.index_object_count:,} objects, "
+                  f"fingerprint matches{'' if args.no_s3 else ', every version is in S3'}.")
+        else:
+            if not report.index_matches:
+                print(f"DRIFT: the index now resolves {args.name} to "
+                      f"{report.index_object_count:,} objects with fingerprint "
+                      f"{report.index_fingerprint}, not {report.fingerprint}.")
+            for m in report.s3_missing:
+                print(f"MISSING in S3: {m['key']} ({m['version_id']})")
+            for c in report.s3_changed:
+                print(f"CHANGED in S3: {c['key']} ({c['version_id']})")
+    return 0 if report.ok else EXIT_ERROR
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(no_lab=args.no_lab, port=args.port, workdir=args.workdir)
+
+
+# -- parser ---------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--index", default=argparse.SUPPRESS,
+                        help="index URL (sqlite:///path); default $INFINSTOR_INDEX_URL, else a "
+                             "file under the Jupyter data directory")
+    common.add_argument("--endpoint-url", default=argparse.SUPPRESS,
+                        help="S3 endpoint for S3-compatible stores (default: boto3's, which "
+                             "honours AWS_ENDPOINT_URL)")
+    as_json = argparse.ArgumentParser(add_help=False)
+    as_json.add_argument("--json", action="store_true", help="print JSON only")
+
+    parser = argparse.ArgumentParser(
+        prog="infinstor-jlab",
+        description="Time travel over versioned S3 buckets: snapshots, slices, diffs, labels.",
+        parents=[common],
+    )
+    parser.set_defaults(index=None, endpoint_url=None)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("track", parents=[common],
+                       help="enable versioning (after asking) and index a bucket")
+    p.add_argument("bucket")
+    p.add_argument("--yes", action="store_true", help="do not ask before enabling versioning")
+    p.add_argument("--no-sync", action="store_true", help="register only; sync later")
+    p.set_defaults(func=cmd_track)
+
+    p = sub.add_parser("sync", parents=[common],
+                       help="bring the index up to date from ListObjectVersions")
+    p.add_argument("bucket")
+    p.add_argument("--full", action="store_true",
+                   help="start a new pass from the first key instead of resuming")
+    p.set_defaults(func=cmd_sync)
+
+    p = sub.add_parser("ls", parents=[common, as_json], help="list a bucket as of a time")
+    p.add_argument("uri", metavar="s3://BUCKET[/PREFIX]")
+    p.add_argument("--at", metavar="SPEC", help="snapshot time (default: now)")
+    p.add_argument("--slice", metavar="SPEC", help="only what arrived in a window")
+    p.add_argument("--label", metavar="NAME", help="the view a label pins")
+    p.add_argument("--recursive", action="store_true", help="no folder roll-up")
+    p.add_argument("--max-keys", type=int, metavar="N", help="one page of at most N entries")
+    p.add_argument("--token", metavar="T", help="continuation token from a previous page")
+    p.set_defaults(func=cmd_ls)
+
+    p = sub.add_parser("diff", parents=[common, as_json], help="what changed between two times")
+    p.add_argument("uri", metavar="s3://BUCKET[/PREFIX]")
+    p.add_argument("--from", dest="from_spec", required=True, metavar="SPEC")
+    p.add_argument("--to", dest="to_spec", required=True, metavar="SPEC")
+    p.set_defaults(func=cmd_diff)
+
+    p = sub.add_parser("history", parents=[common, as_json], help="every version of one key")
+    p.add_argument("uri", metavar="s3://BUCKET/KEY")
+    p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser("timeline", parents=[common, as_json],
+                       help="versions created/deleted over time under a prefix")
+    p.add_argument("uri", metavar="s3://BUCKET[/PREFIX]")
+    p.add_argument("--from", dest="from_spec", metavar="SPEC")
+    p.add_argument("--to", dest="to_spec", metavar="SPEC")
+    p.add_argument("--bins", type=int, default=50)
+    p.set_defaults(func=cmd_timeline)
+
+    p = sub.add_parser("timespec", parents=[common, as_json], help="parse and explain a spec")
+    p.add_argument("spec")
+    p.set_defaults(func=cmd_timespec)
+
+    label = sub.add_parser("label", help="named, immutable views")
+    lsub = label.add_subparsers(dest="label_command", metavar="ACTION")
+    lsub.required = True
+    p = lsub.add_parser("create", parents=[common, as_json], help="pin a view under a name")
+    p.add_argument("name")
+    p.add_argument("uri", metavar="s3://BUCKET[/PREFIX]")
+    p.add_argument("--at", metavar="SPEC")
+    p.add_argument("--slice", metavar="SPEC")
+    p.add_argument("--description", default="")
+    p.set_defaults(func=cmd_label_create)
+    p = lsub.add_parser("list", parents=[common, as_json])
+    p.set_defaults(func=cmd_label_list)
+    p = lsub.add_parser("show", parents=[common, as_json])
+    p.add_argument("name")
+    p.set_defaults(func=cmd_label_show)
+    p = lsub.add_parser("delete", parents=[common, as_json])
+    p.add_argument("name")
+    p.set_defaults(func=cmd_label_delete)
+    p = lsub.add_parser("verify", parents=[common, as_json],
+                        help="recompute the fingerprint from the index and check S3")
+    p.add_argument("name")
+    p.add_argument("--no-s3", action="store_true", help="check the index only")
+    p.set_defaults(func=cmd_label_verify)
+
+    p = sub.add_parser("demo", parents=[common],
+                       help="local S3 with a versioned sample dataset, then JupyterLab")
+    p.add_argument("--no-lab", action="store_true",
+                   help="print CLI commands to try instead of starting JupyterLab")
+    p.add_argument("--port", type=int, default=0, help="S3 endpoint port (default: any free)")
+    p.add_argument("--workdir", help="where the demo keeps its index (default: a temp dir)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "max_keys", None) is not None and not 1 <= args.max_keys <= 1000:
+        parser.error("--max-keys must be between 1 and 1000")
+    try:
+        return int(args.func(args) or 0)
+    except InfinstorError as exc:
+        sys.stderr.write(f"infinstor-jlab: {exc.message}\n")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        sys.stderr.write("\nInterrupted.\n")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+
+
+__all__ = ["BadRequest", "build_parser", "main"]

@@ -1,0 +1,209 @@
+"""``infinstor-jlab demo``: a local S3 endpoint with a versioned sample dataset, indexed.
+
+Needs the ``demo`` extra (moto's server). Nothing touches AWS: the endpoint is moto on
+127.0.0.1 and the credentials are dummies.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from .timespec import format_tm, now_ms
+
+DEMO_BUCKET = "infinstor-demo"
+DEMO_LABEL = "flowers-v1"
+
+
+def png_bytes(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A small valid PNG of one colour (no imaging library needed)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    row = b"\x00" + bytes(rgb) * width
+    raw = row * height
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw, 9))
+        + chunk(b"IEND", b"")
+    )
+
+
+def iris_csv(rows: int, version: int) -> bytes:
+    lines = ["sepal_length,sepal_width,petal_length,petal_width,species"]
+    species = ["setosa", "versicolor", "virginica"]
+    for i in range(rows):
+        lines.append(
+            f"{4.3 + (i * 7 % 36) / 10:.1f},{2.0 + (i * 3 % 24) / 10:.1f},"
+            f"{1.0 + (i * 5 % 59) / 10:.1f},{0.1 + (i % 25) / 10:.1f},"
+            f"{species[(i + version) % 3]}"
+        )
+    return ("\n".join(lines) + "\n").encode()
+
+
+@dataclass
+class DemoHistory:
+    endpoint: str
+    bucket: str
+    step_times: list[int]  # epoch ms of the second each step happened in
+
+
+def _wait_next_second() -> None:
+    # Each step lands in its own whole second, so every step is a distinct snapshot even at
+    # the one-second resolution AWS listings give.
+    time.sleep(1.05 - (time.time() % 1.0))
+
+
+def seed_history(client: Any, bucket: str = DEMO_BUCKET) -> list[int]:
+    """Create the bucket and a four-step history. Returns the time of each step."""
+    client.create_bucket(Bucket=bucket)
+    client.put_object(Bucket=bucket, Key="README.txt", Body=b"Sample data, first draft.\n")
+    client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    steps: list[int] = []
+    colours = {"daisy": (250, 240, 200), "rose": (200, 30, 60), "tulip": (240, 120, 20)}
+
+    _wait_next_second()
+    steps.append(now_ms())
+    for i in range(1, 4):
+        client.put_object(Bucket=bucket, Key=f"flowers/daisy/daisy_{i:03d}.png",
+                          Body=png_bytes(16 + i, 16, colours["daisy"]))
+    client.put_object(Bucket=bucket, Key="tables/iris.csv", Body=iris_csv(30, 1))
+
+    _wait_next_second()
+    steps.append(now_ms())
+    for i in range(1, 3):
+        client.put_object(Bucket=bucket, Key=f"flowers/rose/rose_{i:03d}.png",
+                          Body=png_bytes(16, 16 + i, colours["rose"]))
+    client.put_object(Bucket=bucket, Key="tables/iris.csv", Body=iris_csv(60, 2))
+    client.put_object(Bucket=bucket, Key="README.txt", Body=b"Sample data: flowers and iris.\n")
+
+    _wait_next_second()
+    steps.append(now_ms())
+    client.delete_object(Bucket=bucket, Key="flowers/daisy/daisy_002.png")
+    client.put_object(Bucket=bucket, Key="tables/labels.json",
+                      Body=b'{"daisy": 0, "rose": 1, "tulip": 2}\n')
+
+    _wait_next_second()
+    steps.append(now_ms())
+    for i in range(1, 3):
+        client.put_object(Bucket=bucket, Key=f"flowers/tulip/tulip_{i:03d}.png",
+                          Body=png_bytes(18, 18, colours["tulip"]))
+    client.put_object(Bucket=bucket, Key="tables/iris.csv", Body=iris_csv(90, 3))
+    client.delete_object(Bucket=bucket, Key="README.txt")
+    return steps
+
+
+def start_local_s3(port: int = 0) -> tuple[Any, str]:
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError as exc:
+        raise SystemExit(
+            "The demo needs moto's server: pip install 'infinstor_jlab[demo]'"
+        ) from exc
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    host, bound = server.get_host_and_port()
+    return server, f"http://{host}:{bound}"
+
+
+def run_demo(*, no_lab: bool, port: int = 0, workdir: str | None = None) -> int:
+    import boto3
+
+    from .index import open_index
+    from .services import InfinstorService
+
+    work = workdir or tempfile.mkdtemp(prefix="infinstor-demo-")
+    os.makedirs(work, exist_ok=True)
+    index_url = "sqlite:///" + os.path.abspath(os.path.join(work, "index.sqlite"))
+    if os.path.exists(os.path.join(work, "index.sqlite")):
+        os.remove(os.path.join(work, "index.sqlite"))
+
+    server, endpoint = start_local_s3(port)
+    # Dummy credentials for the local endpoint only; real ones are never needed or read.
+    demo_env = {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "demo",
+        "AWS_SECRET_ACCESS_KEY": "demo",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "INFINSTOR_INDEX_URL": index_url,
+    }
+    os.environ.update(demo_env)
+    os.environ.pop("AWS_PROFILE", None)
+    print(f"Local S3 endpoint (moto) at {endpoint}; index at {index_url}")
+    try:
+        client = boto3.client("s3", endpoint_url=endpoint)
+        print("Writing a sample dataset over four distinct seconds "
+              "(adds, overwrites, deletes)...")
+        steps = seed_history(client)
+        svc = InfinstorService(open_index(index_url), s3_endpoint_url=endpoint)
+        svc.track(DEMO_BUCKET, enable_versioning_consent=True)
+        result = svc.sync(DEMO_BUCKET)
+        print(f"Indexed {result.progress.versions_seen} versions of s3://{DEMO_BUCKET}.")
+        first = format_tm(steps[0])
+        label = svc.create_label(
+            DEMO_LABEL, DEMO_BUCKET, "flowers/", svc.parse_spec(first),
+            description="The flower images as first uploaded",
+        )
+        print(f"Created label {label.name} ({label.object_count} objects, {label.fingerprint}).")
+        _print_tour(steps, index_url, endpoint)
+        if no_lab:
+            return 0
+        return _run_lab(demo_env, work)
+    finally:
+        server.stop()
+        if workdir is None and no_lab is False:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _print_tour(steps: list[int], index_url: str, endpoint: str) -> None:
+    t = [format_tm(s) for s in steps]
+    print()
+    print("Times of the four steps: " + ", ".join(t))
+    print("Try (in another shell; listings, diffs and history are answered by the index):")
+    print(f"  export INFINSTOR_INDEX_URL={index_url}")
+    print(f"  infinstor-jlab ls s3://{DEMO_BUCKET}/ --at {t[0]}")
+    print(f"  infinstor-jlab ls s3://{DEMO_BUCKET}/ --recursive --at {t[2]}")
+    print(f"  infinstor-jlab ls s3://{DEMO_BUCKET}/ --recursive --slice {t[1]}-{t[1]}")
+    print(f"  infinstor-jlab diff s3://{DEMO_BUCKET}/ --from {t[0]} --to {t[3]}")
+    print(f"  infinstor-jlab history s3://{DEMO_BUCKET}/tables/iris.csv")
+    print(f"  infinstor-jlab ls s3://{DEMO_BUCKET}/flowers/ --recursive --label {DEMO_LABEL}")
+    print("  infinstor-jlab label list")
+    print(f"(label verify and sync also need the local S3 endpoint, {endpoint}, "
+          "which runs while the demo runs)")
+    print()
+
+
+def _run_lab(demo_env: dict[str, str], work: str) -> int:
+    lab = shutil.which("jupyter")
+    if lab is None:
+        print("JupyterLab is not installed; pip install 'infinstor_jlab[demo]'.",
+              file=sys.stderr)
+        return 1
+    env = dict(os.environ)
+    env.update(demo_env)
+    print("Starting JupyterLab with the extension configured against the local endpoint "
+          "(Ctrl-C to stop)...")
+    proc = subprocess.Popen(
+        [lab, "lab", f"--notebook-dir={work}", "--ServerApp.open_browser=True"], env=env
+    )
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        return 0

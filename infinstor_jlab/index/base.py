@@ -1,0 +1,146 @@
+"""The storage interface every snapshot-index backend implements.
+
+Callers (services, CLI, handlers, boto3 hooks) depend only on this class; a PostgreSQL backend
+slots in by implementing it and registering its URL scheme in :func:`infinstor_jlab.index.open_index`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+
+from .models import (
+    BucketRecord,
+    DiffResult,
+    LabelRecord,
+    ListPage,
+    ObjectVersion,
+    SyncCheckpoint,
+    Timeline,
+    VersionEntry,
+)
+
+MAX_KEYS_LIMIT = 1000
+
+
+class SnapshotIndex(ABC):
+    """Per bucket, every known version of every key, in chain order (newest first).
+
+    Queries answer "as of T" (snapshot) or "newest in [T1, T2]" (slice) with S3 ListObjectsV2
+    semantics. All times are UTC epoch milliseconds, all bounds inclusive.
+    """
+
+    # -- buckets ---------------------------------------------------------------------------
+    @abstractmethod
+    def register_bucket(self, bucket: str, *, versioning: str | None = None) -> None: ...
+
+    @abstractmethod
+    def get_bucket(self, bucket: str) -> BucketRecord:
+        """Raise UnknownBucket if the bucket is not in the index."""
+
+    @abstractmethod
+    def list_buckets(self) -> list[BucketRecord]: ...
+
+    @abstractmethod
+    def forget_bucket(self, bucket: str) -> None: ...
+
+    # -- ingest ----------------------------------------------------------------------------
+    @abstractmethod
+    def merge_listing(
+        self,
+        bucket: str,
+        entries: Sequence[VersionEntry],
+        *,
+        after_key: str | None,
+        through_key: str | None,
+        scan_started_ms: int,
+        checkpoint: bool = True,
+    ) -> int:
+        """Merge the complete version chains of the keys in (after_key, through_key] (None =
+        unbounded) from a ListObjectVersions pass, in listing order. Versions the listing no
+        longer has (and that are older than the scan) are removed. Idempotent. Returns the
+        number of rows written. With ``checkpoint`` the scan's position is saved in the same
+        transaction."""
+
+    @abstractmethod
+    def append_versions(self, bucket: str, entries: Iterable[VersionEntry]) -> int:
+        """Add versions learned one at a time (events, time-ordered inserts). Idempotent by
+        version id; a version already known keeps its place and its more precise time."""
+
+    @abstractmethod
+    def get_checkpoint(self, bucket: str) -> SyncCheckpoint | None: ...
+
+    @abstractmethod
+    def finish_scan(self, bucket: str, scan_started_ms: int) -> None:
+        """Clear the checkpoint and record a completed pass."""
+
+    @abstractmethod
+    def clear_checkpoint(self, bucket: str) -> None: ...
+
+    # -- queries ---------------------------------------------------------------------------
+    @abstractmethod
+    def list_view(
+        self,
+        bucket: str,
+        *,
+        end_ms: int,
+        start_ms: int | None = None,
+        prefix: str = "",
+        delimiter: str | None = None,
+        max_keys: int = MAX_KEYS_LIMIT,
+        token: str | None = None,
+        start_after: str | None = None,
+    ) -> ListPage:
+        """One page of the snapshot at ``end_ms`` (or the slice [start_ms, end_ms])."""
+
+    @abstractmethod
+    def iter_view(
+        self,
+        bucket: str,
+        *,
+        end_ms: int,
+        start_ms: int | None = None,
+        prefix: str = "",
+    ) -> Iterator[ObjectVersion]:
+        """Every object of the view under ``prefix``, recursively, in key order."""
+
+    @abstractmethod
+    def get_version_at(
+        self, bucket: str, key: str, *, end_ms: int, start_ms: int | None = None
+    ) -> ObjectVersion | None:
+        """The version of one key visible in the view, or None if absent there."""
+
+    @abstractmethod
+    def diff(self, bucket: str, *, prefix: str, from_ms: int, to_ms: int) -> DiffResult: ...
+
+    @abstractmethod
+    def history(self, bucket: str, key: str) -> list[ObjectVersion]: ...
+
+    @abstractmethod
+    def timeline(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        from_ms: int | None = None,
+        to_ms: int | None = None,
+        bins: int = 100,
+    ) -> Timeline: ...
+
+    # -- labels ----------------------------------------------------------------------------
+    @abstractmethod
+    def insert_label(self, label: LabelRecord) -> None:
+        """Raise Conflict if the name is taken."""
+
+    @abstractmethod
+    def get_label(self, name: str) -> LabelRecord:
+        """Raise UnknownLabel if there is none."""
+
+    @abstractmethod
+    def list_labels(self, bucket: str | None = None) -> list[LabelRecord]: ...
+
+    @abstractmethod
+    def delete_label(self, name: str) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...

@@ -1,0 +1,1026 @@
+"""SQLite (WAL) snapshot index: the embedded default.
+
+Layout (see docs in the README, "How the index works"):
+
+* ``versions`` is a WITHOUT ROWID table keyed ``(b, key, t DESC, r DESC)``: per key the chain,
+  newest first. ``t`` is the version's time in ms, ``r`` orders versions that share a
+  millisecond (0 for the newest of such a group, -1 the one before it, ...), so the snapshot
+  of one key at T is a single seek: the first row with ``t <= T``.
+* Version ids and ETags are stored in compact binary (``codec``).
+* ``versions_by_time`` (b, t) serves slices of short windows and timelines.
+* ``folders`` keeps, per '/'-folder, the first and last version time under it and a version
+  count. A listing as of an early T skips a large folder whose first version is after T
+  instead of scanning its rows (likewise a slice skips folders with nothing after T1).
+
+Listings stream one ordered scan and re-seek only at folder boundaries: when the delimiter
+makes a key roll up into a common prefix, the scan jumps to the prefix with its last character
+incremented, so a folder costs a few seeks whatever it holds.
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import json
+import os
+import sqlite3
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+
+from ..errors import BadRequest, Conflict, UnknownBucket, UnknownLabel
+from ..timespec import now_ms
+from .base import MAX_KEYS_LIMIT, SnapshotIndex
+from .codec import decode_etag, decode_version_id, encode_etag, encode_version_id
+from .models import (
+    BucketRecord,
+    DiffResult,
+    LabelRecord,
+    ListPage,
+    ModifiedEntry,
+    ObjectVersion,
+    SyncCheckpoint,
+    Timeline,
+    VersionEntry,
+)
+
+SCHEMA_VERSION = 1
+
+F_DELETE = 1  # the row is a delete marker
+F_PRECISE = 2  # t carries real milliseconds (from an event or a ms-precise listing)
+
+# Versions newer than (scan start - margin) may be missing from a listing simply because they
+# were written after the scan passed their key; a scan never prunes those.
+PRUNE_MARGIN_MS = 5 * 60 * 1000
+LARGE_FOLDER_VERSIONS = 1000
+_R_OFFSET = 1 << 19  # packs (t, r) into one integer for max() over the time index
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS buckets(
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    tracked_ms INTEGER,
+    versioning TEXT,
+    last_sync_ms INTEGER,
+    scan_key_marker TEXT,
+    scan_started_ms INTEGER,
+    generation INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS versions(
+    b INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    t INTEGER NOT NULL,
+    r INTEGER NOT NULL,
+    vid BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    etag BLOB NOT NULL,
+    f INTEGER NOT NULL,
+    PRIMARY KEY(b, key, t DESC, r DESC)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS versions_by_time ON versions(b, t);
+CREATE TABLE IF NOT EXISTS folders(
+    b INTEGER NOT NULL,
+    prefix TEXT NOT NULL,
+    first_t INTEGER NOT NULL,
+    last_t INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY(b, prefix)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS labels(
+    name TEXT PRIMARY KEY,
+    bucket TEXT NOT NULL,
+    prefix TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    start_ms INTEGER,
+    end_ms INTEGER NOT NULL,
+    spec TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    object_count INTEGER NOT NULL,
+    total_bytes INTEGER NOT NULL,
+    description TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+
+
+def prefix_end(prefix: str) -> str | None:
+    """The smallest string greater than every string that starts with ``prefix``.
+
+    Python compares code points and SQLite compares UTF-8 bytes; both orders agree.
+    """
+    chars = list(prefix)
+    while chars:
+        c = ord(chars[-1])
+        if c < 0x10FFFF:
+            c += 1
+            if 0xD800 <= c <= 0xDFFF:  # surrogates cannot be stored; skip past them
+                c = 0xE000
+            chars[-1] = chr(c)
+            return "".join(chars)
+        chars.pop()
+    return None
+
+
+def _encode_token(position: str, inclusive: bool) -> str:
+    raw = json.dumps({"p": position, "i": inclusive}, ensure_ascii=False).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).decode("ascii")
+
+
+def _decode_token(token: str) -> tuple[str, bool]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8"))
+        return str(data["p"]), bool(data["i"])
+    except Exception as exc:
+        raise BadRequest(
+            "The continuation token is not valid; pass back exactly the next_token a previous "
+            "page returned, or leave it out to start from the beginning."
+        ) from exc
+
+
+def _to_version(row: tuple, *, latest: bool = False) -> ObjectVersion:
+    key, t, _r, vid, size, etag, f = row
+    return ObjectVersion(
+        key=key,
+        version_id=decode_version_id(vid),
+        last_modified_ms=t,
+        size=size,
+        etag=decode_etag(etag),
+        is_delete_marker=bool(f & F_DELETE),
+        is_latest=latest,
+    )
+
+
+class _FolderStats:
+    """Accumulates (first_t, last_t, count) per folder for rows written in one transaction."""
+
+    __slots__ = ("by_dir",)
+
+    def __init__(self) -> None:
+        self.by_dir: dict[str, list[int]] = {}
+
+    def add(self, key: str, t: int) -> None:
+        d = key[: key.rfind("/") + 1]
+        s = self.by_dir.get(d)
+        if s is None:
+            self.by_dir[d] = [t, t, 1]
+        else:
+            s[0] = min(s[0], t)
+            s[1] = max(s[1], t)
+            s[2] += 1
+
+    def rollup(self) -> dict[str, list[int]]:
+        """Fold each directory's figures into all its ancestors (root is "")."""
+        out: dict[str, list[int]] = {}
+        for d, (lo, hi, n) in self.by_dir.items():
+            pos = 0
+            ancestors = [""]
+            while True:
+                i = d.find("/", pos)
+                if i < 0:
+                    break
+                ancestors.append(d[: i + 1])
+                pos = i + 1
+            for a in ancestors:
+                s = out.get(a)
+                if s is None:
+                    out[a] = [lo, hi, n]
+                else:
+                    s[0] = min(s[0], lo)
+                    s[1] = max(s[1], hi)
+                    s[2] += n
+        return out
+
+
+class SqliteSnapshotIndex(SnapshotIndex):
+    def __init__(self, path: str) -> None:
+        self.path = path
+        if path != ":memory:":
+            parent = os.path.dirname(os.path.abspath(path))
+            os.makedirs(parent, exist_ok=True)
+        self._local = threading.local()
+        self._write_lock = threading.RLock()
+        self._all_conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+        self._large_cache: dict[int, tuple[int, list[str], list[int], list[int]]] = {}
+        conn = self._conn()
+        with self._write_lock:
+            conn.executescript(_SCHEMA)
+            row = conn.execute("SELECT v FROM meta WHERE k='schema_version'").fetchone()
+            if row is None:
+                conn.execute(
+                    "INSERT INTO meta(k, v) VALUES('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
+            elif int(row[0]) != SCHEMA_VERSION:
+                raise BadRequest(
+                    f"The index at {path} has schema version {row[0]}, this version of "
+                    f"infinstor_jlab needs {SCHEMA_VERSION}; point --index at a new file."
+                )
+
+    # -- connections ------------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA cache_size=-131072")
+            conn.execute("PRAGMA temp_store=MEMORY")
+            conn.execute("PRAGMA mmap_size=1073741824")
+            self._local.conn = conn
+            with self._conns_lock:
+                self._all_conns.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._conns_lock:
+            for conn in self._all_conns:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+            self._all_conns.clear()
+        self._local = threading.local()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            else:
+                conn.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: every statement inside sees one committed state, so a page
+        built from several seeks never mixes before and after an ingest commit."""
+        conn = self._conn()
+        if conn.in_transaction:
+            yield conn
+            return
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+
+    # -- buckets ----------------------------------------------------------------------------
+    def register_bucket(self, bucket: str, *, versioning: str | None = None) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO buckets(name, tracked_ms, versioning) VALUES(?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET versioning=coalesce(excluded.versioning, "
+                "versioning)",
+                (bucket, now_ms(), versioning),
+            )
+
+    def _bucket_id(self, conn: sqlite3.Connection, bucket: str) -> int:
+        row = conn.execute("SELECT id FROM buckets WHERE name=?", (bucket,)).fetchone()
+        if row is None:
+            raise UnknownBucket(
+                f"Bucket {bucket!r} is not in the index. Run `infinstor-jlab track {bucket}` "
+                f"(or `infinstor-jlab sync {bucket}` if versioning is already on) first."
+            )
+        return int(row[0])
+
+    def get_bucket(self, bucket: str) -> BucketRecord:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT id, name, tracked_ms, versioning, last_sync_ms, scan_key_marker, "
+                "scan_started_ms FROM buckets WHERE name=?",
+                (bucket,),
+            ).fetchone()
+            if row is None:
+                self._bucket_id(conn, bucket)  # raises the friendly error
+            return self._bucket_record(conn, row)
+
+    def _bucket_record(self, conn: sqlite3.Connection, row: tuple) -> BucketRecord:
+        b, name, tracked, versioning, last_sync, _marker, started = row
+        stats = conn.execute(
+            "SELECT first_t, last_t, n FROM folders WHERE b=? AND prefix=''", (b,)
+        ).fetchone()
+        count = conn.execute("SELECT count(*) FROM versions WHERE b=?", (b,)).fetchone()[0]
+        return BucketRecord(
+            name=name,
+            tracked_ms=tracked,
+            versioning=versioning,
+            last_sync_ms=last_sync,
+            version_count=int(count),
+            first_ms=stats[0] if stats else None,
+            last_ms=stats[1] if stats else None,
+            sync_in_progress=started is not None,
+        )
+
+    def list_buckets(self) -> list[BucketRecord]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT id, name, tracked_ms, versioning, last_sync_ms, scan_key_marker, "
+                "scan_started_ms FROM buckets ORDER BY name"
+            ).fetchall()
+            return [self._bucket_record(conn, row) for row in rows]
+
+    def forget_bucket(self, bucket: str) -> None:
+        with self._write() as conn:
+            b = self._bucket_id(conn, bucket)
+            conn.execute("DELETE FROM versions WHERE b=?", (b,))
+            conn.execute("DELETE FROM folders WHERE b=?", (b,))
+            conn.execute("DELETE FROM buckets WHERE id=?", (b,))
+        self._large_cache.pop(b, None)
+
+    # -- ingest -----------------------------------------------------------------------------
+    def merge_listing(
+        self,
+        bucket: str,
+        entries: Sequence[VersionEntry],
+        *,
+        after_key: str | None,
+        through_key: str | None,
+        scan_started_ms: int,
+        checkpoint: bool = True,
+    ) -> int:
+        prune_before = scan_started_ms - PRUNE_MARGIN_MS
+        with self._write() as conn:
+            b = self._bucket_id(conn, bucket)
+            sql = "SELECT key, t, r, vid, size, etag, f FROM versions WHERE b=?"
+            params: list[object] = [b]
+            if after_key is not None:
+                sql += " AND key > ?"
+                params.append(after_key)
+            if through_key is not None:
+                sql += " AND key <= ?"
+                params.append(through_key)
+            existing: dict[str, list[tuple]] = defaultdict(list)
+            for row in conn.execute(sql, params):
+                existing[row[0]].append(row)
+
+            upserts: list[tuple] = []
+            deletes: list[tuple] = []
+            stats = _FolderStats()
+            n = len(entries)
+            i = 0
+            while i < n:
+                e = entries[i]
+                key = e[0]
+                j = i + 1
+                while j < n and entries[j][0] == key:
+                    j += 1
+                old = existing.pop(key, None)
+                if j == i + 1 and old is None:
+                    # Fast path: a key with one version and nothing known yet.
+                    t = e[2]
+                    upserts.append(
+                        (
+                            b,
+                            key,
+                            t,
+                            0,
+                            encode_version_id(e[1]),
+                            e[3],
+                            encode_etag(e[4]),
+                            (F_DELETE if e[5] else 0) | (F_PRECISE if e[6] else 0),
+                        )
+                    )
+                    stats.add(key, t)
+                else:
+                    self._merge_chain(b, key, entries[i:j], old or [], prune_before, upserts,
+                                      deletes, stats)
+                i = j
+            # Keys in the range the listing no longer has at all.
+            for key, rows in existing.items():
+                for row in rows:
+                    if row[1] < prune_before:
+                        deletes.append((b, key, row[1], row[2]))
+            if deletes:
+                conn.executemany("DELETE FROM versions WHERE b=? AND key=? AND t=? AND r=?",
+                                 deletes)
+            if upserts:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO versions(b, key, t, r, vid, size, etag, f) "
+                    "VALUES(?,?,?,?,?,?,?,?)",
+                    upserts,
+                )
+            self._save_stats(conn, b, stats)
+            if checkpoint:
+                conn.execute(
+                    "UPDATE buckets SET scan_key_marker=?, scan_started_ms=? WHERE id=?",
+                    (through_key, scan_started_ms, b),
+                )
+            if upserts or deletes:
+                conn.execute("UPDATE buckets SET generation=generation+1 WHERE id=?", (b,))
+            return len(upserts) + len(deletes)
+
+    @staticmethod
+    def _merge_chain(
+        b: int,
+        key: str,
+        chain: Sequence[VersionEntry],
+        old: list[tuple],
+        prune_before: int,
+        upserts: list[tuple],
+        deletes: list[tuple],
+        stats: _FolderStats,
+    ) -> None:
+        """Rebuild one key's rows from its complete listing chain (newest first)."""
+        old_by_vid = {row[3]: row for row in old}
+        items: list[list] = []  # oldest -> newest: [t, vid_bytes, entry, precise]
+        for e in reversed(chain):
+            vb = encode_version_id(e[1])
+            t = e[2]
+            precise = e[6]
+            o = old_by_vid.pop(vb, None)
+            if o is not None and (o[6] & F_PRECISE) and not precise and o[1] // 1000 == t // 1000:
+                # Keep the more precise time an event gave us.
+                t = o[1]
+                precise = True
+            items.append([t, vb, e, precise])
+        # A newer version cannot be older than the one it replaced: lift coarse times.
+        prev = None
+        for it in items:
+            if prev is not None and it[0] < prev:
+                it[0] = prev
+            prev = it[0]
+        # Versions the listing lacks: recent ones (written after the scan passed) stay on top.
+        kept = sorted(
+            (row for row in old_by_vid.values() if row[1] >= prune_before),
+            key=lambda row: (row[1], row[2]),
+        )
+        new_rows: dict[tuple[int, int], tuple] = {}
+        prev_t = None
+        r = 0
+        for it in reversed(items):  # newest first
+            t = it[0]
+            r = r - 1 if t == prev_t else 0
+            prev_t = t
+            e = it[2]
+            f = (F_DELETE if e[5] else 0) | (F_PRECISE if it[3] else 0)
+            new_rows[(t, r)] = (b, key, t, r, it[1], e[3], encode_etag(e[4]), f)
+        for row in kept:
+            t, r = row[1], row[2]
+            while (t, r) in new_rows:
+                r += 1
+            new_rows[(t, r)] = (b, key, t, r, row[3], row[4], row[5], row[6])
+        old_by_pos = {(row[1], row[2]): row for row in old}
+        for pos, row in old_by_pos.items():
+            if pos not in new_rows:
+                deletes.append((b, key, pos[0], pos[1]))
+        for pos, nrow in new_rows.items():
+            orow = old_by_pos.get(pos)
+            if orow is None or orow[3:] != nrow[4:]:
+                upserts.append(nrow)
+                stats.add(key, pos[0])
+
+    def append_versions(self, bucket: str, entries: Iterable[VersionEntry]) -> int:
+        written = 0
+        with self._write() as conn:
+            b = self._bucket_id(conn, bucket)
+            stats = _FolderStats()
+            inserts: list[tuple] = []
+            deletes: list[tuple] = []
+            pending: dict[str, list[tuple]] = {}
+            select = (
+                "SELECT key, t, r, vid, size, etag, f FROM versions WHERE b=? AND key=? "
+                "ORDER BY t DESC, r DESC"
+            )
+            for e in entries:
+                key = e[0]
+                rows = pending.get(key)
+                if rows is None:
+                    rows = conn.execute(select, (b, key)).fetchall()
+                    pending[key] = rows
+                vb = encode_version_id(e[1])
+                t = e[2]
+                same = next((row for row in rows if row[3] == vb), None)
+                if same is not None:
+                    if e[6] and not (same[6] & F_PRECISE) and same[1] // 1000 == t // 1000 \
+                            and t > same[1]:
+                        # A precise time for a version we only knew to the second: re-place it.
+                        rows.remove(same)
+                        deletes.append((b, key, same[1], same[2]))
+                        row = self._place(rows, b, key, t, vb, same[4], same[5],
+                                          same[6] | F_PRECISE)
+                        inserts.append(row)
+                        stats.add(key, t)
+                    continue
+                f = (F_DELETE if e[5] else 0) | (F_PRECISE if e[6] else 0)
+                row = self._place(rows, b, key, t, vb, e[3], encode_etag(e[4]), f)
+                inserts.append(row)
+                stats.add(key, t)
+            if deletes:
+                conn.executemany("DELETE FROM versions WHERE b=? AND key=? AND t=? AND r=?",
+                                 deletes)
+            if inserts:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO versions(b, key, t, r, vid, size, etag, f) "
+                    "VALUES(?,?,?,?,?,?,?,?)",
+                    inserts,
+                )
+                conn.execute("UPDATE buckets SET generation=generation+1 WHERE id=?", (b,))
+            self._save_stats(conn, b, stats)
+            written = len(inserts)
+        return written
+
+    @staticmethod
+    def _place(rows: list[tuple], b: int, key: str, t: int, vb: bytes, size: int, eb: bytes,
+               f: int) -> tuple:
+        """Insert a version learned alone into a key's chain (rows newest first, updated in
+        place). Among versions of the same millisecond it goes on top: events arrive in
+        chain order far more often than not, and the next listing pass fixes any other case."""
+        same_t = [row[2] for row in rows if row[1] == t]
+        r = (max(same_t) + 1) if same_t else 0
+        new = (key, t, r, vb, size, eb, f)
+        rows.append(new)
+        rows.sort(key=lambda row: (row[1], row[2]), reverse=True)
+        return (b, key, t, r, vb, size, eb, f)
+
+    def _save_stats(self, conn: sqlite3.Connection, b: int, stats: _FolderStats) -> None:
+        if not stats.by_dir:
+            return
+        conn.executemany(
+            "INSERT INTO folders(b, prefix, first_t, last_t, n) VALUES(?,?,?,?,?) "
+            "ON CONFLICT(b, prefix) DO UPDATE SET first_t=min(first_t, excluded.first_t), "
+            "last_t=max(last_t, excluded.last_t), n=n+excluded.n",
+            [(b, p, s[0], s[1], s[2]) for p, s in stats.rollup().items()],
+        )
+
+    def get_checkpoint(self, bucket: str) -> SyncCheckpoint | None:
+        with self._read() as conn:
+            b = self._bucket_id(conn, bucket)
+            row = conn.execute(
+                "SELECT scan_key_marker, scan_started_ms FROM buckets WHERE id=?", (b,)
+            ).fetchone()
+        if row is None or row[1] is None:
+            return None
+        return SyncCheckpoint(key_marker=row[0], started_ms=int(row[1]))
+
+    def finish_scan(self, bucket: str, scan_started_ms: int) -> None:
+        with self._write() as conn:
+            b = self._bucket_id(conn, bucket)
+            conn.execute(
+                "UPDATE buckets SET scan_key_marker=NULL, scan_started_ms=NULL, last_sync_ms=? "
+                "WHERE id=?",
+                (scan_started_ms, b),
+            )
+
+    def clear_checkpoint(self, bucket: str) -> None:
+        with self._write() as conn:
+            b = self._bucket_id(conn, bucket)
+            conn.execute(
+                "UPDATE buckets SET scan_key_marker=NULL, scan_started_ms=NULL WHERE id=?", (b,)
+            )
+
+    # -- queries ----------------------------------------------------------------------------
+    def _large_folders(
+        self, conn: sqlite3.Connection, b: int
+    ) -> tuple[list[str], list[int], list[int]]:
+        gen = conn.execute("SELECT generation FROM buckets WHERE id=?", (b,)).fetchone()[0]
+        cached = self._large_cache.get(b)
+        if cached is not None and cached[0] == gen:
+            return cached[1], cached[2], cached[3]
+        rows = conn.execute(
+            "SELECT prefix, first_t, last_t FROM folders WHERE b=? AND n>=? AND prefix<>'' "
+            "ORDER BY prefix",
+            (b, LARGE_FOLDER_VERSIONS),
+        ).fetchall()
+        prefixes = [row[0] for row in rows]
+        firsts = [row[1] for row in rows]
+        lasts = [row[2] for row in rows]
+        self._large_cache[b] = (gen, prefixes, firsts, lasts)
+        return prefixes, firsts, lasts
+
+    def _visible_rows(
+        self,
+        conn: sqlite3.Connection,
+        b: int,
+        *,
+        lo: str,
+        lo_inclusive: bool,
+        hi: str | None,
+        end_ms: int,
+        start_ms: int | None,
+    ) -> Iterator[tuple]:
+        """Yield, in key order, each key's visible row under the view (delete markers
+        included, so callers can tell), skipping large folders that cannot hold any.
+
+        The caller may ``send`` a new lower bound (a folder's end) to re-seek past a subtree.
+        """
+        prefixes, firsts, lasts = self._large_folders(conn, b)
+        pos, pos_inclusive = lo, lo_inclusive
+        while True:
+            seg_hi = hi
+            skip_to: str | None = None
+            if prefixes:
+                i = bisect.bisect_left(prefixes, pos)
+                while i < len(prefixes):
+                    p = prefixes[i]
+                    if hi is not None and p >= hi:
+                        break
+                    if firsts[i] > end_ms or (start_ms is not None and lasts[i] < start_ms):
+                        seg_hi = p
+                        skip_to = prefix_end(p)
+                        break
+                    i += 1
+            sql = "SELECT key, t, r, vid, size, etag, f FROM versions WHERE b=? AND key " + (
+                ">= ?" if pos_inclusive else "> ?"
+            )
+            params: list[object] = [b, pos]
+            if seg_hi is not None:
+                sql += " AND key < ?"
+                params.append(seg_hi)
+            sql += " AND t <= ? ORDER BY key, t DESC, r DESC"
+            params.append(end_ms)
+            last = None
+            reseek: str | None = None
+            for row in conn.execute(sql, params):
+                key = row[0]
+                if key == last:
+                    continue
+                last = key
+                if start_ms is not None and row[1] < start_ms:
+                    continue
+                reseek = yield row
+                if reseek is not None:
+                    break
+            if reseek is not None:
+                pos, pos_inclusive = reseek, True
+                yield None  # acknowledges the send()
+                continue
+            if skip_to is None or (hi is not None and skip_to >= hi):
+                return
+            pos, pos_inclusive = skip_to, True
+
+    def _start_position(
+        self, prefix: str, token: str | None, start_after: str | None
+    ) -> tuple[str, bool]:
+        pos, inclusive = prefix, True
+        if start_after is not None and start_after >= pos:
+            pos, inclusive = start_after, False
+        if token:
+            tpos, tinc = _decode_token(token)
+            if (tpos, not tinc) > (pos, not inclusive):
+                pos, inclusive = tpos, tinc
+        return pos, inclusive
+
+    def list_view(
+        self,
+        bucket: str,
+        *,
+        end_ms: int,
+        start_ms: int | None = None,
+        prefix: str = "",
+        delimiter: str | None = None,
+        max_keys: int = MAX_KEYS_LIMIT,
+        token: str | None = None,
+        start_after: str | None = None,
+    ) -> ListPage:
+        if not 0 <= max_keys <= MAX_KEYS_LIMIT:
+            raise BadRequest(f"max_keys must be between 0 and {MAX_KEYS_LIMIT}.")
+        delimiter = delimiter or None
+        with self._read() as conn:
+            b = self._bucket_id(conn, bucket)
+            lo, lo_inclusive = self._start_position(prefix, token, start_after)
+            hi = prefix_end(prefix) if prefix else None
+            if start_ms is not None and self._slice_by_time(conn, b, prefix, start_ms, end_ms):
+                rows: Iterator[tuple] = self._slice_rows_by_time(
+                    conn, b, prefix, hi, lo, lo_inclusive, start_ms, end_ms
+                )
+                return self._paginate(rows, prefix, delimiter, max_keys, reseekable=False)
+            gen = self._visible_rows(
+                conn, b, lo=lo, lo_inclusive=lo_inclusive, hi=hi, end_ms=end_ms,
+                start_ms=start_ms,
+            )
+            return self._paginate(gen, prefix, delimiter, max_keys, reseekable=True)
+
+    @staticmethod
+    def _paginate(
+        rows: Iterator[tuple], prefix: str, delimiter: str | None, max_keys: int,
+        *, reseekable: bool,
+    ) -> ListPage:
+        objects: list[ObjectVersion] = []
+        prefixes: list[str] = []
+        count = 0
+        last_pos: tuple[str, bool] | None = None
+        plen = len(prefix)
+        skip_below: str | None = None  # non-reseekable sources: skip rows inside a prefix
+        try:
+            row = next(rows)
+            while row is not None:
+                key = row[0]
+                if skip_below is not None:
+                    if key < skip_below:
+                        row = next(rows)
+                        continue
+                    skip_below = None
+                if row[6] & F_DELETE:
+                    row = next(rows)
+                    continue
+                if delimiter is not None:
+                    i = key.find(delimiter, plen)
+                    if i >= 0:
+                        if count == max_keys:
+                            break  # one more entry exists: the page is truncated
+                        cp = key[: i + len(delimiter)]
+                        prefixes.append(cp)
+                        count += 1
+                        end = prefix_end(cp)
+                        last_pos = (end, True) if end is not None else None
+                        if end is None:
+                            row = None
+                            break
+                        if reseekable:
+                            rows.send(end)  # returns the acknowledgement
+                            row = next(rows)
+                        else:
+                            skip_below = end
+                            row = next(rows)
+                        continue
+                if count == max_keys:
+                    break
+                objects.append(_to_version(row))
+                count += 1
+                last_pos = (key, False)
+                row = next(rows)
+            else:
+                row = None
+        except StopIteration:
+            row = None
+        finally:
+            close = getattr(rows, "close", None)
+            if close is not None:
+                close()
+        next_token = None
+        if row is not None and last_pos is not None:
+            next_token = _encode_token(*last_pos)
+        elif row is not None and max_keys == 0:
+            next_token = None
+        return ListPage(objects=objects, prefixes=prefixes, next_token=next_token)
+
+    def _slice_by_time(
+        self, conn: sqlite3.Connection, b: int, prefix: str, start_ms: int, end_ms: int
+    ) -> bool:
+        """Pick the plan for a slice: the time index when the window holds far fewer versions
+        than the prefix does, else the key-ordered scan."""
+        root = conn.execute(
+            "SELECT first_t, last_t, n FROM folders WHERE b=? AND prefix=''", (b,)
+        ).fetchone()
+        if root is None or root[2] < 20_000:
+            return False
+        first_t, last_t, total = root
+        span = max(1, last_t - first_t)
+        window = max(0, min(end_ms, last_t) - max(start_ms, first_t))
+        est_window = total * window / span
+        under = total
+        if prefix:
+            folder = prefix[: prefix.rfind("/") + 1]
+            row = conn.execute(
+                "SELECT n FROM folders WHERE b=? AND prefix=?", (b, folder)
+            ).fetchone()
+            under = row[0] if row else total
+        return est_window * 4 < under
+
+    def _slice_rows_by_time(
+        self,
+        conn: sqlite3.Connection,
+        b: int,
+        prefix: str,
+        hi: str | None,
+        lo: str,
+        lo_inclusive: bool,
+        start_ms: int,
+        end_ms: int,
+    ) -> Iterator[tuple]:
+        sql = (
+            "SELECT v.key, v.t, v.r, v.vid, v.size, v.etag, v.f FROM ("
+            " SELECT key, max(t * 1048576 + r + ?) AS o FROM versions INDEXED BY versions_by_time"
+            " WHERE b=? AND t BETWEEN ? AND ?"
+        )
+        params: list[object] = [_R_OFFSET, b, start_ms, end_ms]
+        sql += " AND key >= ?" if lo_inclusive else " AND key > ?"
+        params.append(lo)
+        if hi is not None:
+            sql += " AND key < ?"
+            params.append(hi)
+        sql += (
+            " GROUP BY key) w JOIN versions v ON v.b=? AND v.key=w.key AND v.t=(w.o >> 20)"
+            " AND v.r=((w.o & 1048575) - ?) ORDER BY v.key"
+        )
+        params += [b, _R_OFFSET]
+        yield from conn.execute(sql, params).fetchall()
+
+    def iter_view(
+        self,
+        bucket: str,
+        *,
+        end_ms: int,
+        start_ms: int | None = None,
+        prefix: str = "",
+    ) -> Iterator[ObjectVersion]:
+        conn = self._conn()
+        owns = not conn.in_transaction
+        if owns:
+            conn.execute("BEGIN")
+        try:
+            b = self._bucket_id(conn, bucket)
+            hi = prefix_end(prefix) if prefix else None
+            if start_ms is not None and self._slice_by_time(conn, b, prefix, start_ms, end_ms):
+                rows: Iterable[tuple] = self._slice_rows_by_time(
+                    conn, b, prefix, hi, prefix, True, start_ms, end_ms
+                )
+            else:
+                rows = self._visible_rows(
+                    conn, b, lo=prefix, lo_inclusive=True, hi=hi, end_ms=end_ms,
+                    start_ms=start_ms,
+                )
+            for row in rows:
+                if not row[6] & F_DELETE:
+                    yield _to_version(row)
+        finally:
+            if owns and conn.in_transaction:
+                conn.execute("COMMIT")
+
+    def get_version_at(
+        self, bucket: str, key: str, *, end_ms: int, start_ms: int | None = None
+    ) -> ObjectVersion | None:
+        with self._read() as conn:
+            b = self._bucket_id(conn, bucket)
+            row = conn.execute(
+                "SELECT key, t, r, vid, size, etag, f FROM versions WHERE b=? AND key=? "
+                "AND t <= ? ORDER BY t DESC, r DESC LIMIT 1",
+                (b, key, end_ms),
+            ).fetchone()
+        if row is None or row[6] & F_DELETE:
+            return None
+        if start_ms is not None and row[1] < start_ms:
+            return None
+        return _to_version(row)
+
+    def diff(self, bucket: str, *, prefix: str, from_ms: int, to_ms: int) -> DiffResult:
+        result = DiffResult()
+        lo_ms, hi_ms = min(from_ms, to_ms), max(from_ms, to_ms)
+        with self._read() as conn:
+            b = self._bucket_id(conn, bucket)
+            sql = "SELECT key, t, r, vid, size, etag, f FROM versions WHERE b=? AND key >= ?"
+            params: list[object] = [b, prefix]
+            hi = prefix_end(prefix) if prefix else None
+            if hi is not None:
+                sql += " AND key < ?"
+                params.append(hi)
+            sql += " AND t <= ? ORDER BY key, t DESC, r DESC"
+            params.append(hi_ms)
+            current: str | None = None
+            at_hi: tuple | None = None
+            at_lo: tuple | None = None
+
+            def flush() -> None:
+                a = at_lo if from_ms <= to_ms else at_hi
+                z = at_hi if from_ms <= to_ms else at_lo
+                a_live = a is not None and not a[6] & F_DELETE
+                z_live = z is not None and not z[6] & F_DELETE
+                if z_live and not a_live:
+                    result.added.append(_to_version(z))
+                elif a_live and not z_live:
+                    result.deleted.append(_to_version(a))
+                elif a_live and z_live and a[3] != z[3]:
+                    result.modified.append(
+                        ModifiedEntry(current or "", decode_version_id(a[3]),
+                                      decode_version_id(z[3]))
+                    )
+
+            for row in conn.execute(sql, params):
+                key = row[0]
+                if key != current:
+                    if current is not None:
+                        flush()
+                    current = key
+                    at_hi = row
+                    at_lo = row if row[1] <= lo_ms else None
+                elif at_lo is None and row[1] <= lo_ms:
+                    at_lo = row
+            if current is not None:
+                flush()
+        return result
+
+    def history(self, bucket: str, key: str) -> list[ObjectVersion]:
+        with self._read() as conn:
+            b = self._bucket_id(conn, bucket)
+            rows = conn.execute(
+                "SELECT key, t, r, vid, size, etag, f FROM versions WHERE b=? AND key=? "
+                "ORDER BY t DESC, r DESC",
+                (b, key),
+            ).fetchall()
+        return [_to_version(row, latest=(i == 0)) for i, row in enumerate(rows)]
+
+    def timeline(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        from_ms: int | None = None,
+        to_ms: int | None = None,
+        bins: int = 100,
+    ) -> Timeline:
+        if not 1 <= bins <= 100_000:
+            raise BadRequest("bins must be between 1 and 100000.")
+        with self._read() as conn:
+            b = self._bucket_id(conn, bucket)
+            if from_ms is None or to_ms is None:
+                folder = prefix[: prefix.rfind("/") + 1]
+                row = conn.execute(
+                    "SELECT first_t, last_t FROM folders WHERE b=? AND prefix=?", (b, folder)
+                ).fetchone()
+                now = now_ms()
+                first, last = (row[0], row[1]) if row else (now, now)
+                from_ms = first if from_ms is None else from_ms
+                to_ms = max(last, from_ms) if to_ms is None else to_ms
+            if to_ms < from_ms:
+                raise BadRequest("The timeline must end after it starts.")
+            span = to_ms - from_ms + 1
+            width = max(1, -(-span // bins))
+            nbins = -(-span // width)
+            created = [0] * nbins
+            deleted = [0] * nbins
+            if prefix:
+                sql = (
+                    "SELECT (t - ?) / ?, f & 1, count(*) FROM versions WHERE b=? AND key >= ?"
+                )
+                params: list[object] = [from_ms, width, b, prefix]
+                hi = prefix_end(prefix)
+                if hi is not None:
+                    sql += " AND key < ?"
+                    params.append(hi)
+                sql += " AND t BETWEEN ? AND ? GROUP BY 1, 2"
+                params += [from_ms, to_ms]
+            else:
+                sql = (
+                    "SELECT (t - ?) / ?, f & 1, count(*) FROM versions INDEXED BY "
+                    "versions_by_time WHERE b=? AND t BETWEEN ? AND ? GROUP BY 1, 2"
+                )
+                params = [from_ms, width, b, from_ms, to_ms]
+            for idx, is_del, count in conn.execute(sql, params):
+                (deleted if is_del else created)[idx] += count
+        return Timeline(start_ms=from_ms, end_ms=to_ms, bin_ms=width, created=created,
+                        deleted=deleted)
+
+    # -- labels -----------------------------------------------------------------------------
+    def insert_label(self, label: LabelRecord) -> None:
+        with self._write() as conn:
+            try:
+                conn.execute(
+                    "INSERT INTO labels(name, bucket, prefix, kind, start_ms, end_ms, spec, "
+                    "fingerprint, object_count, total_bytes, description, created_ms) "
+                    "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (label.name, label.bucket, label.prefix, label.kind, label.start_ms,
+                     label.end_ms, label.spec, label.fingerprint, label.object_count,
+                     label.total_bytes, label.description, label.created_ms),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(
+                    f"A label named {label.name!r} already exists; labels are immutable, so "
+                    "pick another name (or delete the old label first)."
+                ) from exc
+
+    @staticmethod
+    def _label(row: tuple) -> LabelRecord:
+        return LabelRecord(*row)
+
+    _LABEL_COLS = (
+        "name, bucket, prefix, kind, start_ms, end_ms, spec, fingerprint, object_count, "
+        "total_bytes, description, created_ms"
+    )
+
+    def get_label(self, name: str) -> LabelRecord:
+        with self._read() as conn:
+            row = conn.execute(
+                f"SELECT {self._LABEL_COLS} FROM labels WHERE name=?", (name,)
+            ).fetchone()
+        if row is None:
+            raise UnknownLabel(
+                f"There is no label named {name!r}; `infinstor-jlab label list` shows them."
+            )
+        return self._label(row)
+
+    def list_labels(self, bucket: str | None = None) -> list[LabelRecord]:
+        with self._read() as conn:
+            if bucket is None:
+                rows = conn.execute(f"SELECT {self._LABEL_COLS} FROM labels ORDER BY name")
+            else:
+                rows = conn.execute(
+                    f"SELECT {self._LABEL_COLS} FROM labels WHERE bucket=? ORDER BY name",
+                    (bucket,),
+                )
+            return [self._label(row) for row in rows.fetchall()]
+
+    def delete_label(self, name: str) -> None:
+        with self._write() as conn:
+            cur = conn.execute("DELETE FROM labels WHERE name=?", (name,))
+            if cur.rowcount == 0:
+                raise UnknownLabel(
+                    f"There is no label named {name!r}; `infinstor-jlab label list` shows them."
+                )

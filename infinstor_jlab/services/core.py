@@ -1,0 +1,357 @@
+"""The service layer: every user-facing operation, with no CLI or Tornado in sight.
+
+The CLI, the REST handlers and the kernel-side boto3 hooks are thin adapters over
+:class:`InfinstorService`.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import BadRequest, BadTimeSpec, InfinstorError, UnknownLabel
+from ..fingerprint import fingerprint
+from ..index.base import MAX_KEYS_LIMIT, SnapshotIndex
+from ..index.models import (
+    DiffResult,
+    LabelRecord,
+    ListPage,
+    ObjectVersion,
+    Timeline,
+)
+from ..timespec import TimeSpec, now_ms, parse_time_spec
+from .s3 import call_s3, enable_versioning, get_versioning, make_s3_client
+from .sync import SyncProgress, SyncResult, sync_bucket
+
+_LABEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,254}$")
+
+RunResolver = Callable[[str], TimeSpec]
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket[/prefix]`` -> (bucket, prefix). A bare bucket name is accepted too."""
+    text = uri.strip()
+    if text.startswith("s3://"):
+        text = text[5:]
+    elif "://" in text:
+        raise BadRequest(f"{uri!r} is not an S3 URI; write it as s3://BUCKET/PREFIX.")
+    bucket, _, prefix = text.partition("/")
+    check_bucket_name(bucket)
+    return bucket, prefix
+
+
+def check_bucket_name(bucket: str) -> None:
+    if not bucket or not _BUCKET_RE.match(bucket):
+        raise BadRequest(
+            f"{bucket!r} is not a valid bucket name; write the URI as s3://BUCKET/PREFIX."
+        )
+
+
+def mlflow_run_time(run_id: str) -> TimeSpec:
+    """``run:/<id>``: the run's ``infinstor_snapshot_time`` param, else its start time."""
+    try:
+        from mlflow.tracking import MlflowClient
+    except ImportError as exc:
+        raise BadTimeSpec("run:/ specs need MLflow: pip install mlflow.") from exc
+    try:
+        run = MlflowClient().get_run(run_id)
+    except Exception as exc:
+        raise BadTimeSpec(f"MLflow has no run {run_id!r} ({exc}).") from exc
+    value = run.data.params.get("infinstor_snapshot_time")
+    if value:
+        spec = parse_time_spec(value)
+        return spec
+    return TimeSpec(kind="snapshot", end_ms=int(run.info.start_time), text=f"run:/{run_id}")
+
+
+@dataclass
+class VerifyReport:
+    name: str
+    fingerprint: str
+    index_fingerprint: str
+    object_count: int
+    index_object_count: int
+    s3_checked: int = 0
+    s3_missing: list[dict[str, str]] = field(default_factory=list)
+    s3_changed: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def index_matches(self) -> bool:
+        return self.fingerprint == self.index_fingerprint
+
+    @property
+    def ok(self) -> bool:
+        return self.index_matches and not self.s3_missing and not self.s3_changed
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "ok": self.ok,
+            "fingerprint": self.fingerprint,
+            "index_fingerprint": self.index_fingerprint,
+            "index_matches": self.index_matches,
+            "object_count": self.object_count,
+            "index_object_count": self.index_object_count,
+            "s3_checked": self.s3_checked,
+            "s3_missing": self.s3_missing,
+            "s3_changed": self.s3_changed,
+        }
+
+
+class InfinstorService:
+    """Holds the index and an S3 client factory; one instance per process."""
+
+    def __init__(
+        self,
+        index: SnapshotIndex,
+        *,
+        s3_endpoint_url: str | None = None,
+        s3_client_factory: Callable[[], Any] | None = None,
+        run_resolver: RunResolver | None = None,
+    ) -> None:
+        self.index = index
+        self._endpoint = s3_endpoint_url or None
+        self._factory = s3_client_factory
+        self._run_resolver = run_resolver or mlflow_run_time
+        self._local = threading.local()
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def s3(self) -> Any:
+        """A per-thread S3 client (boto3 clients are thread-safe, but their creation is not
+        cheap and sessions are not)."""
+        client = getattr(self._local, "s3", None)
+        if client is None:
+            client = self._factory() if self._factory else make_s3_client(self._endpoint)
+            self._local.s3 = client
+        return client
+
+    # SpecResolver protocol
+    def resolve_label(self, name: str) -> TimeSpec:
+        label = self.index.get_label(name)
+        return TimeSpec(
+            kind="slice" if label.kind == "slice" else "snapshot",
+            start_ms=label.start_ms,
+            end_ms=label.end_ms,
+            text=f"label:/{name}",
+            label=name,
+            label_bucket=label.bucket,
+            label_prefix=label.prefix,
+        )
+
+    def resolve_run(self, run_id: str) -> TimeSpec:
+        return self._run_resolver(run_id)
+
+    def parse_spec(self, text: str | int | None, *, default_now: bool = True) -> TimeSpec:
+        if text is None or (isinstance(text, str) and not text.strip()):
+            if default_now:
+                return parse_time_spec("now")
+            raise BadTimeSpec("A time spec is required.")
+        return parse_time_spec(text, resolver=self)
+
+    def view_spec(
+        self, *, at: str | None = None, slice_: str | None = None, label: str | None = None
+    ) -> tuple[TimeSpec, str | None, str | None]:
+        """Resolve the (at | slice | label) choice of a listing: (spec, label bucket, prefix)."""
+        given = [x for x in (at, slice_, label) if x]
+        if len(given) > 1:
+            raise BadRequest("Give only one of --at, --slice and --label.")
+        if label:
+            spec = self.resolve_label(label.removeprefix("label:/"))
+            return spec, spec.label_bucket, spec.label_prefix
+        if slice_:
+            spec = self.parse_spec(slice_)
+            if not spec.is_slice:
+                raise BadTimeSpec(
+                    f"{slice_!r} is a single time; a slice needs a window such as "
+                    "tm20261101000000-tm20261120000000 or A/B."
+                )
+            return spec, None, None
+        return self.parse_spec(at), None, None
+
+    # -- buckets ----------------------------------------------------------------------------
+    def versioning_status(self, bucket: str) -> str | None:
+        check_bucket_name(bucket)
+        return get_versioning(self.s3(), bucket)
+
+    def track(self, bucket: str, *, enable_versioning_consent: bool) -> str:
+        """Enable versioning (with consent) and register the bucket. Returns the status
+        versioning had before."""
+        check_bucket_name(bucket)
+        client = self.s3()
+        before = get_versioning(client, bucket)
+        if before != "Enabled":
+            if not enable_versioning_consent:
+                raise BadRequest(
+                    f"Tracking bucket {bucket!r} enables S3 versioning on it (history starts "
+                    "then; versioned buckets keep every overwritten object, which costs "
+                    "storage). Confirm to go ahead."
+                )
+            enable_versioning(client, bucket)
+        self.index.register_bucket(bucket, versioning="Enabled")
+        return before or "Disabled"
+
+    def sync(
+        self,
+        bucket: str,
+        *,
+        full: bool = False,
+        on_progress: Callable[[SyncProgress], None] | None = None,
+    ) -> SyncResult:
+        check_bucket_name(bucket)
+        return sync_bucket(self.s3(), self.index, bucket, full=full, on_progress=on_progress)
+
+    # -- queries ----------------------------------------------------------------------------
+    def list_objects(
+        self,
+        bucket: str,
+        *,
+        spec: TimeSpec,
+        prefix: str = "",
+        delimiter: str | None = "/",
+        max_keys: int = MAX_KEYS_LIMIT,
+        token: str | None = None,
+        start_after: str | None = None,
+    ) -> ListPage:
+        if not 1 <= max_keys <= MAX_KEYS_LIMIT:
+            raise BadRequest(f"max_keys must be between 1 and {MAX_KEYS_LIMIT}.")
+        return self.index.list_view(
+            bucket,
+            end_ms=spec.end_ms,
+            start_ms=spec.start_ms,
+            prefix=prefix,
+            delimiter=delimiter,
+            max_keys=max_keys,
+            token=token,
+            start_after=start_after,
+        )
+
+    def iter_objects(self, bucket: str, *, spec: TimeSpec, prefix: str = "") -> Iterator[
+        ObjectVersion
+    ]:
+        return self.index.iter_view(bucket, end_ms=spec.end_ms, start_ms=spec.start_ms,
+                                    prefix=prefix)
+
+    def diff(self, bucket: str, *, prefix: str, from_spec: TimeSpec, to_spec: TimeSpec
+             ) -> DiffResult:
+        if from_spec.is_slice or to_spec.is_slice:
+            raise BadTimeSpec("diff compares two snapshots; give two single times, not slices.")
+        return self.index.diff(bucket, prefix=prefix, from_ms=from_spec.end_ms,
+                               to_ms=to_spec.end_ms)
+
+    def history(self, bucket: str, key: str) -> list[ObjectVersion]:
+        versions = self.index.history(bucket, key)
+        if not versions:
+            from ..errors import NotFound
+
+            raise NotFound(f"The index knows no version of s3://{bucket}/{key}.")
+        return versions
+
+    def timeline(self, bucket: str, *, prefix: str = "", from_ms: int | None = None,
+                 to_ms: int | None = None, bins: int = 100) -> Timeline:
+        return self.index.timeline(bucket, prefix=prefix, from_ms=from_ms, to_ms=to_ms,
+                                   bins=bins)
+
+    # -- labels -----------------------------------------------------------------------------
+    def view_fingerprint(self, bucket: str, prefix: str, spec: TimeSpec) -> tuple[str, int, int]:
+        count = 0
+        total = 0
+        pairs = []
+        for obj in self.iter_objects(bucket, spec=spec, prefix=prefix):
+            pairs.append((obj.key, obj.version_id))
+            count += 1
+            total += obj.size
+        return fingerprint(pairs, presorted=True), count, total
+
+    def create_label(
+        self,
+        name: str,
+        bucket: str,
+        prefix: str,
+        spec: TimeSpec,
+        *,
+        description: str = "",
+    ) -> LabelRecord:
+        if not _LABEL_NAME_RE.match(name or ""):
+            raise BadRequest(
+                f"{name!r} is not a valid label name: use 1-128 letters, digits, '.', '_' or "
+                "'-', starting with a letter or digit."
+            )
+        self.index.get_bucket(bucket)  # unknown bucket -> friendly 404
+        try:
+            self.index.get_label(name)
+        except UnknownLabel:
+            pass
+        else:
+            from ..errors import Conflict
+
+            raise Conflict(
+                f"A label named {name!r} already exists; labels are immutable, so pick another "
+                "name (or delete the old label first)."
+            )
+        fp, count, total = self.view_fingerprint(bucket, prefix, spec)
+        label = LabelRecord(
+            name=name,
+            bucket=bucket,
+            prefix=prefix,
+            kind=spec.kind,
+            start_ms=spec.start_ms,
+            end_ms=spec.end_ms,
+            spec=spec.canonical(),
+            fingerprint=fp,
+            object_count=count,
+            total_bytes=total,
+            description=description,
+            created_ms=now_ms(),
+        )
+        self.index.insert_label(label)
+        return label
+
+    def label_spec(self, label: LabelRecord) -> TimeSpec:
+        return TimeSpec(kind="slice" if label.kind == "slice" else "snapshot",
+                        start_ms=label.start_ms, end_ms=label.end_ms, text=label.spec,
+                        label=label.name, label_bucket=label.bucket,
+                        label_prefix=label.prefix)
+
+    def verify_label(self, name: str, *, check_s3: bool = True, workers: int = 8
+                     ) -> VerifyReport:
+        label = self.index.get_label(name)
+        spec = self.label_spec(label)
+        objects = list(self.iter_objects(label.bucket, spec=spec, prefix=label.prefix))
+        index_fp = fingerprint(((o.key, o.version_id) for o in objects), presorted=True)
+        report = VerifyReport(
+            name=name,
+            fingerprint=label.fingerprint,
+            index_fingerprint=index_fp,
+            object_count=label.object_count,
+            index_object_count=len(objects),
+        )
+        if not check_s3:
+            return report
+        client = self.s3()
+
+        def head(obj: ObjectVersion) -> tuple[ObjectVersion, str | None, str | None]:
+            try:
+                resp = call_s3(client.head_object, label.bucket, Bucket=label.bucket,
+                               Key=obj.key, VersionId=obj.version_id)
+            except InfinstorError as exc:
+                return obj, "missing", str(exc)
+            etag = resp.get("ETag", "")
+            if obj.etag and etag and etag != obj.etag:
+                return obj, "changed", etag
+            return obj, None, None
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for obj, problem, detail in pool.map(head, objects):
+                report.s3_checked += 1
+                if problem == "missing":
+                    report.s3_missing.append({"key": obj.key, "version_id": obj.version_id,
+                                              "error": detail or ""})
+                elif problem == "changed":
+                    report.s3_changed.append({"key": obj.key, "version_id": obj.version_id,
+                                              "etag": obj.etag, "s3_etag": detail or ""})
+        return report

@@ -1,0 +1,200 @@
+"""boto3 access to S3: client creation and ListObjectVersions pages in chain order.
+
+botocore's parsed ListObjectVersions response splits versions and delete markers into two
+lists, losing the order S3 gives them (per key, newest first, interleaved). We keep it by
+parsing the raw XML in a ``before-parse`` event handler — botocore's documented extension
+point — and returning our ordered entries through ``customized_response_dict``.
+"""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+from ..errors import AccessDenied, InfinstorError, StorageError, UnknownBucket
+from ..index.models import VersionEntry
+from ..timespec import parse_s3_timestamp
+
+ENDPOINT_ENV = "AWS_ENDPOINT_URL"
+_ORDERED_KEY = "InfinstorOrderedEntries"
+
+
+def make_s3_client(endpoint_url: str | None = None) -> Any:
+    """An S3 client from boto3's normal credential chain; ``AWS_ENDPOINT_URL`` (read by
+    boto3 itself) or an explicit endpoint selects an S3-compatible store."""
+    import boto3
+    from botocore.config import Config
+
+    kwargs: dict[str, Any] = {
+        "config": Config(retries={"max_attempts": 8, "mode": "adaptive"}),
+    }
+    if endpoint_url:
+        kwargs["endpoint_url"] = endpoint_url
+    session = boto3.session.Session()
+    if not session.region_name and not os.environ.get("AWS_DEFAULT_REGION"):
+        kwargs["region_name"] = "us-east-1"
+    client = session.client("s3", **kwargs)
+    client.meta.events.register(
+        "before-parse.s3.ListObjectVersions", _capture_ordered_versions
+    )
+    return client
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _capture_ordered_versions(
+    response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any
+) -> None:
+    if response_dict.get("status_code", 500) >= 300:
+        return
+    body = response_dict.get("body") or b""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return  # let botocore report the malformed response
+    url_encoded = False
+    for child in root:
+        if _local(child.tag) == "EncodingType" and (child.text or "").strip() == "url":
+            url_encoded = True
+    entries: list[VersionEntry] = []
+    latest: list[bool] = []
+    for child in root:
+        kind = _local(child.tag)
+        if kind not in ("Version", "DeleteMarker"):
+            continue
+        fields = {_local(el.tag): (el.text or "") for el in child}
+        key = fields.get("Key", "")
+        if url_encoded:
+            key = unquote_plus(key)
+        time_ms, precise = parse_s3_timestamp(fields.get("LastModified", ""))
+        entries.append(
+            VersionEntry(
+                key=key,
+                version_id=fields.get("VersionId") or "null",
+                time_ms=time_ms,
+                size=int(fields.get("Size") or 0),
+                etag=fields.get("ETag", ""),
+                is_delete_marker=kind == "DeleteMarker",
+                precise=precise,
+            )
+        )
+        latest.append(fields.get("IsLatest", "").strip().lower() == "true")
+    customized_response_dict[_ORDERED_KEY] = entries
+    customized_response_dict["InfinstorLatest"] = latest
+    markers = {}
+    for child in root:
+        name = _local(child.tag)
+        if name in ("NextKeyMarker", "NextVersionIdMarker", "IsTruncated"):
+            text = child.text or ""
+            if name == "NextKeyMarker" and url_encoded:
+                text = unquote_plus(text)
+            markers[name] = text
+    customized_response_dict["InfinstorMarkers"] = markers
+
+
+@dataclass
+class VersionPage:
+    """Entries in the order of the XML; ``latest[i]`` is the IsLatest flag of ``entries[i]``."""
+
+    entries: list[VersionEntry]
+    latest: list[bool]
+    truncated: bool
+    next_key_marker: str | None
+    next_version_id_marker: str | None
+
+
+def list_versions_page(
+    client: Any,
+    bucket: str,
+    *,
+    key_marker: str | None = None,
+    version_id_marker: str | None = None,
+    prefix: str | None = None,
+    max_keys: int = 1000,
+) -> VersionPage:
+    params: dict[str, Any] = {"Bucket": bucket, "MaxKeys": max_keys, "EncodingType": "url"}
+    if key_marker:
+        params["KeyMarker"] = key_marker
+        if version_id_marker:
+            params["VersionIdMarker"] = version_id_marker
+    if prefix:
+        params["Prefix"] = prefix
+    resp = call_s3(client.list_object_versions, bucket, **params)
+    entries = resp.get(_ORDERED_KEY)
+    if entries is None:
+        raise StorageError(
+            "The S3 client was not made by infinstor_jlab.services.s3.make_s3_client, so "
+            "the ordered ListObjectVersions hook is missing."
+        )
+    markers = resp.get("InfinstorMarkers", {})
+    truncated = str(markers.get("IsTruncated", resp.get("IsTruncated", False))).lower() == "true"
+    return VersionPage(
+        entries=entries,
+        latest=resp.get("InfinstorLatest", [False] * len(entries)),
+        truncated=truncated,
+        next_key_marker=markers.get("NextKeyMarker") or None,
+        next_version_id_marker=markers.get("NextVersionIdMarker") or None,
+    )
+
+
+def call_s3(fn: Any, bucket: str, **params: Any) -> Any:
+    """Call a boto3 operation, turning the failures a user can fix into sentences."""
+    from botocore.exceptions import (
+        ClientError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        PartialCredentialsError,
+    )
+
+    try:
+        return fn(**params)
+    except ClientError as exc:
+        raise translate_client_error(exc, bucket) from exc
+    except (NoCredentialsError, PartialCredentialsError) as exc:
+        raise StorageError(
+            "No AWS credentials were found. Configure them the usual boto3 way "
+            "(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile via AWS_PROFILE, or an "
+            "instance role)."
+        ) from exc
+    except EndpointConnectionError as exc:
+        raise StorageError(
+            f"Cannot reach the S3 endpoint ({exc.kwargs.get('endpoint_url', 'unknown')}). "
+            "Check AWS_ENDPOINT_URL and your network."
+        ) from exc
+
+
+def translate_client_error(exc: Any, bucket: str) -> InfinstorError:
+    code = exc.response.get("Error", {}).get("Code", "")
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    if code in ("NoSuchBucket",) or (status == 404 and code in ("404", "NotFound")):
+        return UnknownBucket(f"Bucket {bucket!r} does not exist (or is not visible with "
+                             "these credentials).")
+    if code in ("AccessDenied", "AllAccessDisabled", "403") or status == 403:
+        return AccessDenied(
+            f"Access to bucket {bucket!r} was denied; the credentials in use need "
+            "s3:ListBucketVersions, s3:GetObjectVersion and s3:GetBucketVersioning on it."
+        )
+    if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"):
+        return StorageError(f"S3 rejected the credentials ({code}); refresh or fix them.")
+    message = exc.response.get("Error", {}).get("Message", "") or str(exc)
+    return StorageError(f"S3 error on bucket {bucket!r}: {code or status} {message}".strip())
+
+
+def get_versioning(client: Any, bucket: str) -> str | None:
+    """'Enabled', 'Suspended', or None (never enabled)."""
+    resp = call_s3(client.get_bucket_versioning, bucket, Bucket=bucket)
+    return resp.get("Status") or None
+
+
+def enable_versioning(client: Any, bucket: str) -> None:
+    call_s3(
+        client.put_bucket_versioning,
+        bucket,
+        Bucket=bucket,
+        VersioningConfiguration={"Status": "Enabled"},
+    )

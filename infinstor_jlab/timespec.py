@@ -1,0 +1,279 @@
+"""The one time-spec parser and formatter (CLI, REST API, boto3 hooks and UI all use it).
+
+Times are UTC epoch milliseconds. A spec names either a *snapshot* (one instant T: every key's
+newest version with time <= T) or a *slice* (a window [T1, T2], both ends inclusive).
+
+A point given with whole-second precision (``tm...`` forms, ISO without a fraction) denotes the
+whole second: as a snapshot time or a slice end it means the last millisecond of that second, as a
+slice start the first. That is what "one-second resolution" means: AWS listings only give whole
+seconds, so a version listed at 10:00:00 must be visible in the snapshot at ``tm...100000``.
+Epoch milliseconds and ISO instants with a fraction are exact.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from typing import Literal, Protocol
+
+from .errors import BadTimeSpec
+
+ACCEPTED_FORMS = (
+    "tmYYYYMMDDHHMMSS (UTC snapshot, e.g. tm20261120100000)",
+    "tmYYYYMMDDHHMMSS-tmYYYYMMDDHHMMSS (slice)",
+    "an ISO 8601 instant (2026-11-20T10:00:00Z, offsets and fractions allowed)",
+    "an ISO 8601 interval A/B (slice, e.g. 2026-11-20T10:00:00Z/2026-11-21T00:00:00Z)",
+    "epoch milliseconds (e.g. 1763632800000)",
+    "now",
+    "run:/<mlflow run id>",
+    "label:/<label name>",
+)
+
+SpecKind = Literal["snapshot", "slice"]
+
+_TM_RE = re.compile(r"^tm(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$")
+_TM_SLICE_RE = re.compile(r"^(tm\d{14})-(tm\d{14})$")
+_EPOCH_RE = re.compile(r"^\d{1,16}$")
+_ISO_RE = re.compile(
+    r"^(?P<date>\d{4}-\d{2}-\d{2})"
+    r"(?:[T ](?P<h>\d{2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:[.,](?P<frac>\d{1,9}))?)?)?"
+    r"(?P<tz>Z|z|[+-]\d{2}:?\d{2})?$"
+)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def accepted_forms_message(prefix: str) -> str:
+    return f"{prefix} Accepted time specs: " + "; ".join(ACCEPTED_FORMS) + "."
+
+
+@dataclass(frozen=True)
+class TimeSpec:
+    """A parsed spec resolved to absolute times.
+
+    ``end_ms`` is the snapshot time (or the slice's inclusive upper bound); ``start_ms`` is the
+    slice's inclusive lower bound and ``None`` for snapshots. ``label`` names the label a
+    ``label:/`` spec came from, with that label's bucket and prefix.
+    """
+
+    kind: SpecKind
+    end_ms: int
+    start_ms: int | None = None
+    text: str = ""
+    label: str | None = None
+    label_bucket: str | None = None
+    label_prefix: str | None = None
+
+    @property
+    def at_ms(self) -> int:
+        return self.end_ms
+
+    @property
+    def is_slice(self) -> bool:
+        return self.kind == "slice"
+
+    def canonical(self) -> str:
+        """A spec string that parses back to exactly these times."""
+        if self.kind == "snapshot":
+            return format_point(self.end_ms, upper=True)
+        assert self.start_ms is not None
+        if self.start_ms % 1000 == 0 and self.end_ms % 1000 == 999:
+            return f"{format_tm(self.start_ms)}-{format_tm(self.end_ms)}"
+        return f"{format_iso(self.start_ms)}/{format_iso(self.end_ms)}"
+
+    def display(self) -> str:
+        if self.kind == "snapshot":
+            return f"as of {format_human(self.end_ms)}"
+        assert self.start_ms is not None
+        return f"arrivals from {format_human(self.start_ms)} to {format_human(self.end_ms)}"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "start_ms": self.start_ms,
+            "end_ms": self.end_ms,
+            "canonical": self.canonical(),
+            "display": self.display(),
+            "label": self.label,
+        }
+
+
+class SpecResolver(Protocol):
+    """Resolves the ``label:/`` and ``run:/`` forms; services supply one."""
+
+    def resolve_label(self, name: str) -> TimeSpec: ...
+
+    def resolve_run(self, run_id: str) -> TimeSpec: ...
+
+
+@dataclass(frozen=True)
+class _Point:
+    lower: int  # first millisecond the text denotes
+    upper: int  # last millisecond the text denotes
+
+
+def _parse_point(text: str, now: int) -> _Point | None:
+    if text == "now":
+        return _Point(now, now)
+    m = _TM_RE.match(text)
+    if m:
+        try:
+            dt = datetime(*(int(g) for g in m.groups()), tzinfo=timezone.utc)
+        except ValueError:
+            return None
+        ms = int(dt.timestamp()) * 1000
+        return _Point(ms, ms + 999)
+    if _EPOCH_RE.match(text):
+        ms = int(text)
+        return _Point(ms, ms)
+    m = _ISO_RE.match(text)
+    if m:
+        return _parse_iso(m)
+    return None
+
+
+def _parse_iso(m: re.Match[str]) -> _Point | None:
+    try:
+        year, month, day = (int(x) for x in m["date"].split("-"))
+        hour = int(m["h"] or 0)
+        minute = int(m["m"] or 0)
+        second = int(m["s"] or 0)
+        dt = datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    tz = m["tz"]
+    if tz and tz not in ("Z", "z"):
+        sign = 1 if tz[0] == "+" else -1
+        digits = tz[1:].replace(":", "")
+        offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+        dt = dt - sign * offset
+    base = int(dt.timestamp()) * 1000
+    frac = m["frac"]
+    if frac is not None:
+        ms = base + int((frac + "000")[:3])
+        # Sub-millisecond digits round down: times are kept in whole milliseconds.
+        return _Point(ms, ms)
+    if m["s"] is not None:
+        span = 1000
+    elif m["h"] is not None:
+        span = 60_000
+    else:
+        span = 86_400_000
+    return _Point(base, base + span - 1)
+
+
+def parse_time_spec(
+    text: str | int,
+    *,
+    resolver: SpecResolver | None = None,
+    now: int | None = None,
+) -> TimeSpec:
+    """Parse any accepted form; raise :class:`BadTimeSpec` listing the forms otherwise."""
+    if isinstance(text, bool):
+        raise BadTimeSpec(accepted_forms_message(f"{text!r} is not a time spec."))
+    if isinstance(text, int):
+        text = str(text)
+    raw = text
+    text = text.strip()
+    if not text:
+        raise BadTimeSpec(accepted_forms_message("The time spec is empty."))
+    current = now_ms() if now is None else now
+
+    if text.startswith("label:/"):
+        name = text[len("label:/") :].lstrip("/")
+        if not name:
+            raise BadTimeSpec("label:/ needs a label name, e.g. label:/flowers-2026-11.")
+        if resolver is None:
+            raise BadTimeSpec(f"Cannot resolve {text!r} here: no label store is configured.")
+        return replace(resolver.resolve_label(name), text=raw)
+    if text.startswith("run:/"):
+        run_id = text[len("run:/") :].lstrip("/")
+        if not run_id:
+            raise BadTimeSpec("run:/ needs an MLflow run id, e.g. run:/0a1b2c3d4e.")
+        if resolver is None:
+            raise BadTimeSpec(f"Cannot resolve {text!r} here: MLflow run lookup is not available.")
+        return replace(resolver.resolve_run(run_id), text=raw)
+
+    m = _TM_SLICE_RE.match(text)
+    if m:
+        return _make_slice(raw, m.group(1), m.group(2), current)
+    if "/" in text:
+        left, _, right = text.partition("/")
+        return _make_slice(raw, left.strip(), right.strip(), current)
+
+    point = _parse_point(text, current)
+    if point is None:
+        raise BadTimeSpec(accepted_forms_message(f"{raw!r} is not a time spec I understand."))
+    return TimeSpec(kind="snapshot", end_ms=point.upper, text=raw)
+
+
+def _make_slice(raw: str, left: str, right: str, now: int) -> TimeSpec:
+    start = _parse_point(left, now)
+    end = _parse_point(right, now)
+    if start is None or end is None:
+        bad = left if start is None else right
+        raise BadTimeSpec(
+            accepted_forms_message(f"{bad!r} in slice {raw!r} is not a time I understand.")
+        )
+    if start.lower > end.upper:
+        raise BadTimeSpec(
+            f"Slice {raw!r} ends before it starts; put the earlier time first (A/B or tmA-tmB)."
+        )
+    return TimeSpec(kind="slice", start_ms=start.lower, end_ms=end.upper, text=raw)
+
+
+def snapshot_spec(at_ms: int) -> TimeSpec:
+    return TimeSpec(kind="snapshot", end_ms=at_ms, text=str(at_ms))
+
+
+def slice_spec(start_ms: int, end_ms: int) -> TimeSpec:
+    if start_ms > end_ms:
+        raise BadTimeSpec("A slice must start before it ends.")
+    return TimeSpec(kind="slice", start_ms=start_ms, end_ms=end_ms, text=f"{start_ms}/{end_ms}")
+
+
+def format_iso(ms: int) -> str:
+    """``2026-11-20T10:00:00.123Z``: the form S3 listings use, with milliseconds."""
+    dt = datetime.fromtimestamp(ms // 1000, tz=timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
+
+
+def format_tm(ms: int) -> str:
+    return "tm" + datetime.fromtimestamp(ms // 1000, tz=timezone.utc).strftime("%Y%m%d%H%M%S")
+
+
+def format_point(ms: int, *, upper: bool) -> str:
+    """Shortest spec for one instant, as a snapshot time (upper) or slice start (lower)."""
+    if (upper and ms % 1000 == 999) or (not upper and ms % 1000 == 0):
+        return format_tm(ms)
+    return format_iso(ms)
+
+
+def format_human(ms: int) -> str:
+    dt = datetime.fromtimestamp(ms // 1000, tz=timezone.utc)
+    frac = ms % 1000
+    text = dt.strftime("%Y-%m-%d %H:%M:%S")
+    if frac not in (0, 999):
+        text += f".{frac:03d}"
+    return text + " UTC"
+
+
+def parse_s3_timestamp(value: str) -> tuple[int, bool]:
+    """Parse an S3 ``LastModified`` (``2026-11-20T10:00:00.000Z``) into (ms, precise).
+
+    ``precise`` is true when the source carried non-zero milliseconds (S3 events, Ceph RGW);
+    AWS listings truncate to whole seconds and give ``.000``.
+    """
+    m = _ISO_RE.match(value.strip())
+    if not m:
+        raise ValueError(f"unrecognised S3 timestamp {value!r}")
+    point = _parse_iso(m)
+    if point is None:
+        raise ValueError(f"unrecognised S3 timestamp {value!r}")
+    frac = m["frac"]
+    precise = frac is not None and int(frac) != 0
+    return point.lower, precise
