@@ -77,6 +77,13 @@ class SnapshotIndex(ABC):
     @abstractmethod
     def clear_checkpoint(self, bucket: str) -> None: ...
 
+    @abstractmethod
+    def get_listing_style(self, bucket: str) -> str | None:
+        """'split' once the store was seen listing delete markers apart from versions."""
+
+    @abstractmethod
+    def set_listing_style(self, bucket: str, style: str) -> None: ...
+
     # -- queries ---------------------------------------------------------------------------
     @abstractmethod
     def list_view(

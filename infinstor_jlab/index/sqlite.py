@@ -66,6 +66,7 @@ CREATE TABLE IF NOT EXISTS buckets(
     last_sync_ms INTEGER,
     scan_key_marker TEXT,
     scan_started_ms INTEGER,
+    listing_style TEXT,
     generation INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS versions(
@@ -568,6 +569,17 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 "WHERE id=?",
                 (scan_started_ms, b),
             )
+
+    def get_listing_style(self, bucket: str) -> str | None:
+        with self._read() as conn:
+            b = self._bucket_id(conn, bucket)
+            row = conn.execute("SELECT listing_style FROM buckets WHERE id=?", (b,)).fetchone()
+        return row[0] if row else None
+
+    def set_listing_style(self, bucket: str, style: str) -> None:
+        with self._write() as conn:
+            b = self._bucket_id(conn, bucket)
+            conn.execute("UPDATE buckets SET listing_style=? WHERE id=?", (style, b))
 
     def clear_checkpoint(self, bucket: str) -> None:
         with self._write() as conn:

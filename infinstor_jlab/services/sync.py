@@ -61,12 +61,24 @@ def versioning_disabled_message(bucket: str) -> str:
     )
 
 
-def order_chains(entries: list[VersionEntry], latest: list[bool]) -> list[VersionEntry]:
+def is_split_listing(entries: list[VersionEntry]) -> bool:
+    """True when a page lists delete markers apart from versions (key order restarts).
+
+    S3 interleaves a key's versions and delete markers in chain order, so its pages are in
+    key order; some stores (moto) list all versions, then all delete markers.
+    """
+    return any(entries[i].key < entries[i - 1].key for i in range(1, len(entries)))
+
+
+def order_chains(
+    entries: list[VersionEntry], latest: list[bool], *, split_style: bool = False
+) -> list[VersionEntry]:
     """Group a page's entries by key (keys ascending) with each key's chain newest first.
 
-    S3 lists a key's versions and delete markers interleaved in chain order, so within a
-    key the listing order is kept; some stores (moto) list all delete markers after all
-    versions, so entries are also stably ordered by time, and the IsLatest entry leads.
+    Within a key the listing order is kept (it is the chain order on S3), entries are
+    stably ordered by time, and the IsLatest entry leads. On a split-style store the order
+    of a version and a delete marker in the same second is unknowable; versions are put
+    first, the same way whatever the page boundaries, so re-runs agree.
     """
     by_key: dict[str, list[tuple[int, VersionEntry, bool]]] = {}
     for i, e in enumerate(entries):
@@ -75,7 +87,11 @@ def order_chains(entries: list[VersionEntry], latest: list[bool]) -> list[Versio
     for key in sorted(by_key):
         chain = by_key[key]
         if len(chain) > 1:
-            chain.sort(key=lambda item: (not item[2], -item[1].time_ms, item[0]))
+            if split_style:
+                chain.sort(key=lambda item: (not item[2], -item[1].time_ms,
+                                             item[1].is_delete_marker, item[0]))
+            else:
+                chain.sort(key=lambda item: (not item[2], -item[1].time_ms, item[0]))
         out.extend(item[1] for item in chain)
     return out
 
@@ -102,6 +118,7 @@ def sync_bucket(
             f"`infinstor-jlab track {bucket}`."
         )
     index.register_bucket(bucket, versioning=versioning)
+    split_style = index.get_listing_style(bucket) == "split"
     checkpoint = None if full else index.get_checkpoint(bucket)
     progress = SyncProgress(bucket=bucket)
     if checkpoint is not None:
@@ -126,6 +143,9 @@ def sync_bucket(
         )
         progress.pages += 1
         progress.versions_seen += len(page.entries)
+        if not split_style and is_split_listing(page.entries):
+            split_style = True
+            index.set_listing_style(bucket, "split")
         entries = held + page.entries
         latest = held_latest + page.latest
         if after_key is not None and version_id_marker is None:
@@ -147,7 +167,7 @@ def sync_bucket(
         if complete or not page.truncated:
             progress.versions_written += index.merge_listing(
                 bucket,
-                order_chains(complete, complete_latest),
+                order_chains(complete, complete_latest, split_style=split_style),
                 after_key=after_key,
                 through_key=through,
                 scan_started_ms=started,

@@ -1,0 +1,189 @@
+"""The CLI surface is a contract: JSON shapes, paging, errors on stderr with non-zero exit."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from infinstor_jlab.cli import main
+from infinstor_jlab.timespec import format_tm, now_ms
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_json(capsys, *argv: str):
+    code, out, err = run(capsys, *argv, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def next_second() -> int:
+    time.sleep(1.02 - (time.time() % 1.0))
+    return (now_ms() // 1000) * 1000
+
+
+@pytest.fixture
+def seeded(s3, bucket, index_url, capsys):
+    """Two seconds of history, synced through the CLI."""
+    t0 = next_second()
+    ids = {
+        "a": s3.put_object(Bucket=bucket, Key="ds/a.csv", Body=b"1")["VersionId"],
+        "b": s3.put_object(Bucket=bucket, Key="ds/b.csv", Body=b"22")["VersionId"],
+        "img": s3.put_object(Bucket=bucket, Key="ds/img/x.png", Body=b"333")["VersionId"],
+    }
+    t1 = next_second()
+    ids["a2"] = s3.put_object(Bucket=bucket, Key="ds/a.csv", Body=b"4444")["VersionId"]
+    s3.delete_object(Bucket=bucket, Key="ds/b.csv")
+    code, out, err = run(capsys, "sync", bucket, "--index", index_url)
+    assert code == 0, err
+    assert "versions listed" in out
+    return {"bucket": bucket, "index": index_url, "t0": format_tm(t0), "t1": format_tm(t1),
+            "ids": ids}
+
+
+def test_ls_json_shape_and_time_travel(capsys, seeded):
+    b, ix = seeded["bucket"], seeded["index"]
+    doc = run_json(capsys, "ls", f"s3://{b}/ds/", "--at", seeded["t0"], "--index", ix)
+    assert set(doc) == {"objects", "prefixes", "next_token"}
+    assert [(o["key"], o["version_id"]) for o in doc["objects"]] == [
+        ("ds/a.csv", seeded["ids"]["a"]), ("ds/b.csv", seeded["ids"]["b"])]
+    assert doc["prefixes"] == ["ds/img/"] and doc["next_token"] is None
+    obj = doc["objects"][0]
+    assert set(obj) == {"key", "version_id", "size", "etag", "last_modified"}
+    assert obj["size"] == 1 and obj["etag"].startswith('"')
+    now = run_json(capsys, "ls", f"s3://{b}/ds/", "--index", ix, "--recursive")
+    assert [(o["key"], o["version_id"]) for o in now["objects"]] == [
+        ("ds/a.csv", seeded["ids"]["a2"]), ("ds/img/x.png", seeded["ids"]["img"])]
+    sliced = run_json(capsys, "ls", f"s3://{b}", "--slice", f"{seeded['t1']}-{seeded['t1']}",
+                      "--recursive", "--index", ix)
+    assert [o["key"] for o in sliced["objects"]] == ["ds/a.csv"]
+
+
+def test_ls_paging_with_max_keys_and_token(capsys, seeded):
+    b, ix = seeded["bucket"], seeded["index"]
+    seen, token = [], None
+    while True:
+        extra = ["--token", token] if token else []
+        doc = run_json(capsys, "ls", f"s3://{b}/", "--recursive", "--at", seeded["t0"],
+                       "--max-keys", "1", "--index", ix, *extra)
+        assert len(doc["objects"]) + len(doc["prefixes"]) <= 1
+        seen += [o["key"] for o in doc["objects"]]
+        token = doc["next_token"]
+        if token is None:
+            break
+    assert seen == ["ds/a.csv", "ds/b.csv", "ds/img/x.png"]
+
+
+def test_diff_and_history_json(capsys, seeded):
+    b, ix, ids = seeded["bucket"], seeded["index"], seeded["ids"]
+    doc = run_json(capsys, "diff", f"s3://{b}/ds/", "--from", seeded["t0"], "--to",
+                   seeded["t1"], "--index", ix)
+    assert doc == {
+        "added": [],
+        "deleted": [{"key": "ds/b.csv", "version_id": ids["b"]}],
+        "modified": [{"key": "ds/a.csv", "from_version_id": ids["a"],
+                      "to_version_id": ids["a2"]}],
+    }
+    hist = run_json(capsys, "history", f"s3://{b}/ds/a.csv", "--index", ix)
+    assert [v["version_id"] for v in hist["versions"]] == [ids["a2"], ids["a"]]
+
+
+def test_labels_lifecycle(capsys, seeded, s3):
+    b, ix, ids = seeded["bucket"], seeded["index"], seeded["ids"]
+    made = run_json(capsys, "label", "create", "ds-v1", f"s3://{b}/ds/", "--at", seeded["t0"],
+                    "--description", "first cut", "--index", ix)
+    assert made["object_count"] == 3 and made["fingerprint"].startswith("sha256:")
+    code, _, err = run(capsys, "label", "create", "ds-v1", f"s3://{b}/ds/", "--at", "now",
+                       "--index", ix)
+    assert code != 0 and "already exists" in err
+    listed = run_json(capsys, "label", "list", "--index", ix)
+    assert [x["name"] for x in listed["labels"]] == ["ds-v1"]
+    via_label = run_json(capsys, "ls", f"s3://{b}", "--label", "ds-v1", "--recursive",
+                         "--index", ix)
+    assert [o["version_id"] for o in via_label["objects"]] == [ids["a"], ids["b"], ids["img"]]
+    via_spec = run_json(capsys, "ls", f"s3://{b}/ds/", "--at", "label:/ds-v1", "--recursive",
+                        "--index", ix)
+    assert via_spec["objects"] == via_label["objects"]
+    ok = run_json(capsys, "label", "verify", "ds-v1", "--index", ix)
+    assert ok["ok"] and ok["s3_checked"] == 3
+    # A version removed from S3 is drift that verify reports (and exits non-zero).
+    s3.delete_object(Bucket=b, Key="ds/b.csv", VersionId=ids["b"])
+    code, out, _ = run(capsys, "label", "verify", "ds-v1", "--index", ix, "--json")
+    report = json.loads(out)
+    assert code != 0 and not report["ok"]
+    assert [m["key"] for m in report["s3_missing"]] == ["ds/b.csv"]
+    assert run_json(capsys, "label", "delete", "ds-v1", "--index", ix) == {"deleted": "ds-v1"}
+    code, _, err = run(capsys, "label", "show", "ds-v1", "--index", ix)
+    assert code != 0 and "no label named 'ds-v1'" in err
+
+
+def test_errors_are_one_sentence_on_stderr(capsys, seeded):
+    b, ix = seeded["bucket"], seeded["index"]
+    code, out, err = run(capsys, "ls", f"s3://{b}/", "--at", "yesterday-ish", "--index", ix,
+                         "--json")
+    assert code != 0 and out == ""
+    assert "Accepted time specs" in err and "tmYYYYMMDDHHMMSS" in err
+    assert "Traceback" not in err
+    code, _, err = run(capsys, "ls", "s3://not-indexed-bucket/", "--index", ix)
+    assert code != 0 and "infinstor-jlab track not-indexed-bucket" in err
+    code, _, err = run(capsys, "ls", f"s3://{b}/", "--token", "garbage!", "--max-keys", "5",
+                       "--index", ix)
+    assert code != 0 and "continuation token" in err
+    code, _, err = run(capsys, "diff", f"s3://{b}/", "--from", "now", "--to",
+                       "tm20260101000000-tm20260102000000", "--index", ix)
+    assert code != 0 and "two single times" in err
+
+
+def test_track_asks_before_enabling_versioning(s3, index_url, capsys):
+    s3.create_bucket(Bucket="unversioned-cli")
+    s3.put_object(Bucket="unversioned-cli", Key="k", Body=b"1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "infinstor_jlab.cli", "track", "unversioned-cli",
+         "--index", index_url],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60,
+    )
+    assert proc.returncode != 0 and "--yes" in proc.stderr
+    assert "Status" not in s3.get_bucket_versioning(Bucket="unversioned-cli")
+    code, out, err = run(capsys, "track", "unversioned-cli", "--yes", "--index", index_url)
+    assert code == 0, err
+    assert s3.get_bucket_versioning(Bucket="unversioned-cli")["Status"] == "Enabled"
+    doc = run_json(capsys, "ls", "s3://unversioned-cli", "--index", index_url)
+    assert [(o["key"], o["version_id"]) for o in doc["objects"]] == [("k", "null")]
+
+
+def test_timespec_command(capsys, index_url):
+    doc = run_json(capsys, "timespec", "2026-11-20T10:00:00Z", "--index", index_url)
+    assert doc["kind"] == "snapshot" and doc["canonical"] == "tm20261120100000"
+    assert doc["end_ms"] == 1795168800999  # the whole second 10:00:00
+
+
+def test_demo_no_lab(tmp_path):
+    """The newcomer's demo: a local S3 with history, indexed and labelled, without AWS."""
+    work = tmp_path / "demo"
+    proc = subprocess.run(
+        [sys.executable, "-m", "infinstor_jlab.cli", "demo", "--no-lab", "--workdir", str(work)],
+        capture_output=True, text=True, timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Created label flowers-v1 (3 objects" in proc.stdout
+    index = "sqlite:///" + str(work / "index.sqlite")
+    times = proc.stdout.split("Times of the four steps: ")[1].split("\n")[0].split(", ")
+    first = subprocess.run(
+        [sys.executable, "-m", "infinstor_jlab.cli", "ls", "s3://infinstor-demo/", "--recursive",
+         "--at", times[0], "--json", "--index", index], capture_output=True, text=True)
+    last = subprocess.run(
+        [sys.executable, "-m", "infinstor_jlab.cli", "ls", "s3://infinstor-demo/", "--recursive",
+         "--at", times[3], "--json", "--index", index], capture_output=True, text=True)
+    keys0 = [o["key"] for o in json.loads(first.stdout)["objects"]]
+    keys3 = [o["key"] for o in json.loads(last.stdout)["objects"]]
+    assert "flowers/daisy/daisy_002.png" in keys0 and "flowers/daisy/daisy_002.png" not in keys3
+    assert "README.txt" in keys0 and "README.txt" not in keys3
+    assert "flowers/tulip/tulip_001.png" in keys3 and "flowers/tulip/tulip_001.png" not in keys0
