@@ -148,11 +148,11 @@ def test_track_asks_before_enabling_versioning(s3, index_url, capsys):
     proc = subprocess.run(
         [sys.executable, "-m", "infinstor_jlab.cli", "track", "unversioned-cli",
          "--index", index_url],
-        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60,
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60, check=False,
     )
     assert proc.returncode != 0 and "--yes" in proc.stderr
     assert "Status" not in s3.get_bucket_versioning(Bucket="unversioned-cli")
-    code, out, err = run(capsys, "track", "unversioned-cli", "--yes", "--index", index_url)
+    code, _out, err = run(capsys, "track", "unversioned-cli", "--yes", "--index", index_url)
     assert code == 0, err
     assert s3.get_bucket_versioning(Bucket="unversioned-cli")["Status"] == "Enabled"
     doc = run_json(capsys, "ls", "s3://unversioned-cli", "--index", index_url)
@@ -170,7 +170,7 @@ def test_demo_no_lab(tmp_path):
     work = tmp_path / "demo"
     proc = subprocess.run(
         [sys.executable, "-m", "infinstor_jlab.cli", "demo", "--no-lab", "--workdir", str(work)],
-        capture_output=True, text=True, timeout=180,
+        capture_output=True, text=True, timeout=180, check=False,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Created label flowers-v1 (3 objects" in proc.stdout
@@ -178,10 +178,10 @@ def test_demo_no_lab(tmp_path):
     times = proc.stdout.split("Times of the four steps: ")[1].split("\n")[0].split(", ")
     first = subprocess.run(
         [sys.executable, "-m", "infinstor_jlab.cli", "ls", "s3://infinstor-demo/", "--recursive",
-         "--at", times[0], "--json", "--index", index], capture_output=True, text=True)
+         "--at", times[0], "--json", "--index", index], capture_output=True, text=True, check=True)
     last = subprocess.run(
         [sys.executable, "-m", "infinstor_jlab.cli", "ls", "s3://infinstor-demo/", "--recursive",
-         "--at", times[3], "--json", "--index", index], capture_output=True, text=True)
+         "--at", times[3], "--json", "--index", index], capture_output=True, text=True, check=True)
     keys0 = [o["key"] for o in json.loads(first.stdout)["objects"]]
     keys3 = [o["key"] for o in json.loads(last.stdout)["objects"]]
     assert "flowers/daisy/daisy_002.png" in keys0 and "flowers/daisy/daisy_002.png" not in keys3

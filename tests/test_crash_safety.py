@@ -49,7 +49,7 @@ def run_sync(index_path: str, bucket: str, page_size: int, kill_after: float | N
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     if kill_after is None:
-        out, err = proc.communicate(timeout=120)
+        _out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err.decode()
         return True
     try:
@@ -121,7 +121,7 @@ def test_ctrl_c_in_the_cli_keeps_progress(history_bucket, tmp_path):
         time.sleep(0.02)
     time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    _out, err = proc.communicate(timeout=60)
     if proc.returncode == 130:
         assert b"run `infinstor-jlab sync" in err
     else:  # it finished first: a clean exit is the only other acceptable outcome
