@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The newcomer's demo (see README): a local S3 endpoint (moto) with a versioned sample
+# dataset, indexed and labelled, then JupyterLab with the extension configured against it.
+# No AWS account is needed. Extra arguments go to `infinstor-jlab demo` (e.g. --no-lab).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+if [ ! -x .venv/bin/python ]; then
+  "${PYTHON:-python3}" -m venv .venv
+fi
+# shellcheck disable=SC1091
+source .venv/bin/activate
+python -m pip install -q --upgrade pip
+python -m pip install -q -e ".[demo]"
+exec infinstor-jlab demo "$@"
