@@ -1,0 +1,33 @@
+/**
+ * Configuration for Playwright using default from @jupyterlab/galata.
+ *
+ * Browsers are never downloaded: the tests drive Debian's Chromium
+ * (apt-get install chromium) with PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1.
+ */
+const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
+
+module.exports = {
+  ...baseConfig,
+  use: {
+    ...baseConfig.use,
+    // Video recording needs Playwright's own ffmpeg download; traces do not.
+    video: 'off',
+    launchOptions: {
+      executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run'
+      ]
+    }
+  },
+  webServer: {
+    command: 'jlpm start',
+    url: 'http://localhost:8888/lab',
+    timeout: 120 * 1000,
+    reuseExistingServer: !process.env.CI
+  }
+};
