@@ -81,7 +81,9 @@ def history_bucket(s3, bucket) -> str:
 
 def test_killed_ingest_resumes_to_identical_index(s3, history_bucket, tmp_path):
     reference = str(tmp_path / "reference.sqlite")
+    started = time.monotonic()
     run_sync(reference, history_bucket, 4, None)
+    duration = time.monotonic() - started
     expected = dump(reference)
     listed = 0
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=history_bucket):
@@ -94,7 +96,8 @@ def test_killed_ingest_resumes_to_identical_index(s3, history_bucket, tmp_path):
         path = str(tmp_path / f"killed-{attempt}.sqlite")
         # Kill one to three times at random points, then let it finish.
         for _ in range(rng.randint(1, 3)):
-            if not run_sync(path, history_bucket, 4, rng.uniform(0.4, 2.0)):
+            # Anywhere from interpreter start-up to near the end of an uninterrupted run.
+            if not run_sync(path, history_bucket, 4, rng.uniform(0.1, 0.95) * duration):
                 kills += 1
         run_sync(path, history_bucket, 4, None)
         got = dump(path)
@@ -121,11 +124,12 @@ def test_ctrl_c_in_the_cli_keeps_progress(history_bucket, tmp_path):
         time.sleep(0.02)
     time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
-    _out, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=60)
     if proc.returncode == 130:
         assert b"run `infinstor-jlab sync" in err
-    else:  # it finished first: a clean exit is the only other acceptable outcome
-        assert proc.returncode == 0, (proc.returncode, err.decode()[-3000:])
+    else:
+        # It finished first (the signal may land during interpreter exit): it must have said so.
+        assert b"Synced" in out, (proc.returncode, out.decode(), err.decode()[-3000:])
     run_sync(path, history_bucket, 1000, None)
     reference = str(tmp_path / "reference.sqlite")
     run_sync(reference, history_bucket, 1000, None)

@@ -55,12 +55,14 @@ class SnapshotIndex(ABC):
         through_key: str | None,
         scan_started_ms: int,
         checkpoint: bool = True,
+        keys_only: bool = False,
     ) -> int:
         """Merge the complete version chains of the keys in (after_key, through_key] (None =
         unbounded) from a ListObjectVersions pass, in listing order. Versions the listing no
         longer has (and that are older than the scan) are removed. Idempotent. Returns the
         number of rows written. With ``checkpoint`` the scan's position is saved in the same
-        transaction."""
+        transaction. With ``keys_only`` only the keys present in ``entries`` are merged and
+        nothing else in the range is touched (a re-list of a few keys after events)."""
 
     @abstractmethod
     def append_versions(self, bucket: str, entries: Iterable[VersionEntry]) -> int:
@@ -76,6 +78,23 @@ class SnapshotIndex(ABC):
 
     @abstractmethod
     def clear_checkpoint(self, bucket: str) -> None: ...
+
+    @abstractmethod
+    def remove_versions(self, bucket: str, versions: Iterable[tuple[str, str]]) -> int:
+        """Forget versions permanently deleted from S3, given as (key, version id)."""
+
+    @abstractmethod
+    def set_event_source(self, bucket: str, *, queue_url: str | None, queue_arn: str | None,
+                         notification_id: str | None) -> None: ...
+
+    @abstractmethod
+    def get_event_source(self, bucket: str) -> dict[str, object]:
+        """queue_url, queue_arn, notification_id, last_event_ms, events_applied,
+        malformed_events, last_error."""
+
+    @abstractmethod
+    def record_events(self, bucket: str, *, applied: int = 0, malformed: int = 0,
+                      last_event_ms: int | None = None, error: str | None = None) -> None: ...
 
     @abstractmethod
     def get_listing_style(self, bucket: str) -> str | None:

@@ -22,6 +22,13 @@ class VersionEntry(NamedTuple):
     etag: str
     is_delete_marker: bool
     precise: bool = False
+    sequencer: str | None = None
+
+
+def sequencer_sort_key(seq: str | None) -> str:
+    """Order of S3 event ``sequencer`` values for one key: a greater hex value is later;
+    values of different lengths compare after padding the shorter with trailing zeros."""
+    return (seq or "").upper().ljust(64, "0")
 
 
 @dataclass(slots=True)

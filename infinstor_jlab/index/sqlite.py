@@ -43,6 +43,7 @@ from .models import (
     SyncCheckpoint,
     Timeline,
     VersionEntry,
+    sequencer_sort_key,
 )
 
 SCHEMA_VERSION = 1
@@ -56,6 +57,11 @@ PRUNE_MARGIN_MS = 5 * 60 * 1000
 LARGE_FOLDER_VERSIONS = 1000
 _R_OFFSET = 1 << 19  # packs (t, r) into one integer for max() over the time index
 
+_UPSERT = (
+    "INSERT OR REPLACE INTO versions(b, key, t, r, vid, size, etag, f, seq) "
+    "VALUES(?,?,?,?,?,?,?,?,?)"
+)
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS buckets(
@@ -67,6 +73,13 @@ CREATE TABLE IF NOT EXISTS buckets(
     scan_key_marker TEXT,
     scan_started_ms INTEGER,
     listing_style TEXT,
+    queue_url TEXT,
+    queue_arn TEXT,
+    notification_id TEXT,
+    last_event_ms INTEGER,
+    events_applied INTEGER NOT NULL DEFAULT 0,
+    malformed_events INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
     generation INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS versions(
@@ -78,6 +91,7 @@ CREATE TABLE IF NOT EXISTS versions(
     size INTEGER NOT NULL,
     etag BLOB NOT NULL,
     f INTEGER NOT NULL,
+    seq TEXT,
     PRIMARY KEY(b, key, t DESC, r DESC)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS versions_by_time ON versions(b, t);
@@ -346,21 +360,31 @@ class SqliteSnapshotIndex(SnapshotIndex):
         through_key: str | None,
         scan_started_ms: int,
         checkpoint: bool = True,
+        keys_only: bool = False,
     ) -> int:
         prune_before = scan_started_ms - PRUNE_MARGIN_MS
         with self._write() as conn:
             b = self._bucket_id(conn, bucket)
-            sql = "SELECT key, t, r, vid, size, etag, f FROM versions WHERE b=?"
-            params: list[object] = [b]
-            if after_key is not None:
-                sql += " AND key > ?"
-                params.append(after_key)
-            if through_key is not None:
-                sql += " AND key <= ?"
-                params.append(through_key)
             existing: dict[str, list[tuple]] = defaultdict(list)
-            for row in conn.execute(sql, params):
-                existing[row[0]].append(row)
+            if keys_only:
+                # Only the keys present are merged (an event-driven re-list of a few keys).
+                for key in dict.fromkeys(e[0] for e in entries):
+                    existing[key] = conn.execute(
+                        "SELECT key, t, r, vid, size, etag, f, seq FROM versions "
+                        "WHERE b=? AND key=?",
+                        (b, key),
+                    ).fetchall()
+            else:
+                sql = "SELECT key, t, r, vid, size, etag, f, seq FROM versions WHERE b=?"
+                params: list[object] = [b]
+                if after_key is not None:
+                    sql += " AND key > ?"
+                    params.append(after_key)
+                if through_key is not None:
+                    sql += " AND key <= ?"
+                    params.append(through_key)
+                for row in conn.execute(sql, params):
+                    existing[row[0]].append(row)
 
             upserts: list[tuple] = []
             deletes: list[tuple] = []
@@ -373,7 +397,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 j = i + 1
                 while j < n and entries[j][0] == key:
                     j += 1
-                old = existing.pop(key, None)
+                old = existing.pop(key, None) or None
                 if j == i + 1 and old is None:
                     # Fast path: a key with one version and nothing known yet.
                     t = e[2]
@@ -387,6 +411,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
                             e[3],
                             encode_etag(e[4]),
                             (F_DELETE if e[5] else 0) | (F_PRECISE if e[6] else 0),
+                            None,
                         )
                     )
                     stats.add(key, t)
@@ -403,11 +428,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 conn.executemany("DELETE FROM versions WHERE b=? AND key=? AND t=? AND r=?",
                                  deletes)
             if upserts:
-                conn.executemany(
-                    "INSERT OR REPLACE INTO versions(b, key, t, r, vid, size, etag, f) "
-                    "VALUES(?,?,?,?,?,?,?,?)",
-                    upserts,
-                )
+                conn.executemany(_UPSERT, upserts)
             self._save_stats(conn, b, stats)
             if checkpoint:
                 conn.execute(
@@ -441,7 +462,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 # Keep the more precise time an event gave us.
                 t = o[1]
                 precise = True
-            items.append([t, vb, e, precise])
+            items.append([t, vb, e, precise, o[7] if o is not None else None])
         # A newer version cannot be older than the one it replaced: lift coarse times.
         prev = None
         for it in items:
@@ -462,12 +483,12 @@ class SqliteSnapshotIndex(SnapshotIndex):
             prev_t = t
             e = it[2]
             f = (F_DELETE if e[5] else 0) | (F_PRECISE if it[3] else 0)
-            new_rows[(t, r)] = (b, key, t, r, it[1], e[3], encode_etag(e[4]), f)
+            new_rows[(t, r)] = (b, key, t, r, it[1], e[3], encode_etag(e[4]), f, it[4])
         for row in kept:
             t, r = row[1], row[2]
             while (t, r) in new_rows:
                 r += 1
-            new_rows[(t, r)] = (b, key, t, r, row[3], row[4], row[5], row[6])
+            new_rows[(t, r)] = (b, key, t, r, row[3], row[4], row[5], row[6], row[7])
         old_by_pos = {(row[1], row[2]): row for row in old}
         for pos, row in old_by_pos.items():
             if pos not in new_rows:
@@ -479,67 +500,83 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 stats.add(key, pos[0])
 
     def append_versions(self, bucket: str, entries: Iterable[VersionEntry]) -> int:
-        written = 0
         with self._write() as conn:
             b = self._bucket_id(conn, bucket)
             stats = _FolderStats()
-            inserts: list[tuple] = []
-            deletes: list[tuple] = []
-            pending: dict[str, list[tuple]] = {}
             select = (
-                "SELECT key, t, r, vid, size, etag, f FROM versions WHERE b=? AND key=? "
+                "SELECT key, t, r, vid, size, etag, f, seq FROM versions WHERE b=? AND key=? "
                 "ORDER BY t DESC, r DESC"
             )
+            original: dict[str, list[tuple]] = {}
+            # Per key: [t, rank_hint, vid, size, etag, f, seq]; rank_hint orders a millisecond's
+            # versions (existing rows keep theirs, later arrivals go on top).
+            state: dict[str, list[list]] = {}
+            arrival = 0
             for e in entries:
                 key = e[0]
-                rows = pending.get(key)
+                rows = state.get(key)
                 if rows is None:
-                    rows = conn.execute(select, (b, key)).fetchall()
-                    pending[key] = rows
+                    found = conn.execute(select, (b, key)).fetchall()
+                    original[key] = found
+                    rows = [[r[1], float(r[2]), r[3], r[4], r[5], r[6], r[7]] for r in found]
+                    state[key] = rows
                 vb = encode_version_id(e[1])
                 t = e[2]
-                same = next((row for row in rows if row[3] == vb), None)
+                seq = e[7] if len(e) > 7 else None
+                arrival += 1
+                same = next((row for row in rows if row[2] == vb), None)
                 if same is not None:
-                    if e[6] and not (same[6] & F_PRECISE) and same[1] // 1000 == t // 1000 \
-                            and t > same[1]:
-                        # A precise time for a version we only knew to the second: re-place it.
-                        rows.remove(same)
-                        deletes.append((b, key, same[1], same[2]))
-                        row = self._place(rows, b, key, t, vb, same[4], same[5],
-                                          same[6] | F_PRECISE)
-                        inserts.append(row)
-                        stats.add(key, t)
+                    if e[6] and not (same[5] & F_PRECISE) and same[0] // 1000 == t // 1000 \
+                            and t >= same[0]:
+                        # A precise time for a version we only knew to the second.
+                        same[0] = t
+                        same[1] = 1e9 + arrival
+                        same[5] |= F_PRECISE
+                    if seq and not same[6]:
+                        same[6] = seq
                     continue
                 f = (F_DELETE if e[5] else 0) | (F_PRECISE if e[6] else 0)
-                row = self._place(rows, b, key, t, vb, e[3], encode_etag(e[4]), f)
-                inserts.append(row)
-                stats.add(key, t)
+                rows.append([t, 1e9 + arrival, vb, e[3], encode_etag(e[4]), f, seq])
+            upserts: list[tuple] = []
+            deletes: list[tuple] = []
+            for key, rows in state.items():
+                final = self._rank_rows(b, key, rows)
+                old_by_pos = {(row[1], row[2]): row for row in original[key]}
+                for pos in old_by_pos:
+                    if pos not in final:
+                        deletes.append((b, key, pos[0], pos[1]))
+                for pos, nrow in final.items():
+                    orow = old_by_pos.get(pos)
+                    if orow is None or orow[3:] != nrow[4:]:
+                        upserts.append(nrow)
+                        stats.add(key, pos[0])
             if deletes:
                 conn.executemany("DELETE FROM versions WHERE b=? AND key=? AND t=? AND r=?",
                                  deletes)
-            if inserts:
-                conn.executemany(
-                    "INSERT OR REPLACE INTO versions(b, key, t, r, vid, size, etag, f) "
-                    "VALUES(?,?,?,?,?,?,?,?)",
-                    inserts,
-                )
+            if upserts:
+                conn.executemany(_UPSERT, upserts)
+            if upserts or deletes:
                 conn.execute("UPDATE buckets SET generation=generation+1 WHERE id=?", (b,))
             self._save_stats(conn, b, stats)
-            written = len(inserts)
-        return written
+            return len(upserts)
 
     @staticmethod
-    def _place(rows: list[tuple], b: int, key: str, t: int, vb: bytes, size: int, eb: bytes,
-               f: int) -> tuple:
-        """Insert a version learned alone into a key's chain (rows newest first, updated in
-        place). Among versions of the same millisecond it goes on top: events arrive in
-        chain order far more often than not, and the next listing pass fixes any other case."""
-        same_t = [row[2] for row in rows if row[1] == t]
-        r = (max(same_t) + 1) if same_t else 0
-        new = (key, t, r, vb, size, eb, f)
-        rows.append(new)
-        rows.sort(key=lambda row: (row[1], row[2]), reverse=True)
-        return (b, key, t, r, vb, size, eb, f)
+    def _rank_rows(b: int, key: str, rows: list[list]) -> dict[tuple[int, int], tuple]:
+        """Final (t, r) of one key's rows. Within one millisecond: by S3 event sequencer when
+        every version there has one, else known versions keep their order and versions learned
+        later go on top (events mostly arrive in order; the next listing pass fixes the rest)."""
+        by_t: dict[int, list[list]] = defaultdict(list)
+        for row in rows:
+            by_t[row[0]].append(row)
+        out: dict[tuple[int, int], tuple] = {}
+        for t, group in by_t.items():
+            if len(group) > 1 and all(row[6] for row in group):
+                group.sort(key=lambda row: sequencer_sort_key(row[6]), reverse=True)
+            else:
+                group.sort(key=lambda row: row[1], reverse=True)
+            for i, row in enumerate(group):
+                out[(t, -i)] = (b, key, t, -i, row[2], row[3], row[4], row[5], row[6])
+        return out
 
     def _save_stats(self, conn: sqlite3.Connection, b: int, stats: _FolderStats) -> None:
         if not stats.by_dir:
@@ -568,6 +605,52 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 "UPDATE buckets SET scan_key_marker=NULL, scan_started_ms=NULL, last_sync_ms=? "
                 "WHERE id=?",
                 (scan_started_ms, b),
+            )
+
+    def remove_versions(self, bucket: str, versions: Iterable[tuple[str, str]]) -> int:
+        """Forget versions that were permanently deleted from S3 (by key and version id)."""
+        removed = 0
+        with self._write() as conn:
+            b = self._bucket_id(conn, bucket)
+            for key, vid in versions:
+                vb = encode_version_id(vid)
+                cur = conn.execute("DELETE FROM versions WHERE b=? AND key=? AND vid=?",
+                                   (b, key, vb))
+                removed += cur.rowcount
+            if removed:
+                conn.execute("UPDATE buckets SET generation=generation+1 WHERE id=?", (b,))
+        return removed
+
+    def set_event_source(self, bucket: str, *, queue_url: str | None, queue_arn: str | None,
+                         notification_id: str | None) -> None:
+        with self._write() as conn:
+            b = self._bucket_id(conn, bucket)
+            conn.execute(
+                "UPDATE buckets SET queue_url=?, queue_arn=?, notification_id=? WHERE id=?",
+                (queue_url, queue_arn, notification_id, b),
+            )
+
+    def get_event_source(self, bucket: str) -> dict[str, object]:
+        with self._read() as conn:
+            b = self._bucket_id(conn, bucket)
+            row = conn.execute(
+                "SELECT queue_url, queue_arn, notification_id, last_event_ms, events_applied, "
+                "malformed_events, last_error FROM buckets WHERE id=?", (b,)
+            ).fetchone()
+        keys = ("queue_url", "queue_arn", "notification_id", "last_event_ms", "events_applied",
+                "malformed_events", "last_error")
+        return dict(zip(keys, row))
+
+    def record_events(self, bucket: str, *, applied: int = 0, malformed: int = 0,
+                      last_event_ms: int | None = None, error: str | None = None) -> None:
+        with self._write() as conn:
+            b = self._bucket_id(conn, bucket)
+            conn.execute(
+                "UPDATE buckets SET events_applied=events_applied+?, "
+                "malformed_events=malformed_events+?, "
+                "last_event_ms=max(coalesce(last_event_ms, 0), coalesce(?, 0)), "
+                "last_error=? WHERE id=?",
+                (applied, malformed, last_event_ms, error, b),
             )
 
     def get_listing_style(self, bucket: str) -> str | None:

@@ -6,14 +6,16 @@ The CLI, the REST handlers and the kernel-side boto3 hooks are thin adapters ove
 
 from __future__ import annotations
 
+import mimetypes
 import re
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import BadRequest, BadTimeSpec, InfinstorError, UnknownLabel
+from ..errors import BadRequest, BadTimeSpec, InfinstorError, NotFound, UnknownBucket, UnknownLabel
 from ..fingerprint import fingerprint
 from ..index.base import MAX_KEYS_LIMIT, SnapshotIndex
 from ..index.models import (
@@ -24,8 +26,40 @@ from ..index.models import (
     Timeline,
 )
 from ..timespec import TimeSpec, now_ms, parse_time_spec
+from .events import disable_events, enable_events, make_sqs_client
 from .s3 import call_s3, enable_versioning, get_versioning, make_s3_client
 from .sync import SyncProgress, SyncResult, sync_bucket
+
+PREVIEWABLE_TEXT = {"application/json", "text/csv", "application/x-ndjson", "application/xml",
+                    "application/yaml", "application/x-yaml"}
+
+
+@dataclass
+class SyncJob:
+    id: str
+    bucket: str
+    full: bool
+    started_ms: int
+    progress: SyncProgress
+    state: str = "running"  # running | done | error
+    error: str | None = None
+    finished_ms: int | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        doc = self.progress.to_json()
+        doc.update({
+            "id": self.id,
+            "bucket": self.bucket,
+            "full": self.full,
+            "state": self.state,
+            "done": self.state != "running",
+            "error": self.error,
+            "started_ms": self.started_ms,
+            "finished_ms": self.finished_ms,
+            "warnings": self.warnings,
+        })
+        return doc
 
 _LABEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,254}$")
@@ -119,6 +153,10 @@ class InfinstorService:
         self._factory = s3_client_factory
         self._run_resolver = run_resolver or mlflow_run_time
         self._local = threading.local()
+        self._jobs: dict[str, SyncJob] = {}
+        self._jobs_lock = threading.Lock()
+        self._sync_locks: dict[str, threading.Lock] = {}
+        self.watcher: Any = None  # a BucketWatcher, when something keeps buckets current
 
     # -- plumbing ---------------------------------------------------------------------------
     def s3(self) -> Any:
@@ -129,6 +167,17 @@ class InfinstorService:
             client = self._factory() if self._factory else make_s3_client(self._endpoint)
             self._local.s3 = client
         return client
+
+    def sqs(self) -> Any:
+        client = getattr(self._local, "sqs", None)
+        if client is None:
+            client = make_sqs_client(self._endpoint)
+            self._local.sqs = client
+        return client
+
+    def _sync_lock(self, bucket: str) -> threading.Lock:
+        with self._jobs_lock:
+            return self._sync_locks.setdefault(bucket, threading.Lock())
 
     # SpecResolver protocol
     def resolve_label(self, name: str) -> TimeSpec:
@@ -178,9 +227,11 @@ class InfinstorService:
         check_bucket_name(bucket)
         return get_versioning(self.s3(), bucket)
 
-    def track(self, bucket: str, *, enable_versioning_consent: bool) -> str:
-        """Enable versioning (with consent) and register the bucket. Returns the status
-        versioning had before."""
+    def track(self, bucket: str, *, enable_versioning_consent: bool, events: bool = False
+              ) -> str:
+        """Enable versioning (with consent) and register the bucket; with ``events`` also
+        route its S3 event notifications to an SQS queue. Returns the versioning status the
+        bucket had before."""
         check_bucket_name(bucket)
         client = self.s3()
         before = get_versioning(client, bucket)
@@ -193,7 +244,180 @@ class InfinstorService:
                 )
             enable_versioning(client, bucket)
         self.index.register_bucket(bucket, versioning="Enabled")
+        if events:
+            enable_events(client, self.sqs(), self.index, bucket)
+            if self.watcher is not None:
+                self.watcher.ensure(bucket)
         return before or "Disabled"
+
+    def untrack(self, bucket: str, *, forget_history: bool = False) -> None:
+        """Remove what track added (the queue and our notification entry). Versioning stays
+        on: turning it off would not bring back storage and would lose future history. With
+        ``forget_history`` the bucket's rows leave the index too."""
+        check_bucket_name(bucket)
+        self.index.get_bucket(bucket)
+        if self.watcher is not None:
+            self.watcher.forget(bucket)
+        if self.index.get_event_source(bucket).get("queue_url"):
+            disable_events(self.s3(), self.sqs(), self.index, bucket)
+        if forget_history:
+            self.index.forget_bucket(bucket)
+
+    def bucket_status(self, bucket: str) -> dict[str, Any]:
+        record = self.index.get_bucket(bucket)
+        source = self.index.get_event_source(bucket)
+        doc = record.to_json()
+        last_event = source.get("last_event_ms")
+        doc.update({
+            "tracked": True,
+            "events": bool(source.get("queue_url")),
+            "last_event_ms": last_event,
+            "lag_ms": (now_ms() - int(last_event)) if last_event else None,
+            "events_applied": source.get("events_applied", 0),
+            "malformed_events": source.get("malformed_events", 0),
+            "last_error": source.get("last_error"),
+            "pending_messages": self.watcher.pending(bucket) if self.watcher else None,
+            "sync_job": self.running_job_id(bucket),
+        })
+        return doc
+
+    def list_buckets(self) -> list[dict[str, Any]]:
+        """Buckets the credentials can see, plus every bucket in the index, with their state."""
+        names: dict[str, dict[str, Any]] = {}
+        error: str | None = None
+        try:
+            resp = call_s3(self.s3().list_buckets, "*")
+            for b in resp.get("Buckets", []):
+                names[b["Name"]] = {"name": b["Name"], "tracked": False}
+        except InfinstorError as exc:
+            error = exc.message
+        for record in self.index.list_buckets():
+            names[record.name] = self.bucket_status(record.name)
+        out = [names[n] for n in sorted(names)]
+        if error:
+            for doc in out:
+                doc.setdefault("list_error", error)
+        return out
+
+    # -- sync jobs --------------------------------------------------------------------------
+    def running_job_id(self, bucket: str) -> str | None:
+        with self._jobs_lock:
+            for job in self._jobs.values():
+                if job.bucket == bucket and job.state == "running":
+                    return job.id
+        return None
+
+    def start_sync_job(self, bucket: str, *, full: bool = False,
+                       runner: Callable[[Callable[[], None]], Any] | None = None) -> SyncJob:
+        """Start a sync in the background (``runner`` submits a callable; a thread by
+        default). A sync already running for the bucket is returned instead of a second."""
+        check_bucket_name(bucket)
+        self.index.get_bucket(bucket)
+        existing = self.running_job_id(bucket)
+        if existing is not None:
+            return self._jobs[existing]
+        job = SyncJob(id=uuid.uuid4().hex, bucket=bucket, full=full, started_ms=now_ms(),
+                      progress=SyncProgress(bucket=bucket))
+        with self._jobs_lock:
+            self._jobs[job.id] = job
+
+        def on_progress(p: SyncProgress) -> None:
+            job.progress = p
+
+        def run() -> None:
+            try:
+                result = self.sync(bucket, full=full, on_progress=on_progress)
+                job.warnings = result.warnings
+                job.state = "done"
+            except InfinstorError as exc:
+                job.error = exc.message
+                job.state = "error"
+            except Exception as exc:  # noqa: BLE001 - reported on the job, logged by caller
+                job.error = f"Sync failed unexpectedly: {exc!r}"
+                job.state = "error"
+            finally:
+                job.finished_ms = now_ms()
+
+        if runner is None:
+            threading.Thread(target=run, name=f"infinstor-sync-{bucket}", daemon=True).start()
+        else:
+            runner(run)
+        return job
+
+    def get_sync_job(self, job_id: str) -> SyncJob:
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise NotFound(f"There is no sync job {job_id!r}; POST buckets/{{bucket}}/sync "
+                           "starts one.")
+        return job
+
+    # -- objects ----------------------------------------------------------------------------
+    def resolve_object(self, bucket: str, key: str, *, spec: TimeSpec | None = None,
+                       version_id: str | None = None) -> ObjectVersion:
+        """The version of ``key`` in the view (or the given version id), from the index."""
+        if not key:
+            raise BadRequest("An object key is required.")
+        if version_id:
+            for v in self.index.history(bucket, key):
+                if v.version_id == version_id:
+                    if v.is_delete_marker:
+                        raise NotFound(f"Version {version_id} of s3://{bucket}/{key} is a "
+                                       "delete marker; it has no content.")
+                    return v
+            raise NotFound(f"The index knows no version {version_id!r} of s3://{bucket}/{key}.")
+        spec = spec or self.parse_spec("now")
+        found = self.index.get_version_at(bucket, key, end_ms=spec.end_ms,
+                                          start_ms=spec.start_ms)
+        if found is None:
+            raise NotFound(f"s3://{bucket}/{key} does not exist {spec.display()}.")
+        return found
+
+    def open_object(self, version: ObjectVersion, bucket: str, *,
+                    byte_range: str | None = None) -> Any:
+        """A streaming body of exactly that version (botocore StreamingBody)."""
+        params: dict[str, Any] = {"Bucket": bucket, "Key": version.key}
+        if version.version_id != "null":
+            params["VersionId"] = version.version_id
+        if byte_range:
+            params["Range"] = byte_range
+        try:
+            return call_s3(self.s3().get_object, bucket, **params)
+        except UnknownBucket as exc:
+            raise NotFound(
+                f"Version {version.version_id} of s3://{bucket}/{version.key} is no longer in "
+                "S3 (removed by a lifecycle rule or a permanent delete)."
+            ) from exc
+        except InfinstorError as exc:
+            if "NoSuchVersion" in exc.message or "NoSuchKey" in exc.message:
+                raise NotFound(
+                    f"Version {version.version_id} of s3://{bucket}/{version.key} is no longer "
+                    "in S3 (removed by a lifecycle rule or a permanent delete)."
+                ) from exc
+            raise
+
+    @staticmethod
+    def content_type_for(key: str) -> str:
+        guessed, _ = mimetypes.guess_type(key)
+        if key.lower().endswith((".csv", ".tsv")):
+            return "text/csv"
+        if key.lower().endswith((".jsonl", ".ndjson")):
+            return "application/x-ndjson"
+        return guessed or "application/octet-stream"
+
+    def preview_object(self, version: ObjectVersion, bucket: str, *, max_bytes: int
+                       ) -> tuple[bytes, str, bool]:
+        """(at most max_bytes of content, content type the UI can show, truncated?)."""
+        ctype = self.content_type_for(version.key)
+        resp = self.open_object(version, bucket, byte_range=f"bytes=0-{max(0, max_bytes - 1)}")
+        body = resp["Body"].read(max_bytes)
+        truncated = version.size > len(body)
+        if not (ctype.startswith(("text/", "image/")) or ctype in PREVIEWABLE_TEXT):
+            try:
+                body.decode("utf-8")
+                ctype = "text/plain"
+            except UnicodeDecodeError:
+                ctype = "application/octet-stream"
+        return body, ctype, truncated
 
     def sync(
         self,
