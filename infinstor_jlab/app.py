@@ -1,13 +1,24 @@
 """The Jupyter server extension application of infinstor_jlab."""
 
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Unicode
+from traitlets import Float, Int, List, Unicode
 
 from .handlers import default_handlers
 
+#: Keys under which the shared services live in the Tornado settings.
+SERVICE_KEY = "infinstor_service"
+EXECUTOR_KEY = "infinstor_executor"
+CONFIG_KEY = "infinstor_config"
+
 
 class InfinstorApp(ExtensionApp):
-    """Serves the infinstor_jlab REST API under ``<base_url>/infinstor/``."""
+    """Serves the infinstor_jlab REST API under ``<base_url>/infinstor/`` and keeps the
+    snapshot index of every tracked bucket current in the background."""
 
     name = "infinstor_jlab"
 
@@ -15,8 +26,8 @@ class InfinstorApp(ExtensionApp):
         "",
         config=True,
         help=(
-            "Location of the snapshot index (for example a sqlite:/// URL). "
-            "Empty means the default location."
+            "Location of the snapshot index (sqlite:///path). Empty means $INFINSTOR_INDEX_URL, "
+            "else a file under the Jupyter data directory."
         ),
     )
 
@@ -24,12 +35,103 @@ class InfinstorApp(ExtensionApp):
         "",
         config=True,
         help=(
-            "Endpoint URL of an S3-compatible store. Empty means boto3's default "
-            "(AWS, or AWS_ENDPOINT_URL when set)."
+            "Endpoint URL of an S3-compatible store (also used for SQS). Empty means boto3's "
+            "default (AWS, or AWS_ENDPOINT_URL when set)."
         ),
     )
 
-    def initialize_handlers(self):
+    sqs_wait_seconds = Int(
+        10,
+        config=True,
+        help="SQS long-poll wait (1-20 s). Events are applied as soon as they arrive.",
+    )
+
+    reconcile_interval = Float(
+        300.0,
+        config=True,
+        help=(
+            "Seconds between ListObjectVersions reconcile passes over every tracked bucket "
+            "(catches what events miss: deletes on stores that send none, dropped events). "
+            "0 disables them."
+        ),
+    )
+
+    track_buckets = List(
+        Unicode(),
+        default_value=[],
+        config=True,
+        help="Buckets to keep current at start (they must already be tracked in the index).",
+    )
+
+    watch_buckets = Int(
+        1,
+        config=True,
+        help="1 to run the background event poller and reconcile loop, 0 to serve queries only.",
+    )
+
+    preview_max_bytes = Int(
+        1_048_576,
+        config=True,
+        help="Most bytes a preview returns (the UI shows text, CSV, JSON and images).",
+    )
+
+    thread_pool_size = Int(
+        8,
+        config=True,
+        help="Threads that run blocking work (S3 calls, index queries) off the event loop.",
+    )
+
+    def initialize_settings(self) -> None:
+        from .index import INDEX_URL_ENV, open_index, resolve_index_url
+        from .services import InfinstorService
+        from .services.watcher import BucketWatcher
+
+        url = resolve_index_url(self.index_url or None)
+        # Kernels started by this server inherit its environment: notebook code finds the
+        # same index (and endpoint) with no configuration.
+        os.environ[INDEX_URL_ENV] = url
+        if self.s3_endpoint_url:
+            os.environ["AWS_ENDPOINT_URL"] = self.s3_endpoint_url
+        service = InfinstorService(open_index(url), s3_endpoint_url=self.s3_endpoint_url or None)
+        executor = ThreadPoolExecutor(max_workers=max(1, self.thread_pool_size),
+                                      thread_name_prefix="infinstor")
+        self.settings.update({
+            SERVICE_KEY: service,
+            EXECUTOR_KEY: executor,
+            CONFIG_KEY: {"preview_max_bytes": self.preview_max_bytes},
+        })
+        self._service = service
+        self._executor = executor
+        self._watcher = None
+        if self.watch_buckets:
+            watcher = BucketWatcher(
+                service,
+                wait_seconds=min(20, max(1, self.sqs_wait_seconds)),
+                reconcile_interval=self.reconcile_interval,
+                buckets=list(self.track_buckets) or None,
+            )
+            service.watcher = watcher
+            try:
+                watcher.start()
+            except Exception as exc:  # noqa: BLE001 - a broken index must not stop Jupyter
+                self.log.warning("infinstor_jlab: background tracking did not start: %s", exc)
+            self._watcher = watcher
+        self.log.info("infinstor_jlab: snapshot index at %s", url)
+
+    def initialize_handlers(self) -> None:
         # ExtensionApp prepends the server's base_url to each pattern, so these
         # resolve to url_path_join(base_url, "infinstor", ...).
         self.handlers.extend(default_handlers)
+
+    async def stop_extension(self) -> None:
+        """Stop background work cleanly: pollers finish their current receive (messages are
+        deleted only after their events are committed, so nothing is half-applied)."""
+        watcher = getattr(self, "_watcher", None)
+        if watcher is not None:
+            watcher.stop(timeout=5.0)
+        executor = getattr(self, "_executor", None)
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+        service = getattr(self, "_service", None)
+        if service is not None:
+            service.index.close()

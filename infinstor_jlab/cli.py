@@ -87,9 +87,13 @@ def cmd_track(args: argparse.Namespace) -> int:
             sys.stderr.write("Not tracked; nothing was changed.\n")
             return EXIT_ERROR
         consent = True
-    before = svc.track(args.bucket, enable_versioning_consent=consent)
+    before = svc.track(args.bucket, enable_versioning_consent=consent, events=args.events)
     if before != "Enabled":
         print(f"Enabled versioning on {args.bucket} (it was {before.lower()}); history starts now.")
+    if args.events:
+        queue = svc.index.get_event_source(args.bucket).get("queue_url")
+        print(f"S3 events of {args.bucket} now go to {queue}; a Jupyter server with the "
+              f"extension (or `infinstor-jlab watch {args.bucket}`) applies them.")
     if args.no_sync:
         print(f"Tracking {args.bucket}. Run `infinstor-jlab sync {args.bucket}` to index it.")
         return 0
@@ -114,6 +118,41 @@ def _run_sync(svc: Any, bucket: str, *, full: bool) -> int:
         f"Synced {bucket}{resumed}: {p.versions_seen:,} versions listed, "
         f"{p.versions_written:,} index rows written in {time.monotonic() - started:.1f} s."
     )
+    return 0
+
+
+def cmd_untrack(args: argparse.Namespace) -> int:
+    svc = _service(args)
+    svc.untrack(args.bucket, forget_history=args.forget)
+    print(f"Stopped tracking {args.bucket}: removed its event queue and our notification "
+          "entry" + (", and its history from the index." if args.forget else
+                     "; its history stays in the index.") + " Versioning was left on.")
+    return 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    import logging
+
+    from .services.watcher import BucketWatcher
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    svc = _service(args)
+    for bucket in args.buckets:
+        svc.index.get_bucket(bucket)  # unknown bucket -> the friendly error, before starting
+    watcher = BucketWatcher(svc, wait_seconds=args.wait, reconcile_interval=args.reconcile,
+                            buckets=args.buckets or None)
+    svc.watcher = watcher
+    watcher.start()
+    names = ", ".join(args.buckets) if args.buckets else "every tracked bucket"
+    sys.stderr.write(f"Watching {names} (events and a reconcile every {args.reconcile:g} s); "
+                     "Ctrl-C to stop.\n")
+    try:
+        while not watcher.stopped:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        sys.stderr.write("Stopping...\n")
+    finally:
+        watcher.stop()
     return 0
 
 
@@ -340,7 +379,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("bucket")
     p.add_argument("--yes", action="store_true", help="do not ask before enabling versioning")
     p.add_argument("--no-sync", action="store_true", help="register only; sync later")
+    p.add_argument("--events", action="store_true",
+                   help="also route the bucket's S3 events to an SQS queue for live updates")
     p.set_defaults(func=cmd_track)
+
+    p = sub.add_parser("untrack", parents=[common],
+                       help="remove the event queue and notification entry track added")
+    p.add_argument("bucket")
+    p.add_argument("--forget", action="store_true", help="also drop its history from the index")
+    p.set_defaults(func=cmd_untrack)
+
+    p = sub.add_parser("watch", parents=[common],
+                       help="keep tracked buckets current without Jupyter (events + reconcile)")
+    p.add_argument("buckets", nargs="*", metavar="BUCKET")
+    p.add_argument("--wait", type=int, default=10, help="SQS long-poll seconds (1-20)")
+    p.add_argument("--reconcile", type=float, default=300.0,
+                   help="seconds between ListObjectVersions passes (0: never)")
+    p.set_defaults(func=cmd_watch)
 
     p = sub.add_parser("sync", parents=[common],
                        help="bring the index up to date from ListObjectVersions")

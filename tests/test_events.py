@@ -175,3 +175,30 @@ def test_parse_message_rejects_malformed(body):
 
     with pytest.raises(MalformedEvent):
         parse_message(body)
+
+
+def test_watch_command_keeps_an_index_current(service, s3, bucket, index_url):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    service.track(bucket, enable_versioning_consent=True, events=True)
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "infinstor_jlab.cli", "watch", bucket, "--wait", "1",
+         "--reconcile", "0", "--index", index_url],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        time.sleep(1.0)
+        vid = s3.put_object(Bucket=bucket, Key="watched.txt", Body=b"w")["VersionId"]
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and ("watched.txt", vid) not in keys_now(service, bucket):
+            time.sleep(0.2)
+        assert ("watched.txt", vid) in keys_now(service, bucket)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert b"Watching" in err
