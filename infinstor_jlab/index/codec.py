@@ -17,12 +17,12 @@ ETags (S3 returns them with surrounding quotes; the quotes are restored on decod
 
 from __future__ import annotations
 
-import base64
+import binascii
 import re
 import uuid
 
-# The AWS id alphabet in base64's order, so the packing runs in C through the base64 module.
-_TO_B64 = str.maketrans("._", "+/")
+# The AWS id alphabet in base64's order, so the packing runs in C through binascii.
+_TO_B64 = bytes.maketrans(b"._", b"+/")
 _FROM_B64 = bytes.maketrans(b"+/", b"._")
 _AWS_RE = re.compile(r"^[A-Za-z0-9._]+$")
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -35,7 +35,7 @@ def encode_version_id(vid: str | None) -> bytes:
     if len(vid) == 36 and _UUID_RE.match(vid):
         return b"\x01" + uuid.UUID(vid).bytes
     if len(vid) % 4 == 0 and _AWS_RE.match(vid):
-        return b"\x02" + base64.b64decode(vid.translate(_TO_B64))
+        return b"\x02" + binascii.a2b_base64(vid.encode("ascii").translate(_TO_B64))
     return b"\x00" + vid.encode("utf-8")
 
 
@@ -43,16 +43,27 @@ def decode_version_id(raw: bytes) -> str:
     if not raw:
         return "null"
     tag = raw[0]
-    if tag == 1:
-        return str(uuid.UUID(bytes=raw[1:]))
     if tag == 2:
-        return base64.b64encode(raw[1:]).translate(_FROM_B64).decode("ascii")
+        return binascii.b2a_base64(raw[1:], newline=False).translate(_FROM_B64).decode("ascii")
+    if tag == 1:
+        h = raw[1:].hex()
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
     return raw[1:].decode("utf-8")
 
 
 def encode_etag(etag: str | None) -> bytes:
     if not etag:
         return b"\x00"
+    if len(etag) == 34 and etag[0] == '"' and etag[33] == '"':
+        # The common case, a plain MD5, without the regex: fromhex accepts upper case and
+        # spaces, so the round trip is checked.
+        h = etag[1:33]
+        try:
+            digest = bytes.fromhex(h)
+        except ValueError:
+            digest = b""
+        if len(digest) == 16 and digest.hex() == h:
+            return digest
     m = _HEX32_RE.match(etag)
     if m:
         digest = bytes.fromhex(m.group(1))

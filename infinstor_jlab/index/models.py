@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from ..timespec import format_iso
+from .codec import decode_etag, decode_version_id
 
 
 class VersionEntry(NamedTuple):
@@ -31,15 +32,78 @@ def sequencer_sort_key(seq: str | None) -> str:
     return (seq or "").upper().ljust(64, "0")
 
 
-@dataclass(slots=True)
 class ObjectVersion:
-    key: str
-    version_id: str
-    last_modified_ms: int
-    size: int
-    etag: str
-    is_delete_marker: bool = False
-    is_latest: bool = False
+    """One version of one key. Version id and ETag are decoded from the index's compact form
+    only when read: a listing page creates thousands of these and most consumers need only
+    some fields."""
+
+    __slots__ = ("_etag", "_etag_raw", "_vid", "_vid_raw", "is_delete_marker", "is_latest",
+                 "key", "last_modified_ms", "size")
+
+    def __init__(
+        self,
+        key: str,
+        version_id: str,
+        last_modified_ms: int,
+        size: int,
+        etag: str,
+        is_delete_marker: bool = False,
+        is_latest: bool = False,
+    ) -> None:
+        self.key = key
+        self._vid: str | None = version_id
+        self._vid_raw = b""
+        self.last_modified_ms = last_modified_ms
+        self.size = size
+        self._etag: str | None = etag
+        self._etag_raw = b""
+        self.is_delete_marker = is_delete_marker
+        self.is_latest = is_latest
+
+    @classmethod
+    def from_stored(cls, key: str, vid_raw: bytes, t: int, size: int, etag_raw: bytes,
+                    is_delete_marker: bool, is_latest: bool = False) -> ObjectVersion:
+        obj = cls.__new__(cls)
+        obj.key = key
+        obj._vid = None
+        obj._vid_raw = vid_raw
+        obj.last_modified_ms = t
+        obj.size = size
+        obj._etag = None
+        obj._etag_raw = etag_raw
+        obj.is_delete_marker = is_delete_marker
+        obj.is_latest = is_latest
+        return obj
+
+    @property
+    def version_id(self) -> str:
+        if self._vid is None:
+            self._vid = decode_version_id(self._vid_raw)
+        return self._vid
+
+    @property
+    def etag(self) -> str:
+        if self._etag is None:
+            self._etag = decode_etag(self._etag_raw)
+        return self._etag
+
+    def _fields(self) -> tuple:
+        return (self.key, self.version_id, self.last_modified_ms, self.size, self.etag,
+                self.is_delete_marker, self.is_latest)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ObjectVersion):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return (f"ObjectVersion(key={self.key!r}, version_id={self.version_id!r}, "
+                f"last_modified_ms={self.last_modified_ms}, size={self.size}, "
+                f"etag={self.etag!r}, is_delete_marker={self.is_delete_marker}, "
+                f"is_latest={self.is_latest})")
 
     def to_json(self) -> dict[str, object]:
         return {

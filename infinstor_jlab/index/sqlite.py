@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from ..errors import BadRequest, Conflict, UnknownBucket, UnknownLabel
 from ..timespec import now_ms
 from .base import MAX_KEYS_LIMIT, SnapshotIndex
-from .codec import decode_etag, decode_version_id, encode_etag, encode_version_id
+from .codec import decode_version_id, encode_etag, encode_version_id
 from .models import (
     BucketRecord,
     DiffResult,
@@ -94,7 +94,7 @@ CREATE TABLE IF NOT EXISTS versions(
     seq TEXT,
     PRIMARY KEY(b, key, t DESC, r DESC)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS versions_by_time ON versions(b, t);
+CREATE INDEX IF NOT EXISTS versions_by_time ON versions(b, t, f);
 CREATE TABLE IF NOT EXISTS folders(
     b INTEGER NOT NULL,
     prefix TEXT NOT NULL,
@@ -155,16 +155,8 @@ def _decode_token(token: str) -> tuple[str, bool]:
 
 
 def _to_version(row: tuple, *, latest: bool = False) -> ObjectVersion:
-    key, t, _r, vid, size, etag, f = row
-    return ObjectVersion(
-        key=key,
-        version_id=decode_version_id(vid),
-        last_modified_ms=t,
-        size=size,
-        etag=decode_etag(etag),
-        is_delete_marker=bool(f & F_DELETE),
-        is_latest=latest,
-    )
+    return ObjectVersion.from_stored(row[0], row[3], row[1], row[4], row[5],
+                                     bool(row[6] & F_DELETE), latest)
 
 
 class _FolderStats:
@@ -415,8 +407,25 @@ class SqliteSnapshotIndex(SnapshotIndex):
                         )
                     )
                     stats.add(key, t)
+                elif old is None:
+                    # A new key with several versions: lift coarse times so a newer version
+                    # is never older than its predecessor, then rank within a millisecond.
+                    chain = entries[i:j]
+                    times = [c[2] for c in chain]
+                    for k in range(len(times) - 2, -1, -1):
+                        times[k] = max(times[k], times[k + 1])
+                    prev_t = None
+                    r = 0
+                    for c, t in zip(chain, times):
+                        r = r - 1 if t == prev_t else 0
+                        prev_t = t
+                        upserts.append(
+                            (b, key, t, r, encode_version_id(c[1]), c[3], encode_etag(c[4]),
+                             (F_DELETE if c[5] else 0) | (F_PRECISE if c[6] else 0), None)
+                        )
+                        stats.add(key, t)
                 else:
-                    self._merge_chain(b, key, entries[i:j], old or [], prune_before, upserts,
+                    self._merge_chain(b, key, entries[i:j], old, prune_before, upserts,
                                       deletes, stats)
                 i = j
             # Keys in the range the listing no longer has at all.
@@ -508,39 +517,36 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 "ORDER BY t DESC, r DESC"
             )
             original: dict[str, list[tuple]] = {}
-            # Per key: [t, rank_hint, vid, size, etag, f, seq]; rank_hint orders a millisecond's
-            # versions (existing rows keep theirs, later arrivals go on top).
-            state: dict[str, list[list]] = {}
-            arrival = 0
+            # Per key, the chain newest first as mutable rows [t, vid, size, etag, f, seq].
+            chains: dict[str, list[list]] = {}
             for e in entries:
                 key = e[0]
-                rows = state.get(key)
-                if rows is None:
+                chain = chains.get(key)
+                if chain is None:
                     found = conn.execute(select, (b, key)).fetchall()
                     original[key] = found
-                    rows = [[r[1], float(r[2]), r[3], r[4], r[5], r[6], r[7]] for r in found]
-                    state[key] = rows
+                    chain = [[r[1], r[3], r[4], r[5], r[6], r[7]] for r in found]
+                    chains[key] = chain
                 vb = encode_version_id(e[1])
                 t = e[2]
                 seq = e[7] if len(e) > 7 else None
-                arrival += 1
-                same = next((row for row in rows if row[2] == vb), None)
-                if same is not None:
-                    if e[6] and not (same[5] & F_PRECISE) and same[0] // 1000 == t // 1000 \
-                            and t >= same[0]:
-                        # A precise time for a version we only knew to the second.
-                        same[0] = t
-                        same[1] = 1e9 + arrival
-                        same[5] |= F_PRECISE
-                    if seq and not same[6]:
-                        same[6] = seq
+                at = next((i for i, row in enumerate(chain) if row[1] == vb), None)
+                if at is not None:
+                    self._refine(chain, at, t, bool(e[6]), seq)
                     continue
                 f = (F_DELETE if e[5] else 0) | (F_PRECISE if e[6] else 0)
-                rows.append([t, 1e9 + arrival, vb, e[3], encode_etag(e[4]), f, seq])
+                chain.insert(self._insert_position(chain, t, seq),
+                             [t, vb, e[3], encode_etag(e[4]), f, seq])
             upserts: list[tuple] = []
             deletes: list[tuple] = []
-            for key, rows in state.items():
-                final = self._rank_rows(b, key, rows)
+            for key, chain in chains.items():
+                final: dict[tuple[int, int], tuple] = {}
+                prev_t = None
+                r = 0
+                for t, vb, size, eb, f, seq in chain:
+                    r = r - 1 if t == prev_t else 0
+                    prev_t = t
+                    final[(t, r)] = (b, key, t, r, vb, size, eb, f, seq)
                 old_by_pos = {(row[1], row[2]): row for row in original[key]}
                 for pos in old_by_pos:
                     if pos not in final:
@@ -561,22 +567,33 @@ class SqliteSnapshotIndex(SnapshotIndex):
             return len(upserts)
 
     @staticmethod
-    def _rank_rows(b: int, key: str, rows: list[list]) -> dict[tuple[int, int], tuple]:
-        """Final (t, r) of one key's rows. Within one millisecond: by S3 event sequencer when
-        every version there has one, else known versions keep their order and versions learned
-        later go on top (events mostly arrive in order; the next listing pass fixes the rest)."""
-        by_t: dict[int, list[list]] = defaultdict(list)
-        for row in rows:
-            by_t[row[0]].append(row)
-        out: dict[tuple[int, int], tuple] = {}
-        for t, group in by_t.items():
-            if len(group) > 1 and all(row[6] for row in group):
-                group.sort(key=lambda row: sequencer_sort_key(row[6]), reverse=True)
-            else:
-                group.sort(key=lambda row: row[1], reverse=True)
-            for i, row in enumerate(group):
-                out[(t, -i)] = (b, key, t, -i, row[2], row[3], row[4], row[5], row[6])
-        return out
+    def _refine(chain: list[list], at: int, t: int, precise: bool, seq: str | None) -> None:
+        """A version we know, seen again: keep its place in the chain; take a more precise
+        time (same second) and lift newer versions known only to the second up to it."""
+        row = chain[at]
+        if seq and not row[5]:
+            row[5] = seq
+        if not precise or row[4] & F_PRECISE or row[0] // 1000 != t // 1000 or t < row[0]:
+            return
+        row[0] = t
+        row[4] |= F_PRECISE
+        for newer in chain[:at]:
+            newer[0] = max(newer[0], t)
+
+    @staticmethod
+    def _insert_position(chain: list[list], t: int, seq: str | None) -> int:
+        """Where a version learned alone goes in a chain (newest first): after every version
+        with a later time, and among versions of the same millisecond by S3 event sequencer
+        when both have one; otherwise on top (events mostly arrive in order, and the next
+        listing pass fixes any other case)."""
+        for i, row in enumerate(chain):
+            if row[0] > t:
+                continue
+            if row[0] == t and seq and row[5] and sequencer_sort_key(row[5]) > \
+                    sequencer_sort_key(seq):
+                continue
+            return i
+        return len(chain)
 
     def _save_stats(self, conn: sqlite3.Connection, b: int, stats: _FolderStats) -> None:
         if not stats.by_dir:
@@ -690,66 +707,77 @@ class SqliteSnapshotIndex(SnapshotIndex):
         self._large_cache[b] = (gen, prefixes, firsts, lasts)
         return prefixes, firsts, lasts
 
+    def _skippable(
+        self, conn: sqlite3.Connection, b: int, prefix: str, end_ms: int, start_ms: int | None
+    ) -> list[str]:
+        """Large folders under ``prefix`` that cannot hold a visible key in the view (first
+        version after ``end_ms``, or for a slice last version before ``start_ms``), top-most
+        only, sorted: the scan jumps over them without reading their rows."""
+        prefixes, firsts, lasts = self._large_folders(conn, b)
+        if not prefixes:
+            return []
+        i = bisect.bisect_left(prefixes, prefix)
+        hi = prefix_end(prefix) if prefix else None
+        j = bisect.bisect_left(prefixes, hi) if hi is not None else len(prefixes)
+        out: list[str] = []
+        last = None
+        for k in range(i, j):
+            if firsts[k] > end_ms or (start_ms is not None and lasts[k] < start_ms):
+                p = prefixes[k]
+                if last is not None and p.startswith(last):
+                    continue
+                out.append(p)
+                last = p
+        return out
+
+    @staticmethod
+    def _segment_sql(inclusive: bool, bounded: bool) -> str:
+        return (
+            "SELECT key, t, r, vid, size, etag, f FROM versions WHERE b=? AND key "
+            + (">= ?" if inclusive else "> ?")
+            + (" AND key < ?" if bounded else "")
+            + " AND t <= ? ORDER BY key, t DESC, r DESC"
+        )
+
     def _visible_rows(
         self,
         conn: sqlite3.Connection,
         b: int,
         *,
+        prefix: str,
         lo: str,
         lo_inclusive: bool,
         hi: str | None,
         end_ms: int,
         start_ms: int | None,
     ) -> Iterator[tuple]:
-        """Yield, in key order, each key's visible row under the view (delete markers
-        included, so callers can tell), skipping large folders that cannot hold any.
-
-        The caller may ``send`` a new lower bound (a folder's end) to re-seek past a subtree.
-        """
-        prefixes, firsts, lasts = self._large_folders(conn, b)
-        pos, pos_inclusive = lo, lo_inclusive
+        """Yield, in key order, each key's visible row in the view (delete markers included,
+        so callers can tell), jumping over large folders that cannot hold any."""
+        skippable = self._skippable(conn, b, prefix, end_ms, start_ms)
+        pos, inclusive = lo, lo_inclusive
         while True:
-            seg_hi = hi
-            skip_to: str | None = None
-            if prefixes:
-                i = bisect.bisect_left(prefixes, pos)
-                while i < len(prefixes):
-                    p = prefixes[i]
-                    if hi is not None and p >= hi:
-                        break
-                    if firsts[i] > end_ms or (start_ms is not None and lasts[i] < start_ms):
-                        seg_hi = p
-                        skip_to = prefix_end(p)
-                        break
-                    i += 1
-            sql = "SELECT key, t, r, vid, size, etag, f FROM versions WHERE b=? AND key " + (
-                ">= ?" if pos_inclusive else "> ?"
-            )
+            seg_hi, skip_to = hi, None
+            if skippable:
+                i = bisect.bisect_left(skippable, pos)
+                if i < len(skippable) and (hi is None or skippable[i] < hi):
+                    seg_hi = skippable[i]
+                    skip_to = prefix_end(seg_hi)
             params: list[object] = [b, pos]
             if seg_hi is not None:
-                sql += " AND key < ?"
                 params.append(seg_hi)
-            sql += " AND t <= ? ORDER BY key, t DESC, r DESC"
             params.append(end_ms)
             last = None
-            reseek: str | None = None
-            for row in conn.execute(sql, params):
+            for row in conn.execute(self._segment_sql(inclusive, seg_hi is not None), params):
                 key = row[0]
                 if key == last:
                     continue
                 last = key
                 if start_ms is not None and row[1] < start_ms:
                     continue
-                reseek = yield row
-                if reseek is not None:
-                    break
-            if reseek is not None:
-                pos, pos_inclusive = reseek, True
-                yield None  # acknowledges the send()
-                continue
+                yield row
             if skip_to is None or (hi is not None and skip_to >= hi):
                 return
-            pos, pos_inclusive = skip_to, True
+            pos, inclusive = skip_to, True
 
     def _start_position(
         self, prefix: str, token: str | None, start_after: str | None
@@ -783,78 +811,136 @@ class SqliteSnapshotIndex(SnapshotIndex):
             lo, lo_inclusive = self._start_position(prefix, token, start_after)
             hi = prefix_end(prefix) if prefix else None
             if start_ms is not None and self._slice_by_time(conn, b, prefix, start_ms, end_ms):
-                rows: Iterator[tuple] = self._slice_rows_by_time(
-                    conn, b, prefix, hi, lo, lo_inclusive, start_ms, end_ms
-                )
-                return self._paginate(rows, prefix, delimiter, max_keys, reseekable=False)
-            gen = self._visible_rows(
-                conn, b, lo=lo, lo_inclusive=lo_inclusive, hi=hi, end_ms=end_ms,
-                start_ms=start_ms,
-            )
-            return self._paginate(gen, prefix, delimiter, max_keys, reseekable=True)
+                rows = self._slice_rows_by_time(conn, b, prefix, hi, lo, lo_inclusive,
+                                                start_ms, end_ms)
+                return self._page_from_rows(rows, prefix, delimiter, max_keys)
+            return self._scan_page(conn, b, prefix=prefix, lo=lo, lo_inclusive=lo_inclusive,
+                                   hi=hi, end_ms=end_ms, start_ms=start_ms,
+                                   delimiter=delimiter, max_keys=max_keys)
 
-    @staticmethod
-    def _paginate(
-        rows: Iterator[tuple], prefix: str, delimiter: str | None, max_keys: int,
-        *, reseekable: bool,
+    def _scan_page(
+        self,
+        conn: sqlite3.Connection,
+        b: int,
+        *,
+        prefix: str,
+        lo: str,
+        lo_inclusive: bool,
+        hi: str | None,
+        end_ms: int,
+        start_ms: int | None,
+        delimiter: str | None,
+        max_keys: int,
     ) -> ListPage:
+        """One page by one ordered scan that re-seeks past each rolled-up folder and each
+        skippable large folder. The hot loop of every listing: kept flat on purpose."""
+        skippable = self._skippable(conn, b, prefix, end_ms, start_ms)
         objects: list[ObjectVersion] = []
         prefixes: list[str] = []
         count = 0
         last_pos: tuple[str, bool] | None = None
+        truncated = False
         plen = len(prefix)
-        skip_below: str | None = None  # non-reseekable sources: skip rows inside a prefix
-        try:
-            row = next(rows)
-            while row is not None:
-                key = row[0]
-                if skip_below is not None:
-                    if key < skip_below:
-                        row = next(rows)
-                        continue
-                    skip_below = None
-                if row[6] & F_DELETE:
-                    row = next(rows)
+        dlen = len(delimiter) if delimiter else 0
+        make = ObjectVersion.from_stored
+        pos, inclusive = lo, lo_inclusive
+        while True:
+            seg_hi, skip_to = hi, None
+            if skippable:
+                i = bisect.bisect_left(skippable, pos)
+                if i < len(skippable) and (hi is None or skippable[i] < hi):
+                    seg_hi = skippable[i]
+                    skip_to = prefix_end(seg_hi)
+            params: list[object] = [b, pos]
+            if seg_hi is not None:
+                params.append(seg_hi)
+            params.append(end_ms)
+            last = None
+            reseek: str | None = None
+            done = False
+            for key, t, _r, vid, size, etag, f in conn.execute(
+                self._segment_sql(inclusive, seg_hi is not None), params
+            ):
+                if key == last:
+                    continue
+                last = key
+                if f & F_DELETE or (start_ms is not None and t < start_ms):
                     continue
                 if delimiter is not None:
                     i = key.find(delimiter, plen)
                     if i >= 0:
                         if count == max_keys:
-                            break  # one more entry exists: the page is truncated
-                        cp = key[: i + len(delimiter)]
+                            truncated = True
+                            break
+                        cp = key[: i + dlen]
                         prefixes.append(cp)
                         count += 1
                         end = prefix_end(cp)
-                        last_pos = (end, True) if end is not None else None
                         if end is None:
-                            row = None
+                            done = True
                             break
-                        if reseekable:
-                            rows.send(end)  # returns the acknowledgement
-                            row = next(rows)
-                        else:
-                            skip_below = end
-                            row = next(rows)
-                        continue
+                        last_pos = (end, True)
+                        reseek = end
+                        break
                 if count == max_keys:
+                    truncated = True
                     break
-                objects.append(_to_version(row))
+                objects.append(make(key, vid, t, size, etag, False))
                 count += 1
                 last_pos = (key, False)
-                row = next(rows)
-            else:
-                row = None
-        except StopIteration:
-            row = None
-        finally:
-            close = getattr(rows, "close", None)
-            if close is not None:
-                close()
-        next_token = None
-        if row is not None and last_pos is not None:
-            next_token = _encode_token(*last_pos)
-        elif row is not None and max_keys == 0:
-            next_token = None
+            if truncated or done:
+                break
+            if reseek is not None:
+                if hi is not None and reseek >= hi:
+                    break
+                pos, inclusive = reseek, True
+                continue
+            if skip_to is None or (hi is not None and skip_to >= hi):
+                break
+            pos, inclusive = skip_to, True
+        next_token = _encode_token(*last_pos) if truncated and last_pos is not None else None
+        return ListPage(objects=objects, prefixes=prefixes, next_token=next_token)
+
+    @staticmethod
+    def _page_from_rows(
+        rows: Iterable[tuple], prefix: str, delimiter: str | None, max_keys: int
+    ) -> ListPage:
+        """A page from rows already reduced to one visible row per key, in key order."""
+        objects: list[ObjectVersion] = []
+        prefixes: list[str] = []
+        count = 0
+        last_pos: tuple[str, bool] | None = None
+        truncated = False
+        plen = len(prefix)
+        skip_below: str | None = None
+        for row in rows:
+            key = row[0]
+            if skip_below is not None and key < skip_below:
+                continue
+            if row[6] & F_DELETE:
+                continue
+            if delimiter is not None:
+                i = key.find(delimiter, plen)
+                if i >= 0:
+                    if count == max_keys:
+                        truncated = True
+                        break
+                    cp = key[: i + len(delimiter)]
+                    prefixes.append(cp)
+                    count += 1
+                    end = prefix_end(cp)
+                    if end is None:
+                        break
+                    last_pos = (end, True)
+                    skip_below = end
+                    continue
+            if count == max_keys:
+                truncated = True
+                break
+            objects.append(_to_version(row))
+            count += 1
+            last_pos = (key, False)
+        next_token = _encode_token(*last_pos) if truncated and last_pos is not None else None
         return ListPage(objects=objects, prefixes=prefixes, next_token=next_token)
 
     def _slice_by_time(
@@ -903,7 +989,8 @@ class SqliteSnapshotIndex(SnapshotIndex):
             sql += " AND key < ?"
             params.append(hi)
         sql += (
-            " GROUP BY key) w JOIN versions v ON v.b=? AND v.key=w.key AND v.t=(w.o >> 20)"
+            # CROSS JOIN keeps the window outermost: SQLite would otherwise scan the bucket.
+            " GROUP BY key) w CROSS JOIN versions v ON v.b=? AND v.key=w.key AND v.t=(w.o >> 20)"
             " AND v.r=((w.o & 1048575) - ?) ORDER BY v.key"
         )
         params += [b, _R_OFFSET]
@@ -930,12 +1017,13 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 )
             else:
                 rows = self._visible_rows(
-                    conn, b, lo=prefix, lo_inclusive=True, hi=hi, end_ms=end_ms,
-                    start_ms=start_ms,
+                    conn, b, prefix=prefix, lo=prefix, lo_inclusive=True, hi=hi,
+                    end_ms=end_ms, start_ms=start_ms,
                 )
-            for row in rows:
-                if not row[6] & F_DELETE:
-                    yield _to_version(row)
+            make = ObjectVersion.from_stored
+            for key, t, _r, vid, size, etag, f in rows:
+                if not f & F_DELETE:
+                    yield make(key, vid, t, size, etag, False)
         finally:
             if owns and conn.in_transaction:
                 conn.execute("COMMIT")
