@@ -143,6 +143,11 @@ def _encode_token(position: str, inclusive: bool) -> str:
     return base64.urlsafe_b64encode(raw).decode("ascii")
 
 
+def continuation_token(position: str, inclusive: bool) -> str:
+    """An opaque token that resumes a listing at ``position`` (keys >= it when inclusive)."""
+    return _encode_token(position, inclusive)
+
+
 def _decode_token(token: str) -> tuple[str, bool]:
     try:
         data = json.loads(base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8"))

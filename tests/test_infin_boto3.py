@@ -1,0 +1,235 @@
+"""Unchanged boto3 code reads the past (moto's server + a real MLflow with a sqlite store)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from infinstor_jlab.timespec import format_tm, now_ms
+
+
+def next_second() -> int:
+    time.sleep(1.02 - (time.time() % 1.0))
+    return (now_ms() // 1000) * 1000
+
+
+@pytest.fixture
+def tt_env(service, index_url, monkeypatch, tmp_path):
+    """Time travel enabled, the index found through INFINSTOR_INDEX_URL, MLflow on sqlite."""
+    monkeypatch.setenv("INFINSTOR_INDEX_URL", index_url)
+    monkeypatch.delenv("INFINSTOR_SNAPSHOT_TIME", raising=False)
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///" + str(tmp_path / "mlflow.db"))
+    from infinstor_jlab import infin_boto3
+    from infinstor_jlab.services import timetravel
+
+    infin_boto3._travel = timetravel.TimeTravel(index_url)  # a fresh process-wide state
+    infin_boto3.enable()
+    yield infin_boto3
+    infin_boto3.disable()
+
+
+@pytest.fixture
+def history(s3, bucket, service):
+    """flowers/ at t0: a(v1), b; at t1: a(v2), c, b deleted. 1200 keys under many/."""
+    t0 = next_second()
+    ids = {"a1": s3.put_object(Bucket=bucket, Key="flowers/a.jpg", Body=b"A-one")["VersionId"],
+           "b": s3.put_object(Bucket=bucket, Key="flowers/b.jpg", Body=b"B")["VersionId"]}
+    s3.put_object(Bucket=bucket, Key="flowers/sub/x.jpg", Body=b"X")
+    t1 = next_second()
+    ids["a2"] = s3.put_object(Bucket=bucket, Key="flowers/a.jpg", Body=b"A-two")["VersionId"]
+    ids["c"] = s3.put_object(Bucket=bucket, Key="flowers/c.jpg", Body=b"C")["VersionId"]
+    s3.delete_object(Bucket=bucket, Key="flowers/b.jpg")
+    service.sync(bucket)
+    return {"bucket": bucket, "t0": format_tm(t0), "t1": format_tm(t1), "ids": ids}
+
+
+def keys(resp):
+    return [o["Key"] for o in resp.get("Contents", [])]
+
+
+def test_documentation_example_with_mlflow_and_rerun(tt_env, history, s3, monkeypatch):
+    import mlflow
+
+    bucket = history["bucket"]
+    with mlflow.start_run() as run:
+        client = boto3.client("s3")
+        resp = client.list_objects_v2(Bucket=bucket, Prefix="flowers/", Delimiter="/")
+        first_listing = keys(resp)
+        first_bytes = client.get_object(Bucket=bucket, Key="flowers/a.jpg")["Body"].read()
+    assert first_listing == ["flowers/a.jpg", "flowers/c.jpg"]
+    assert first_bytes == b"A-two"
+    logged = mlflow.tracking.MlflowClient().get_run(run.info.run_id).data
+    snap = int(logged.params["infinstor_snapshot_time"])
+    assert abs(snap - run.info.start_time) < 5 and logged.tags["infinstor_buckets"] == bucket
+
+    # Months later the bucket has changed (at least in a later second: listings give whole
+    # seconds, so a write in the run's own start second is indistinguishable from before it).
+    next_second()
+    s3.put_object(Bucket=bucket, Key="flowers/a.jpg", Body=b"A-three")
+    s3.delete_object(Bucket=bucket, Key="flowers/c.jpg")
+    s3.put_object(Bucket=bucket, Key="flowers/d.jpg", Body=b"D")
+    history_service(tt_env).sync(bucket)
+    # ...and the same cell, pointed at the old run, reads exactly the same bytes.
+    monkeypatch.setenv("INFINSTOR_SNAPSHOT_TIME", f"run:/{run.info.run_id}")
+    with mlflow.start_run() as rerun:
+        client = boto3.client("s3")
+        resp = client.list_objects_v2(Bucket=bucket, Prefix="flowers/", Delimiter="/")
+        assert keys(resp) == first_listing
+        assert client.get_object(Bucket=bucket, Key="flowers/a.jpg")["Body"].read() == first_bytes
+    again = mlflow.tracking.MlflowClient().get_run(rerun.info.run_id).data
+    assert int(again.params["infinstor_snapshot_time"]) == snap
+    # Without a view, the same code sees the bucket as it is now.
+    monkeypatch.delenv("INFINSTOR_SNAPSHOT_TIME")
+    live = boto3.client("s3")
+    assert keys(live.list_objects_v2(Bucket=bucket, Prefix="flowers/", Delimiter="/")) == [
+        "flowers/a.jpg", "flowers/d.jpg"]
+
+
+def history_service(tt_env):
+    from infinstor_jlab.services import InfinstorService
+
+    return InfinstorService(tt_env._tt().index, s3_endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+
+
+def test_original_keyword_snapshot_and_slice(tt_env, history):
+    bucket, t0, t1 = history["bucket"], history["t0"], history["t1"]
+    snap = boto3.client("s3", infinstor_time_spec=t0)
+    resp = snap.list_objects_v2(Bucket=bucket, Prefix="flowers/", Delimiter="/")
+    assert keys(resp) == ["flowers/a.jpg", "flowers/b.jpg"]
+    assert [p["Prefix"] for p in resp["CommonPrefixes"]] == ["flowers/sub/"]
+    assert resp["KeyCount"] == 3 and resp["IsTruncated"] is False
+    assert snap.get_object(Bucket=bucket, Key="flowers/a.jpg")["Body"].read() == b"A-one"
+    sliced = boto3.client("s3", infinstor_time_spec=f"{t1}-{t1}")
+    assert keys(sliced.list_objects_v2(Bucket=bucket, Prefix="flowers/")) == [
+        "flowers/a.jpg", "flowers/c.jpg"]
+    with pytest.raises(ClientError) as err:  # existed, but did not arrive in the window
+        sliced.get_object(Bucket=bucket, Key="flowers/sub/x.jpg")
+    assert err.value.response["Error"]["Code"] == "NoSuchKey"
+    explicit = tt_env.client(at=t0)
+    assert explicit.get_object(Bucket=bucket, Key="flowers/b.jpg")["Body"].read() == b"B"
+    # A caller that names a version gets exactly that version.
+    v2 = history["ids"]["a2"]
+    assert snap.get_object(Bucket=bucket, Key="flowers/a.jpg", VersionId=v2)["Body"].read() == \
+        b"A-two"
+
+
+def test_absent_keys_give_s3s_errors(tt_env, history):
+    snap = boto3.client("s3", infinstor_time_spec=history["t0"])
+    with pytest.raises(snap.exceptions.NoSuchKey):
+        snap.get_object(Bucket=history["bucket"], Key="flowers/c.jpg")
+    with pytest.raises(ClientError) as err:
+        snap.head_object(Bucket=history["bucket"], Key="flowers/c.jpg")
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    assert err.value.response["Error"]["Code"] == "404"
+    head = snap.head_object(Bucket=history["bucket"], Key="flowers/a.jpg")
+    assert head["VersionId"] == history["ids"]["a1"] and head["ContentLength"] == 5
+
+
+def test_paginators_span_pages(tt_env, history, s3):
+    bucket = history["bucket"]
+    for i in range(25):
+        s3.put_object(Bucket=bucket, Key=f"many/k{i:03d}", Body=b"x")
+        s3.put_object(Bucket=bucket, Key=f"many/d{i:02d}/inner", Body=b"x")
+    history_service(tt_env).sync(bucket)
+    client = tt_env.client(at="now")
+    v2 = client.get_paginator("list_objects_v2")
+    pages = list(v2.paginate(Bucket=bucket, Prefix="many/", Delimiter="/",
+                             PaginationConfig={"PageSize": 7}))
+    assert len(pages) == 8
+    got = [k for p in pages for k in keys(p)]
+    got_prefixes = [c["Prefix"] for p in pages for c in p.get("CommonPrefixes", [])]
+    assert got == [f"many/k{i:03d}" for i in range(25)]
+    assert got_prefixes == [f"many/d{i:02d}/" for i in range(25)]
+    v1 = client.get_paginator("list_objects")
+    pages = list(v1.paginate(Bucket=bucket, Prefix="many/", Delimiter="/",
+                             PaginationConfig={"PageSize": 6}))
+    assert [k for p in pages for k in keys(p)] == got
+    assert [c["Prefix"] for p in pages for c in p.get("CommonPrefixes", [])] == got_prefixes
+    start = client.list_objects_v2(Bucket=bucket, Prefix="many/", StartAfter="many/k020")
+    assert keys(start)[:2] == ["many/k021", "many/k022"]
+    capped = client.list_objects_v2(Bucket=bucket, Prefix="many/", MaxKeys=5000)
+    assert capped["MaxKeys"] == 1000 and len(keys(capped)) == 50
+
+
+def test_resource_api_and_downloads(tt_env, history, tmp_path):
+    bucket, t0 = history["bucket"], history["t0"]
+    res = boto3.resource("s3", infinstor_time_spec=t0)
+    assert [o.key for o in res.Bucket(bucket).objects.filter(Prefix="flowers/")] == [
+        "flowers/a.jpg", "flowers/b.jpg", "flowers/sub/x.jpg"]
+    assert res.Object(bucket, "flowers/a.jpg").get()["Body"].read() == b"A-one"
+    target = tmp_path / "a.jpg"
+    res.Bucket(bucket).download_file("flowers/a.jpg", str(target))
+    assert target.read_bytes() == b"A-one"
+    client = boto3.client("s3", infinstor_time_spec=t0)
+    import io
+
+    buf = io.BytesIO()
+    client.download_fileobj(bucket, "flowers/b.jpg", buf)
+    assert buf.getvalue() == b"B"
+    ranged = client.get_object(Bucket=bucket, Key="flowers/a.jpg", Range="bytes=2-4")
+    assert ranged["Body"].read() == b"one"
+    session_client = boto3.Session().client("s3", infinstor_time_spec=t0)
+    assert keys(session_client.list_objects_v2(Bucket=bucket, Prefix="flowers/b")) == [
+        "flowers/b.jpg"]
+
+
+def test_untracked_buckets_and_writes_pass_through(tt_env, history, s3):
+    s3.create_bucket(Bucket="untracked-live-bucket")
+    s3.put_object(Bucket="untracked-live-bucket", Key="k", Body=b"live")
+    snap = boto3.client("s3", infinstor_time_spec=history["t0"])
+    with pytest.warns(UserWarning, match="not in the snapshot index"):
+        resp = snap.list_objects_v2(Bucket="untracked-live-bucket")
+    assert keys(resp) == ["k"]
+    # Writes go to live S3, and the live object is there.
+    snap.put_object(Bucket=history["bucket"], Key="outputs/model.bin", Body=b"weights")
+    assert s3.get_object(Bucket=history["bucket"], Key="outputs/model.bin")["Body"].read() == \
+        b"weights"
+
+
+def test_removed_version_says_so(tt_env, history, s3):
+    bucket = history["bucket"]
+    s3.delete_object(Bucket=bucket, Key="flowers/b.jpg", VersionId=history["ids"]["b"])
+    snap = boto3.client("s3", infinstor_time_spec=history["t0"])
+    with pytest.raises(ClientError) as err:
+        snap.get_object(Bucket=bucket, Key="flowers/b.jpg")
+    assert "no longer in S3" in err.value.response["Error"]["Message"]
+
+
+def test_clients_from_several_threads(tt_env, history):
+    bucket, t0, t1 = history["bucket"], history["t0"], history["t1"]
+    errors: list[BaseException] = []
+    results: dict[str, set] = {t0: set(), t1: set()}
+
+    def work(spec: str) -> None:
+        try:
+            client = boto3.session.Session().client("s3", infinstor_time_spec=spec)
+            for _ in range(10):
+                listing = tuple(keys(client.list_objects_v2(Bucket=bucket, Prefix="flowers/",
+                                                            Delimiter="/")))
+                body = client.get_object(Bucket=bucket, Key="flowers/a.jpg")["Body"].read()
+                results[spec].add((listing, body))
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t0 if i % 2 else t1,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert results[t0] == {(("flowers/a.jpg", "flowers/b.jpg"), b"A-one")}
+    assert results[t1] == {(("flowers/a.jpg", "flowers/c.jpg"), b"A-two")}
+
+
+def test_bad_snapshot_env_is_a_clear_error(tt_env, history, monkeypatch):
+    from infinstor_jlab.errors import BadTimeSpec
+
+    monkeypatch.setenv("INFINSTOR_SNAPSHOT_TIME", "last tuesday")
+    with pytest.raises(BadTimeSpec, match="Accepted time specs"):
+        boto3.client("s3").list_objects_v2(Bucket=history["bucket"])
