@@ -43,6 +43,11 @@ _ISO_RE = re.compile(
 )
 
 
+# Times a spec may name: S3 did not exist before 1970, and formatting stops at year 9999.
+MIN_MS = 0
+MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -126,9 +131,13 @@ def _parse_point(text: str, now: int) -> _Point | None:
         except ValueError:
             return None
         ms = int(dt.timestamp()) * 1000
+        if ms < MIN_MS:
+            return None
         return _Point(ms, ms + 999)
     if _EPOCH_RE.match(text):
         ms = int(text)
+        if ms > MAX_MS:
+            return None
         return _Point(ms, ms)
     m = _ISO_RE.match(text)
     if m:
@@ -149,13 +158,20 @@ def _parse_iso(m: re.Match[str]) -> _Point | None:
     if tz and tz not in ("Z", "z"):
         sign = 1 if tz[0] == "+" else -1
         digits = tz[1:].replace(":", "")
-        offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-        dt = dt - sign * offset
+        hours, minutes = int(digits[:2]), int(digits[2:])
+        if hours > 23 or minutes > 59:
+            return None
+        try:
+            dt = dt - sign * timedelta(hours=hours, minutes=minutes)
+        except OverflowError:
+            return None
     base = int(dt.timestamp()) * 1000
     frac = m["frac"]
     if frac is not None:
         ms = base + int((frac + "000")[:3])
         # Sub-millisecond digits round down: times are kept in whole milliseconds.
+        if ms < MIN_MS or ms > MAX_MS:
+            return None
         return _Point(ms, ms)
     if m["s"] is not None:
         span = 1000
@@ -163,6 +179,8 @@ def _parse_iso(m: re.Match[str]) -> _Point | None:
         span = 60_000
     else:
         span = 86_400_000
+    if base < MIN_MS or base + span - 1 > MAX_MS:
+        return None
     return _Point(base, base + span - 1)
 
 
@@ -239,11 +257,12 @@ def slice_spec(start_ms: int, end_ms: int) -> TimeSpec:
 def format_iso(ms: int) -> str:
     """``2026-11-20T10:00:00.123Z``: the form S3 listings use, with milliseconds."""
     dt = datetime.fromtimestamp(ms // 1000, tz=timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
+    return f"{dt.year:04d}-" + dt.strftime("%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
 
 
 def format_tm(ms: int) -> str:
-    return "tm" + datetime.fromtimestamp(ms // 1000, tz=timezone.utc).strftime("%Y%m%d%H%M%S")
+    dt = datetime.fromtimestamp(ms // 1000, tz=timezone.utc)
+    return f"tm{dt.year:04d}" + dt.strftime("%m%d%H%M%S")
 
 
 def format_point(ms: int, *, upper: bool) -> str:
@@ -256,7 +275,7 @@ def format_point(ms: int, *, upper: bool) -> str:
 def format_human(ms: int) -> str:
     dt = datetime.fromtimestamp(ms // 1000, tz=timezone.utc)
     frac = ms % 1000
-    text = dt.strftime("%Y-%m-%d %H:%M:%S")
+    text = f"{dt.year:04d}-" + dt.strftime("%m-%d %H:%M:%S")
     if frac not in (0, 999):
         text += f".{frac:03d}"
     return text + " UTC"

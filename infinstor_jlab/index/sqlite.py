@@ -65,7 +65,7 @@ _UPSERT = (
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS buckets(
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL UNIQUE,
     tracked_ms INTEGER,
     versioning TEXT,
@@ -231,16 +231,20 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 )
 
     # -- connections ------------------------------------------------------------------------
+    def _open_connection(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("PRAGMA cache_size=-131072")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        conn.execute("PRAGMA mmap_size=1073741824")
+        return conn
+
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=30000")
-            conn.execute("PRAGMA cache_size=-131072")
-            conn.execute("PRAGMA temp_store=MEMORY")
-            conn.execute("PRAGMA mmap_size=1073741824")
+            conn = self._open_connection()
             self._local.conn = conn
             with self._conns_lock:
                 self._all_conns.append(conn)
@@ -498,10 +502,15 @@ class SqliteSnapshotIndex(SnapshotIndex):
             e = it[2]
             f = (F_DELETE if e[5] else 0) | (F_PRECISE if it[3] else 0)
             new_rows[(t, r)] = (b, key, t, r, it[1], e[3], encode_etag(e[4]), f, it[4])
-        for row in kept:
-            t, r = row[1], row[2]
-            while (t, r) in new_rows:
-                r += 1
+        # Kept rows go above every listed row of their millisecond, in their own order.
+        top: dict[int, int] = {}
+        for t, r in new_rows:
+            if r + 1 > top.get(t, -(1 << 30)):
+                top[t] = r + 1
+        for row in kept:  # oldest first
+            t = row[1]
+            r = top.get(t, row[2])
+            top[t] = r + 1
             new_rows[(t, r)] = (b, key, t, r, row[3], row[4], row[5], row[6], row[7])
         old_by_pos = {(row[1], row[2]): row for row in old}
         for pos, row in old_by_pos.items():
@@ -1009,10 +1018,10 @@ class SqliteSnapshotIndex(SnapshotIndex):
         start_ms: int | None = None,
         prefix: str = "",
     ) -> Iterator[ObjectVersion]:
-        conn = self._conn()
-        owns = not conn.in_transaction
-        if owns:
-            conn.execute("BEGIN")
+        # A generator may be suspended while its caller writes on the same thread, so it reads
+        # through a connection of its own (one read transaction: a consistent view).
+        conn = self._open_connection()
+        conn.execute("BEGIN")
         try:
             b = self._bucket_id(conn, bucket)
             hi = prefix_end(prefix) if prefix else None
@@ -1030,8 +1039,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 if not f & F_DELETE:
                     yield make(key, vid, t, size, etag, False)
         finally:
-            if owns and conn.in_transaction:
-                conn.execute("COMMIT")
+            conn.close()
 
     def get_version_at(
         self, bucket: str, key: str, *, end_ms: int, start_ms: int | None = None
