@@ -1,16 +1,73 @@
-"""Tornado handlers of the infinstor_jlab REST API (thin adapters over the services)."""
+"""Tornado handlers of the infinstor_jlab REST API: thin adapters over the service layer.
+
+Every route lives under ``<base_url>/infinstor/``; ``openapi.yaml`` next to this file documents
+them (and ``tests/test_openapi.py`` keeps the two in step). A handler parses its input, runs
+the service call in the extension's thread pool (the event loop never waits on S3 or SQL), and
+answers JSON. A user's mistake comes back as ``{"message": "<a sentence that says what to
+do>"}`` with 400 (bad input), 404 (unknown name), 409 (conflict), 403 or 502 (the object store
+refused or failed); 500 is kept for our own bugs, which are logged with their traceback.
+
+Object keys and prefixes are data handed to the service; they never touch the filesystem.
+"""
+
+from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
+from concurrent.futures import Executor
+from http.client import responses
+from typing import Any, TypeVar
+from urllib.parse import quote
 
 import tornado.web
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
+from tornado.ioloop import IOLoop
+from tornado.iostream import StreamClosedError
 
 from . import __version__
+from .errors import BadRequest, InfinstorError
+from .timespec import accepted_forms_message
 
 #: Resource name checked by the server's Authorizer for every infinstor_jlab endpoint.
 AUTH_RESOURCE = "infinstor"
+
+#: Keys of the Tornado settings that ``InfinstorApp.initialize_settings`` fills (the same
+#: values as ``app.SERVICE_KEY`` etc.; repeated here because app.py imports this module).
+SERVICE_KEY = "infinstor_service"
+EXECUTOR_KEY = "infinstor_executor"
+CONFIG_KEY = "infinstor_config"
+
+#: Bytes read from S3 per step of a download (each read runs in the thread pool).
+DOWNLOAD_CHUNK_BYTES = 1 << 20
+MAX_KEYS_LIMIT = 1000
+MAX_TIMELINE_BINS = 10_000
+DEFAULT_PREVIEW_MAX_BYTES = 1_048_576
+
+INTERNAL_ERROR_MESSAGE = (
+    "infinstor_jlab failed unexpectedly while handling this request; the Jupyter server log "
+    "has the details."
+)
+NOT_STARTED_MESSAGE = (
+    "The infinstor_jlab server extension did not start (its settings are missing); the "
+    "Jupyter server log says why."
+)
+BAD_BODY_MESSAGE = "The request body must be a JSON object."
+
+T = TypeVar("T")
+
+
+def http_error(status: int, message: str) -> tornado.web.HTTPError:
+    """An HTTPError that :meth:`InfinstorHandlerMixin.write_error` renders as
+    ``{"message": message, "reason": <standard phrase>}`` (the shape jupyter_server's
+    ``APIHandler.write_error`` gives). The reason phrase (the HTTP status line) stays the
+    standard one, since Tornado refuses arbitrary text there.
+    """
+    return tornado.web.HTTPError(
+        status, log_message=message, reason=responses.get(status, "Unknown")
+    )
 
 
 def _index_schema_version() -> int:
@@ -21,10 +78,200 @@ def _index_schema_version() -> int:
     return int(SCHEMA_VERSION)
 
 
-class HealthHandler(APIHandler):
-    """``GET /infinstor/health``: the extension's version and its index schema version."""
+def _content_disposition(kind: str, key: str) -> str:
+    """``attachment; filename="ascii"; filename*=UTF-8''<percent-encoded basename>``."""
+    basename = key.rstrip("/").rsplit("/", 1)[-1] or "download"
+    fallback = re.sub(r'[^A-Za-z0-9._ -]', "_", basename)[:200] or "download"
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(basename, safe='')}"
+
+
+class InfinstorHandlerMixin:
+    """What every infinstor_jlab handler shares: the service, the thread pool, input parsing
+    and the mapping of service errors to HTTP answers. Mixed into :class:`APIHandler`."""
 
     auth_resource = AUTH_RESOURCE
+
+    # -- the extension's shared objects ------------------------------------------------------
+    def _setting(self, key: str) -> Any:
+        value = self.settings.get(key)  # type: ignore[attr-defined]
+        if value is None:
+            raise http_error(503, NOT_STARTED_MESSAGE)
+        return value
+
+    @property
+    def service(self) -> Any:
+        """The :class:`~infinstor_jlab.services.InfinstorService` of this server."""
+        return self._setting(SERVICE_KEY)
+
+    @property
+    def executor(self) -> Executor:
+        """The thread pool that runs every blocking call."""
+        return self._setting(EXECUTOR_KEY)
+
+    @property
+    def preview_max_bytes(self) -> int:
+        config = self.settings.get(CONFIG_KEY) or {}  # type: ignore[attr-defined]
+        return int(config.get("preview_max_bytes", DEFAULT_PREVIEW_MAX_BYTES))
+
+    @property
+    def runner(self) -> Callable[[Callable[[], None]], Any]:
+        """A ``runner`` for background jobs (sync): submits a callable to the thread pool."""
+        return self.executor.submit
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        """Run a blocking callable in the thread pool; a service error becomes the HTTP error
+        it names, anything else is logged as our bug and answered with 500."""
+        executor = self.executor
+        try:
+            return await IOLoop.current().run_in_executor(executor, fn)
+        except InfinstorError as exc:
+            raise http_error(exc.status, exc.message) from exc
+        except tornado.web.HTTPError:
+            raise
+        except Exception as exc:
+            self.log.exception(  # type: ignore[attr-defined]
+                "infinstor_jlab: %s %s failed",
+                self.request.method,  # type: ignore[attr-defined]
+                self.request.path,  # type: ignore[attr-defined]
+            )
+            raise http_error(500, INTERNAL_ERROR_MESSAGE) from exc
+
+    # -- input ------------------------------------------------------------------------------
+    def query(self, name: str) -> str | None:
+        """A query parameter exactly as sent (keys and prefixes may start or end with spaces),
+        or None when absent."""
+        return self.get_query_argument(name, None, strip=False)  # type: ignore[attr-defined]
+
+    def query_spec(self, name: str) -> str | None:
+        """A time-spec parameter; empty means not given."""
+        value = self.query(name)
+        return value if value is not None and value.strip() else None
+
+    def query_bool(self, name: str, default: bool = False) -> bool:
+        value = self.query(name)
+        if value is None or value.strip() == "":
+            return default
+        text = value.strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise http_error(400, f"The {name} query parameter must be 1 or 0 (true or false).")
+
+    def query_int(self, name: str, default: int, low: int, high: int) -> int:
+        value = self.query(name)
+        if value is None or value.strip() == "":
+            return default
+        try:
+            number = int(value.strip(), 10)
+        except ValueError:
+            number = None
+        if number is None or not low <= number <= high:
+            raise http_error(
+                400,
+                f"{name} must be a whole number between {low} and {high}; got {value[:40]!r}.",
+            )
+        return number
+
+    def json_body(self) -> dict[str, Any]:
+        """The request body as a JSON object; an empty body is ``{}``."""
+        raw = self.request.body  # type: ignore[attr-defined]
+        if not raw or not raw.strip():
+            return {}
+        try:
+            doc = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            doc = None
+        if not isinstance(doc, dict):
+            raise http_error(400, BAD_BODY_MESSAGE)
+        return doc
+
+    @staticmethod
+    def body_bool(doc: dict[str, Any], name: str, default: bool) -> bool:
+        value = doc.get(name)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise http_error(400, f'"{name}" in the request body must be true or false.')
+        return value
+
+    @staticmethod
+    def body_str(doc: dict[str, Any], name: str, default: str | None = None, *,
+                 required: bool = False) -> str | None:
+        value = doc.get(name)
+        if value is None:
+            if required:
+                raise http_error(400, f'The request body needs "{name}" (a string).')
+            return default
+        if not isinstance(value, str):
+            raise http_error(400, f'"{name}" in the request body must be a string.')
+        return value
+
+    # -- output -----------------------------------------------------------------------------
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """``{"message": <the sentence>, "reason": <phrase>}``, as ``APIHandler.write_error``
+        writes it, except that the message is exactly the sentence: Tornado's
+        ``HTTPError.log_message`` doubles every '%' of a message without format arguments."""
+        exc_info = kwargs.get("exc_info") or (None, None, None)
+        exc = exc_info[1]
+        reason = None
+        if isinstance(exc, tornado.web.HTTPError):
+            get_message = getattr(exc, "get_message", None)
+            if get_message is not None:
+                message = get_message()
+            else:
+                message = exc.log_message % exc.args if exc.args else exc.log_message
+            reason = exc.reason
+        elif exc is not None:
+            message = INTERNAL_ERROR_MESSAGE
+        else:
+            message = None
+        message = message or responses.get(status_code, "Unknown HTTP Error")
+        self.set_header("Content-Type", "application/json")  # type: ignore[attr-defined]
+        self.finish(json.dumps({"message": message, "reason": reason}))  # type: ignore[attr-defined]
+
+    def write_json(self, doc: Any, status: int = 200) -> None:
+        self.set_status(status)  # type: ignore[attr-defined]
+        self.finish(json.dumps(doc))  # type: ignore[attr-defined]
+
+    def no_content(self) -> None:
+        self.set_status(204)  # type: ignore[attr-defined]
+        self.finish()  # type: ignore[attr-defined]
+
+    def api_url(self, *parts: str) -> str:
+        base = self.base_url  # type: ignore[attr-defined]
+        return url_path_join(base, "infinstor", *(quote(p, safe="") for p in parts))
+
+
+class InfinstorAPIHandler(InfinstorHandlerMixin, APIHandler):
+    """Base class of the handlers below."""
+
+
+def _check_label_bucket(spec: Any, bucket: str) -> None:
+    """A label pins one bucket: using it on another is a mistake, not an empty view."""
+    if spec.label_bucket and spec.label_bucket != bucket:
+        raise BadRequest(
+            f"Label {spec.label!r} is a view of bucket {spec.label_bucket!r}, not {bucket!r}; "
+            f"open it on bucket {spec.label_bucket!r}."
+        )
+
+
+# The service has no label listing/lookup/removal of its own yet; these go through its index
+# interface (the SnapshotIndex abstraction, no SQL here), exactly as the CLI does.
+def _list_labels(service: Any, bucket: str | None) -> list[Any]:
+    return service.index.list_labels(bucket)
+
+
+def _get_label(service: Any, name: str) -> Any:
+    return service.index.get_label(name)
+
+
+def _delete_label(service: Any, name: str) -> None:
+    service.index.delete_label(name)
+
+
+class HealthHandler(InfinstorAPIHandler):
+    """``GET /infinstor/health``: the extension's version and its index schema version."""
 
     @tornado.web.authenticated
     @authorized
@@ -34,7 +281,388 @@ class HealthHandler(APIHandler):
         )
 
 
-#: Patterns relative to the server's base_url (ExtensionApp prepends it).
+class BucketsHandler(InfinstorAPIHandler):
+    """``GET /infinstor/buckets``: buckets the credentials see plus every tracked bucket."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self):
+        service = self.service
+        buckets = await self.run(service.list_buckets)
+        self.write_json({"buckets": buckets})
+
+
+class TrackHandler(InfinstorAPIHandler):
+    """``POST``/``DELETE /infinstor/buckets/{bucket}/track``."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self, bucket: str):
+        body = self.json_body()
+        events = self.body_bool(body, "events", False)
+        consent = self.body_bool(body, "enable_versioning", False)
+        service = self.service
+        submit = self.runner
+
+        def work() -> dict[str, Any]:
+            before = service.track(bucket, enable_versioning_consent=consent, events=events)
+            job = service.start_sync_job(bucket, runner=submit)
+            doc = service.bucket_status(bucket)
+            doc["versioning_before"] = before
+            doc["sync_job"] = job.id
+            return doc
+
+        self.write_json(await self.run(work))
+
+    @tornado.web.authenticated
+    @authorized
+    async def delete(self, bucket: str):
+        forget = self.query_bool("forget")
+        service = self.service
+        await self.run(lambda: service.untrack(bucket, forget_history=forget))
+        self.no_content()
+
+
+class SyncHandler(InfinstorAPIHandler):
+    """``POST /infinstor/buckets/{bucket}/sync``: start (or join) a background sync."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self, bucket: str):
+        full = self.body_bool(self.json_body(), "full", False)
+        service = self.service
+        submit = self.runner
+        job = await self.run(lambda: service.start_sync_job(bucket, full=full, runner=submit))
+        self.set_header("Location", self.api_url("syncs", job.id))
+        self.write_json({"id": job.id, **job.to_json()}, status=202)
+
+
+class SyncJobHandler(InfinstorAPIHandler):
+    """``GET /infinstor/syncs/{job_id}``: progress of a sync job."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, job_id: str):
+        service = self.service
+        job = await self.run(lambda: service.get_sync_job(job_id))
+        self.write_json(job.to_json())
+
+
+class ObjectsHandler(InfinstorAPIHandler):
+    """``GET /infinstor/buckets/{bucket}/objects``: one page of a snapshot or slice."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, bucket: str):
+        prefix = self.query("prefix")
+        delimiter_arg = self.query("delimiter")
+        delimiter = "/" if delimiter_arg is None else (delimiter_arg or None)
+        max_keys = self.query_int("max_keys", MAX_KEYS_LIMIT, 1, MAX_KEYS_LIMIT)
+        # Not "token": Jupyter reads ?token= as its own auth token (and refuses a wrong one).
+        token = self.query("page_token") or None
+        start_after = self.query("start_after") or None
+        at, slice_, label = (self.query_spec(n) for n in ("at", "slice", "label"))
+        service = self.service
+
+        def work() -> dict[str, Any]:
+            spec, _, _ = service.view_spec(at=at, slice_=slice_, label=label)
+            _check_label_bucket(spec, bucket)
+            # A label (as label= or a label:/ spec) pins a prefix: the default listing.
+            effective_prefix = prefix if prefix is not None else (spec.label_prefix or "")
+            page = service.list_objects(
+                bucket,
+                spec=spec,
+                prefix=effective_prefix,
+                delimiter=delimiter,
+                max_keys=max_keys,
+                token=token,
+                start_after=start_after,
+            )
+            doc = page.to_json()
+            doc.update({
+                "bucket": bucket,
+                "prefix": effective_prefix,
+                "delimiter": delimiter,
+                "spec": spec.to_dict(),
+            })
+            return doc
+
+        self.write_json(await self.run(work))
+
+
+class ObjectHandler(InfinstorAPIHandler):
+    """``GET /infinstor/buckets/{bucket}/object?key=``: metadata, download or preview of the
+    version of one key that a view (or an explicit version id) names."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, bucket: str):
+        key = self.query("key")
+        if not key:
+            raise http_error(400, "The key query parameter is required (the object's full key).")
+        version_id = self.query("version_id") or None
+        at, slice_, label = (self.query_spec(n) for n in ("at", "slice", "label"))
+        download = self.query_bool("download")
+        preview = self.query_bool("preview")
+        if download and preview:
+            raise http_error(400, "Ask for either download=1 or preview=1, not both.")
+        if version_id and (at or slice_ or label):
+            raise http_error(
+                400, "Give either version_id or a view (at, slice or label), not both."
+            )
+        service = self.service
+
+        def resolve() -> tuple[Any, Any]:
+            spec = None
+            if not version_id:
+                spec, _, _ = service.view_spec(at=at, slice_=slice_, label=label)
+                _check_label_bucket(spec, bucket)
+            return service.resolve_object(bucket, key, spec=spec, version_id=version_id), spec
+
+        obj, spec = await self.run(resolve)
+        if preview:
+            await self._preview(bucket, obj)
+        elif download:
+            await self._download(bucket, obj)
+        else:
+            doc = obj.to_history_json()
+            doc.update({"bucket": bucket, "content_type": service.content_type_for(obj.key)})
+            if spec is not None:  # resolved through a view, not an explicit version id
+                doc["spec"] = spec.to_dict()
+            self.write_json(doc)
+
+    async def _preview(self, bucket: str, obj: Any) -> None:
+        service = self.service
+        max_bytes = self.preview_max_bytes
+        data, ctype, truncated = await self.run(
+            lambda: service.preview_object(obj, bucket, max_bytes=max_bytes)
+        )
+        self.set_header("X-Infinstor-Truncated", "true" if truncated else "false")
+        self.set_header("X-Infinstor-Version-Id", obj.version_id)
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Content-Disposition", _content_disposition("inline", obj.key))
+        self.finish(data, set_content_type=ctype)
+
+    async def _download(self, bucket: str, obj: Any) -> None:
+        """Stream exactly that version: each read runs in the pool, each write is flushed
+        before the next read, so at most one chunk is held in memory."""
+        service = self.service
+        resp = await self.run(lambda: service.open_object(obj, bucket))
+        body = resp["Body"]
+        ctype = service.content_type_for(obj.key)
+        length = resp.get("ContentLength")
+        self.set_header("Content-Type", ctype)
+        self.set_header("Content-Length", str(length if length is not None else obj.size))
+        self.set_header("Content-Disposition", _content_disposition("attachment", obj.key))
+        self.set_header("X-Infinstor-Version-Id", obj.version_id)
+        self.set_header("X-Content-Type-Options", "nosniff")
+        try:
+            while True:
+                chunk = await self.run(lambda: body.read(DOWNLOAD_CHUNK_BYTES))
+                if not chunk:
+                    break
+                self.write(chunk)
+                await self.flush()
+        except StreamClosedError:
+            self.log.debug("infinstor_jlab: client left during the download of %r", obj.key)
+            return
+        finally:
+            body.close()
+        self.finish(set_content_type=ctype)
+
+
+class HistoryHandler(InfinstorAPIHandler):
+    """``GET /infinstor/buckets/{bucket}/history?key=``: every known version, newest first."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, bucket: str):
+        key = self.query("key")
+        if not key:
+            raise http_error(400, "The key query parameter is required (the object's full key).")
+        service = self.service
+        versions = await self.run(lambda: service.history(bucket, key))
+        self.write_json({
+            "bucket": bucket,
+            "key": key,
+            "versions": [v.to_history_json() for v in versions],
+        })
+
+
+class DiffHandler(InfinstorAPIHandler):
+    """``GET /infinstor/buckets/{bucket}/diff?from=&to=``: what changed between two times."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, bucket: str):
+        prefix = self.query("prefix") or ""
+        from_text, to_text = self.query_spec("from"), self.query_spec("to")
+        if not from_text or not to_text:
+            raise http_error(
+                400,
+                accepted_forms_message(
+                    "A diff needs both a from and a to time spec "
+                    "(e.g. from=tm20261101000000&to=now)."
+                ),
+            )
+        service = self.service
+
+        def work() -> dict[str, Any]:
+            from_spec = service.parse_spec(from_text, default_now=False)
+            to_spec = service.parse_spec(to_text, default_now=False)
+            result = service.diff(bucket, prefix=prefix, from_spec=from_spec, to_spec=to_spec)
+            doc = result.to_json()
+            doc.update({
+                "bucket": bucket,
+                "prefix": prefix,
+                "from": from_spec.to_dict(),
+                "to": to_spec.to_dict(),
+                "counts": {
+                    "added": len(result.added),
+                    "deleted": len(result.deleted),
+                    "modified": len(result.modified),
+                },
+            })
+            return doc
+
+        self.write_json(await self.run(work))
+
+
+class TimelineHandler(InfinstorAPIHandler):
+    """``GET /infinstor/buckets/{bucket}/timeline``: versions created/deleted per time bin."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, bucket: str):
+        prefix = self.query("prefix") or ""
+        from_text, to_text = self.query_spec("from"), self.query_spec("to")
+        bins = self.query_int("bins", 100, 1, MAX_TIMELINE_BINS)
+        service = self.service
+
+        def work() -> dict[str, Any]:
+            from_ms = to_ms = None
+            if from_text:
+                spec = service.parse_spec(from_text, default_now=False)
+                from_ms = spec.start_ms if spec.is_slice else spec.end_ms
+            if to_text:
+                to_ms = service.parse_spec(to_text, default_now=False).end_ms
+            timeline = service.timeline(bucket, prefix=prefix, from_ms=from_ms, to_ms=to_ms,
+                                        bins=bins)
+            return timeline.to_json()
+
+        self.write_json(await self.run(work))
+
+
+class LabelsHandler(InfinstorAPIHandler):
+    """``GET``/``POST /infinstor/labels``: list labels, create one."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self):
+        bucket = self.query("bucket") or None
+        service = self.service
+        labels = await self.run(lambda: _list_labels(service, bucket))
+        self.write_json({"labels": [label.to_json() for label in labels]})
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self):
+        body = self.json_body()
+        name = self.body_str(body, "name", required=True)
+        bucket = self.body_str(body, "bucket", required=True)
+        prefix = self.body_str(body, "prefix", "")
+        at = self.body_str(body, "at")
+        slice_ = self.body_str(body, "slice")
+        description = self.body_str(body, "description", "")
+        if at and slice_:
+            raise http_error(400, 'Give either "at" or "slice" for the label, not both.')
+        service = self.service
+
+        def work() -> Any:
+            if slice_:
+                spec, _, _ = service.view_spec(slice_=slice_)
+            else:
+                spec = service.parse_spec(at)  # absent or empty: now
+                if spec.is_slice:
+                    raise BadRequest(
+                        f'"at" must be a single time, but {at!r} is a window; send it as '
+                        '"slice" instead.'
+                    )
+            return service.create_label(name, bucket, prefix, spec, description=description)
+
+        label = await self.run(work)
+        self.set_header("Location", self.api_url("labels", label.name))
+        self.write_json(label.to_json(), status=201)
+
+
+class LabelHandler(InfinstorAPIHandler):
+    """``GET``/``DELETE /infinstor/labels/{name}``."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, name: str):
+        service = self.service
+        label = await self.run(lambda: _get_label(service, name))
+        self.write_json(label.to_json())
+
+    @tornado.web.authenticated
+    @authorized
+    async def delete(self, name: str):
+        service = self.service
+        await self.run(lambda: _delete_label(service, name))
+        self.no_content()
+
+
+class LabelVerifyHandler(InfinstorAPIHandler):
+    """``POST /infinstor/labels/{name}/verify``: does the label still resolve to its bytes?"""
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self, name: str):
+        check_s3 = self.body_bool(self.json_body(), "check_s3", True)
+        service = self.service
+        report = await self.run(lambda: service.verify_label(name, check_s3=check_s3))
+        self.write_json(report.to_json())
+
+
+class TimespecHandler(InfinstorAPIHandler):
+    """``GET /infinstor/timespec?spec=``: parse a time spec the way every other route does."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self):
+        text = self.query_spec("spec")
+        if text is None:
+            raise http_error(400, accepted_forms_message("The spec query parameter is required."))
+        service = self.service
+        spec = await self.run(lambda: service.parse_spec(text, default_now=False))
+        self.write_json(spec.to_dict())
+
+
+_BUCKET = r"(?P<bucket>[^/]+)"
+_LABEL = r"(?P<name>[^/]+)"
+_JOB = r"(?P<job_id>[^/]+)"
+
+
+def _route(*parts: str) -> str:
+    return url_path_join("/infinstor", *parts)
+
+
+#: Patterns relative to the server's base_url (ExtensionApp prepends it). Path parameters are
+#: named groups; their names are the path parameters of openapi.yaml.
 default_handlers = [
-    (url_path_join("/infinstor", "health"), HealthHandler),
+    (_route("health"), HealthHandler),
+    (_route("buckets"), BucketsHandler),
+    (_route("buckets", _BUCKET, "track"), TrackHandler),
+    (_route("buckets", _BUCKET, "sync"), SyncHandler),
+    (_route("buckets", _BUCKET, "objects"), ObjectsHandler),
+    (_route("buckets", _BUCKET, "object"), ObjectHandler),
+    (_route("buckets", _BUCKET, "history"), HistoryHandler),
+    (_route("buckets", _BUCKET, "diff"), DiffHandler),
+    (_route("buckets", _BUCKET, "timeline"), TimelineHandler),
+    (_route("syncs", _JOB), SyncJobHandler),
+    (_route("labels"), LabelsHandler),
+    (_route("labels", _LABEL), LabelHandler),
+    (_route("labels", _LABEL, "verify"), LabelVerifyHandler),
+    (_route("timespec"), TimespecHandler),
 ]

@@ -1,0 +1,583 @@
+"""The REST API end to end: HTTP through the Jupyter server (pytest-jupyter) to the services,
+moto's S3/SQS server and a temp SQLite index."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+import threading
+import time
+import uuid
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+import tornado.web
+from tornado.httpclient import HTTPClientError, HTTPResponse
+
+from infinstor_jlab import app as extension_app
+from infinstor_jlab import handlers
+from infinstor_jlab.timespec import format_tm
+
+PREVIEW_MAX_BYTES = 4096
+VERBS = ("get", "post", "put", "patch", "delete")
+#: Sample values for the path parameters of default_handlers' patterns.
+PATH_SAMPLES = {"bucket": "some-bucket", "name": "some-label", "job_id": "0123abcd"}
+
+
+@pytest.fixture
+def jp_server_config(index_url, s3_endpoint, monkeypatch):
+    # The extension exports these for kernels; monkeypatch restores the test process's values.
+    monkeypatch.setenv("INFINSTOR_INDEX_URL", index_url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    return {
+        "ServerApp": {"jpserver_extensions": {"infinstor_jlab": True}},
+        "InfinstorApp": {
+            "index_url": index_url,
+            "s3_endpoint_url": s3_endpoint,
+            "reconcile_interval": 0.0,
+            "sqs_wait_seconds": 1,
+            "preview_max_bytes": PREVIEW_MAX_BYTES,
+        },
+    }
+
+
+# -- helpers ---------------------------------------------------------------------------------
+async def call(jp_fetch, method: str, *parts: str, body: Any = None,
+               params: dict[str, Any] | None = None, expect: int | None = 200,
+               headers: dict[str, str] | None = None) -> HTTPResponse:
+    """One request to ``<base_url>/infinstor/<parts>``; asserts the status code."""
+    kwargs: dict[str, Any] = {"method": method, "params": params or {}}
+    if headers is not None:
+        kwargs["headers"] = headers
+    if body is not None:
+        kwargs["body"] = body if isinstance(body, (str, bytes)) else json.dumps(body)
+    elif method in ("POST", "PUT", "PATCH"):
+        kwargs["body"] = b""
+    try:
+        response = await jp_fetch("infinstor", *parts, **kwargs)
+    except HTTPClientError as exc:
+        response = exc.response
+        assert response is not None, exc
+    if expect is not None:
+        assert response.code == expect, (method, parts, params, response.code, response.body)
+    return response
+
+
+async def get_json(jp_fetch, *parts: str, expect: int = 200, **params: Any) -> Any:
+    response = await call(jp_fetch, "GET", *parts, params=params, expect=expect)
+    return json.loads(response.body)
+
+
+async def post_json(jp_fetch, *parts: str, body: Any = None, expect: int = 200) -> Any:
+    response = await call(jp_fetch, "POST", *parts, body=body, expect=expect)
+    return json.loads(response.body) if response.body else None
+
+
+async def error_message(jp_fetch, method: str, *parts: str, expect: int, body: Any = None,
+                        **params: Any) -> str:
+    """The ``message`` of an error answer (which must be JSON ``{"message": ...}``)."""
+    response = await call(jp_fetch, method, *parts, body=body, params=params, expect=expect)
+    doc = json.loads(response.body)
+    assert isinstance(doc["message"], str) and doc["message"]
+    assert "Traceback" not in doc["message"]
+    return doc["message"]
+
+
+async def wait_job(jp_fetch, job_id: str, timeout: float = 20.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        job = await get_json(jp_fetch, "syncs", job_id)
+        if job["done"]:
+            return job
+        assert time.monotonic() < deadline, f"sync job {job_id} did not finish: {job}"
+        await asyncio.sleep(0.05)
+
+
+async def track(jp_fetch, bucket: str, **body: Any) -> dict[str, Any]:
+    doc = await post_json(jp_fetch, "buckets", bucket, "track", body=body)
+    job = await wait_job(jp_fetch, doc["sync_job"])
+    assert job["state"] == "done", job
+    return doc
+
+
+def next_second() -> int:
+    """Sleep into the next whole second; return the last millisecond before it. Everything
+    written before the call has a time <= the result, everything after a greater one (whether
+    the store reports whole seconds or milliseconds)."""
+    now = time.time()
+    boundary = math.floor(now) + 1
+    time.sleep(boundary - now + 0.02)
+    return boundary * 1000 - 1
+
+
+def keys(page: dict[str, Any]) -> list[str]:
+    return [o["key"] for o in page["objects"]]
+
+
+def service_of(jp_serverapp) -> Any:
+    return jp_serverapp.web_app.settings[handlers.SERVICE_KEY]
+
+
+# -- configuration and auth ------------------------------------------------------------------
+async def test_config_section_is_applied(jp_fetch, jp_serverapp, index_url, s3_endpoint):
+    ext = jp_serverapp.extension_manager.extensions["infinstor_jlab"]
+    (point,) = ext.extension_points.values()
+    app = point.app
+    assert isinstance(app, extension_app.InfinstorApp)
+    assert app.index_url == index_url
+    assert app.s3_endpoint_url == s3_endpoint
+    assert app.preview_max_bytes == PREVIEW_MAX_BYTES
+    settings = jp_serverapp.web_app.settings
+    assert settings[extension_app.CONFIG_KEY]["preview_max_bytes"] == PREVIEW_MAX_BYTES
+    # handlers.py repeats app.py's settings keys (app.py imports handlers.py).
+    assert (handlers.SERVICE_KEY, handlers.EXECUTOR_KEY, handlers.CONFIG_KEY) == (
+        extension_app.SERVICE_KEY, extension_app.EXECUTOR_KEY, extension_app.CONFIG_KEY)
+    health = await get_json(jp_fetch, "health")
+    assert health["index_schema_version"] >= 1
+
+
+def _verbs(cls: type) -> list[str]:
+    return [v for v in VERBS if getattr(cls, v) is not getattr(tornado.web.RequestHandler, v)]
+
+
+def _sample_path(pattern: str) -> str:
+    return re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: PATH_SAMPLES[m.group(1)], pattern)
+
+
+def test_every_verb_is_authenticated_then_authorized():
+    for pattern, cls in handlers.default_handlers:
+        assert cls.auth_resource == "infinstor", pattern
+        verbs = _verbs(cls)
+        assert verbs, pattern
+        for verb in verbs:
+            outer = getattr(cls, verb)
+            inner = getattr(outer, "__wrapped__", None)
+            assert outer.__code__.co_filename.endswith("tornado/web.py"), (pattern, verb)
+            assert inner is not None and inner.__code__.co_filename.endswith(
+                "jupyter_server/auth/decorator.py"), (pattern, verb)
+
+
+async def test_every_route_refuses_anonymous_requests(jp_fetch):
+    # A matching XSRF cookie/header pair gets POST/DELETE past the XSRF check, so the 403 comes
+    # from the handler's own @authenticated, as for GET.
+    anonymous = {"Authorization": "", "Cookie": "_xsrf=anon", "X-XSRFToken": "anon"}
+    wrong = {"Authorization": "token not-the-token", "Cookie": "_xsrf=anon",
+             "X-XSRFToken": "anon"}
+    seen = 0
+    for pattern, cls in handlers.default_handlers:
+        parts = _sample_path(pattern).strip("/").split("/")[1:]
+        for verb in _verbs(cls):
+            for headers in (anonymous, wrong):
+                body = "{}" if verb in ("post", "put", "patch") else None
+                await call(jp_fetch, verb.upper(), *parts, body=body, headers=headers,
+                           expect=403)
+            seen += 1
+    assert seen >= 17
+
+
+# -- tracking and sync -----------------------------------------------------------------------
+async def test_track_needs_consent_to_enable_versioning(jp_fetch, s3):
+    name = f"plain-{uuid.uuid4().hex[:10]}"
+    s3.create_bucket(Bucket=name)
+    s3.put_object(Bucket=name, Key="k.txt", Body=b"k")
+
+    message = await error_message(jp_fetch, "POST", "buckets", name, "track", expect=400,
+                                  body={"events": False})
+    assert "versioning" in message and name in message
+    message = await error_message(jp_fetch, "POST", "buckets", name, "track", expect=400,
+                                  body={"enable_versioning": False})
+    assert "versioning" in message
+    assert "Status" not in s3.get_bucket_versioning(Bucket=name)  # nothing changed
+
+    doc = await post_json(jp_fetch, "buckets", name, "track",
+                          body={"enable_versioning": True, "events": False})
+    assert doc["name"] == name and doc["tracked"] is True
+    assert doc["versioning_before"] == "Disabled"
+    assert doc["events"] is False
+    assert s3.get_bucket_versioning(Bucket=name)["Status"] == "Enabled"
+    job = await wait_job(jp_fetch, doc["sync_job"])
+    assert job["state"] == "done" and job["bucket"] == name and job["error"] is None
+
+    listing = await get_json(jp_fetch, "buckets")
+    mine = [b for b in listing["buckets"] if b["name"] == name]
+    assert mine and mine[0]["tracked"] is True and mine[0]["version_count"] >= 1
+    page = await get_json(jp_fetch, "buckets", name, "objects")
+    assert keys(page) == ["k.txt"]
+
+    # Untrack keeps history unless asked to forget it.
+    await call(jp_fetch, "DELETE", "buckets", name, "track", expect=204)
+    assert keys(await get_json(jp_fetch, "buckets", name, "objects")) == ["k.txt"]
+    await call(jp_fetch, "DELETE", "buckets", name, "track", params={"forget": "1"},
+               expect=204)
+    await get_json(jp_fetch, "buckets", name, "objects", expect=404)
+    await call(jp_fetch, "DELETE", "buckets", name, "track", expect=404)
+
+
+async def test_second_sync_joins_the_running_one_and_resync_writes_nothing(
+    jp_fetch, jp_serverapp, s3, bucket, monkeypatch
+):
+    for i in range(3):
+        s3.put_object(Bucket=bucket, Key=f"f{i}.txt", Body=b"x" * i)
+    tracked = await track(jp_fetch, bucket)
+    assert tracked["versioning_before"] == "Enabled"
+
+    service = service_of(jp_serverapp)
+    gate = threading.Event()
+    real_sync = service.sync
+
+    def held_sync(*args: Any, **kwargs: Any) -> Any:
+        gate.wait(15)
+        return real_sync(*args, **kwargs)
+
+    monkeypatch.setattr(service, "sync", held_sync)
+    try:
+        first = await post_json(jp_fetch, "buckets", bucket, "sync", expect=202)
+        assert first["state"] == "running" and first["done"] is False
+        second = await post_json(jp_fetch, "buckets", bucket, "sync", body={"full": True},
+                                 expect=202)
+        assert second["id"] == first["id"]
+        status = next(b for b in (await get_json(jp_fetch, "buckets"))["buckets"]
+                      if b["name"] == bucket)
+        assert status["sync_job"] == first["id"]
+    finally:
+        gate.set()
+    job = await wait_job(jp_fetch, first["id"])
+    assert job["state"] == "done", job
+    assert job["versions_written"] == 0  # everything was indexed by the first sync
+
+    again = await post_json(jp_fetch, "buckets", bucket, "sync", body={"full": True},
+                            expect=202)
+    assert again["id"] != first["id"]
+    job = await wait_job(jp_fetch, again["id"])
+    assert job["state"] == "done" and job["full"] is True
+    assert job["versions_written"] == 0
+
+    s3.put_object(Bucket=bucket, Key="late.txt", Body=b"late")
+    job = await wait_job(jp_fetch, (await post_json(jp_fetch, "buckets", bucket, "sync",
+                                                    expect=202))["id"])
+    assert job["versions_written"] == 1
+    assert "late.txt" in keys(await get_json(jp_fetch, "buckets", bucket, "objects"))
+
+
+async def test_upload_becomes_visible_through_events(jp_fetch, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="before.txt", Body=b"b")
+    doc = await track(jp_fetch, bucket, events=True)
+    assert doc["events"] is True
+    assert keys(await get_json(jp_fetch, "buckets", bucket, "objects")) == ["before.txt"]
+
+    s3.put_object(Bucket=bucket, Key="arrived via event.txt", Body=b"e")
+    deadline = time.monotonic() + 15
+    while True:
+        page = await get_json(jp_fetch, "buckets", bucket, "objects")
+        if "arrived via event.txt" in keys(page):
+            break
+        assert time.monotonic() < deadline, f"the event never reached the index: {page}"
+        await asyncio.sleep(0.2)
+    status = next(b for b in (await get_json(jp_fetch, "buckets"))["buckets"]
+                  if b["name"] == bucket)
+    assert status["events_applied"] >= 1
+    await call(jp_fetch, "DELETE", "buckets", bucket, "track", expect=204)
+
+
+# -- views through time ----------------------------------------------------------------------
+async def test_snapshots_slices_objects_history_diff_timeline(jp_fetch, s3, bucket):
+    v1 = s3.put_object(Bucket=bucket, Key="a.txt", Body=b"alpha v1")["VersionId"]
+    s3.put_object(Bucket=bucket, Key="dir/b.csv", Body=b"x,y\n1,2\n")
+    t1 = next_second()
+    v2 = s3.put_object(Bucket=bucket, Key="a.txt", Body=b"alpha v2, longer")["VersionId"]
+    s3.put_object(Bucket=bucket, Key="c.json", Body=b'{"c": 1}')
+    s3.delete_object(Bucket=bucket, Key="dir/b.csv")
+    big = bytes(range(256)) * (10 * 1024 + 7)  # ~2.5 MiB: several download chunks
+    big_key = "data/big file é.bin"
+    s3.put_object(Bucket=bucket, Key=big_key, Body=big)
+    t2 = next_second()
+    await track(jp_fetch, bucket)
+
+    # Snapshots at two times show different files.
+    old = await get_json(jp_fetch, "buckets", bucket, "objects", at=str(t1))
+    assert keys(old) == ["a.txt"] and old["prefixes"] == ["dir/"]
+    assert old["objects"][0]["version_id"] == v1
+    assert old["spec"]["kind"] == "snapshot" and old["spec"]["end_ms"] == t1
+    assert old["next_token"] is None and old["delimiter"] == "/"
+    same = await get_json(jp_fetch, "buckets", bucket, "objects", at=format_tm(t1))
+    assert keys(same) == ["a.txt"] and same["spec"]["end_ms"] == t1
+    now = await get_json(jp_fetch, "buckets", bucket, "objects")
+    assert keys(now) == ["a.txt", "c.json"] and now["prefixes"] == ["data/"]
+    assert now["objects"][0]["version_id"] == v2
+    recursive = await get_json(jp_fetch, "buckets", bucket, "objects", delimiter="")
+    assert keys(recursive) == ["a.txt", "c.json", big_key] and recursive["prefixes"] == []
+    under = await get_json(jp_fetch, "buckets", bucket, "objects", at=str(t1), prefix="dir/")
+    assert keys(under) == ["dir/b.csv"]
+
+    # Pagination.
+    first = await get_json(jp_fetch, "buckets", bucket, "objects", delimiter="", max_keys=2)
+    assert keys(first) == ["a.txt", "c.json"] and first["next_token"]
+    rest = await get_json(jp_fetch, "buckets", bucket, "objects", delimiter="", max_keys=2,
+                          page_token=first["next_token"])
+    assert keys(rest) == [big_key] and rest["next_token"] is None
+
+    # A slice shows only what arrived in the window (the deleted key is absent).
+    window = await get_json(jp_fetch, "buckets", bucket, "objects", delimiter="",
+                            slice=f"{t1 + 1}/{t2}")
+    assert keys(window) == ["a.txt", "c.json", big_key]
+    assert window["spec"]["kind"] == "slice" and window["spec"]["start_ms"] == t1 + 1
+    early = await get_json(jp_fetch, "buckets", bucket, "objects", delimiter="",
+                           slice=f"0/{t1}")
+    assert keys(early) == ["a.txt", "dir/b.csv"]
+    msg = await error_message(jp_fetch, "GET", "buckets", bucket, "objects", expect=400,
+                              slice=str(t1))
+    assert "slice" in msg
+    msg = await error_message(jp_fetch, "GET", "buckets", bucket, "objects", expect=400,
+                              at=str(t1), slice=f"0/{t1}")
+    assert "only one" in msg
+
+    # Object metadata, as of a time or by version id.
+    meta = await get_json(jp_fetch, "buckets", bucket, "object", key="a.txt", at=str(t1))
+    assert meta["version_id"] == v1 and meta["size"] == len(b"alpha v1")
+    assert meta["content_type"] == "text/plain" and meta["bucket"] == bucket
+    assert meta["is_delete_marker"] is False and meta["spec"]["end_ms"] == t1
+    meta = await get_json(jp_fetch, "buckets", bucket, "object", key="a.txt", version_id=v2)
+    assert meta["version_id"] == v2 and meta["is_latest"] is True and "spec" not in meta
+    await get_json(jp_fetch, "buckets", bucket, "object", key="c.json", at=str(t1), expect=404)
+    await get_json(jp_fetch, "buckets", bucket, "object", key="dir/b.csv", expect=404)
+    await get_json(jp_fetch, "buckets", bucket, "object", expect=400)
+    await get_json(jp_fetch, "buckets", bucket, "object", key="a.txt", version_id="nope",
+                   expect=404)
+    await get_json(jp_fetch, "buckets", bucket, "object", key="a.txt", version_id=v1,
+                   at=str(t1), expect=400)
+
+    # Download: the exact bytes of the old version, streamed.
+    response = await call(jp_fetch, "GET", "buckets", bucket, "object",
+                          params={"key": "a.txt", "at": str(t1), "download": "1"})
+    assert response.body == b"alpha v1"
+    assert response.headers["Content-Type"].startswith("text/plain")
+    assert response.headers["Content-Length"] == str(len(b"alpha v1"))
+    assert "attachment" in response.headers["Content-Disposition"]
+    assert "filename*=UTF-8''a.txt" in response.headers["Content-Disposition"]
+    assert response.headers["X-Infinstor-Version-Id"] == v1
+    response = await call(jp_fetch, "GET", "buckets", bucket, "object",
+                          params={"key": big_key, "download": "true"})
+    assert response.body == big
+    assert response.headers["Content-Length"] == str(len(big))
+    assert (f"filename*=UTF-8''{quote('big file é.bin', safe='')}"
+            in response.headers["Content-Disposition"])
+
+    # Preview: at most preview_max_bytes, with the truncated flag.
+    response = await call(jp_fetch, "GET", "buckets", bucket, "object",
+                          params={"key": big_key, "preview": "1"})
+    assert response.body == big[:PREVIEW_MAX_BYTES]
+    assert response.headers["X-Infinstor-Truncated"] == "true"
+    assert response.headers["Content-Type"] == "application/octet-stream"
+    response = await call(jp_fetch, "GET", "buckets", bucket, "object",
+                          params={"key": "c.json", "preview": "1"})
+    assert response.body == b'{"c": 1}'
+    assert response.headers["X-Infinstor-Truncated"] == "false"
+    assert response.headers["Content-Type"] == "application/json"
+    response = await call(jp_fetch, "GET", "buckets", bucket, "object",
+                          params={"key": "a.txt", "preview": "1", "version_id": v1})
+    assert response.body == b"alpha v1"
+    assert response.headers["X-Infinstor-Version-Id"] == v1
+    await call(jp_fetch, "GET", "buckets", bucket, "object",
+               params={"key": "a.txt", "preview": "1", "download": "1"}, expect=400)
+
+    # History: newest first, delete markers included.
+    history = await get_json(jp_fetch, "buckets", bucket, "history", key="a.txt")
+    assert history["bucket"] == bucket and history["key"] == "a.txt"
+    assert [v["version_id"] for v in history["versions"]] == [v2, v1]
+    assert history["versions"][0]["is_latest"] is True
+    deleted = await get_json(jp_fetch, "buckets", bucket, "history", key="dir/b.csv")
+    assert [v["is_delete_marker"] for v in deleted["versions"]] == [True, False]
+    await get_json(jp_fetch, "buckets", bucket, "history", key="never.txt", expect=404)
+    await get_json(jp_fetch, "buckets", bucket, "history", expect=400)
+
+    # Diff between the two snapshots.
+    diff = await get_json(jp_fetch, "buckets", bucket, "diff", **{"from": str(t1),
+                                                                   "to": str(t2)})
+    assert diff["counts"] == {"added": 2, "deleted": 1, "modified": 1}
+    assert sorted(d["key"] for d in diff["added"]) == ["c.json", big_key]
+    assert diff["deleted"][0]["key"] == "dir/b.csv"
+    assert diff["modified"] == [{"key": "a.txt", "from_version_id": v1, "to_version_id": v2}]
+    assert diff["from"]["end_ms"] == t1 and diff["to"]["end_ms"] == t2
+    only_dir = await get_json(jp_fetch, "buckets", bucket, "diff", prefix="dir/",
+                              **{"from": str(t1), "to": "now"})
+    assert only_dir["counts"] == {"added": 0, "deleted": 1, "modified": 0}
+    msg = await error_message(jp_fetch, "GET", "buckets", bucket, "diff", expect=400,
+                              **{"from": str(t1)})
+    assert "from" in msg and "to" in msg
+    await get_json(jp_fetch, "buckets", bucket, "diff", expect=400,
+                   **{"from": f"0/{t1}", "to": "now"})
+
+    # Timeline: per-bin counts sum to the versions and delete markers in the range.
+    timeline = await get_json(jp_fetch, "buckets", bucket, "timeline", bins=10)
+    assert sum(timeline["created"]) == 5 and sum(timeline["deleted"]) == 1
+    assert len(timeline["created"]) <= 10
+    later = await get_json(jp_fetch, "buckets", bucket, "timeline", bins=3,
+                           **{"from": f"{t1 + 1}/{t2}", "to": str(t2)})
+    assert later["start_ms"] == t1 + 1 and later["end_ms"] == t2
+    assert sum(later["created"]) == 3 and sum(later["deleted"]) == 1
+    earlier = await get_json(jp_fetch, "buckets", bucket, "timeline", to=str(t1))
+    assert sum(earlier["created"]) == 2 and sum(earlier["deleted"]) == 0
+    data_only = await get_json(jp_fetch, "buckets", bucket, "timeline", prefix="data/")
+    assert sum(data_only["created"]) == 1
+    for bins in ("0", "10001", "x"):
+        await get_json(jp_fetch, "buckets", bucket, "timeline", bins=bins, expect=400)
+
+    # Bucket content is served from the Jupyter origin: scripts in it must not run.
+    s3.put_object(Bucket=bucket, Key="page.html", Body=b"<script>alert(1)</script>")
+    await call(jp_fetch, "POST", "buckets", bucket, "sync", expect=202)
+    deadline = time.monotonic() + 10
+    while True:
+        response = await call(jp_fetch, "GET", "buckets", bucket, "object",
+                              params={"key": "page.html", "preview": "1"},
+                              expect=None)
+        if response.code == 200:
+            break
+        assert response.code == 404 and time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Content-Disposition"].startswith("inline")
+
+
+# -- labels ----------------------------------------------------------------------------------
+async def test_label_lifecycle(jp_fetch, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="train/1.jpg", Body=b"one")
+    s3.put_object(Bucket=bucket, Key="train/2.jpg", Body=b"two")
+    s3.put_object(Bucket=bucket, Key="other.txt", Body=b"other")
+    t1 = next_second()
+    s3.put_object(Bucket=bucket, Key="train/3.jpg", Body=b"three")
+    await track(jp_fetch, bucket)
+    name = f"flowers-{uuid.uuid4().hex[:6]}"
+
+    created = await post_json(jp_fetch, "labels", expect=201, body={
+        "name": name, "bucket": bucket, "prefix": "train/", "at": str(t1),
+        "description": "first two",
+    })
+    assert created["name"] == name and created["kind"] == "snapshot"
+    assert created["object_count"] == 2 and created["total_bytes"] == 6
+    assert created["end_ms"] == t1 and created["description"] == "first two"
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", created["fingerprint"])
+
+    msg = await error_message(jp_fetch, "POST", "labels", expect=409,
+                              body={"name": name, "bucket": bucket})
+    assert name in msg
+    assert (await get_json(jp_fetch, "labels", name)) == created
+    listed = await get_json(jp_fetch, "labels")
+    assert created in listed["labels"]
+    assert (await get_json(jp_fetch, "labels", bucket=bucket))["labels"] == [created]
+    assert (await get_json(jp_fetch, "labels", bucket="not-this-one"))["labels"] == []
+
+    # Listing by label: its time and, with no prefix given, its prefix.
+    page = await get_json(jp_fetch, "buckets", bucket, "objects", label=name)
+    assert keys(page) == ["train/1.jpg", "train/2.jpg"]
+    assert page["prefix"] == "train/" and page["spec"]["label"] == name
+    page = await get_json(jp_fetch, "buckets", bucket, "objects", at=f"label:/{name}",
+                          prefix="")
+    assert keys(page) == ["other.txt"] and page["prefixes"] == ["train/"]
+    meta = await get_json(jp_fetch, "buckets", bucket, "object", key="train/2.jpg", label=name)
+    assert meta["size"] == 3
+    await get_json(jp_fetch, "buckets", bucket, "object", key="train/3.jpg", label=name,
+                   expect=404)
+    msg = await error_message(jp_fetch, "GET", "buckets", "another-bucket", "objects",
+                              expect=400, label=name)
+    assert bucket in msg
+
+    report = await post_json(jp_fetch, "labels", name, "verify")
+    assert report["ok"] is True and report["index_matches"] is True
+    assert report["s3_checked"] == 2 and report["s3_missing"] == []
+    report = await post_json(jp_fetch, "labels", name, "verify", body={"check_s3": False})
+    assert report["ok"] is True and report["s3_checked"] == 0
+
+    sliced = await post_json(jp_fetch, "labels", expect=201, body={
+        "name": f"{name}-new", "bucket": bucket, "slice": f"{t1 + 1}/now"})
+    assert sliced["kind"] == "slice" and sliced["object_count"] == 1
+
+    # Bad input.
+    await error_message(jp_fetch, "POST", "labels", expect=404,
+                        body={"name": f"{name}-x", "bucket": "no-such-bucket-here"})
+    await error_message(jp_fetch, "POST", "labels", expect=400,
+                        body={"name": "bad name!", "bucket": bucket})
+    msg = await error_message(jp_fetch, "POST", "labels", expect=400,
+                              body={"name": f"{name}-y", "bucket": bucket, "at": "yesterday"})
+    assert "Accepted time specs" in msg
+    await error_message(jp_fetch, "POST", "labels", expect=400,
+                        body={"name": f"{name}-z", "bucket": bucket, "at": str(t1),
+                              "slice": f"0/{t1}"})
+    await error_message(jp_fetch, "POST", "labels", expect=400,
+                        body={"name": f"{name}-w", "bucket": bucket, "at": f"0/{t1}"})
+    await error_message(jp_fetch, "POST", "labels", expect=400, body={"bucket": bucket})
+    await error_message(jp_fetch, "POST", "labels", expect=400, body={"name": 3,
+                                                                     "bucket": bucket})
+
+    await call(jp_fetch, "DELETE", "labels", name, expect=204)
+    await get_json(jp_fetch, "labels", name, expect=404)
+    await call(jp_fetch, "DELETE", "labels", name, expect=404)
+    await post_json(jp_fetch, "labels", name, "verify", expect=404)
+    await get_json(jp_fetch, "buckets", bucket, "objects", label=name, expect=404)
+
+
+# -- time specs and bad input ----------------------------------------------------------------
+async def test_timespec(jp_fetch):
+    doc = await get_json(jp_fetch, "timespec", spec="tm20261120100000")
+    assert doc["kind"] == "snapshot" and doc["start_ms"] is None
+    assert doc["end_ms"] == 1795168800999 and doc["canonical"] == "tm20261120100000"
+    doc = await get_json(jp_fetch, "timespec",
+                         spec="2026-11-20T10:00:00Z/2026-11-21T00:00:00Z")
+    assert doc["kind"] == "slice" and doc["start_ms"] == 1795168800000
+    doc = await get_json(jp_fetch, "timespec", spec="1795168800123")
+    assert doc["end_ms"] == 1795168800123
+    for bad in ("yesterday", "tm2026", "tm20261301000000", "9999999999999999",
+                "9999-12-31T23:59:59-01:00"):
+        msg = await error_message(jp_fetch, "GET", "timespec", expect=400, spec=bad)
+        assert "Accepted time specs" in msg and "tmYYYYMMDDHHMMSS" in msg
+    msg = await error_message(jp_fetch, "GET", "timespec", expect=400)
+    assert "Accepted time specs" in msg
+    await error_message(jp_fetch, "GET", "timespec", expect=404, spec="label:/no-such-label")
+
+
+async def test_bad_input_is_a_sentence(jp_fetch, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="a", Body=b"a")
+    await track(jp_fetch, bucket)
+    for value in ("0", "1001", "ten", "-1"):
+        msg = await error_message(jp_fetch, "GET", "buckets", bucket, "objects", expect=400,
+                                  max_keys=value)
+        assert "max_keys" in msg
+    assert keys(await get_json(jp_fetch, "buckets", bucket, "objects", max_keys="1000")) == [
+        "a"]
+    await error_message(jp_fetch, "GET", "buckets", bucket, "objects", expect=400,
+                        at="not a time")
+    await error_message(jp_fetch, "GET", "buckets", bucket, "objects", expect=400,
+                        page_token="garbage-token")
+
+    missing = f"missing-{uuid.uuid4().hex[:8]}"
+    msg = await error_message(jp_fetch, "GET", "buckets", missing, "objects", expect=404)
+    assert missing in msg
+    # '%' in a message (here from the key) must reach the user intact.
+    msg = await error_message(jp_fetch, "GET", "buckets", bucket, "history", expect=404,
+                              key="100%s %d.txt")
+    assert "100%s %d.txt" in msg
+    for route in ("history", "object"):
+        await error_message(jp_fetch, "GET", "buckets", missing, route, expect=404, key="a")
+    await error_message(jp_fetch, "GET", "buckets", missing, "timeline", expect=404)
+    await error_message(jp_fetch, "GET", "buckets", missing, "diff", expect=404,
+                        **{"from": "0", "to": "now"})
+    await error_message(jp_fetch, "POST", "buckets", missing, "sync", expect=404)
+    await error_message(jp_fetch, "POST", "buckets", missing, "track", expect=404,
+                        body={"enable_versioning": True})
+    await error_message(jp_fetch, "POST", "buckets", "Not_A_Bucket", "track", expect=400)
+    await error_message(jp_fetch, "GET", "syncs", "no-such-job", expect=404)
+
+    for body in ("{not json", "[1, 2]", '"text"', "null"):
+        msg = await error_message(jp_fetch, "POST", "buckets", bucket, "sync", expect=400,
+                                  body=body)
+        assert msg == handlers.BAD_BODY_MESSAGE
+    msg = await error_message(jp_fetch, "POST", "buckets", bucket, "sync", expect=400,
+                              body={"full": "yes"})
+    assert "full" in msg
+    await error_message(jp_fetch, "POST", "buckets", bucket, "track", expect=400,
+                        body={"events": 1})
+    await error_message(jp_fetch, "DELETE", "buckets", bucket, "track", expect=400,
+                        forget="maybe")

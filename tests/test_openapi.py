@@ -1,0 +1,450 @@
+"""openapi.yaml (shipped in the package) matches the handlers: the same routes and verbs, and
+real answers of every route validate against the documented schemas. Then schemathesis fuzzes a
+live server started as a subprocess: no 5xx, no undocumented status, no schema violation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tornado.web
+import yaml
+from openapi_schema_validator import OAS30Validator
+from openapi_spec_validator import validate as validate_spec
+from tornado.httpclient import HTTPClientError, HTTPResponse
+
+import infinstor_jlab
+from infinstor_jlab import handlers
+
+OPENAPI_PATH = Path(infinstor_jlab.__file__).parent / "openapi.yaml"
+VERBS = ("get", "post", "put", "patch", "delete")
+#: Examples per operation and pass; raise it (INFINSTOR_FUZZ_EXAMPLES=200) for a deeper run.
+FUZZ_EXAMPLES = int(os.environ.get("INFINSTOR_FUZZ_EXAMPLES", "6"))
+
+
+@pytest.fixture(scope="module")
+def spec() -> dict[str, Any]:
+    with OPENAPI_PATH.open(encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+@pytest.fixture
+def jp_server_config(index_url, s3_endpoint, monkeypatch):
+    monkeypatch.setenv("INFINSTOR_INDEX_URL", index_url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    return {
+        "ServerApp": {"jpserver_extensions": {"infinstor_jlab": True}},
+        "InfinstorApp": {
+            "index_url": index_url,
+            "s3_endpoint_url": s3_endpoint,
+            "reconcile_interval": 0.0,
+            "sqs_wait_seconds": 1,
+            "preview_max_bytes": 64,
+        },
+    }
+
+
+def handler_routes() -> set[tuple[str, str]]:
+    """(OpenAPI path template, verb) for every route and verb of default_handlers."""
+    routes = set()
+    for pattern, cls in handlers.default_handlers:
+        template = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", pattern)
+        assert "(" not in template, f"unnamed group in {pattern}: name it after its parameter"
+        for verb in VERBS:
+            if getattr(cls, verb) is not getattr(tornado.web.RequestHandler, verb):
+                routes.add((template, verb))
+    return routes
+
+
+def documented_routes(spec: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(path, verb) for path, item in spec["paths"].items() for verb in item
+            if verb in VERBS}
+
+
+def deref(spec: dict[str, Any], node: Any) -> Any:
+    """The node with every local $ref replaced by its target (the document has no cycles)."""
+    if isinstance(node, dict):
+        if "$ref" in node:
+            target: Any = spec
+            for part in node["$ref"].removeprefix("#/").split("/"):
+                target = target[part]
+            return deref(spec, target)
+        return {k: deref(spec, v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [deref(spec, v) for v in node]
+    return node
+
+
+def test_document_is_valid_openapi(spec):
+    validate_spec(spec)
+    assert spec["openapi"].startswith("3.0")
+
+
+def test_every_route_is_documented_and_every_documented_route_exists(spec):
+    served, documented = handler_routes(), documented_routes(spec)
+    assert served - documented == set(), "routes missing from openapi.yaml"
+    assert documented - served == set(), "openapi.yaml documents routes no handler serves"
+
+
+def test_path_parameters_match(spec):
+    for template, item in spec["paths"].items():
+        names = set(re.findall(r"{(\w+)}", template))
+        params = [deref(spec, p) for p in item.get("parameters", [])]
+        for verb in VERBS:
+            params += [deref(spec, p) for p in item.get(verb, {}).get("parameters", [])]
+        assert {p["name"] for p in params if p["in"] == "path"} == names, template
+
+
+def test_every_operation_documents_auth_and_error_shape(spec):
+    for template, item in spec["paths"].items():
+        for verb in VERBS:
+            if verb not in item:
+                continue
+            responses = item[verb]["responses"]
+            assert "403" in responses, (template, verb)
+            for status, response in responses.items():
+                response = deref(spec, response)
+                if int(status) >= 400:
+                    schema = response["content"]["application/json"]["schema"]
+                    assert schema["required"] == ["message"], (template, verb, status)
+
+
+def test_openapi_ships_in_the_package():
+    # hatchling's wheel target takes every file of the package directory that git does not
+    # ignore; make sure nothing ignores the document.
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", str(OPENAPI_PATH)],
+        cwd=OPENAPI_PATH.parent, check=False,
+    )
+    assert ignored.returncode == 1, "openapi.yaml is git-ignored, so the wheel would miss it"
+
+
+# -- real answers validate against the document ------------------------------------------------
+class Recorder:
+    """Calls routes through jp_fetch and validates each answer against openapi.yaml."""
+
+    def __init__(self, spec: dict[str, Any], jp_fetch: Any) -> None:
+        self.spec = spec
+        self.jp_fetch = jp_fetch
+        self.seen: set[tuple[str, str]] = set()
+        self.statuses: set[tuple[str, str, int]] = set()
+
+    async def __call__(self, method: str, template: str, *, expect: int,
+                       path: dict[str, str] | None = None, params: dict[str, Any] | None = None,
+                       body: Any = None, headers: dict[str, str] | None = None) -> Any:
+        url = template
+        for name, value in (path or {}).items():
+            url = url.replace("{" + name + "}", value)
+        kwargs: dict[str, Any] = {"method": method, "params": params or {}}
+        if headers is not None:
+            kwargs["headers"] = headers
+        if body is not None:
+            kwargs["body"] = json.dumps(body)
+        elif method == "POST":
+            kwargs["body"] = b""
+        try:
+            response: HTTPResponse = await self.jp_fetch(*url.strip("/").split("/"), **kwargs)
+        except HTTPClientError as exc:
+            assert exc.response is not None
+            response = exc.response
+        assert response.code == expect, (method, url, params, response.code, response.body)
+        self.seen.add((template, method.lower()))
+        self.statuses.add((template, method.lower(), response.code))
+        return self.validate(method, template, response)
+
+    def validate(self, method: str, template: str, response: HTTPResponse) -> Any:
+        operation = self.spec["paths"][template][method.lower()]
+        documented = operation["responses"]
+        status = str(response.code)
+        assert status in documented, f"{method} {template} answered undocumented {status}"
+        doc = deref(self.spec, documented[status])
+        content = doc.get("content")
+        if not content:
+            assert not response.body, f"{method} {template} {status} should have no body"
+            return None
+        ctype = response.headers.get("Content-Type", "").split(";")[0].strip()
+        if ctype == "application/json":
+            assert "application/json" in content, (method, template, status, ctype)
+            payload = json.loads(response.body)
+            schema = deref(self.spec, content["application/json"]["schema"])
+            errors = sorted(OAS30Validator(schema).iter_errors(payload), key=str)
+            assert not errors, f"{method} {template} {status}: {errors[0]}\n{payload}"
+            return payload
+        assert "*/*" in content or ctype in content, (method, template, status, ctype)
+        return response
+
+
+def seconds_boundary() -> int:
+    now = time.time()
+    boundary = int(now) + 1
+    time.sleep(boundary - now + 0.02)
+    return boundary * 1000 - 1
+
+
+async def wait_job(api: Recorder, job_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 20
+    while True:
+        job = await api("GET", "/infinstor/syncs/{job_id}", path={"job_id": job_id}, expect=200)
+        if job["done"]:
+            return job
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+
+
+async def test_real_answers_match_the_document(spec, jp_fetch, s3, bucket):
+    api = Recorder(spec, jp_fetch)
+    b = {"bucket": bucket}
+    s3.put_object(Bucket=bucket, Key="a.txt", Body=b"one")
+    s3.put_object(Bucket=bucket, Key="d/b.bin", Body=bytes(range(200)))
+    t1 = seconds_boundary()
+    s3.put_object(Bucket=bucket, Key="a.txt", Body=b"two")
+    s3.delete_object(Bucket=bucket, Key="d/b.bin")
+    plain = f"plain-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=plain)
+    missing = f"missing-{uuid.uuid4().hex[:8]}"
+
+    await api("GET", "/infinstor/health", expect=200)
+    await api("GET", "/infinstor/health", expect=403, headers={"Authorization": ""})
+    await api("POST", "/infinstor/buckets/{bucket}/track", path={"bucket": plain}, expect=400)
+    await api("POST", "/infinstor/buckets/{bucket}/track", path={"bucket": missing},
+              body={"enable_versioning": True}, expect=404)
+    tracked = await api("POST", "/infinstor/buckets/{bucket}/track", path=b,
+                        body={"events": True}, expect=200)
+    await wait_job(api, tracked["sync_job"])
+    await api("GET", "/infinstor/buckets", expect=200)
+    await api("GET", "/infinstor/syncs/{job_id}", path={"job_id": "nope"}, expect=404)
+    job = await api("POST", "/infinstor/buckets/{bucket}/sync", path=b, body={"full": True},
+                    expect=202)
+    await wait_job(api, job["id"])
+    await api("POST", "/infinstor/buckets/{bucket}/sync", path={"bucket": missing}, expect=404)
+    await api("POST", "/infinstor/buckets/{bucket}/sync", path=b, body={"full": 1},
+              expect=400)
+
+    objects = "/infinstor/buckets/{bucket}/objects"
+    await api("GET", objects, path=b, expect=200)
+    await api("GET", objects, path=b, params={"at": str(t1), "delimiter": ""}, expect=200)
+    await api("GET", objects, path=b, params={"slice": f"0/{t1}", "max_keys": "1"},
+              expect=200)
+    await api("GET", objects, path=b, params={"max_keys": "0"}, expect=400)
+    await api("GET", objects, path={"bucket": missing}, expect=404)
+
+    obj = "/infinstor/buckets/{bucket}/object"
+    await api("GET", obj, path=b, params={"key": "a.txt"}, expect=200)
+    meta = await api("GET", obj, path=b, params={"key": "d/b.bin", "at": str(t1)}, expect=200)
+    await api("GET", obj, path=b, params={"key": "a.txt", "version_id": meta["version_id"]},
+              expect=404)
+    await api("GET", obj, path=b, params={"key": "d/b.bin", "version_id": meta["version_id"]},
+              expect=200)
+    download = await api("GET", obj, path=b, params={"key": "d/b.bin", "at": str(t1),
+                                                     "download": "1"}, expect=200)
+    assert download.body == bytes(range(200))
+    preview = await api("GET", obj, path=b, params={"key": "d/b.bin", "at": str(t1),
+                                                    "preview": "1"}, expect=200)
+    assert preview.body == bytes(range(64))
+    assert preview.headers["X-Infinstor-Truncated"] == "true"
+    await api("GET", obj, path=b, expect=400)
+    await api("GET", obj, path=b, params={"key": "d/b.bin"}, expect=404)
+
+    history = "/infinstor/buckets/{bucket}/history"
+    await api("GET", history, path=b, params={"key": "d/b.bin"}, expect=200)
+    await api("GET", history, path=b, expect=400)
+    await api("GET", history, path=b, params={"key": "nope"}, expect=404)
+
+    diff = "/infinstor/buckets/{bucket}/diff"
+    result = await api("GET", diff, path=b, params={"from": str(t1), "to": "now"}, expect=200)
+    assert result["counts"] == {"added": 0, "deleted": 1, "modified": 1}
+    await api("GET", diff, path=b, params={"from": str(t1)}, expect=400)
+    await api("GET", diff, path={"bucket": missing}, params={"from": "0", "to": "now"},
+              expect=404)
+
+    timeline = "/infinstor/buckets/{bucket}/timeline"
+    await api("GET", timeline, path=b, params={"bins": "5"}, expect=200)
+    await api("GET", timeline, path=b, params={"bins": "0"}, expect=400)
+    await api("GET", timeline, path={"bucket": missing}, expect=404)
+
+    name = f"lbl-{uuid.uuid4().hex[:8]}"
+    label = {"name": name}
+    created = await api("POST", "/infinstor/labels", body={"name": name, "bucket": bucket,
+                                                          "at": str(t1)}, expect=201)
+    assert created["object_count"] == 2
+    await api("POST", "/infinstor/labels", body={"name": name, "bucket": bucket}, expect=409)
+    await api("POST", "/infinstor/labels", body={"name": "x y", "bucket": bucket}, expect=400)
+    await api("POST", "/infinstor/labels", body={"name": name + "2", "bucket": missing},
+              expect=404)
+    await api("GET", "/infinstor/labels", expect=200)
+    await api("GET", "/infinstor/labels", params={"bucket": bucket}, expect=200)
+    await api("GET", "/infinstor/labels/{name}", path=label, expect=200)
+    await api("POST", "/infinstor/labels/{name}/verify", path=label, expect=200)
+    await api("POST", "/infinstor/labels/{name}/verify", path=label,
+              body={"check_s3": "no"}, expect=400)
+    await api("GET", objects, path=b, params={"label": name}, expect=200)
+    await api("DELETE", "/infinstor/labels/{name}", path=label, expect=204)
+    await api("GET", "/infinstor/labels/{name}", path=label, expect=404)
+    await api("DELETE", "/infinstor/labels/{name}", path=label, expect=404)
+    await api("POST", "/infinstor/labels/{name}/verify", path=label, expect=404)
+
+    await api("GET", "/infinstor/timespec", params={"spec": "tm20261120100000"}, expect=200)
+    await api("GET", "/infinstor/timespec", params={"spec": "A/B"}, expect=400)
+    await api("GET", "/infinstor/timespec", params={"spec": "label:/nope"}, expect=404)
+
+    await api("DELETE", "/infinstor/buckets/{bucket}/track", path=b,
+              params={"forget": "maybe"}, expect=400)
+    await api("DELETE", "/infinstor/buckets/{bucket}/track", path=b, expect=204)
+    await api("DELETE", "/infinstor/buckets/{bucket}/track", path={"bucket": missing},
+              expect=404)
+
+    assert api.seen == documented_routes(spec), "some routes were not exercised"
+
+
+# -- schemathesis against a live server --------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def live_server(tmp_path, index_url, s3_endpoint):
+    """``jupyter server`` as a real subprocess with the extension, on moto and a temp index."""
+    import requests
+
+    port, token = free_port(), uuid.uuid4().hex
+    home = tmp_path / "jupyter"
+    env = dict(
+        os.environ,
+        INFINSTOR_INDEX_URL=index_url,
+        AWS_ENDPOINT_URL=s3_endpoint,
+        JUPYTER_CONFIG_DIR=str(home / "config"),
+        JUPYTER_DATA_DIR=str(home / "data"),
+        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+    )
+    # Only this extension (the others installed in the environment only slow the start).
+    (home / "config").mkdir(parents=True)
+    others = {"jupyterlab": False, "jupyter_lsp": False, "notebook_shim": False,
+              "jupyter_server_terminals": False}
+    (home / "config" / "jupyter_server_config.json").write_text(json.dumps(
+        {"ServerApp": {"jpserver_extensions": {**others, "infinstor_jlab": True}}}))
+    root = tmp_path / "root"
+    root.mkdir()
+    log = (tmp_path / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "jupyter_server",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            "--ServerApp.ip=127.0.0.1",
+            "--ServerApp.open_browser=False",
+            "--ServerApp.allow_root=True",
+            f"--ServerApp.root_dir={root}",
+            "--ServerApp.jpserver_extensions=infinstor_jlab=True",
+            "--InfinstorApp.sqs_wait_seconds=1",
+            "--InfinstorApp.reconcile_interval=0",
+        ],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    session = requests.Session()
+    session.headers["Authorization"] = f"token {token}"
+    try:
+        deadline = time.monotonic() + 45
+        while True:
+            assert proc.poll() is None, (tmp_path / "server.log").read_text()
+            try:
+                if session.get(f"{base}/infinstor/health", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()
+            time.sleep(0.2)
+        yield base, token, session
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        log.close()
+        session.close()
+
+
+def test_schemathesis_finds_no_server_errors_or_schema_violations(live_server, s3, bucket):
+    import schemathesis
+    from hypothesis import HealthCheck, Phase, given, settings
+    from schemathesis import GenerationMode
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    base, _token, session = live_server
+    s3.put_object(Bucket=bucket, Key="x/1.txt", Body=b"1")
+    s3.put_object(Bucket=bucket, Key="x/2.csv", Body=b"a,b\n1,2\n")
+    resp = session.post(f"{base}/infinstor/buckets/{bucket}/track", json={}, timeout=10)
+    assert resp.status_code == 200, resp.text
+    job_id = resp.json()["sync_job"]
+    deadline = time.monotonic() + 20
+    while not session.get(f"{base}/infinstor/syncs/{job_id}", timeout=10).json()["done"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    label = f"fuzz-{uuid.uuid4().hex[:6]}"
+    resp = session.post(f"{base}/infinstor/labels", json={"name": label, "bucket": bucket},
+                        timeout=10)
+    assert resp.status_code == 201, resp.text
+
+    schema = schemathesis.openapi.from_path(OPENAPI_PATH)
+    checks = [not_a_server_error, status_code_conformance, content_type_conformance,
+              response_schema_conformance]
+    operations = [result.ok() for result in schema.get_all_operations()]
+    # Destructive verbs last, so the others still meet the tracked bucket and its label.
+    operations.sort(key=lambda op: op.method.upper() == "DELETE")
+    fixed = {"bucket": bucket, "name": label}
+    started = time.monotonic()
+    ran = 0
+    statuses: dict[str, set[int]] = {}
+    # Valid and then invalid input (negative mode: wrong types, missing required fields);
+    # each with generated path parameters (mostly unknown names), then with the real
+    # bucket/label and generated query parameters and bodies.
+    passes = [(mode, use_fixed) for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+              for use_fixed in (False, True)]
+    for mode, use_fixed in passes:
+        for operation in operations:
+            names = [p.name for p in operation.path_parameters]
+            path_parameters = {n: fixed[n] for n in names if n in fixed} if use_fixed else None
+            if use_fixed and not path_parameters:
+                continue
+
+            @settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None, derandomize=True,
+                      phases=[Phase.explicit, Phase.generate],
+                      suppress_health_check=list(HealthCheck))
+            @given(case=operation.as_strategy(mode, path_parameters=path_parameters))
+            def fuzz(case):
+                response = case.call_and_validate(base_url=base, session=session,
+                                                  checks=checks, timeout=15)
+                statuses.setdefault(f"{case.method} {case.path}", set()).add(
+                    response.status_code)
+
+            fuzz()
+            ran += 1
+    assert ran >= 20
+    print(json.dumps({k: sorted(v) for k, v in sorted(statuses.items())}, indent=1))
+    # The fuzzing reached the handlers' happy paths, not only their refusals.
+    ok = {label for label, codes in statuses.items() if codes & {200, 201, 202, 204}}
+    assert {"GET /infinstor/buckets/{bucket}/objects", "GET /infinstor/labels/{name}",
+            "POST /infinstor/labels/{name}/verify", "GET /infinstor/buckets/{bucket}/timeline",
+            "POST /infinstor/buckets/{bucket}/sync"} <= ok, statuses
+    if FUZZ_EXAMPLES <= 10:
+        assert time.monotonic() - started < 60
