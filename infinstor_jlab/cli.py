@@ -298,7 +298,7 @@ def cmd_label_create(args: argparse.Namespace) -> int:
 
 
 def cmd_label_list(args: argparse.Namespace) -> int:
-    labels = _service(args).index.list_labels()
+    labels = _service(args).list_labels()
     if args.json:
         _emit_json({"labels": [label.to_json() for label in labels]})
         return 0
@@ -309,7 +309,7 @@ def cmd_label_list(args: argparse.Namespace) -> int:
 
 
 def cmd_label_show(args: argparse.Namespace) -> int:
-    label = _service(args).index.get_label(args.name)
+    label = _service(args).get_label(args.name)
     if args.json:
         _emit_json(label.to_json())
         return 0
@@ -319,7 +319,7 @@ def cmd_label_show(args: argparse.Namespace) -> int:
 
 
 def cmd_label_delete(args: argparse.Namespace) -> int:
-    _service(args).index.delete_label(args.name)
+    _service(args).delete_label(args.name)
     if args.json:
         _emit_json({"deleted": args.name})
     else:

@@ -256,19 +256,6 @@ def _check_label_bucket(spec: Any, bucket: str) -> None:
         )
 
 
-# The service has no label listing/lookup/removal of its own yet; these go through its index
-# interface (the SnapshotIndex abstraction, no SQL here), exactly as the CLI does.
-def _list_labels(service: Any, bucket: str | None) -> list[Any]:
-    return service.index.list_labels(bucket)
-
-
-def _get_label(service: Any, name: str) -> Any:
-    return service.index.get_label(name)
-
-
-def _delete_label(service: Any, name: str) -> None:
-    service.index.delete_label(name)
-
 
 class HealthHandler(InfinstorAPIHandler):
     """``GET /infinstor/health``: the extension's version and its index schema version."""
@@ -561,7 +548,7 @@ class LabelsHandler(InfinstorAPIHandler):
     async def get(self):
         bucket = self.query("bucket") or None
         service = self.service
-        labels = await self.run(lambda: _list_labels(service, bucket))
+        labels = await self.run(lambda: service.list_labels(bucket))
         self.write_json({"labels": [label.to_json() for label in labels]})
 
     @tornado.web.authenticated
@@ -602,14 +589,14 @@ class LabelHandler(InfinstorAPIHandler):
     @authorized
     async def get(self, name: str):
         service = self.service
-        label = await self.run(lambda: _get_label(service, name))
+        label = await self.run(lambda: service.get_label(name))
         self.write_json(label.to_json())
 
     @tornado.web.authenticated
     @authorized
     async def delete(self, name: str):
         service = self.service
-        await self.run(lambda: _delete_label(service, name))
+        await self.run(lambda: service.delete_label(name))
         self.no_content()
 
 

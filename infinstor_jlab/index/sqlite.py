@@ -487,31 +487,39 @@ class SqliteSnapshotIndex(SnapshotIndex):
             if prev is not None and it[0] < prev:
                 it[0] = prev
             prev = it[0]
-        # Versions the listing lacks: recent ones (written after the scan passed) stay on top.
-        kept = sorted(
-            (row for row in old_by_vid.values() if row[1] >= prune_before),
-            key=lambda row: (row[1], row[2]),
-        )
+        # Versions the listing lacks but that are too recent to prune: written after the scan
+        # passed this key, or deleted since. They take their place by time; within one
+        # millisecond they keep their old order relative to the listed versions they were
+        # known with, and go above listed versions new to the index.
+        old_rank = {row[3]: i for i, row in enumerate(sorted(
+            old, key=lambda row: (row[1], row[2]), reverse=True))}  # 0 = newest
+        kept = sorted((row for row in old_by_vid.values() if row[1] >= prune_before),
+                      key=lambda row: old_rank[row[3]])
+        chain: list[tuple] = []  # newest first: (t, vid, size, etag_b, f, seq)
+        for it in reversed(items):
+            e = it[2]
+            f = (F_DELETE if e[5] else 0) | (F_PRECISE if it[3] else 0)
+            chain.append((it[0], it[1], e[3], encode_etag(e[4]), f, it[4]))
+        for row in kept:
+            t, rank = row[1], old_rank[row[3]]
+            pos = 0
+            while pos < len(chain):
+                ct, cvid = chain[pos][0], chain[pos][1]
+                if ct > t:
+                    pos += 1
+                    continue
+                if ct == t and old_rank.get(cvid, len(old_rank)) < rank:
+                    pos += 1  # a listed version it knew as newer stays above it
+                    continue
+                break
+            chain.insert(pos, (t, row[3], row[4], row[5], row[6], row[7]))
         new_rows: dict[tuple[int, int], tuple] = {}
         prev_t = None
         r = 0
-        for it in reversed(items):  # newest first
-            t = it[0]
+        for t, vb, size, eb, f, seq in chain:
             r = r - 1 if t == prev_t else 0
             prev_t = t
-            e = it[2]
-            f = (F_DELETE if e[5] else 0) | (F_PRECISE if it[3] else 0)
-            new_rows[(t, r)] = (b, key, t, r, it[1], e[3], encode_etag(e[4]), f, it[4])
-        # Kept rows go above every listed row of their millisecond, in their own order.
-        top: dict[int, int] = {}
-        for t, r in new_rows:
-            if r + 1 > top.get(t, -(1 << 30)):
-                top[t] = r + 1
-        for row in kept:  # oldest first
-            t = row[1]
-            r = top.get(t, row[2])
-            top[t] = r + 1
-            new_rows[(t, r)] = (b, key, t, r, row[3], row[4], row[5], row[6], row[7])
+            new_rows[(t, r)] = (b, key, t, r, vb, size, eb, f, seq)
         old_by_pos = {(row[1], row[2]): row for row in old}
         for pos, row in old_by_pos.items():
             if pos not in new_rows:

@@ -30,6 +30,8 @@ from .events import disable_events, enable_events, make_sqs_client
 from .s3 import call_s3, enable_versioning, get_versioning, make_s3_client
 from .sync import SyncProgress, SyncResult, sync_bucket
 
+MAX_FINISHED_JOBS = 200
+
 PREVIEWABLE_TEXT = {"application/json", "text/csv", "application/x-ndjson", "application/xml",
                     "application/yaml", "application/x-yaml"}
 
@@ -208,7 +210,7 @@ class InfinstorService:
         """Resolve the (at | slice | label) choice of a listing: (spec, label bucket, prefix)."""
         given = [x for x in (at, slice_, label) if x]
         if len(given) > 1:
-            raise BadRequest("Give only one of --at, --slice and --label.")
+            raise BadRequest("Give only one of at, slice and label (--at, --slice, --label).")
         if label:
             spec = self.resolve_label(label.removeprefix("label:/"))
             return spec, spec.label_bucket, spec.label_prefix
@@ -319,6 +321,10 @@ class InfinstorService:
         job = SyncJob(id=uuid.uuid4().hex, bucket=bucket, full=full, started_ms=now_ms(),
                       progress=SyncProgress(bucket=bucket))
         with self._jobs_lock:
+            # Keep the most recent finished jobs for status queries, not every job ever run.
+            finished = [j for j in self._jobs.values() if j.state != "running"]
+            for old in finished[:-MAX_FINISHED_JOBS]:
+                self._jobs.pop(old.id, None)
             self._jobs[job.id] = job
 
         def on_progress(p: SyncProgress) -> None:
@@ -481,6 +487,15 @@ class InfinstorService:
                                    bins=bins)
 
     # -- labels -----------------------------------------------------------------------------
+    def list_labels(self, bucket: str | None = None) -> list[LabelRecord]:
+        return self.index.list_labels(bucket)
+
+    def get_label(self, name: str) -> LabelRecord:
+        return self.index.get_label(name)
+
+    def delete_label(self, name: str) -> None:
+        self.index.delete_label(name)
+
     def view_fingerprint(self, bucket: str, prefix: str, spec: TimeSpec) -> tuple[str, int, int]:
         count = 0
         total = 0

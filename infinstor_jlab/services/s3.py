@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
-from ..errors import AccessDenied, InfinstorError, StorageError, UnknownBucket
+from ..errors import AccessDenied, BadRequest, InfinstorError, StorageError, UnknownBucket
 from ..index.models import VersionEntry
 from ..timespec import parse_s3_timestamp
 
@@ -179,6 +179,9 @@ def translate_client_error(exc: Any, bucket: str) -> InfinstorError:
             f"Access to bucket {bucket!r} was denied; the credentials in use need "
             "s3:ListBucketVersions, s3:GetObjectVersion and s3:GetBucketVersioning on it."
         )
+    if code in ("InvalidBucketName", "InvalidArgument", "KeyTooLongError", "InvalidRequest"):
+        message = exc.response.get("Error", {}).get("Message", "") or code
+        return BadRequest(f"S3 rejected the request for bucket {bucket!r}: {message}")
     if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"):
         return StorageError(f"S3 rejected the credentials ({code}); refresh or fix them.")
     message = exc.response.get("Error", {}).get("Message", "") or str(exc)
