@@ -534,19 +534,25 @@ class SqliteSnapshotIndex(SnapshotIndex):
         with self._write() as conn:
             b = self._bucket_id(conn, bucket)
             stats = _FolderStats()
-            select = (
-                "SELECT key, t, r, vid, size, etag, f, seq FROM versions WHERE b=? AND key=? "
-                "ORDER BY t DESC, r DESC"
-            )
+            entries = list(entries)
+            # What the index already knows of these keys, fetched in a few statements.
             original: dict[str, list[tuple]] = {}
+            wanted = list(dict.fromkeys(e[0] for e in entries))
+            for start in range(0, len(wanted), 500):
+                part = wanted[start:start + 500]
+                marks = ",".join("?" * len(part))
+                for row in conn.execute(
+                    "SELECT key, t, r, vid, size, etag, f, seq FROM versions WHERE b=? AND key "
+                    f"IN ({marks}) ORDER BY key, t DESC, r DESC", [b, *part]
+                ):
+                    original.setdefault(row[0], []).append(row)
             # Per key, the chain newest first as mutable rows [t, vid, size, etag, f, seq].
             chains: dict[str, list[list]] = {}
             for e in entries:
                 key = e[0]
                 chain = chains.get(key)
                 if chain is None:
-                    found = conn.execute(select, (b, key)).fetchall()
-                    original[key] = found
+                    found = original.setdefault(key, [])
                     chain = [[r[1], r[3], r[4], r[5], r[6], r[7]] for r in found]
                     chains[key] = chain
                 vb = encode_version_id(e[1])
