@@ -1,0 +1,1 @@
+"""Cells as transforms: capture, manifests, the driver every executor runs, and executors."""

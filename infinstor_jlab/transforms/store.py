@@ -1,0 +1,153 @@
+"""Transform revisions and runs, kept in the index database (their own tables)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..errors import NotFound
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS transforms(
+    name TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    code TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    entry_point TEXT NOT NULL,
+    author TEXT NOT NULL,
+    description TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    PRIMARY KEY(name, revision)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS transform_runs(
+    id TEXT PRIMARY KEY,
+    doc TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
+
+@dataclass
+class TransformRevision:
+    name: str
+    revision: int
+    code: str
+    sha256: str
+    entry_point: str
+    author: str
+    description: str
+    created_ms: int
+
+    def to_json(self, *, with_code: bool = True) -> dict[str, Any]:
+        doc = asdict(self)
+        if not with_code:
+            doc.pop("code")
+        return doc
+
+
+@dataclass
+class TransformRun:
+    id: str
+    transform: str
+    revision: int
+    executor: str
+    input_spec: dict[str, Any]
+    output_uri: str
+    kwargs: dict[str, Any]
+    state: str = "queued"  # queued | running | succeeded | failed | cancelled
+    created_ms: int = 0
+    finished_ms: int | None = None
+    done: int = 0
+    total: int = 0
+    manifest_fingerprint: str | None = None
+    staging_uri: str | None = None
+    mlflow_run_id: str | None = None
+    mlflow_experiment_id: str | None = None
+    log_path: str | None = None
+    error: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class TransformStore:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        with self._lock:
+            self._conn().executescript(_SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+        return conn
+
+    # -- revisions --------------------------------------------------------------------------
+    def add_revision(self, rev: TransformRevision) -> TransformRevision:
+        """Store a new revision numbered after the latest one (returns it with its number)."""
+        with self._lock:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute("SELECT max(revision) FROM transforms WHERE name=?",
+                                   (rev.name,)).fetchone()
+                rev.revision = (row[0] or 0) + 1
+                conn.execute(
+                    "INSERT INTO transforms VALUES(?,?,?,?,?,?,?,?)",
+                    (rev.name, rev.revision, rev.code, rev.sha256, rev.entry_point, rev.author,
+                     rev.description, rev.created_ms),
+                )
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        return rev
+
+    def revisions(self, name: str) -> list[TransformRevision]:
+        rows = self._conn().execute(
+            "SELECT * FROM transforms WHERE name=? ORDER BY revision DESC", (name,)).fetchall()
+        return [TransformRevision(*row) for row in rows]
+
+    def revision(self, name: str, revision: int | None = None) -> TransformRevision:
+        revs = self.revisions(name)
+        if not revs:
+            raise NotFound(f"There is no transform named {name!r}.")
+        if revision is None:
+            return revs[0]
+        for rev in revs:
+            if rev.revision == revision:
+                return rev
+        raise NotFound(f"Transform {name!r} has no revision {revision}.")
+
+    def names(self) -> list[str]:
+        return [row[0] for row in self._conn().execute(
+            "SELECT DISTINCT name FROM transforms ORDER BY name")]
+
+    def delete(self, name: str) -> None:
+        cur = self._conn().execute("DELETE FROM transforms WHERE name=?", (name,))
+        if cur.rowcount == 0:
+            raise NotFound(f"There is no transform named {name!r}.")
+
+    # -- runs -------------------------------------------------------------------------------
+    def save_run(self, run: TransformRun) -> None:
+        self._conn().execute("INSERT OR REPLACE INTO transform_runs VALUES(?, ?)",
+                             (run.id, json.dumps(run.to_json())))
+
+    def get_run(self, run_id: str) -> TransformRun:
+        row = self._conn().execute("SELECT doc FROM transform_runs WHERE id=?",
+                                   (run_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"There is no transform run {run_id!r}.")
+        return TransformRun(**json.loads(row[0]))
+
+    def runs(self) -> list[TransformRun]:
+        rows = self._conn().execute("SELECT doc FROM transform_runs").fetchall()
+        out = [TransformRun(**json.loads(r[0])) for r in rows]
+        return sorted(out, key=lambda r: r.created_ms, reverse=True)

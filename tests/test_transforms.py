@@ -1,0 +1,156 @@
+"""Cells as transforms: capture, manifests, and the local executor end to end (moto + MLflow)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infinstor_jlab.errors import BadRequest
+from infinstor_jlab.transforms.capture import capture, clean_source, parse_kwargs
+
+COPY_ONE = '''
+%reset -f
+import os, shutil
+def infin_transform_one_object(filename, output_dir, parentdir, **kwargs):
+    shutil.copy(filename, os.path.join(output_dir, kwargs.get("tag", "") + os.path.basename(filename)))
+test_infin_transform({"type": "no-input-data"})  # infinstor
+'''
+
+FAIL_ONE = '''
+import os, shutil
+def infin_transform_one_object(filename, output_dir, parentdir, **kwargs):
+    if filename.endswith("b.txt"):
+        raise ValueError("cannot handle " + os.path.basename(filename))
+    shutil.copy(filename, output_dir)
+'''
+
+
+def test_cleaning_and_entry_point_detection():
+    captured = capture(COPY_ONE)
+    assert "%reset" not in captured.code and "test_infin_transform" not in captured.code
+    assert captured.entry_point == "infin_transform_one_object"
+    assert len(captured.sha256) == 64
+    for name in ("infin_transform_all_objects(input_dir, output_dir, **kw)",
+                 "infin_transform_dir_by_dir(input_dir, output_dir, dir, **kw)",
+                 "infin_transform_csv_to_pd(df, **kw)"):
+        assert capture(f"def {name}:\n    pass\n").entry_point == name.split("(")[0]
+    assert capture("print('hello')\n").entry_point == "script"
+    assert clean_source("a = 1\nb = 2  # INFINSTOR test only\n") == "a = 1\n"
+
+
+def test_capture_errors_are_sentences():
+    with pytest.raises(BadRequest, match=r"not valid Python \(line 2"):
+        capture("x = 1\ndef broken(:\n")
+    with pytest.raises(BadRequest, match="IPython magics"):
+        capture("%matplotlib inline\nx = 1\n")
+    with pytest.raises(BadRequest, match="more than one"):
+        capture("def infin_transform_one_object(a, b, c):\n    pass\n"
+                "def infin_transform_all_objects(a, b):\n    pass\n")
+    with pytest.raises(BadRequest, match="empty"):
+        capture("   \n")
+    assert parse_kwargs('{"size": 224}') == {"size": 224}
+    for bad in ("[1]", "{not json", '{"bad key": 1}'):
+        with pytest.raises(BadRequest):
+            parse_kwargs(bad)
+
+
+@pytest.fixture
+def transforms(service, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///" + str(tmp_path / "mlflow.db"))
+    from infinstor_jlab.transforms.executors import LocalExecutor
+    from infinstor_jlab.transforms.service import TransformService
+    from infinstor_jlab.transforms.store import TransformStore
+
+    store = TransformStore(str(tmp_path / "index.sqlite"))
+    return TransformService(service, store, str(tmp_path / "runs"),
+                            executors={"local": LocalExecutor(workers=2)})
+
+
+@pytest.fixture
+def view(s3, bucket, service):
+    for name in ("a.txt", "b.txt", "sub/c.txt"):
+        s3.put_object(Bucket=bucket, Key=f"in/{name}", Body=name.encode())
+    s3.put_object(Bucket=bucket, Key="other/ignored.txt", Body=b"x")
+    service.sync(bucket)
+    return bucket
+
+
+def s3_keys(s3, bucket, prefix):
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return sorted(o["Key"] for p in pages for o in p.get("Contents", []))
+
+
+def test_manifest_fingerprint_matches_the_label(transforms, service, view):
+    spec = service.parse_spec("now")
+    label = service.create_label("in-now", view, "in/", spec)
+    manifest = transforms.resolve_input({"type": "label", "label": "in-now"})
+    assert manifest.fingerprint == label.fingerprint
+    lines = manifest.to_jsonl().splitlines()
+    header = json.loads(lines[0])
+    assert header["count"] == 3 and header["fingerprint"] == label.fingerprint
+    assert [json.loads(line)["key"] for line in lines[1:]] == [
+        "in/a.txt", "in/b.txt", "in/sub/c.txt"]
+    snap = transforms.resolve_input({"type": "infinsnap", "bucketname": view, "prefix": "in/",
+                                     "time_spec": "now"})
+    assert snap.fingerprint == label.fingerprint
+
+
+def test_local_executor_end_to_end_with_lineage(transforms, view, s3):
+    import mlflow
+
+    rev = transforms.save_revision("copy", COPY_ONE, author="tester")
+    assert rev.revision == 1
+    assert transforms.save_revision("copy", COPY_ONE).revision == 1  # same code, same revision
+    run = transforms.start_run("copy", input_spec={"type": "infinsnap", "bucketname": view,
+                                                   "prefix": "in/", "time_spec": "now"},
+                               output_uri=f"s3://{view}/out/", kwargs='{"tag": "x-"}')
+    done = transforms.wait(run.id, timeout=120)
+    assert done.state == "succeeded", transforms.log(run.id)
+    assert done.done == done.total == 3
+    outputs = s3_keys(s3, view, f"out/{run.id}/")
+    assert outputs == sorted([f"out/{run.id}/x-a.txt", f"out/{run.id}/x-b.txt",
+                              f"out/{run.id}/x-c.txt", f"out/{run.id}/_SUCCESS.json"])
+    success = json.loads(s3.get_object(Bucket=view, Key=f"out/{run.id}/_SUCCESS.json")[
+        "Body"].read())
+    assert success["objects"] == 3 and success["failed"] == 0
+    assert success["fingerprint"] == done.manifest_fingerprint
+    body = s3.get_object(Bucket=view, Key=f"out/{run.id}/x-b.txt")["Body"].read()
+    assert body == b"b.txt"
+    mlrun = mlflow.tracking.MlflowClient().get_run(run.id)
+    params = mlrun.data.params
+    assert params["transform_name"] == "copy" and params["transform_revision"] == "1"
+    assert params["code_sha256"] == rev.sha256 and params["executor"] == "local"
+    assert params["manifest_fingerprint"] == done.manifest_fingerprint
+    assert params["object_count"] == "3" and "infinstor_snapshot_time" in params
+    assert json.loads(params["input_spec"])["bucketname"] == view
+    assert mlrun.data.tags["infinstor.output_uri"] == f"s3://{view}/out/{run.id}/"
+    assert mlrun.info.status == "FINISHED"
+    artifacts = {a.path for a in mlflow.tracking.MlflowClient().list_artifacts(run.id)}
+    assert {"transform", "input", "logs"} <= artifacts
+
+
+def test_failing_transform_is_not_reported_as_success(transforms, view, s3):
+    import mlflow
+
+    transforms.save_revision("flaky", FAIL_ONE)
+    run = transforms.start_run("flaky", input_spec={"type": "view", "bucket": view,
+                                                    "prefix": "in/", "at": "now"},
+                               output_uri=f"s3://{view}/out/")
+    done = transforms.wait(run.id, timeout=120)
+    assert done.state == "failed"
+    log = transforms.log(run.id)
+    assert "ValueError: cannot handle b.txt" in log and "Traceback" in log
+    keys = s3_keys(s3, view, f"out/{run.id}/")
+    assert f"out/{run.id}/_SUCCESS.json" not in keys
+    assert f"out/{run.id}/_FAILURES.json" in keys
+    assert mlflow.tracking.MlflowClient().get_run(run.id).info.status == "FAILED"
+
+
+def test_unknown_inputs_and_executors(transforms, view):
+    transforms.save_revision("copy", COPY_ONE)
+    with pytest.raises(BadRequest, match="Unknown executor"):
+        transforms.start_run("copy", input_spec={"type": "no-input-data"},
+                             output_uri=f"s3://{view}/out/", executor="mainframe")
+    with pytest.raises(BadRequest, match="Unknown input type"):
+        transforms.resolve_input({"type": "ftp"})
