@@ -25,6 +25,7 @@ def tt_env(service, index_url, monkeypatch, tmp_path):
     monkeypatch.delenv("INFINSTOR_SNAPSHOT_TIME", raising=False)
     monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///" + str(tmp_path / "mlflow.db"))
+    monkeypatch.chdir(tmp_path)  # MLflow's sqlite store keeps artifacts under ./mlruns
     from infinstor_jlab import infin_boto3
     from infinstor_jlab.services import timetravel
 

@@ -58,6 +58,7 @@ def test_capture_errors_are_sentences():
 @pytest.fixture
 def transforms(service, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///" + str(tmp_path / "mlflow.db"))
+    monkeypatch.chdir(tmp_path)  # MLflow's sqlite store keeps artifacts under ./mlruns
     from infinstor_jlab.transforms.executors import LocalExecutor
     from infinstor_jlab.transforms.service import TransformService
     from infinstor_jlab.transforms.store import TransformStore
