@@ -155,3 +155,89 @@ def test_unknown_inputs_and_executors(transforms, view):
                              output_uri=f"s3://{view}/out/", executor="mainframe")
     with pytest.raises(BadRequest, match="Unknown input type"):
         transforms.resolve_input({"type": "ftp"})
+
+
+def _spark_available() -> bool:
+    import shutil
+    import sys
+    from pathlib import Path
+
+    return bool(shutil.which("spark-submit") or (Path(sys.executable).parent / "spark-submit")
+                .exists()) and bool(shutil.which("java"))
+
+
+@pytest.mark.skipif(not _spark_available(), reason="pyspark and java are needed")
+def test_spark_executor_runs_spark_submit(service, view, s3, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///" + str(tmp_path / "mlflow.db"))
+    monkeypatch.chdir(tmp_path)
+    from infinstor_jlab.transforms.executors import SparkExecutor
+    from infinstor_jlab.transforms.service import TransformService
+    from infinstor_jlab.transforms.store import TransformStore
+
+    svc = TransformService(service, TransformStore(str(tmp_path / "t.sqlite")),
+                           str(tmp_path / "runs"),
+                           executors={"spark": SparkExecutor(master="local[2]")})
+    svc.save_revision("copy", COPY_ONE)
+    run = svc.start_run("copy", input_spec={"type": "view", "bucket": view, "prefix": "in/"},
+                        output_uri=f"s3://{view}/spark-out/", executor="spark")
+    done = svc.wait(run.id, timeout=240)
+    assert done.state == "succeeded", svc.log(run.id)[-3000:]
+    assert f"spark-out/{run.id}/_SUCCESS.json" in s3_keys(s3, view, f"spark-out/{run.id}/")
+    assert len(s3_keys(s3, view, f"spark-out/{run.id}/")) == 4
+
+
+def test_emr_step_carries_the_staged_driver(service, view, s3, tmp_path, monkeypatch):
+    """On moto's EMR: the step is spark-submit of the staged driver with the staged manifest
+    and code; then that payload is run locally with exactly the step's arguments."""
+    import os
+    import subprocess
+    import sys
+
+    import boto3
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///" + str(tmp_path / "mlflow.db"))
+    monkeypatch.chdir(tmp_path)
+    from infinstor_jlab.transforms.executors import EmrExecutor
+    from infinstor_jlab.transforms.service import TransformService
+    from infinstor_jlab.transforms.store import TransformStore
+
+    emr_exec = EmrExecutor(log_uri=f"s3://{view}/emr-logs/",
+                           endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+    svc = TransformService(service, TransformStore(str(tmp_path / "t.sqlite")),
+                           str(tmp_path / "runs"), executors={"emr": emr_exec})
+    svc.save_revision("copy", COPY_ONE)
+    run = svc.start_run("copy", input_spec={"type": "view", "bucket": view, "prefix": "in/"},
+                        output_uri=f"s3://{view}/emr-out/", executor="emr")
+    details = svc.store.get_run(run.id).details
+    emr = boto3.client("emr", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+    step = emr.describe_step(ClusterId=details["cluster_id"], StepId=details["step_id"])["Step"]
+    args = step["Config"]["Args"]
+    assert args[:3] == ["spark-submit", "--deploy-mode", "cluster"]
+    assert args[3] == run.staging_uri + "driver.py" and "--spark" in args
+    flow = emr.describe_cluster(ClusterId=details["cluster_id"])["Cluster"]
+    assert flow["AutoTerminate"] is True  # a transient cluster
+    staged = s3_keys(s3, view, "emr-out/_infinstor_staging/" + run.id + "/")
+    assert [k.rsplit("/", 1)[1] for k in staged] == ["code.py", "driver.py", "manifest.jsonl"]
+    assert svc.refresh(run.id).state == "running"  # moto's steps stay RUNNING
+    assert details["log_location"].startswith(f"s3://{view}/emr-logs/")
+    # The payload EMR would get, run by local spark-submit with exactly the step's arguments
+    # (the staged driver fetched from S3; local mode instead of --deploy-mode cluster).
+    driver = tmp_path / "driver.py"
+    bucket, key = args[3][5:].split("/", 1)
+    s3.download_file(bucket, key, str(driver))
+    if _spark_available():
+        import shutil
+        from pathlib import Path
+
+        submit = shutil.which("spark-submit") or str(Path(sys.executable).parent /
+                                                     "spark-submit")
+        command = [submit, "--master", "local[2]", str(driver), *args[4:]]
+        env = dict(os.environ, PYSPARK_PYTHON=sys.executable,
+                   PYSPARK_DRIVER_PYTHON=sys.executable)
+    else:
+        command = [sys.executable, str(driver), *[a for a in args[4:] if a != "--spark"]]
+        env = dict(os.environ)
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=240, check=False,
+                          env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"emr-out/{run.id}/_SUCCESS.json" in s3_keys(s3, view, f"emr-out/{run.id}/")
