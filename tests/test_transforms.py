@@ -241,3 +241,34 @@ def test_emr_step_carries_the_staged_driver(service, view, s3, tmp_path, monkeyp
                           env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"emr-out/{run.id}/_SUCCESS.json" in s3_keys(s3, view, f"emr-out/{run.id}/")
+
+
+def test_test_infin_transform_runs_the_notebooks_function(service, view, tmp_path,
+                                                          monkeypatch, index_url):
+    """The kernel-side local test: the live function over the view, inside an MLflow run."""
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///" + str(tmp_path / "mlflow.db"))
+    monkeypatch.setenv("INFINSTOR_INDEX_URL", index_url)
+    monkeypatch.chdir(tmp_path)
+    from infinstor_jlab.transforms.local_test import run_local_test
+
+    seen = []
+
+    def infin_transform_one_object(filename, output_dir, parentdir, **kwargs):
+        seen.append((os.path.basename(filename), kwargs))
+        with open(os.path.join(output_dir, os.path.basename(filename) + ".len"), "w") as fh:
+            fh.write(str(os.path.getsize(filename)))
+
+    import os
+
+    out = run_local_test({"infin_transform_one_object": infin_transform_one_object},
+                         {"type": "infinsnap", "bucketname": view, "prefix": "in/",
+                          "time_spec": "now"}, scale=2)
+    assert sorted(seen) == [("a.txt", {"scale": 2}), ("b.txt", {"scale": 2}),
+                            ("c.txt", {"scale": 2})]
+    assert sorted(os.listdir(out)) == ["a.txt.len", "b.txt.len", "c.txt.len"]
+    run = mlflow.search_runs(output_format="list")[0]
+    assert run.data.params["object_count"] == "3" and "manifest_fingerprint" in run.data.params
+    with pytest.raises(BadRequest, match="Define one of"):
+        run_local_test({}, {"type": "no-input-data"})

@@ -61,31 +61,7 @@ class TransformService:
 
     # -- inputs -----------------------------------------------------------------------------
     def resolve_input(self, spec: dict[str, Any]) -> Manifest | None:
-        """The manifest of an input: the original InfinStor dict forms, a label, a view, or
-        no input."""
-        kind = spec.get("type")
-        svc = self.service
-        if kind in (None, "no-input-data"):
-            return None
-        if kind == "label":
-            label = svc.get_label(str(spec.get("label", "")).removeprefix("label:/"))
-            view = svc.label_spec(label)
-            bucket, prefix = label.bucket, label.prefix
-        elif kind in ("infinsnap", "infinslice", "view"):
-            bucket = spec.get("bucketname") or spec.get("bucket")
-            if not bucket:
-                raise BadRequest("The input needs a bucket (bucketname).")
-            prefix = spec.get("prefix") or ""
-            text = spec.get("time_spec") or spec.get("at") or spec.get("slice") or "now"
-            view = svc.parse_spec(text)
-            if kind == "infinslice" and not view.is_slice:
-                raise BadRequest("An infinslice input needs a slice time spec (tmA-tmB or A/B).")
-        else:
-            raise BadRequest(
-                f"Unknown input type {kind!r}; use infinsnap, infinslice, label, view or "
-                "no-input-data.")
-        return Manifest.of(bucket, prefix, view, svc.iter_objects(bucket, spec=view,
-                                                                  prefix=prefix))
+        return resolve_input(self.service, spec)
 
     # -- runs -------------------------------------------------------------------------------
     def start_run(self, name: str, *, input_spec: dict[str, Any], output_uri: str,
@@ -234,3 +210,32 @@ def _view_params(view: TimeSpec | None) -> dict[str, Any]:
     if view.is_slice:
         return {"infinstor_slice_start": view.start_ms, "infinstor_slice_end": view.end_ms}
     return {"infinstor_snapshot_time": view.end_ms}
+
+
+def resolve_input(service: InfinstorService, spec: dict[str, Any]) -> Manifest | None:
+    """The manifest of an input: the original InfinStor dict forms, a label, a view, or
+    no input."""
+    kind = spec.get("type")
+    svc = service
+    bucket: str
+    if kind in (None, "no-input-data"):
+        return None
+    if kind == "label":
+        label = svc.get_label(str(spec.get("label", "")).removeprefix("label:/"))
+        view = svc.label_spec(label)
+        bucket, prefix = label.bucket, label.prefix
+    elif kind in ("infinsnap", "infinslice", "view"):
+        bucket = spec.get("bucketname") or spec.get("bucket")
+        if not bucket:
+            raise BadRequest("The input needs a bucket (bucketname).")
+        prefix = spec.get("prefix") or ""
+        text = spec.get("time_spec") or spec.get("at") or spec.get("slice") or "now"
+        view = svc.parse_spec(text)
+        if kind == "infinslice" and not view.is_slice:
+            raise BadRequest("An infinslice input needs a slice time spec (tmA-tmB or A/B).")
+    else:
+        raise BadRequest(
+            f"Unknown input type {kind!r}; use infinsnap, infinslice, label, view or "
+            "no-input-data.")
+    return Manifest.of(bucket, prefix, view, svc.iter_objects(bucket, spec=view,
+                                                              prefix=prefix))
