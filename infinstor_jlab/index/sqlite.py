@@ -767,6 +767,30 @@ class SqliteSnapshotIndex(SnapshotIndex):
             + " AND t <= ? ORDER BY key, t DESC, r DESC"
         )
 
+    def _segment(
+        self,
+        conn: sqlite3.Connection,
+        b: int,
+        skippable: list[str],
+        pos: str,
+        inclusive: bool,
+        hi: str | None,
+        end_ms: int,
+    ) -> tuple[sqlite3.Cursor, str | None]:
+        """Rows from ``pos`` up to the next skippable folder (or ``hi``), and where the scan
+        continues after that folder (None: nothing skipped, the range ends at ``hi``)."""
+        seg_hi, skip_to = hi, None
+        if skippable:
+            i = bisect.bisect_left(skippable, pos)
+            if i < len(skippable) and (hi is None or skippable[i] < hi):
+                seg_hi = skippable[i]
+                skip_to = prefix_end(seg_hi)
+        params: list[object] = [b, pos]
+        if seg_hi is not None:
+            params.append(seg_hi)
+        params.append(end_ms)
+        return conn.execute(self._segment_sql(inclusive, seg_hi is not None), params), skip_to
+
     def _visible_rows(
         self,
         conn: sqlite3.Connection,
@@ -784,18 +808,9 @@ class SqliteSnapshotIndex(SnapshotIndex):
         skippable = self._skippable(conn, b, prefix, end_ms, start_ms)
         pos, inclusive = lo, lo_inclusive
         while True:
-            seg_hi, skip_to = hi, None
-            if skippable:
-                i = bisect.bisect_left(skippable, pos)
-                if i < len(skippable) and (hi is None or skippable[i] < hi):
-                    seg_hi = skippable[i]
-                    skip_to = prefix_end(seg_hi)
-            params: list[object] = [b, pos]
-            if seg_hi is not None:
-                params.append(seg_hi)
-            params.append(end_ms)
+            rows, skip_to = self._segment(conn, b, skippable, pos, inclusive, hi, end_ms)
             last = None
-            for row in conn.execute(self._segment_sql(inclusive, seg_hi is not None), params):
+            for row in rows:
                 key = row[0]
                 if key == last:
                     continue
@@ -873,22 +888,11 @@ class SqliteSnapshotIndex(SnapshotIndex):
         make = ObjectVersion.from_stored
         pos, inclusive = lo, lo_inclusive
         while True:
-            seg_hi, skip_to = hi, None
-            if skippable:
-                i = bisect.bisect_left(skippable, pos)
-                if i < len(skippable) and (hi is None or skippable[i] < hi):
-                    seg_hi = skippable[i]
-                    skip_to = prefix_end(seg_hi)
-            params: list[object] = [b, pos]
-            if seg_hi is not None:
-                params.append(seg_hi)
-            params.append(end_ms)
+            rows, skip_to = self._segment(conn, b, skippable, pos, inclusive, hi, end_ms)
             last = None
             reseek: str | None = None
             done = False
-            for key, t, _r, vid, size, etag, f in conn.execute(
-                self._segment_sql(inclusive, seg_hi is not None), params
-            ):
+            for key, t, _r, vid, size, etag, f in rows:
                 if key == last:
                     continue
                 last = key
