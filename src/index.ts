@@ -1,57 +1,316 @@
 import {
+  ILayoutRestorer,
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-
+import { ICommandPalette, Notification } from '@jupyterlab/apputils';
+import { INotebookTracker } from '@jupyterlab/notebook';
+import { ServerConnection } from '@jupyterlab/services';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { IStateDB } from '@jupyterlab/statedb';
+import { ITranslator } from '@jupyterlab/translation';
+import {
+  codeIcon,
+  copyIcon,
+  downloadIcon,
+  historyIcon,
+  refreshIcon,
+  searchIcon,
+  tagIcon
+} from '@jupyterlab/ui-components';
+import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
-import { requestAPI } from './handler';
+import { InfinstorActions, IObjectTarget } from './actions';
+import { InfinstorClient } from './client';
+import { infinstorIcon } from './icons';
+import { createLabelWithDialog } from './labels';
+import { InfinstorModel, IViewState } from './model';
+import { InfinstorPanel, SIDEBAR_ID } from './panel';
+import { CommandIDs, DEFAULT_SETTINGS, ISettings, PLUGIN_ID } from './tokens';
+import { VERSION, versionsMatch } from './version';
 
-/**
- * Response of `GET infinstor/health`.
- */
-export interface IHealth {
-  version: string;
-  index_schema_version: number;
+export { InfinstorModel } from './model';
+export { InfinstorClient } from './client';
+export * from './tokens';
+
+/** Where the view (bucket, folder, time) is kept across reloads. */
+const STATE_KEY = 'infinstor_jlab:view';
+
+function readSettings(settings: ISettingRegistry.ISettings): ISettings {
+  const c = settings.composite as Partial<ISettings>;
+  return {
+    defaultBucket:
+      typeof c.defaultBucket === 'string'
+        ? c.defaultBucket
+        : DEFAULT_SETTINGS.defaultBucket,
+    timeDisplay: c.timeDisplay === 'utc' ? 'utc' : 'local',
+    pageSize:
+      typeof c.pageSize === 'number' ? c.pageSize : DEFAULT_SETTINGS.pageSize,
+    pollInterval:
+      typeof c.pollInterval === 'number'
+        ? c.pollInterval
+        : DEFAULT_SETTINGS.pollInterval
+  };
 }
 
 /**
- * Initialization data for the infinstor_jlab extension.
+ * Warn when the server extension is missing or is another version than this
+ * front end.
+ */
+async function checkHealth(client: InfinstorClient): Promise<boolean> {
+  try {
+    const health = await client.health();
+    if (!versionsMatch(health.version)) {
+      Notification.warning(
+        `The infinstor_jlab server extension is version ${health.version}, but ` +
+          `this JupyterLab front end is ${VERSION}. Install one version of ` +
+          `infinstor_jlab (pip install infinstor_jlab==${VERSION}) and restart JupyterLab.`,
+        { autoClose: false }
+      );
+    }
+    return true;
+  } catch (error) {
+    const missing =
+      error instanceof ServerConnection.ResponseError &&
+      error.response.status === 404;
+    Notification.warning(
+      missing
+        ? 'The infinstor_jlab server extension is not running, so the S3 Time Travel ' +
+            'sidebar cannot work. Enable it (jupyter server extension enable ' +
+            'infinstor_jlab) or reinstall infinstor_jlab, then restart JupyterLab.'
+        : `The infinstor_jlab server extension did not answer: ${
+            (error as Error).message || String(error)
+          }`,
+      { autoClose: false }
+    );
+    return false;
+  }
+}
+
+/**
+ * The S3 Time Travel sidebar of infinstor_jlab.
  */
 const plugin: JupyterFrontEndPlugin<void> = {
-  id: 'infinstor_jlab:plugin',
+  id: PLUGIN_ID,
   description:
     'Snapshots, slices and labels of versioned S3 buckets, and transforms over them.',
   autoStart: true,
-  optional: [ISettingRegistry],
+  optional: [
+    ILayoutRestorer,
+    ICommandPalette,
+    ISettingRegistry,
+    IStateDB,
+    INotebookTracker,
+    ITranslator
+  ],
   activate: (
     app: JupyterFrontEnd,
-    settingRegistry: ISettingRegistry | null
+    restorer: ILayoutRestorer | null,
+    palette: ICommandPalette | null,
+    settingRegistry: ISettingRegistry | null,
+    state: IStateDB | null,
+    notebooks: INotebookTracker | null,
+    translator: ITranslator | null
   ) => {
     console.log('JupyterLab extension infinstor_jlab is activated!');
 
-    if (settingRegistry) {
-      settingRegistry
-        .load(plugin.id)
-        .then(settings => {
-          console.log('infinstor_jlab settings loaded:', settings.composite);
-        })
-        .catch(reason => {
-          console.error('Failed to load settings for infinstor_jlab.', reason);
-        });
+    const client = new InfinstorClient({
+      serverSettings: app.serviceManager.serverSettings
+    });
+    const model = new InfinstorModel({ client });
+    const actions = new InfinstorActions({
+      app,
+      model,
+      notebooks,
+      sidebarId: SIDEBAR_ID
+    });
+    const panel = new InfinstorPanel({
+      model,
+      actions,
+      translator: translator ?? undefined
+    });
+    app.shell.add(panel, 'left', { rank: 850, type: 'S3 Time Travel' });
+    if (restorer) {
+      restorer.add(panel, SIDEBAR_ID);
     }
 
-    requestAPI<IHealth>('health', {}, app.serviceManager.serverSettings)
-      .then(data => {
-        console.log(
-          `infinstor_jlab server extension ${data.version} (index schema ${data.index_schema_version})`
-        );
-      })
-      .catch(reason => {
-        console.warn(
-          `The infinstor_jlab server extension appears to be missing.\n${reason}`
-        );
-      });
+    // -- commands -----------------------------------------------------------------------
+    const { commands } = app;
+    const targetFrom = (
+      args: ReadonlyPartialJSONObject
+    ): IObjectTarget | null => {
+      if (typeof args.key === 'string' && model.bucket) {
+        return {
+          bucket: typeof args.bucket === 'string' ? args.bucket : model.bucket,
+          key: args.key,
+          kind: args.kind === 'folder' ? 'folder' : 'file',
+          view: model.pinnedViewParams(),
+          display: model.spec?.display
+        };
+      }
+      return actions.target();
+    };
+    const fileSelected = (args: ReadonlyPartialJSONObject) =>
+      targetFrom(args)?.kind === 'file';
+    const noArgs = { args: { type: 'object' as const, properties: {} } };
+    const objectArgs = {
+      args: {
+        type: 'object' as const,
+        properties: {
+          bucket: {
+            type: 'string',
+            description: 'Bucket (default: the one the sidebar shows)'
+          },
+          key: {
+            type: 'string',
+            description:
+              'Object key or folder prefix (default: the selected entry), seen at the sidebar time'
+          },
+          kind: {
+            type: 'string',
+            enum: ['file', 'folder'],
+            description: 'Whether key is an object or a folder (default file)'
+          }
+        }
+      }
+    };
+
+    commands.addCommand(CommandIDs.open, {
+      describedBy: noArgs,
+      label: 'Open S3 Time Travel',
+      caption: 'Browse S3 buckets as they were at any time',
+      icon: args => (args.isPalette ? undefined : infinstorIcon),
+      execute: () => {
+        app.shell.activateById(SIDEBAR_ID);
+      }
+    });
+    commands.addCommand(CommandIDs.refresh, {
+      describedBy: noArgs,
+      label: 'Refresh S3 Time Travel',
+      icon: args => (args.isPalette ? undefined : refreshIcon),
+      execute: () => panel.refreshAll()
+    });
+    commands.addCommand(CommandIDs.preview, {
+      describedBy: objectArgs,
+      label: 'Preview This Version',
+      icon: searchIcon,
+      isEnabled: fileSelected,
+      execute: args => {
+        actions.preview(targetFrom(args));
+      }
+    });
+    commands.addCommand(CommandIDs.download, {
+      describedBy: objectArgs,
+      label: 'Download This Version',
+      icon: downloadIcon,
+      isEnabled: fileSelected,
+      execute: args => actions.download(targetFrom(args))
+    });
+    commands.addCommand(CommandIDs.history, {
+      describedBy: objectArgs,
+      label: 'Show Version History',
+      icon: historyIcon,
+      isEnabled: fileSelected,
+      execute: args => {
+        actions.history(targetFrom(args));
+      }
+    });
+    commands.addCommand(CommandIDs.insertCode, {
+      describedBy: objectArgs,
+      label: 'Insert Code Reading This in the Notebook',
+      icon: codeIcon,
+      isEnabled: args => targetFrom(args) !== null,
+      execute: args => actions.insertCode(targetFrom(args))
+    });
+    commands.addCommand(CommandIDs.copyKey, {
+      describedBy: objectArgs,
+      label: 'Copy S3 URI',
+      icon: copyIcon,
+      isEnabled: args => targetFrom(args) !== null,
+      execute: args => actions.copyUri(targetFrom(args))
+    });
+    commands.addCommand(CommandIDs.createLabel, {
+      describedBy: noArgs,
+      label: 'New Label from the Current S3 View',
+      icon: args => (args.isPalette ? undefined : tagIcon),
+      isEnabled: () => model.bucket !== null,
+      execute: () => createLabelWithDialog(model)
+    });
+    commands.addCommand(CommandIDs.diff, {
+      describedBy: noArgs,
+      label: 'Compare Two Times (S3 Diff)',
+      execute: () => {
+        app.shell.activateById(SIDEBAR_ID);
+        panel.expand(panel.diff);
+      }
+    });
+
+    if (palette) {
+      const category = 'S3 Time Travel';
+      for (const command of [
+        CommandIDs.open,
+        CommandIDs.refresh,
+        CommandIDs.createLabel,
+        CommandIDs.diff
+      ]) {
+        palette.addItem({ command, category });
+      }
+    }
+
+    const selector = '.jp-Infinstor-row';
+    [
+      CommandIDs.preview,
+      CommandIDs.download,
+      CommandIDs.history,
+      CommandIDs.insertCode,
+      CommandIDs.copyKey
+    ].forEach((command, rank) => {
+      app.contextMenu.addItem({ command, selector, rank: rank + 1 });
+    });
+
+    // -- settings, saved view, first load -----------------------------------------------
+    const settingsLoaded: Promise<void> = settingRegistry
+      ? settingRegistry
+          .load(PLUGIN_ID)
+          .then(settings => {
+            model.updateSettings(readSettings(settings));
+            settings.changed.connect(() =>
+              model.updateSettings(readSettings(settings))
+            );
+          })
+          .catch(reason => {
+            console.error(
+              'Failed to load settings for infinstor_jlab.',
+              reason
+            );
+          })
+      : Promise.resolve();
+
+    const saved: Promise<IViewState | null> = state
+      ? state
+          .fetch(STATE_KEY)
+          .then(value => (value as unknown as IViewState) ?? null)
+          .catch(() => null)
+      : Promise.resolve(null);
+
+    void Promise.all([settingsLoaded, saved, app.restored]).then(
+      async ([, view]) => {
+        if (view) {
+          model.restore(view);
+        }
+        if (state) {
+          model.stateChanged.connect((_, s) => {
+            void state.save(STATE_KEY, s as any);
+          });
+        }
+        const healthy = await checkHealth(client);
+        if (!healthy) {
+          return;
+        }
+        await Promise.all([model.refreshBuckets(), model.refreshLabels()]);
+        model.startStatusPoll();
+      }
+    );
   }
 };
 

@@ -1,9 +1,26 @@
-"""Server configuration for integration tests.
+"""Server configuration for the Galata UI tests (and `jlpm start` in ui-tests/).
 
-!! Never use this configuration in production because it
-opens the server to the world and provide access to JupyterLab
-JavaScript objects through the global window variable.
+Starts moto's S3 server on an ephemeral loopback port, seeds it with the demo bucket's
+four-second history (``infinstor_jlab.demo.seed_history``), tracks and indexes it in a
+temporary SQLite index, and points the server extension at both. The step times are written
+to ``test-data/history.json`` for the tests to read.
+
+Also creates:
+- ``infinstor-plain``: an untracked, unversioned bucket (the "Track" consent flow);
+- ``infinstor-wide``: a tracked bucket with one folder of ``WIDE_COUNT`` objects (listing
+  pages and the rendering benchmark).
+
+!! Never use this configuration in production: it opens the server to the world and gives
+access to JupyterLab's JavaScript objects through the global window variable.
 """
+
+import atexit
+import json
+import os
+import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from jupyterlab.galata import configure_jupyter_server
 
@@ -14,3 +31,80 @@ c.ServerApp.allow_root = True  # noqa: F821
 
 # Uncomment to set server log level to debug level
 # c.ServerApp.log_level = "DEBUG"
+
+WIDE_COUNT = int(os.environ.get("INFINSTOR_UI_WIDE_COUNT", "1200"))
+
+
+def _seed() -> None:
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from infinstor_jlab.demo import DEMO_BUCKET, seed_history
+    from infinstor_jlab.index import open_index
+    from infinstor_jlab.services import InfinstorService
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    atexit.register(server.stop)
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+
+    workdir = tempfile.mkdtemp(prefix="infinstor-ui-tests-")
+    atexit.register(shutil.rmtree, workdir, True)
+    index_url = "sqlite:///" + os.path.join(workdir, "index.sqlite")
+
+    # Dummy credentials for the local endpoint only; real ones are never read.
+    os.environ.update({
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "INFINSTOR_INDEX_URL": index_url,
+    })
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        os.environ.pop(name, None)
+
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    steps = seed_history(client)
+
+    client.create_bucket(Bucket="infinstor-plain")
+    for i in range(3):
+        client.put_object(Bucket="infinstor-plain", Key=f"notes/note_{i}.txt",
+                          Body=f"note {i}\n".encode())
+
+    client.create_bucket(Bucket="infinstor-wide")
+    client.put_bucket_versioning(Bucket="infinstor-wide",
+                                 VersioningConfiguration={"Status": "Enabled"})
+
+    def put(i: int) -> None:
+        client.put_object(Bucket="infinstor-wide", Key=f"many/item_{i:06d}.txt",
+                          Body=f"{i}\n".encode())
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(put, range(WIDE_COUNT)))
+
+    svc = InfinstorService(open_index(index_url), s3_endpoint_url=endpoint)
+    svc.track(DEMO_BUCKET, enable_versioning_consent=True)
+    svc.sync(DEMO_BUCKET)
+    svc.track("infinstor-wide", enable_versioning_consent=True)
+    svc.sync("infinstor-wide")
+    svc.index.close()
+
+    data_dir = Path(__file__).parent / "test-data"
+    data_dir.mkdir(exist_ok=True)
+    (data_dir / "history.json").write_text(json.dumps({
+        "endpoint": endpoint,
+        "bucket": DEMO_BUCKET,
+        "steps": steps,
+        "plain_bucket": "infinstor-plain",
+        "wide_bucket": "infinstor-wide",
+        "wide_count": WIDE_COUNT,
+    }, indent=2))
+
+    c.InfinstorApp.index_url = index_url  # noqa: F821
+    c.InfinstorApp.s3_endpoint_url = endpoint  # noqa: F821
+    # Nothing changes behind the tests' back: no periodic reconcile passes.
+    c.InfinstorApp.reconcile_interval = 0.0  # noqa: F821
+
+
+_seed()

@@ -1,0 +1,228 @@
+/**
+ * What the sidebar does with objects: preview, download, history, insert code.
+ * Used by the commands, the context menu and the views.
+ */
+import { JupyterFrontEnd } from '@jupyterlab/application';
+import { Clipboard, MainAreaWidget, Notification } from '@jupyterlab/apputils';
+import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
+
+import { folderCode, objectCode, versionCode } from './codegen';
+import { createHistoryWidget } from './history';
+import { IEntry, InfinstorModel } from './model';
+import { createPreviewWidget } from './preview';
+import { IObjectRequest, IViewParams } from './tokens';
+
+/** A key (file or folder) of a bucket, seen through a view or as one version. */
+export interface IObjectTarget {
+  bucket: string;
+  key: string;
+  kind: 'file' | 'folder';
+  /** The view (at/slice/label); ignored when `versionId` is given. */
+  view?: IViewParams;
+  versionId?: string;
+  /** "as of ..." text for comments. */
+  display?: string;
+}
+
+/** Numbers the ids of the tabs this module opens. */
+let widgetCounter = 0;
+
+export class InfinstorActions {
+  constructor(options: InfinstorActions.IOptions) {
+    this.app = options.app;
+    this.model = options.model;
+    this.notebooks = options.notebooks ?? null;
+    this.sidebarId = options.sidebarId;
+  }
+
+  readonly app: JupyterFrontEnd;
+  readonly model: InfinstorModel;
+  readonly notebooks: INotebookTracker | null;
+  readonly sidebarId: string;
+
+  /** The selected entry (or one given) as a target in the current view. */
+  target(entry?: IEntry | null): IObjectTarget | null {
+    const e = entry ?? this.model.selected;
+    const bucket = this.model.bucket;
+    if (!e || !bucket) {
+      return null;
+    }
+    return {
+      bucket,
+      key: e.key,
+      kind: e.kind,
+      view: this.model.pinnedViewParams(),
+      display: this.model.spec?.display
+    };
+  }
+
+  /** The current folder as a target. */
+  folderTarget(): IObjectTarget | null {
+    const bucket = this.model.bucket;
+    if (!bucket) {
+      return null;
+    }
+    return {
+      bucket,
+      key: this.model.prefix,
+      kind: 'folder',
+      view: this.model.pinnedViewParams(),
+      display: this.model.spec?.display
+    };
+  }
+
+  private _request(target: IObjectTarget): IObjectRequest {
+    return target.versionId
+      ? { key: target.key, version_id: target.versionId }
+      : { key: target.key, ...(target.view ?? {}) };
+  }
+
+  /** Open (or bring forward) a preview tab of the target's version. */
+  preview(target: IObjectTarget | null): MainAreaWidget | null {
+    if (!target || target.kind !== 'file') {
+      return null;
+    }
+    const request = this._request(target);
+    const id = `infinstor-preview:${target.bucket}:${JSON.stringify(request)}`;
+    const existing = this._previews.get(id);
+    if (existing && !existing.isDisposed) {
+      this.app.shell.activateById(existing.id);
+      return existing;
+    }
+    const widget = createPreviewWidget({
+      client: this.model.client,
+      bucket: target.bucket,
+      request,
+      timeDisplay: this.model.settings.timeDisplay,
+      onDownload: () => this.download(target),
+      onHistory: () => this.history(target),
+      onInsertCode: () => this.insertCode(target)
+    });
+    widget.id = `infinstor-preview-${++widgetCounter}`;
+    this._previews.set(id, widget);
+    widget.disposed.connect(() => this._previews.delete(id));
+    this.app.shell.add(widget, 'main');
+    this.app.shell.activateById(widget.id);
+    return widget;
+  }
+
+  /** Download exactly the target's version through the browser. */
+  download(target: IObjectTarget | null): void {
+    if (!target || target.kind !== 'file') {
+      return;
+    }
+    const url = this.model.client.downloadUrl(
+      target.bucket,
+      this._request(target)
+    );
+    const anchor = document.createElement('a');
+    anchor.href = url;
+    anchor.download = target.key.split('/').pop() || 'download';
+    anchor.rel = 'noopener';
+    anchor.style.display = 'none';
+    document.body.appendChild(anchor);
+    anchor.click();
+    anchor.remove();
+  }
+
+  /** Open the version history of the target's key. */
+  history(target: IObjectTarget | null): MainAreaWidget | null {
+    if (!target || target.kind !== 'file') {
+      return null;
+    }
+    const id = `infinstor-history:${target.bucket}:${target.key}`;
+    const existing = this._histories.get(id);
+    if (existing && !existing.isDisposed) {
+      this.app.shell.activateById(existing.id);
+      return existing;
+    }
+    const widget = createHistoryWidget({
+      model: this.model,
+      bucket: target.bucket,
+      key: target.key,
+      onPreview: version =>
+        this.preview({
+          bucket: target.bucket,
+          key: target.key,
+          kind: 'file',
+          versionId: version.version_id
+        }),
+      onPicked: () => {
+        this.app.shell.activateById(this.sidebarId);
+      }
+    });
+    widget.id = `infinstor-history-${++widgetCounter}`;
+    this._histories.set(id, widget);
+    widget.disposed.connect(() => this._histories.delete(id));
+    this.app.shell.add(widget, 'main');
+    this.app.shell.activateById(widget.id);
+    return widget;
+  }
+
+  /** Python that reads the target (object or folder) as the view shows it. */
+  code(target: IObjectTarget): string {
+    const view: IViewParams = target.versionId ? {} : (target.view ?? {});
+    if (target.kind === 'folder') {
+      return folderCode(target.bucket, target.key, view, target.display);
+    }
+    if (target.versionId) {
+      return versionCode(target.bucket, target.key, target.versionId);
+    }
+    return objectCode(target.bucket, target.key, view, target.display);
+  }
+
+  /**
+   * Add a code cell reading the target to the current notebook (below the
+   * active cell, or into it when it is empty). Without a notebook the code
+   * goes to the clipboard.
+   */
+  insertCode(target: IObjectTarget | null): boolean {
+    if (!target) {
+      return false;
+    }
+    const code = this.code(target);
+    const panel = this.notebooks?.currentWidget ?? null;
+    if (!panel) {
+      Clipboard.copyToSystem(code);
+      Notification.info(
+        'Open a notebook to insert the code there; it was copied to the clipboard.',
+        { autoClose: 5000 }
+      );
+      return false;
+    }
+    const notebook = panel.content;
+    const active = notebook.activeCell;
+    if (
+      !active ||
+      active.model.type !== 'code' ||
+      active.model.sharedModel.getSource().trim() !== ''
+    ) {
+      NotebookActions.insertBelow(notebook);
+    }
+    const cell = notebook.activeCell;
+    if (cell) {
+      cell.model.sharedModel.setSource(code);
+    }
+    this.app.shell.activateById(panel.id);
+    return true;
+  }
+
+  /** Copy the target's s3:// URI. */
+  copyUri(target: IObjectTarget | null): void {
+    if (target) {
+      Clipboard.copyToSystem(`s3://${target.bucket}/${target.key}`);
+    }
+  }
+
+  private _previews = new Map<string, MainAreaWidget>();
+  private _histories = new Map<string, MainAreaWidget>();
+}
+
+export namespace InfinstorActions {
+  export interface IOptions {
+    app: JupyterFrontEnd;
+    model: InfinstorModel;
+    notebooks?: INotebookTracker | null;
+    sidebarId: string;
+  }
+}

@@ -1,0 +1,504 @@
+/**
+ * The browser: breadcrumbs, the "as of" line, a filter, sortable columns and a
+ * virtualized list of folders then files that loads pages as it scrolls.
+ */
+import { ReactWidget, UseSignal } from '@jupyterlab/apputils';
+import {
+  caretDownIcon,
+  caretUpIcon,
+  codeIcon,
+  downloadIcon,
+  fileIcon,
+  folderIcon,
+  historyIcon,
+  imageIcon,
+  jsonIcon,
+  LabIcon,
+  searchIcon,
+  spreadsheetIcon,
+  textEditorIcon
+} from '@jupyterlab/ui-components';
+import * as React from 'react';
+
+import { InfinstorActions } from './actions';
+import { IEntry, InfinstorModel, SortKey } from './model';
+import { formatBytes, formatCount, formatTime, TimeDisplay } from './time';
+import { VirtualList } from './virtuallist';
+
+/** Height of a row, in pixels (fixed: the list is windowed). */
+export const ROW_HEIGHT = 24;
+
+/** Fetch the next page when the view gets this close to the end. */
+const LOAD_AHEAD_ROWS = 60;
+
+function iconFor(entry: IEntry): LabIcon {
+  if (entry.kind === 'folder') {
+    return folderIcon;
+  }
+  const lower = entry.name.toLowerCase();
+  if (/\.(png|jpe?g|gif|bmp|webp|svg|tiff?)$/.test(lower)) {
+    return imageIcon;
+  }
+  if (/\.(csv|tsv|parquet|xlsx?)$/.test(lower)) {
+    return spreadsheetIcon;
+  }
+  if (/\.(json|jsonl|ndjson)$/.test(lower)) {
+    return jsonIcon;
+  }
+  if (/\.(txt|md|log|ya?ml|xml|ini|cfg|py)$/.test(lower)) {
+    return textEditorIcon;
+  }
+  return fileIcon;
+}
+
+function Breadcrumbs(props: { model: InfinstorModel }): JSX.Element | null {
+  const { model } = props;
+  const bucket = model.bucket;
+  if (!bucket) {
+    return null;
+  }
+  const parts = model.prefix.split('/').filter(Boolean);
+  const crumbs = [
+    <button
+      key="root"
+      className="jp-Infinstor-crumb"
+      title={`s3://${bucket}/`}
+      onClick={() => model.setPrefix('')}
+    >
+      {bucket}
+    </button>
+  ];
+  let acc = '';
+  parts.forEach((part, i) => {
+    acc += `${part}/`;
+    const target = acc;
+    crumbs.push(
+      <span key={`sep-${i}`} className="jp-Infinstor-crumb-sep">
+        /
+      </span>
+    );
+    crumbs.push(
+      <button
+        key={`c-${i}`}
+        className="jp-Infinstor-crumb"
+        title={`s3://${bucket}/${target}`}
+        onClick={() => model.setPrefix(target)}
+        aria-current={i === parts.length - 1 ? 'page' : undefined}
+      >
+        {part}
+      </button>
+    );
+  });
+  return (
+    <nav
+      className="jp-Infinstor-breadcrumbs"
+      aria-label="Folder"
+      data-testid="breadcrumbs"
+    >
+      {crumbs}
+    </nav>
+  );
+}
+
+/** The "as of ..." line: what time the rows show. */
+export function AsOf(props: { model: InfinstorModel }): JSX.Element | null {
+  const { model } = props;
+  const spec = model.spec;
+  if (!model.bucket) {
+    return null;
+  }
+  if (!spec) {
+    if (model.mode === 'label' && !model.label) {
+      return <div className="jp-Infinstor-asof">Choose a label.</div>;
+    }
+    return null;
+  }
+  const live = model.mode === 'now';
+  return (
+    <div
+      className={`jp-Infinstor-asof ${live ? 'jp-mod-live' : 'jp-mod-past'}`}
+      data-testid="asof"
+      title={spec.canonical}
+    >
+      <historyIcon.react tag="span" className="jp-Infinstor-icon" />
+      <span>
+        {model.mode === 'label' && model.label ? (
+          <>
+            label <b>{model.label}</b>:{' '}
+          </>
+        ) : null}
+        {spec.display}
+        {live ? ' (live)' : ''}
+      </span>
+    </div>
+  );
+}
+
+function SortHeader(props: {
+  model: InfinstorModel;
+  column: SortKey;
+  label: string;
+  className: string;
+}): JSX.Element {
+  const { model, column, label, className } = props;
+  const active = model.sortKey === column;
+  const Icon = model.sortAscending ? caretUpIcon : caretDownIcon;
+  return (
+    <div
+      className={`jp-Infinstor-col ${className} ${active ? 'jp-mod-sorted' : ''}`}
+      role="columnheader"
+      aria-sort={
+        active ? (model.sortAscending ? 'ascending' : 'descending') : 'none'
+      }
+      tabIndex={0}
+      onClick={() => model.setSort(column)}
+      onKeyDown={e => {
+        if (e.key === 'Enter' || e.key === ' ') {
+          e.preventDefault();
+          model.setSort(column);
+        }
+      }}
+    >
+      <span>{label}</span>
+      {active && <Icon.react tag="span" className="jp-Infinstor-sortIcon" />}
+    </div>
+  );
+}
+
+const Row = React.memo(function Row(props: {
+  entry: IEntry;
+  top: number;
+  selected: boolean;
+  display: TimeDisplay;
+  onActivate: (entry: IEntry) => void;
+  onSelect: (entry: IEntry) => void;
+  actions: InfinstorActions;
+}): JSX.Element {
+  const { entry, top, selected, display, onActivate, onSelect, actions } =
+    props;
+  const Icon = iconFor(entry);
+  const isFile = entry.kind === 'file';
+  return (
+    <div
+      className={`jp-Infinstor-row ${selected ? 'jp-mod-selected' : ''} jp-mod-${entry.kind}`}
+      style={{ transform: `translateY(${top}px)`, height: ROW_HEIGHT }}
+      role="row"
+      aria-selected={selected}
+      data-key={entry.key}
+      data-kind={entry.kind}
+      title={entry.key}
+      onClick={() => onSelect(entry)}
+      onDoubleClick={() => onActivate(entry)}
+      onContextMenu={() => onSelect(entry)}
+    >
+      <div className="jp-Infinstor-col jp-Infinstor-col-name" role="gridcell">
+        <Icon.react tag="span" className="jp-Infinstor-rowIcon" />
+        <span className="jp-Infinstor-name">{entry.name}</span>
+      </div>
+      {selected && (
+        <div className="jp-Infinstor-rowActions">
+          {isFile && (
+            <button
+              className="jp-Infinstor-iconButton"
+              title="Preview this version"
+              aria-label="Preview"
+              onClick={e => {
+                e.stopPropagation();
+                actions.preview(actions.target(entry));
+              }}
+            >
+              <searchIcon.react tag="span" className="jp-Infinstor-icon" />
+            </button>
+          )}
+          {isFile && (
+            <button
+              className="jp-Infinstor-iconButton"
+              title="Download this version"
+              aria-label="Download"
+              onClick={e => {
+                e.stopPropagation();
+                actions.download(actions.target(entry));
+              }}
+            >
+              <downloadIcon.react tag="span" className="jp-Infinstor-icon" />
+            </button>
+          )}
+          {isFile && (
+            <button
+              className="jp-Infinstor-iconButton"
+              title="History of this key"
+              aria-label="History"
+              onClick={e => {
+                e.stopPropagation();
+                actions.history(actions.target(entry));
+              }}
+            >
+              <historyIcon.react tag="span" className="jp-Infinstor-icon" />
+            </button>
+          )}
+          <button
+            className="jp-Infinstor-iconButton"
+            title="Insert code that reads this in the notebook"
+            aria-label="Insert code"
+            onClick={e => {
+              e.stopPropagation();
+              actions.insertCode(actions.target(entry));
+            }}
+          >
+            <codeIcon.react tag="span" className="jp-Infinstor-icon" />
+          </button>
+        </div>
+      )}
+      <div className="jp-Infinstor-col jp-Infinstor-col-size" role="gridcell">
+        {isFile ? formatBytes(entry.size) : ''}
+      </div>
+      <div
+        className="jp-Infinstor-col jp-Infinstor-col-modified"
+        role="gridcell"
+        title={isFile ? formatTime(entry.modifiedMs, display) : ''}
+      >
+        {isFile ? formatTime(entry.modifiedMs, display).slice(0, 19) : ''}
+      </div>
+    </div>
+  );
+});
+
+export function Browser(props: {
+  model: InfinstorModel;
+  actions: InfinstorActions;
+}): JSX.Element {
+  const { model, actions } = props;
+  const entries = model.entries;
+  const display = model.settings.timeDisplay;
+  const selected = model.selected;
+  const selectedIndex = selected ? entries.indexOf(selected) : -1;
+  const [scrollTo, setScrollTo] = React.useState<number | undefined>(undefined);
+  const rendered = React.useRef(0);
+
+  const activate = React.useCallback(
+    (entry: IEntry) => {
+      if (entry.kind === 'folder') {
+        model.setPrefix(entry.key);
+      } else {
+        actions.preview(actions.target(entry));
+      }
+    },
+    [model, actions]
+  );
+  const select = React.useCallback(
+    (entry: IEntry) => model.select(entry),
+    [model]
+  );
+
+  const onVisibleRange = React.useCallback(
+    (_first: number, last: number) => {
+      const near = last >= model.entries.length - LOAD_AHEAD_ROWS;
+      if (near && model.hasMore && !model.loading && !model.listingError) {
+        if (!model.filter || model.filterMayAutoload) {
+          void model.loadMore();
+        }
+      }
+    },
+    [model]
+  );
+
+  // Benchmarks read when the rows of the last page reached the DOM.
+  React.useLayoutEffect(() => {
+    rendered.current = performance.now();
+    const m = model.metrics;
+    (model as any).__lastRender = {
+      pageReceived: m.pageReceived,
+      committed: rendered.current,
+      entries: entries.length
+    };
+  });
+
+  const onKeyDown = (event: React.KeyboardEvent) => {
+    if (!entries.length) {
+      return;
+    }
+    let index = selectedIndex;
+    switch (event.key) {
+      case 'ArrowDown':
+        index = Math.min(entries.length - 1, index + 1);
+        break;
+      case 'ArrowUp':
+        index = Math.max(0, index - 1);
+        break;
+      case 'Home':
+        index = 0;
+        break;
+      case 'End':
+        index = entries.length - 1;
+        break;
+      case 'Enter':
+        if (selected) {
+          activate(selected);
+        }
+        event.preventDefault();
+        return;
+      case 'Backspace': {
+        const parts = model.prefix.split('/').filter(Boolean);
+        parts.pop();
+        model.setPrefix(parts.length ? `${parts.join('/')}/` : '');
+        event.preventDefault();
+        return;
+      }
+      default:
+        return;
+    }
+    event.preventDefault();
+    model.select(entries[index]);
+    setScrollTo(index);
+  };
+
+  if (!model.bucket) {
+    return (
+      <div className="jp-Infinstor-browser">
+        <div className="jp-Infinstor-note">
+          Track a bucket (Buckets section) or choose one to browse it.
+        </div>
+      </div>
+    );
+  }
+
+  const folders = entries.filter(e => e.kind === 'folder').length;
+  return (
+    <div className="jp-Infinstor-browser" data-testid="browser">
+      <Breadcrumbs model={model} />
+      <AsOf model={model} />
+      <div className="jp-Infinstor-filter">
+        <input
+          className="jp-mod-styled jp-Infinstor-filterInput"
+          type="search"
+          placeholder="Filter by name"
+          aria-label="Filter by name"
+          data-testid="filter"
+          value={model.filter}
+          onChange={e => model.setFilter(e.currentTarget.value)}
+        />
+      </div>
+      <div className="jp-Infinstor-header" role="row">
+        <SortHeader
+          model={model}
+          column="name"
+          label="Name"
+          className="jp-Infinstor-col-name"
+        />
+        <SortHeader
+          model={model}
+          column="size"
+          label="Size"
+          className="jp-Infinstor-col-size"
+        />
+        <SortHeader
+          model={model}
+          column="modified"
+          label="Modified"
+          className="jp-Infinstor-col-modified"
+        />
+      </div>
+      <VirtualList
+        items={entries}
+        rowHeight={ROW_HEIGHT}
+        scrollToIndex={scrollTo}
+        onVisibleRange={onVisibleRange}
+        className="jp-Infinstor-list"
+        containerProps={{
+          role: 'grid',
+          'aria-label': 'Objects',
+          'aria-rowcount': entries.length,
+          tabIndex: 0,
+          onKeyDown
+        }}
+        empty={
+          model.loading ? null : model.listingError ? null : (
+            <div className="jp-Infinstor-note jp-Infinstor-empty">
+              {model.filter
+                ? 'Nothing matches the filter in the entries loaded.'
+                : model.mode === 'slice'
+                  ? 'Nothing arrived here in this window.'
+                  : 'This folder is empty at this time.'}
+            </div>
+          )
+        }
+        renderRow={(entry, index, top) => (
+          <Row
+            key={entry.key}
+            entry={entry}
+            top={top}
+            selected={entry === selected}
+            display={display}
+            onActivate={activate}
+            onSelect={select}
+            actions={actions}
+          />
+        )}
+      />
+      {model.listingError && (
+        <div
+          className="jp-Infinstor-error"
+          role="alert"
+          data-testid="listing-error"
+        >
+          {model.listingError}
+        </div>
+      )}
+      <div className="jp-Infinstor-footer" data-testid="listing-status">
+        <span>
+          {formatCount(folders)} folder{folders === 1 ? '' : 's'},{' '}
+          {formatCount(entries.length - folders)} file
+          {entries.length - folders === 1 ? '' : 's'}
+          {model.filter
+            ? ` match (of ${formatCount(model.loadedCount)} loaded)`
+            : ''}
+          {model.hasMore ? ', more to load' : ''}
+        </span>
+        {model.loading && (
+          <span className="jp-Infinstor-spinner" aria-label="Loading" />
+        )}
+        {model.hasMore && !model.loading && (
+          <button
+            className="jp-Infinstor-linkButton"
+            onClick={() => void model.loadMore()}
+          >
+            Load more
+          </button>
+        )}
+      </div>
+    </div>
+  );
+}
+
+/** The browser section's content. */
+export class BrowserWidget extends ReactWidget {
+  constructor(
+    private readonly _model: InfinstorModel,
+    private readonly _actions: InfinstorActions
+  ) {
+    super();
+    this.addClass('jp-Infinstor-sectionBody');
+    this.addClass('jp-Infinstor-browserBody');
+  }
+
+  render(): JSX.Element {
+    const model = this._model;
+    return (
+      <UseSignal signal={model.listingChanged}>
+        {() => (
+          <UseSignal signal={model.stateChanged}>
+            {() => (
+              <UseSignal signal={model.selectionChanged}>
+                {() => (
+                  <UseSignal signal={model.settingsChanged}>
+                    {() => <Browser model={model} actions={this._actions} />}
+                  </UseSignal>
+                )}
+              </UseSignal>
+            )}
+          </UseSignal>
+        )}
+      </UseSignal>
+    );
+  }
+}

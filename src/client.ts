@@ -1,0 +1,296 @@
+/**
+ * The one typed client of the infinstor_jlab REST API (infinstor_jlab/openapi.yaml).
+ *
+ * Every request of the front end goes through here, and from here through
+ * `requestAPI` / `requestRaw` (src/handler.ts). Errors are
+ * `ServerConnection.ResponseError`s whose `message` is the server's sentence.
+ */
+import { ServerConnection } from '@jupyterlab/services';
+
+import { apiUrl, requestAPI, requestRaw } from './handler';
+import {
+  IBucketList,
+  IDiff,
+  IDiffRequest,
+  IHealth,
+  IHistory,
+  ILabel,
+  ILabelCreate,
+  ILabelList,
+  IListObjectsRequest,
+  IObjectMetadata,
+  IObjectRequest,
+  IObjectsPage,
+  IPreview,
+  ISyncJob,
+  ISyncRequest,
+  ITimeSpec,
+  ITimeline,
+  ITimelineRequest,
+  ITrackRequest,
+  ITrackResult,
+  IVerifyReport,
+  IVerifyRequest
+} from './tokens';
+
+type QueryValue = string | number | boolean | null | undefined;
+
+/**
+ * `?a=1&b=x%2Fy` from the defined values of `params`, in the given order
+ * ('' when none). Empty strings are kept (an empty prefix is a prefix).
+ */
+export function queryString(params: { [name: string]: QueryValue }): string {
+  const parts: string[] = [];
+  for (const [name, value] of Object.entries(params)) {
+    if (value === undefined || value === null) {
+      continue;
+    }
+    const text =
+      typeof value === 'boolean' ? (value ? '1' : '0') : String(value);
+    parts.push(`${encodeURIComponent(name)}=${encodeURIComponent(text)}`);
+  }
+  return parts.length ? `?${parts.join('&')}` : '';
+}
+
+function segment(value: string): string {
+  return encodeURIComponent(value);
+}
+
+function xsrfCookie(): string | null {
+  if (typeof document === 'undefined') {
+    return null;
+  }
+  const match = document.cookie.match('\\b_xsrf=([^;]*)\\b');
+  return match ? match[1] : null;
+}
+
+function jsonInit(method: string, body?: unknown): RequestInit {
+  const init: RequestInit = { method };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers = { 'Content-Type': 'application/json' };
+  }
+  return init;
+}
+
+/**
+ * Client of the REST API of one Jupyter server.
+ */
+export class InfinstorClient {
+  constructor(options: InfinstorClient.IOptions = {}) {
+    this.serverSettings =
+      options.serverSettings ?? ServerConnection.makeSettings();
+  }
+
+  /** The connection settings (base URL, token, fetch) of the server. */
+  readonly serverSettings: ServerConnection.ISettings;
+
+  /** `GET health`. */
+  health(): Promise<IHealth> {
+    return this._get<IHealth>('health');
+  }
+
+  /** `GET buckets`. */
+  listBuckets(): Promise<IBucketList> {
+    return this._get<IBucketList>('buckets');
+  }
+
+  /** `POST buckets/{bucket}/track`. */
+  track(bucket: string, body: ITrackRequest = {}): Promise<ITrackResult> {
+    return this._send<ITrackResult>(
+      `buckets/${segment(bucket)}/track`,
+      'POST',
+      body
+    );
+  }
+
+  /** `DELETE buckets/{bucket}/track`. */
+  async untrack(bucket: string, forget = false): Promise<void> {
+    await this._send<void>(
+      `buckets/${segment(bucket)}/track${queryString({ forget: forget || undefined })}`,
+      'DELETE'
+    );
+  }
+
+  /** `POST buckets/{bucket}/sync`. */
+  sync(bucket: string, body: ISyncRequest = {}): Promise<ISyncJob> {
+    return this._send<ISyncJob>(
+      `buckets/${segment(bucket)}/sync`,
+      'POST',
+      body
+    );
+  }
+
+  /** `GET syncs/{job_id}`. */
+  syncJob(jobId: string): Promise<ISyncJob> {
+    return this._get<ISyncJob>(`syncs/${segment(jobId)}`);
+  }
+
+  /** `GET buckets/{bucket}/objects`: one page of a snapshot or slice. */
+  listObjects(
+    bucket: string,
+    request: IListObjectsRequest = {}
+  ): Promise<IObjectsPage> {
+    const query = queryString({
+      prefix: request.prefix,
+      delimiter: request.delimiter,
+      at: request.at,
+      slice: request.slice,
+      label: request.label,
+      max_keys: request.max_keys,
+      // Not `token`: Jupyter reads ?token= as its own authentication token.
+      page_token: request.page_token,
+      start_after: request.start_after
+    });
+    return this._get<IObjectsPage>(
+      `buckets/${segment(bucket)}/objects${query}`
+    );
+  }
+
+  /** `GET buckets/{bucket}/object`: metadata of the version a view names. */
+  objectMetadata(
+    bucket: string,
+    request: IObjectRequest
+  ): Promise<IObjectMetadata> {
+    return this._get<IObjectMetadata>(this._objectPath(bucket, request));
+  }
+
+  /**
+   * `GET buckets/{bucket}/object?preview=1`: the start of the version's bytes,
+   * with what the `X-Infinstor-*` headers say about them.
+   */
+  async preview(bucket: string, request: IObjectRequest): Promise<IPreview> {
+    const response = await requestRaw(
+      this._objectPath(bucket, request, { preview: '1' }),
+      { method: 'GET' },
+      this.serverSettings
+    );
+    const blob = await response.blob();
+    const contentType =
+      response.headers.get('Content-Type') ||
+      blob.type ||
+      'application/octet-stream';
+    return {
+      blob,
+      contentType: contentType.split(';')[0].trim().toLowerCase(),
+      truncated: response.headers.get('X-Infinstor-Truncated') === 'true',
+      versionId: response.headers.get('X-Infinstor-Version-Id')
+    };
+  }
+
+  /**
+   * The URL that downloads exactly the version a view names
+   * (`GET buckets/{bucket}/object?download=1`), for an anchor or a new window.
+   *
+   * A browser navigation sends the login cookie but no Authorization header:
+   * the URL carries the server token when the page has one, and the `_xsrf`
+   * cookie value as JupyterLab's own download links do.
+   */
+  downloadUrl(bucket: string, request: IObjectRequest): string {
+    const extra: { [name: string]: QueryValue } = { download: '1' };
+    const xsrf = xsrfCookie();
+    if (xsrf) {
+      extra._xsrf = xsrf;
+    }
+    if (this.serverSettings.token) {
+      extra.token = this.serverSettings.token;
+    }
+    return apiUrl(
+      this._objectPath(bucket, request, extra),
+      this.serverSettings
+    );
+  }
+
+  /** `GET buckets/{bucket}/history`: every version of a key, newest first. */
+  history(bucket: string, key: string): Promise<IHistory> {
+    return this._get<IHistory>(
+      `buckets/${segment(bucket)}/history${queryString({ key })}`
+    );
+  }
+
+  /** `GET buckets/{bucket}/diff`. */
+  diff(bucket: string, request: IDiffRequest): Promise<IDiff> {
+    const query = queryString({
+      prefix: request.prefix,
+      from: request.from,
+      to: request.to
+    });
+    return this._get<IDiff>(`buckets/${segment(bucket)}/diff${query}`);
+  }
+
+  /** `GET buckets/{bucket}/timeline`. */
+  timeline(bucket: string, request: ITimelineRequest = {}): Promise<ITimeline> {
+    const query = queryString({
+      prefix: request.prefix,
+      from: request.from,
+      to: request.to,
+      bins: request.bins
+    });
+    return this._get<ITimeline>(`buckets/${segment(bucket)}/timeline${query}`);
+  }
+
+  /** `GET labels`. */
+  listLabels(bucket?: string): Promise<ILabelList> {
+    return this._get<ILabelList>(`labels${queryString({ bucket })}`);
+  }
+
+  /** `POST labels`. */
+  createLabel(body: ILabelCreate): Promise<ILabel> {
+    return this._send<ILabel>('labels', 'POST', body);
+  }
+
+  /** `GET labels/{name}`. */
+  getLabel(name: string): Promise<ILabel> {
+    return this._get<ILabel>(`labels/${segment(name)}`);
+  }
+
+  /** `DELETE labels/{name}`. */
+  async deleteLabel(name: string): Promise<void> {
+    await this._send<void>(`labels/${segment(name)}`, 'DELETE');
+  }
+
+  /** `POST labels/{name}/verify`. */
+  verifyLabel(name: string, body: IVerifyRequest = {}): Promise<IVerifyReport> {
+    return this._send<IVerifyReport>(
+      `labels/${segment(name)}/verify`,
+      'POST',
+      body
+    );
+  }
+
+  /** `GET timespec`: parse a time spec exactly as the other routes do. */
+  timespec(spec: string): Promise<ITimeSpec> {
+    return this._get<ITimeSpec>(`timespec${queryString({ spec })}`);
+  }
+
+  private _objectPath(
+    bucket: string,
+    request: IObjectRequest,
+    extra: { [name: string]: QueryValue } = {}
+  ): string {
+    const query = queryString({
+      key: request.key,
+      at: request.at,
+      slice: request.slice,
+      label: request.label,
+      version_id: request.version_id,
+      ...extra
+    });
+    return `buckets/${segment(bucket)}/object${query}`;
+  }
+
+  private _get<T>(path: string): Promise<T> {
+    return requestAPI<T>(path, { method: 'GET' }, this.serverSettings);
+  }
+
+  private _send<T>(path: string, method: string, body?: unknown): Promise<T> {
+    return requestAPI<T>(path, jsonInit(method, body), this.serverSettings);
+  }
+}
+
+export namespace InfinstorClient {
+  export interface IOptions {
+    /** Defaults to the page's settings. */
+    serverSettings?: ServerConnection.ISettings;
+  }
+}

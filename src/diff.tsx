@@ -1,0 +1,247 @@
+/**
+ * The diff section: what was added, modified and deleted under the current
+ * folder between two times (or across the slice window).
+ */
+import { ReactWidget, UseSignal } from '@jupyterlab/apputils';
+import * as React from 'react';
+
+import { InfinstorActions } from './actions';
+import { InfinstorModel } from './model';
+import { formatCount, secondEnd, snapshotSpec } from './time';
+import { TimePicker } from './timecontrol';
+
+/** Default times of a diff for the current view: [from, to] (to null = now). */
+export function defaultDiffTimes(
+  model: InfinstorModel
+): [number | null, number | null] {
+  if (
+    model.mode === 'slice' &&
+    model.sliceStartMs !== null &&
+    model.sliceEndMs !== null
+  ) {
+    // The snapshot just before the window, and its end: the window's changes.
+    return [model.sliceStartMs - 1, model.sliceEndMs];
+  }
+  if (model.mode === 'snapshot' && model.atMs !== null) {
+    return [model.atMs, null];
+  }
+  const spec = model.spec;
+  if (model.mode === 'label' && spec) {
+    if (spec.kind === 'slice' && spec.start_ms !== null) {
+      return [spec.start_ms - 1, spec.end_ms];
+    }
+    return [spec.end_ms, null];
+  }
+  const t = model.timeline;
+  return [t ? t.start_ms - 1 : null, null];
+}
+
+function DiffView(props: {
+  model: InfinstorModel;
+  actions: InfinstorActions;
+}): JSX.Element {
+  const { model, actions } = props;
+  const display = model.settings.timeDisplay;
+  const [from, setFrom] = React.useState<number | null>(null);
+  const [to, setTo] = React.useState<number | null>(null);
+  const [toNow, setToNow] = React.useState(true);
+  const [touched, setTouched] = React.useState(false);
+
+  // Follow the view until the user edits the times.
+  const [defFrom, defTo] = defaultDiffTimes(model);
+  const shownFrom = touched ? from : defFrom;
+  const shownTo = touched ? to : defTo;
+  const shownNow = touched ? toNow : defTo === null;
+
+  const compare = () => {
+    if (shownFrom === null) {
+      return;
+    }
+    const fromSpec = snapshotSpec(shownFrom);
+    const toSpec = shownNow || shownTo === null ? 'now' : snapshotSpec(shownTo);
+    void model.computeDiff(fromSpec, toSpec);
+  };
+
+  const diff = model.diff;
+  const bucket = model.bucket;
+  const open = (key: string, versionId: string) =>
+    bucket && actions.preview({ bucket, key, kind: 'file', versionId });
+
+  return (
+    <div className="jp-Infinstor-diff" data-testid="diff">
+      <TimePicker
+        label="From"
+        value={shownFrom}
+        display={display}
+        testId="diff-from"
+        onChange={ms => {
+          setTouched(true);
+          setFrom(secondEnd(ms));
+          setTo(shownTo);
+          setToNow(shownNow);
+        }}
+      />
+      <div className="jp-Infinstor-diff-to">
+        {shownNow ? (
+          <div className="jp-Infinstor-picker">
+            <label>To</label>
+            <span className="jp-Infinstor-note">now</span>
+          </div>
+        ) : (
+          <TimePicker
+            label="To"
+            value={shownTo}
+            display={display}
+            testId="diff-to"
+            onChange={ms => {
+              setTouched(true);
+              setFrom(shownFrom);
+              setTo(secondEnd(ms));
+              setToNow(false);
+            }}
+          />
+        )}
+        <label className="jp-Infinstor-checkbox">
+          <input
+            type="checkbox"
+            checked={shownNow}
+            onChange={e => {
+              setTouched(true);
+              setFrom(shownFrom);
+              setToNow(e.currentTarget.checked);
+              setTo(shownTo ?? secondEnd(Date.now()));
+            }}
+          />{' '}
+          now
+        </label>
+      </div>
+      <div className="jp-Infinstor-buttons">
+        <button
+          className="jp-mod-styled jp-mod-accept jp-Infinstor-smallButton"
+          disabled={!bucket || shownFrom === null || model.diffLoading}
+          onClick={compare}
+          data-testid="diff-compare"
+        >
+          Compare
+        </button>
+        {touched && (
+          <button
+            className="jp-mod-styled jp-Infinstor-smallButton"
+            onClick={() => setTouched(false)}
+            title="Take the times from the view (the slice window, or the snapshot to now)"
+          >
+            From view
+          </button>
+        )}
+      </div>
+      {model.diffLoading && <div className="jp-Infinstor-note">Comparing…</div>}
+      {model.diffError && (
+        <div className="jp-Infinstor-error" role="alert">
+          {model.diffError}
+        </div>
+      )}
+      {diff && (
+        <div className="jp-Infinstor-diff-result" data-testid="diff-result">
+          <div className="jp-Infinstor-note">
+            s3://{diff.bucket}/{diff.prefix}: {diff.from.display} →{' '}
+            {diff.to.display.replace(/^as of /, '')}
+          </div>
+          <div className="jp-Infinstor-diff-counts">
+            <span
+              className="jp-Infinstor-badge jp-mod-ok"
+              data-testid="diff-added"
+            >
+              +{formatCount(diff.counts.added)} added
+            </span>
+            <span
+              className="jp-Infinstor-badge jp-mod-warn"
+              data-testid="diff-modified"
+            >
+              ~{formatCount(diff.counts.modified)} modified
+            </span>
+            <span
+              className="jp-Infinstor-badge jp-mod-error"
+              data-testid="diff-deleted"
+            >
+              −{formatCount(diff.counts.deleted)} deleted
+            </span>
+          </div>
+          <ul className="jp-Infinstor-diff-list">
+            {diff.added.map(e => (
+              <li key={`a-${e.key}`} className="jp-mod-added">
+                <span className="jp-Infinstor-diff-mark">+</span>
+                <button
+                  className="jp-Infinstor-linkButton"
+                  title="Preview the added version"
+                  onClick={() => open(e.key, e.version_id)}
+                >
+                  {e.key}
+                </button>
+              </li>
+            ))}
+            {diff.modified.map(e => (
+              <li key={`m-${e.key}`} className="jp-mod-modified">
+                <span className="jp-Infinstor-diff-mark">~</span>
+                <button
+                  className="jp-Infinstor-linkButton"
+                  title="Preview the new version"
+                  onClick={() => open(e.key, e.to_version_id)}
+                >
+                  {e.key}
+                </button>
+                <button
+                  className="jp-Infinstor-linkButton jp-Infinstor-diff-before"
+                  title="Preview the old version"
+                  onClick={() => open(e.key, e.from_version_id)}
+                >
+                  before
+                </button>
+              </li>
+            ))}
+            {diff.deleted.map(e => (
+              <li key={`d-${e.key}`} className="jp-mod-deleted">
+                <span className="jp-Infinstor-diff-mark">−</span>
+                <button
+                  className="jp-Infinstor-linkButton"
+                  title="Preview the deleted version"
+                  onClick={() => open(e.key, e.version_id)}
+                >
+                  {e.key}
+                </button>
+              </li>
+            ))}
+          </ul>
+          {diff.counts.added + diff.counts.modified + diff.counts.deleted ===
+            0 && <div className="jp-Infinstor-note">No differences.</div>}
+        </div>
+      )}
+    </div>
+  );
+}
+
+export class DiffWidget extends ReactWidget {
+  constructor(
+    private readonly _model: InfinstorModel,
+    private readonly _actions: InfinstorActions
+  ) {
+    super();
+    this.addClass('jp-Infinstor-sectionBody');
+  }
+
+  render(): JSX.Element {
+    const model = this._model;
+    return (
+      <UseSignal signal={model.diffChanged}>
+        {() => (
+          <UseSignal signal={model.stateChanged}>
+            {() => (
+              <UseSignal signal={model.settingsChanged}>
+                {() => <DiffView model={model} actions={this._actions} />}
+              </UseSignal>
+            )}
+          </UseSignal>
+        )}
+      </UseSignal>
+    );
+  }
+}

@@ -1,0 +1,340 @@
+/**
+ * Labels: name the current view, list labels, use, verify and delete them.
+ */
+import {
+  Dialog,
+  ReactWidget,
+  showDialog,
+  UseSignal
+} from '@jupyterlab/apputils';
+import * as React from 'react';
+
+import { InfinstorModel } from './model';
+import { ILabel } from './tokens';
+import { formatBytes, formatCount, formatTime } from './time';
+
+interface ILabelForm {
+  name: string;
+  description: string;
+}
+
+/** Body of the "New label" dialog. */
+class LabelDialogBody
+  extends ReactWidget
+  implements Dialog.IBodyWidget<ILabelForm>
+{
+  constructor(
+    private readonly _summary: string,
+    private _form: ILabelForm,
+    private readonly _error: string | null
+  ) {
+    super();
+    this.addClass('jp-Infinstor-dialog');
+  }
+
+  getValue(): ILabelForm {
+    return { ...this._form };
+  }
+
+  render(): JSX.Element {
+    return (
+      <div className="jp-Infinstor-labelForm">
+        <p>
+          A label pins this view with a fingerprint of its exact versions:
+          <br />
+          <b>{this._summary}</b>
+        </p>
+        {this._error && (
+          <div
+            className="jp-Infinstor-error"
+            role="alert"
+            data-testid="label-error"
+          >
+            {this._error}
+          </div>
+        )}
+        <label>
+          Name
+          <input
+            className="jp-mod-styled"
+            name="label-name"
+            defaultValue={this._form.name}
+            placeholder="e.g. flowers-2026-11"
+            onChange={e => {
+              this._form.name = e.currentTarget.value;
+            }}
+          />
+        </label>
+        <label>
+          Description
+          <textarea
+            className="jp-mod-styled"
+            name="label-description"
+            rows={3}
+            defaultValue={this._form.description}
+            onChange={e => {
+              this._form.description = e.currentTarget.value;
+            }}
+          />
+        </label>
+      </div>
+    );
+  }
+}
+
+/**
+ * Ask for a name and description, create the label from the current view, and
+ * show its fingerprint. A server error (name taken, unknown bucket) is shown
+ * in the dialog, which opens again with what was typed.
+ */
+export async function createLabelWithDialog(
+  model: InfinstorModel
+): Promise<ILabel | null> {
+  if (!model.bucket) {
+    await showDialog({
+      title: 'No view to label',
+      body: 'Choose a bucket first: a label names a view of one bucket.',
+      buttons: [Dialog.okButton()]
+    });
+    return null;
+  }
+  const summary = `s3://${model.bucket}/${model.prefix} ${
+    model.spec?.display ?? model.specText()
+  }`;
+  let form: ILabelForm = { name: '', description: '' };
+  let error: string | null = null;
+  for (;;) {
+    const result = await showDialog({
+      title: 'New label',
+      body: new LabelDialogBody(summary, { ...form }, error),
+      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Create' })],
+      focusNodeSelector: 'input[name="label-name"]'
+    });
+    if (!result.button.accept || !result.value) {
+      return null;
+    }
+    form = result.value;
+    try {
+      const label = await model.createLabel(form.name.trim(), form.description);
+      await showDialog({
+        title: `Label ${label.name} created`,
+        body: (
+          <div
+            className="jp-Infinstor-labelCreated"
+            data-testid="label-created"
+          >
+            <p>
+              {formatCount(label.object_count)} objects,{' '}
+              {formatBytes(label.total_bytes)}, s3://{label.bucket}/
+              {label.prefix} at <code>{label.spec}</code>.
+            </p>
+            <p>
+              Fingerprint (anyone can check that the label still resolves to
+              these bytes):
+            </p>
+            <code
+              className="jp-Infinstor-fingerprint"
+              data-testid="fingerprint"
+            >
+              {label.fingerprint}
+            </code>
+          </div>
+        ),
+        buttons: [Dialog.okButton()]
+      });
+      return label;
+    } catch (e) {
+      error = (e as Error).message || String(e);
+    }
+  }
+}
+
+function VerifyBadge(props: { model: InfinstorModel; name: string }) {
+  const state = props.model.verifyState(props.name);
+  if (!state) {
+    return null;
+  }
+  if (state.running) {
+    return <span className="jp-Infinstor-badge">verifying…</span>;
+  }
+  if (state.error) {
+    return (
+      <div className="jp-Infinstor-error" role="alert">
+        {state.error}
+      </div>
+    );
+  }
+  const r = state.report;
+  if (!r) {
+    return null;
+  }
+  if (r.ok) {
+    return (
+      <span
+        className="jp-Infinstor-badge jp-mod-ok"
+        data-testid="verify-ok"
+        title={`Index fingerprint matches; ${r.s3_checked} versions checked in S3`}
+      >
+        ok: {formatCount(r.s3_checked)} versions verified
+      </span>
+    );
+  }
+  const problems: string[] = [];
+  if (!r.index_matches) {
+    problems.push(
+      `the index now resolves to ${formatCount(r.index_object_count)} objects with a different fingerprint`
+    );
+  }
+  if (r.s3_missing.length) {
+    problems.push(`${formatCount(r.s3_missing.length)} versions missing in S3`);
+  }
+  if (r.s3_changed.length) {
+    problems.push(`${formatCount(r.s3_changed.length)} versions changed in S3`);
+  }
+  return (
+    <span
+      className="jp-Infinstor-badge jp-mod-error"
+      data-testid="verify-drift"
+    >
+      drift: {problems.join('; ')}
+    </span>
+  );
+}
+
+function LabelItem(props: { model: InfinstorModel; label: ILabel }) {
+  const { model, label } = props;
+  const inUse = model.mode === 'label' && model.label === label.name;
+  const display = model.settings.timeDisplay;
+  const when =
+    label.kind === 'slice' && label.start_ms !== null
+      ? `${formatTime(label.start_ms, display)} → ${formatTime(label.end_ms, display)}`
+      : formatTime(label.end_ms, display);
+  return (
+    <li
+      className={`jp-Infinstor-label ${inUse ? 'jp-mod-selected' : ''}`}
+      data-label={label.name}
+    >
+      <div className="jp-Infinstor-label-head">
+        <span className="jp-Infinstor-label-name">{label.name}</span>
+        <span className="jp-Infinstor-badge">{label.kind}</span>
+        {inUse && (
+          <span className="jp-Infinstor-badge jp-mod-accent">in use</span>
+        )}
+      </div>
+      {label.description && (
+        <div className="jp-Infinstor-label-desc">{label.description}</div>
+      )}
+      <div className="jp-Infinstor-label-meta" title={label.spec}>
+        s3://{label.bucket}/{label.prefix} · {when}
+      </div>
+      <div className="jp-Infinstor-label-meta">
+        <code className="jp-Infinstor-mono">{label.spec}</code> ·{' '}
+        {formatCount(label.object_count)} objects ·{' '}
+        {formatBytes(label.total_bytes)}
+      </div>
+      <div
+        className="jp-Infinstor-label-meta jp-Infinstor-mono"
+        title={label.fingerprint}
+      >
+        {label.fingerprint.slice(0, 23)}…
+      </div>
+      <div className="jp-Infinstor-buttons">
+        <button
+          className="jp-mod-styled jp-Infinstor-smallButton"
+          onClick={() => model.useLabel(label)}
+          title="Browse this label's view"
+        >
+          Use
+        </button>
+        <button
+          className="jp-mod-styled jp-Infinstor-smallButton"
+          onClick={() => void model.verifyLabel(label.name)}
+          title="Check that the label still resolves to the same versions, and that S3 still has them"
+        >
+          Verify
+        </button>
+        <button
+          className="jp-mod-styled jp-mod-warn jp-Infinstor-smallButton"
+          onClick={() => void deleteLabelWithConfirm(model, label.name)}
+        >
+          Delete
+        </button>
+      </div>
+      <VerifyBadge model={model} name={label.name} />
+    </li>
+  );
+}
+
+export async function deleteLabelWithConfirm(
+  model: InfinstorModel,
+  name: string
+): Promise<boolean> {
+  const result = await showDialog({
+    title: `Delete label ${name}?`,
+    body:
+      'The label goes; the objects it names stay in S3. Anyone using label:/' +
+      `${name} will get an error.`,
+    buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
+  });
+  if (!result.button.accept) {
+    return false;
+  }
+  try {
+    await model.deleteLabel(name);
+    return true;
+  } catch (e) {
+    await showDialog({
+      title: `Could not delete ${name}`,
+      body: (e as Error).message || String(e),
+      buttons: [Dialog.okButton()]
+    });
+    return false;
+  }
+}
+
+export function LabelsView(props: { model: InfinstorModel }): JSX.Element {
+  const { model } = props;
+  return (
+    <div className="jp-Infinstor-labels" data-testid="labels">
+      {model.labelsError && (
+        <div className="jp-Infinstor-error" role="alert">
+          {model.labelsError}
+        </div>
+      )}
+      {model.labels.length === 0 && !model.labelsError && (
+        <div className="jp-Infinstor-note">
+          No labels yet. “New label” names the view the browser shows.
+        </div>
+      )}
+      <ul className="jp-Infinstor-labelList">
+        {model.labels.map(l => (
+          <LabelItem key={l.name} model={model} label={l} />
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+export class LabelsWidget extends ReactWidget {
+  constructor(private readonly _model: InfinstorModel) {
+    super();
+    this.addClass('jp-Infinstor-sectionBody');
+  }
+
+  render(): JSX.Element {
+    const model = this._model;
+    return (
+      <UseSignal signal={model.labelsChanged}>
+        {() => (
+          <UseSignal signal={model.stateChanged}>
+            {() => (
+              <UseSignal signal={model.settingsChanged}>
+                {() => <LabelsView model={model} />}
+              </UseSignal>
+            )}
+          </UseSignal>
+        )}
+      </UseSignal>
+    );
+  }
+}

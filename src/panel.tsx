@@ -1,0 +1,238 @@
+/**
+ * The InfinStor sidebar: a SidePanel whose accordion sections are the
+ * buckets, the time control, the browser, the diff and the labels.
+ */
+import { ReactWidget, UseSignal } from '@jupyterlab/apputils';
+import {
+  addIcon,
+  codeIcon,
+  HTMLSelect,
+  PanelWithToolbar,
+  refreshIcon,
+  SidePanel,
+  tagIcon,
+  ToolbarButton
+} from '@jupyterlab/ui-components';
+import { AccordionPanel, Widget } from '@lumino/widgets';
+import * as React from 'react';
+
+import { InfinstorActions } from './actions';
+import { BrowserWidget } from './browser';
+import { BucketsWidget } from './buckets';
+import { DiffWidget } from './diff';
+import { infinstorIcon } from './icons';
+import { createLabelWithDialog, LabelsWidget } from './labels';
+import { InfinstorModel } from './model';
+import { TimeControlWidget } from './timecontrol';
+
+/** The id of the sidebar widget (layout restorer, activateById). */
+export const SIDEBAR_ID = 'infinstor-sidebar';
+
+/** The tracked-bucket picker in the panel's toolbar. */
+class BucketPicker extends ReactWidget {
+  constructor(private readonly _model: InfinstorModel) {
+    super();
+    this.addClass('jp-Infinstor-bucketPicker');
+  }
+
+  render(): JSX.Element {
+    const model = this._model;
+    return (
+      <UseSignal signal={model.bucketsChanged}>
+        {() => (
+          <UseSignal signal={model.stateChanged}>
+            {() => {
+              const tracked = model.buckets.filter(b => b.tracked);
+              const options = tracked.map(b => ({
+                label: b.name,
+                value: b.name
+              }));
+              if (model.bucket && !tracked.some(b => b.name === model.bucket)) {
+                options.unshift({ label: model.bucket, value: model.bucket });
+              }
+              if (!model.bucket) {
+                options.unshift({ label: 'Choose a bucket…', value: '' });
+              }
+              return (
+                <HTMLSelect
+                  aria-label="Bucket"
+                  title="Tracked bucket to browse"
+                  value={model.bucket ?? ''}
+                  onChange={e => model.setBucket(e.currentTarget.value || null)}
+                  options={options}
+                />
+              );
+            }}
+          </UseSignal>
+        )}
+      </UseSignal>
+    );
+  }
+}
+
+function section(
+  title: string,
+  body: Widget,
+  className: string
+): PanelWithToolbar {
+  const panel = new PanelWithToolbar();
+  panel.title.label = title;
+  panel.addClass('jp-Infinstor-section');
+  panel.addClass(className);
+  panel.addWidget(body);
+  return panel;
+}
+
+export class InfinstorPanel extends SidePanel {
+  constructor(options: InfinstorPanel.IOptions) {
+    super({ translator: options.translator });
+    const { model, actions } = options;
+    this.model = model;
+    this.actions = actions;
+    this.id = SIDEBAR_ID;
+    this.addClass('jp-Infinstor-panel');
+    this.title.icon = infinstorIcon;
+    this.title.caption = 'S3 time travel (InfinStor)';
+
+    const heading = new Widget({ node: document.createElement('h2') });
+    heading.node.textContent = 'S3 Time Travel';
+    heading.addClass('jp-text-truncated');
+    this.header.addWidget(heading);
+
+    this.toolbar.addItem('bucket', new BucketPicker(model));
+    this.toolbar.addItem(
+      'refresh',
+      new ToolbarButton({
+        icon: refreshIcon,
+        tooltip: 'Refresh buckets, listing, timeline and labels',
+        onClick: () => void this.refreshAll()
+      })
+    );
+
+    this.buckets = section(
+      'Buckets',
+      new BucketsWidget(model),
+      'jp-Infinstor-bucketsSection'
+    );
+    this.buckets.toolbar.addItem(
+      'refresh',
+      new ToolbarButton({
+        icon: refreshIcon,
+        tooltip: 'Refresh the buckets and their sync status',
+        onClick: () => void model.refreshBuckets()
+      })
+    );
+
+    this.time = section(
+      'Time',
+      new TimeControlWidget(model),
+      'jp-Infinstor-timeSection'
+    );
+
+    this.browser = section(
+      'Browser',
+      new BrowserWidget(model, actions),
+      'jp-Infinstor-browserSection'
+    );
+    this.browser.toolbar.addItem(
+      'insert-code',
+      new ToolbarButton({
+        icon: codeIcon,
+        tooltip: 'Insert code that lists this folder at this time',
+        onClick: () => void actions.insertCode(actions.folderTarget())
+      })
+    );
+    this.browser.toolbar.addItem(
+      'label',
+      new ToolbarButton({
+        icon: tagIcon,
+        tooltip: 'Name this view (new label)',
+        onClick: () => void createLabelWithDialog(model)
+      })
+    );
+    this.browser.toolbar.addItem(
+      'refresh',
+      new ToolbarButton({
+        icon: refreshIcon,
+        tooltip: 'Reload the listing',
+        onClick: () => void model.refresh()
+      })
+    );
+
+    this.diff = section(
+      'Diff',
+      new DiffWidget(model, actions),
+      'jp-Infinstor-diffSection'
+    );
+
+    this.labels = section(
+      'Labels',
+      new LabelsWidget(model),
+      'jp-Infinstor-labelsSection'
+    );
+    this.labels.toolbar.addItem(
+      'new',
+      new ToolbarButton({
+        icon: addIcon,
+        tooltip: 'New label from the current view',
+        onClick: () => void createLabelWithDialog(model)
+      })
+    );
+    this.labels.toolbar.addItem(
+      'refresh',
+      new ToolbarButton({
+        icon: refreshIcon,
+        tooltip: 'Reload the labels',
+        onClick: () => void model.refreshLabels()
+      })
+    );
+
+    this.addWidget(this.buckets);
+    this.addWidget(this.time);
+    this.addWidget(this.browser);
+    this.addWidget(this.diff);
+    this.addWidget(this.labels);
+
+    const accordion = this.content as AccordionPanel;
+    accordion.setRelativeSizes([2, 3, 8, 2, 2]);
+    // The diff opens when needed (its title, or the Diff command); a saved
+    // workspace restores the sections as the user left them.
+    accordion.collapse(3);
+  }
+
+  readonly model: InfinstorModel;
+  readonly actions: InfinstorActions;
+  readonly buckets: PanelWithToolbar;
+  readonly time: PanelWithToolbar;
+  readonly browser: PanelWithToolbar;
+  readonly diff: PanelWithToolbar;
+  readonly labels: PanelWithToolbar;
+
+  /** Expand a section (when collapsed) and bring it into view. */
+  expand(widget: Widget): void {
+    const accordion = this.content as AccordionPanel;
+    const index = accordion.widgets.indexOf(widget);
+    if (index >= 0 && !widget.isVisible) {
+      accordion.expand(index);
+    }
+  }
+
+  async refreshAll(): Promise<void> {
+    await Promise.all([
+      this.model.refreshBuckets(),
+      this.model.refresh(),
+      this.model.refreshTimeline(),
+      this.model.refreshLabels()
+    ]);
+  }
+}
+
+export namespace InfinstorPanel {
+  export interface IOptions {
+    model: InfinstorModel;
+    actions: InfinstorActions;
+    translator?: SidePanel.IOptions['translator'];
+  }
+}
+
+export { infinstorIcon };

@@ -1,0 +1,280 @@
+/**
+ * The time control: Now / Snapshot / Slice / Label, a date-time picker (local
+ * time or UTC, to the second), a free-text time spec checked by the server,
+ * and the timeline.
+ */
+import { ReactWidget, UseSignal } from '@jupyterlab/apputils';
+import { HTMLSelect } from '@jupyterlab/ui-components';
+import * as React from 'react';
+
+import { InfinstorModel, TimeMode } from './model';
+import {
+  formatTime,
+  parseInputValue,
+  secondEnd,
+  secondStart,
+  TimeDisplay,
+  toInputValue
+} from './time';
+import { Timeline } from './timeline';
+
+const MODES: { mode: TimeMode; label: string; title: string }[] = [
+  { mode: 'now', label: 'Now', title: 'The bucket as it is now (live)' },
+  {
+    mode: 'snapshot',
+    label: 'Snapshot',
+    title: 'The bucket as it was at one second'
+  },
+  {
+    mode: 'slice',
+    label: 'Slice',
+    title: 'Only what arrived between two times'
+  },
+  { mode: 'label', label: 'Label', title: 'A named, pinned view' }
+];
+
+/** A date-time picker to the second, in local time or UTC. */
+export function TimePicker(props: {
+  value: number | null;
+  display: TimeDisplay;
+  label: string;
+  /** Called with the first millisecond of the chosen second. */
+  onChange: (ms: number) => void;
+  testId?: string;
+}): JSX.Element {
+  const { value, display, label, onChange, testId } = props;
+  const id = React.useMemo(
+    () => `jp-Infinstor-picker-${Math.random().toString(36).slice(2)}`,
+    []
+  );
+  return (
+    <div className="jp-Infinstor-picker jp-mod-stacked">
+      <label htmlFor={id}>
+        {label}{' '}
+        <span className="jp-Infinstor-zone">
+          ({display === 'utc' ? 'UTC' : 'local time'})
+        </span>
+      </label>
+      <input
+        id={id}
+        className="jp-mod-styled jp-Infinstor-dateInput"
+        type="datetime-local"
+        step={1}
+        data-testid={testId}
+        value={value === null ? '' : toInputValue(value, display)}
+        onChange={event => {
+          const ms = parseInputValue(event.currentTarget.value, display);
+          if (ms !== null) {
+            onChange(ms);
+          }
+        }}
+      />
+    </div>
+  );
+}
+
+/** The free-text time spec, checked by `GET timespec` on Enter. */
+function SpecField(props: { model: InfinstorModel }): JSX.Element {
+  const { model } = props;
+  const current = model.specText();
+  const [text, setText] = React.useState(current);
+  const [dirty, setDirty] = React.useState(false);
+  const [error, setError] = React.useState<string | null>(null);
+  const [busy, setBusy] = React.useState(false);
+
+  React.useEffect(() => {
+    if (!dirty) {
+      setText(current);
+    }
+  }, [current, dirty]);
+
+  const apply = async () => {
+    setBusy(true);
+    try {
+      await model.applySpec(text);
+      setError(null);
+      setDirty(false);
+    } catch (e) {
+      setError((e as Error).message || String(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <div className="jp-Infinstor-spec">
+      <div className="jp-Infinstor-spec-row">
+        <input
+          className={`jp-mod-styled jp-Infinstor-specInput ${error ? 'jp-mod-invalid' : ''}`}
+          type="text"
+          spellCheck={false}
+          aria-label="Time spec"
+          aria-invalid={error ? true : undefined}
+          data-testid="spec-input"
+          placeholder="tm20261120100000, 2026-11-20T10:00:00Z/…, label:/name"
+          value={text}
+          onChange={event => {
+            setText(event.currentTarget.value);
+            setDirty(true);
+          }}
+          onKeyDown={event => {
+            if (event.key === 'Enter') {
+              event.preventDefault();
+              void apply();
+            } else if (event.key === 'Escape') {
+              setText(current);
+              setDirty(false);
+              setError(null);
+            }
+          }}
+        />
+        <button
+          className="jp-mod-styled jp-Infinstor-smallButton"
+          disabled={busy}
+          onClick={() => void apply()}
+          title="Check the spec with the server and show that time"
+        >
+          Go
+        </button>
+      </div>
+      {error && (
+        <div
+          className="jp-Infinstor-error"
+          role="alert"
+          data-testid="spec-error"
+        >
+          {error}
+        </div>
+      )}
+    </div>
+  );
+}
+
+export function TimeControl(props: { model: InfinstorModel }): JSX.Element {
+  const { model } = props;
+  const display = model.settings.timeDisplay;
+  const mode = model.mode;
+  return (
+    <div className="jp-Infinstor-time" data-testid="time-control">
+      <div
+        className="jp-Infinstor-modes"
+        role="radiogroup"
+        aria-label="Time mode"
+      >
+        {MODES.map(m => (
+          <button
+            key={m.mode}
+            role="radio"
+            aria-checked={mode === m.mode}
+            className={`jp-Infinstor-mode ${mode === m.mode ? 'jp-mod-active' : ''}`}
+            title={m.title}
+            data-mode={m.mode}
+            onClick={() => model.setMode(m.mode)}
+          >
+            {m.label}
+          </button>
+        ))}
+      </div>
+      {mode === 'snapshot' && (
+        <TimePicker
+          label="At"
+          value={model.atMs}
+          display={display}
+          testId="snapshot-picker"
+          onChange={ms => model.setSnapshot(secondEnd(ms))}
+        />
+      )}
+      {mode === 'slice' && (
+        <>
+          <TimePicker
+            label="From"
+            value={model.sliceStartMs}
+            display={display}
+            testId="slice-from-picker"
+            onChange={ms =>
+              model.setSlice(secondStart(ms), model.sliceEndMs ?? secondEnd(ms))
+            }
+          />
+          <TimePicker
+            label="To"
+            value={model.sliceEndMs}
+            display={display}
+            testId="slice-to-picker"
+            onChange={ms =>
+              model.setSlice(
+                model.sliceStartMs ?? secondStart(ms),
+                secondEnd(ms)
+              )
+            }
+          />
+        </>
+      )}
+      {mode === 'label' && (
+        <div className="jp-Infinstor-picker">
+          <label>Label</label>
+          {model.labels.length ? (
+            <HTMLSelect
+              aria-label="Label"
+              value={model.label ?? ''}
+              onChange={event => model.useLabel(event.currentTarget.value)}
+              options={[
+                ...(model.label
+                  ? []
+                  : [{ label: 'Choose a label…', value: '' }]),
+                ...model.labels.map(l => ({ label: l.name, value: l.name }))
+              ]}
+            />
+          ) : (
+            <span className="jp-Infinstor-note">
+              No labels yet: create one from a view in the Labels section.
+            </span>
+          )}
+        </div>
+      )}
+      {mode === 'now' && (
+        <div className="jp-Infinstor-note">
+          Live: the bucket as it is now
+          {model.spec && model.spec.kind === 'snapshot'
+            ? ` (${formatTime(secondEnd(model.spec.end_ms), display)})`
+            : ''}
+          .
+        </div>
+      )}
+      <SpecField model={model} />
+      <Timeline model={model} display={display} />
+    </div>
+  );
+}
+
+/** The time section's content. */
+export class TimeControlWidget extends ReactWidget {
+  constructor(private readonly _model: InfinstorModel) {
+    super();
+    this.addClass('jp-Infinstor-sectionBody');
+  }
+
+  render(): JSX.Element {
+    const model = this._model;
+    return (
+      <UseSignal signal={model.stateChanged}>
+        {() => (
+          <UseSignal signal={model.timelineChanged}>
+            {() => (
+              <UseSignal signal={model.settingsChanged}>
+                {() => (
+                  <UseSignal signal={model.labelsChanged}>
+                    {() => (
+                      <UseSignal signal={model.listingChanged}>
+                        {() => <TimeControl model={model} />}
+                      </UseSignal>
+                    )}
+                  </UseSignal>
+                )}
+              </UseSignal>
+            )}
+          </UseSignal>
+        )}
+      </UseSignal>
+    );
+  }
+}
