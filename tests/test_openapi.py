@@ -8,9 +8,7 @@ import asyncio
 import json
 import os
 import re
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any
 import pytest
 import tornado.web
 import yaml
+from live_server import LiveServer
 from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate as validate_spec
 from tornado.httpclient import HTTPClientError, HTTPResponse
@@ -307,76 +306,15 @@ async def test_real_answers_match_the_document(spec, jp_fetch, s3, bucket):
 
 
 # -- schemathesis against a live server --------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def live_server(tmp_path, index_url, s3_endpoint):
-    """``jupyter server`` as a real subprocess with the extension, on moto and a temp index."""
-    import requests
-
-    port, token = free_port(), uuid.uuid4().hex
-    home = tmp_path / "jupyter"
-    env = dict(
-        os.environ,
-        INFINSTOR_INDEX_URL=index_url,
-        AWS_ENDPOINT_URL=s3_endpoint,
-        JUPYTER_CONFIG_DIR=str(home / "config"),
-        JUPYTER_DATA_DIR=str(home / "data"),
-        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
-    )
-    # Only this extension (the others installed in the environment only slow the start).
-    (home / "config").mkdir(parents=True)
-    others = {"jupyterlab": False, "jupyter_lsp": False, "notebook_shim": False,
-              "jupyter_server_terminals": False}
-    (home / "config" / "jupyter_server_config.json").write_text(json.dumps(
-        {"ServerApp": {"jpserver_extensions": {**others, "infinstor_jlab": True}}}))
-    root = tmp_path / "root"
-    root.mkdir()
-    log = (tmp_path / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "jupyter_server",
-            f"--IdentityProvider.token={token}",
-            f"--ServerApp.port={port}",
-            "--ServerApp.port_retries=0",
-            "--ServerApp.ip=127.0.0.1",
-            "--ServerApp.open_browser=False",
-            "--ServerApp.allow_root=True",
-            f"--ServerApp.root_dir={root}",
-            "--ServerApp.jpserver_extensions=infinstor_jlab=True",
-            "--InfinstorApp.sqs_wait_seconds=1",
-            "--InfinstorApp.reconcile_interval=0",
-        ],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    session = requests.Session()
-    session.headers["Authorization"] = f"token {token}"
-    try:
-        deadline = time.monotonic() + 45
-        while True:
-            assert proc.poll() is None, (tmp_path / "server.log").read_text()
-            try:
-                if session.get(f"{base}/infinstor/health", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()
-            time.sleep(0.2)
-        yield base, token, session
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
-        session.close()
+    """``jupyter server`` as a real subprocess with the extension, on moto and a temp index
+    (tests/live_server.py)."""
+    server = LiveServer(tmp_path, index_url=index_url, s3_endpoint=s3_endpoint,
+                        args=["--InfinstorApp.sqs_wait_seconds=1",
+                              "--InfinstorApp.reconcile_interval=0"])
+    with server:
+        yield server.base, server.token, server.session
 
 
 def test_schemathesis_finds_no_server_errors_or_schema_violations(live_server, s3, bucket):
