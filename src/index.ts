@@ -23,7 +23,6 @@ import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import { InfinstorActions, IObjectTarget } from './actions';
 import { InfinstorClient } from './client';
 import { infinstorIcon } from './icons';
-import { createLabelWithDialog } from './labels';
 import { InfinstorModel, IViewState } from './model';
 import { InfinstorPanel, SIDEBAR_ID } from './panel';
 import { CommandIDs, DEFAULT_SETTINGS, ISettings, PLUGIN_ID } from './tokens';
@@ -234,7 +233,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       label: 'New Label from the Current S3 View',
       icon: args => (args.isPalette ? undefined : tagIcon),
       isEnabled: () => model.bucket !== null,
-      execute: () => createLabelWithDialog(model)
+      execute: () => panel.createLabel()
     });
     commands.addCommand(CommandIDs.diff, {
       describedBy: noArgs,

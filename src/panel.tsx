@@ -147,7 +147,7 @@ export class InfinstorPanel extends SidePanel {
       new ToolbarButton({
         icon: tagIcon,
         tooltip: 'Name this view (new label)',
-        onClick: () => void createLabelWithDialog(model)
+        onClick: () => void this.createLabel()
       })
     );
     this.browser.toolbar.addItem(
@@ -175,7 +175,7 @@ export class InfinstorPanel extends SidePanel {
       new ToolbarButton({
         icon: addIcon,
         tooltip: 'New label from the current view',
-        onClick: () => void createLabelWithDialog(model)
+        onClick: () => void this.createLabel()
       })
     );
     this.labels.toolbar.addItem(
@@ -195,9 +195,10 @@ export class InfinstorPanel extends SidePanel {
 
     const accordion = this.content as AccordionPanel;
     accordion.setRelativeSizes([2, 3, 8, 2, 2]);
-    // The diff opens when needed (its title, or the Diff command); a saved
-    // workspace restores the sections as the user left them.
+    // Diff and labels open when needed (their titles, or the commands); a
+    // saved workspace restores the sections as the user left them.
     accordion.collapse(3);
+    accordion.collapse(4);
   }
 
   readonly model: InfinstorModel;
@@ -212,8 +213,16 @@ export class InfinstorPanel extends SidePanel {
   expand(widget: Widget): void {
     const accordion = this.content as AccordionPanel;
     const index = accordion.widgets.indexOf(widget);
-    if (index >= 0 && !widget.isVisible) {
+    if (index >= 0 && widget.isHidden) {
       accordion.expand(index);
+    }
+  }
+
+  /** Ask for a label of the current view; show it in the labels section. */
+  async createLabel(): Promise<void> {
+    const label = await createLabelWithDialog(this.model);
+    if (label) {
+      this.expand(this.labels);
     }
   }
 
