@@ -1,0 +1,248 @@
+import { ServerConnection } from '@jupyterlab/services';
+
+import { InfinstorClient, queryString } from '../client';
+
+interface ISent {
+  url: string;
+  method: string;
+  body: string;
+  headers: Headers;
+}
+
+/**
+ * A client whose fetch records each request and answers with `reply`.
+ */
+function makeClient(
+  reply: (url: string) => Response | Promise<Response>,
+  token = ''
+): { client: InfinstorClient; sent: ISent[] } {
+  const sent: ISent[] = [];
+  const fetchMock = async (input: RequestInfo, init?: RequestInit) => {
+    const request = new Request(input, init);
+    sent.push({
+      // JupyterLab appends a cache buster (`&<epoch ms>`) to no-store GETs.
+      url: request.url.replace(/[?&]\d{10,}$/, ''),
+      method: request.method,
+      body: await request.text(),
+      headers: request.headers
+    });
+    return reply(request.url);
+  };
+  const serverSettings = ServerConnection.makeSettings({
+    baseUrl: 'http://localhost:8888/lab-base/',
+    wsUrl: 'ws://localhost:8888/lab-base/',
+    token,
+    fetch: fetchMock as any
+  });
+  return { client: new InfinstorClient({ serverSettings }), sent };
+}
+
+function json(body: unknown, status = 200): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { 'Content-Type': 'application/json' }
+  });
+}
+
+const PAGE = {
+  objects: [],
+  prefixes: [],
+  next_token: null,
+  bucket: 'b',
+  prefix: '',
+  delimiter: '/',
+  spec: {
+    kind: 'snapshot',
+    start_ms: null,
+    end_ms: 1,
+    canonical: 'x',
+    display: 'as of x',
+    label: null
+  }
+};
+
+describe('queryString', () => {
+  it('encodes values, keeps empty strings and drops undefined', () => {
+    expect(
+      queryString({ a: 'x/y z', b: undefined, c: '', d: 3, e: true })
+    ).toBe('?a=x%2Fy%20z&c=&d=3&e=1');
+    expect(queryString({})).toBe('');
+  });
+});
+
+describe('InfinstorClient', () => {
+  it('lists a page with the view, max_keys and page_token (never token)', async () => {
+    const { client, sent } = makeClient(() => json(PAGE));
+    const page = await client.listObjects('my-bucket', {
+      prefix: 'flowers/rose petals/',
+      delimiter: '/',
+      at: 'tm20261120100000',
+      max_keys: 500,
+      page_token: 'eyJwIjogIngifQ=='
+    });
+    expect(page.spec.display).toBe('as of x');
+    expect(sent).toHaveLength(1);
+    const url = new URL(sent[0].url);
+    expect(url.pathname).toBe('/lab-base/infinstor/buckets/my-bucket/objects');
+    expect(url.searchParams.get('prefix')).toBe('flowers/rose petals/');
+    expect(url.searchParams.get('delimiter')).toBe('/');
+    expect(url.searchParams.get('at')).toBe('tm20261120100000');
+    expect(url.searchParams.get('max_keys')).toBe('500');
+    expect(url.searchParams.get('page_token')).toBe('eyJwIjogIngifQ==');
+    expect(url.searchParams.has('token')).toBe(false);
+    expect(sent[0].method).toBe('GET');
+  });
+
+  it('sends a slice or a label instead of at', async () => {
+    const { client, sent } = makeClient(() => json(PAGE));
+    await client.listObjects('b', { slice: 'tmA-tmB' });
+    await client.listObjects('b', { label: 'flowers-v1', prefix: '' });
+    expect(new URL(sent[0].url).search).toBe('?slice=tmA-tmB');
+    expect(new URL(sent[1].url).search).toBe('?prefix=&label=flowers-v1');
+  });
+
+  it('posts track consent and events as JSON', async () => {
+    const { client, sent } = makeClient(() =>
+      json({ name: 'b', tracked: true, sync_job: 'j1' })
+    );
+    const result = await client.track('b', {
+      enable_versioning: true,
+      events: false
+    });
+    expect(result.sync_job).toBe('j1');
+    expect(sent[0].method).toBe('POST');
+    expect(sent[0].url).toBe(
+      'http://localhost:8888/lab-base/infinstor/buckets/b/track'
+    );
+    expect(JSON.parse(sent[0].body)).toEqual({
+      enable_versioning: true,
+      events: false
+    });
+  });
+
+  it('polls a sync job and encodes path segments', async () => {
+    const { client, sent } = makeClient(() =>
+      json({ id: 'a/b', state: 'done' })
+    );
+    await client.syncJob('a/b');
+    expect(sent[0].url).toBe(
+      'http://localhost:8888/lab-base/infinstor/syncs/a%2Fb'
+    );
+  });
+
+  it('asks for metadata, history, diff, timeline and time specs', async () => {
+    const { client, sent } = makeClient(() => json({}));
+    await client.objectMetadata('b', { key: 'a b/c+d.csv', at: 'now' });
+    await client.history('b', 'k');
+    await client.diff('b', { prefix: 'p/', from: 'tm1', to: 'now' });
+    await client.timeline('b', { prefix: 'p/', bins: 120 });
+    await client.timespec('label:/x');
+    const urls = sent.map(s => new URL(s.url));
+    expect(urls[0].pathname).toBe('/lab-base/infinstor/buckets/b/object');
+    expect(urls[0].searchParams.get('key')).toBe('a b/c+d.csv');
+    expect(urls[0].searchParams.get('at')).toBe('now');
+    expect(urls[1].search).toBe('?key=k');
+    expect(urls[2].search).toBe('?prefix=p%2F&from=tm1&to=now');
+    expect(urls[3].search).toBe('?prefix=p%2F&bins=120');
+    expect(urls[4].pathname).toBe('/lab-base/infinstor/timespec');
+    expect(urls[4].searchParams.get('spec')).toBe('label:/x');
+  });
+
+  it('creates, verifies and deletes labels', async () => {
+    const { client, sent } = makeClient(url =>
+      url.endsWith('/labels/x') ? new Response(null, { status: 204 }) : json({})
+    );
+    await client.createLabel({ name: 'x', bucket: 'b', prefix: '', at: 'tm1' });
+    await client.verifyLabel('x', { check_s3: true });
+    await expect(client.deleteLabel('x')).resolves.toBeUndefined();
+    expect(sent.map(s => `${s.method} ${new URL(s.url).pathname}`)).toEqual([
+      'POST /lab-base/infinstor/labels',
+      'POST /lab-base/infinstor/labels/x/verify',
+      'DELETE /lab-base/infinstor/labels/x'
+    ]);
+    expect(JSON.parse(sent[0].body)).toEqual({
+      name: 'x',
+      bucket: 'b',
+      prefix: '',
+      at: 'tm1'
+    });
+  });
+
+  it("rejects with the server's sentence", async () => {
+    const message =
+      "'yesterday' is not a time spec I understand. Accepted time specs: ...";
+    const { client } = makeClient(() =>
+      json({ message, reason: 'Bad Request' }, 400)
+    );
+    let error: any = null;
+    try {
+      await client.timespec('yesterday');
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ServerConnection.ResponseError);
+    expect(error.message).toBe(message);
+    expect(error.response.status).toBe(400);
+  });
+
+  it('rejects with the status line when the body is not JSON', async () => {
+    const { client } = makeClient(
+      () => new Response('', { status: 404, statusText: 'Not Found' })
+    );
+    await expect(client.health()).rejects.toThrow('404 Not Found');
+  });
+
+  it('turns a failed fetch into a NetworkError', async () => {
+    const { client } = makeClient(() => {
+      throw new TypeError('connection refused');
+    });
+    await expect(client.listBuckets()).rejects.toBeInstanceOf(
+      ServerConnection.NetworkError
+    );
+  });
+
+  it('reads a preview with its headers', async () => {
+    const { client, sent } = makeClient(
+      () =>
+        new Response('a,b\n1,2\n', {
+          status: 200,
+          headers: {
+            'Content-Type': 'text/csv; charset=utf-8',
+            'X-Infinstor-Truncated': 'true',
+            'X-Infinstor-Version-Id': 'v1'
+          }
+        })
+    );
+    const preview = await client.preview('b', {
+      key: 'tables/iris.csv',
+      version_id: 'v1'
+    });
+    expect(preview.contentType).toBe('text/csv');
+    expect(preview.truncated).toBe(true);
+    expect(preview.versionId).toBe('v1');
+    expect(await preview.blob.text()).toBe('a,b\n1,2\n');
+    const url = new URL(sent[0].url);
+    expect(url.searchParams.get('preview')).toBe('1');
+    expect(url.searchParams.get('version_id')).toBe('v1');
+  });
+
+  it('builds download URLs with the token and the XSRF cookie', () => {
+    document.cookie = '_xsrf=abc123';
+    const { client } = makeClient(() => json({}), 'secret-token');
+    const url = new URL(
+      client.downloadUrl('b', { key: 'dir/file name.csv', slice: 'tmA-tmB' })
+    );
+    expect(url.pathname).toBe('/lab-base/infinstor/buckets/b/object');
+    expect(url.searchParams.get('key')).toBe('dir/file name.csv');
+    expect(url.searchParams.get('slice')).toBe('tmA-tmB');
+    expect(url.searchParams.get('download')).toBe('1');
+    expect(url.searchParams.get('_xsrf')).toBe('abc123');
+    expect(url.searchParams.get('token')).toBe('secret-token');
+  });
+
+  it('leaves the token out of download URLs when the page has none', () => {
+    const { client } = makeClient(() => json({}), '');
+    const url = new URL(client.downloadUrl('b', { key: 'k' }));
+    expect(url.searchParams.has('token')).toBe(false);
+  });
+});
