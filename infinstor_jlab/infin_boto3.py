@@ -95,7 +95,7 @@ class TimeTravelClientMixin:
 
     def _infinstor_params(self, params: dict[str, Any], model: Any, context: dict[str, Any],
                           **_: Any) -> None:
-        if not _enabled:
+        if not _enabled or getattr(self, "_infinstor_internal", False):
             return
         tt = _tt()
         view = self._infinstor_view

@@ -234,3 +234,18 @@ def test_bad_snapshot_env_is_a_clear_error(tt_env, history, monkeypatch):
     monkeypatch.setenv("INFINSTOR_SNAPSHOT_TIME", "last tuesday")
     with pytest.raises(BadTimeSpec, match="Accepted time specs"):
         boto3.client("s3").list_objects_v2(Bucket=history["bucket"])
+
+
+def test_service_clients_never_time_travel(tt_env, history, service, monkeypatch):
+    """In a kernel with infin_boto3 imported and a view in force, infinstor_jlab's own
+    clients still read the live bucket (they always name exact versions themselves)."""
+    monkeypatch.setenv("INFINSTOR_SNAPSHOT_TIME", history["t0"])
+    from infinstor_jlab.services.s3 import make_s3_client
+
+    internal = make_s3_client()
+    live_keys = [o["Key"] for o in internal.list_objects_v2(
+        Bucket=history["bucket"], Prefix="flowers/").get("Contents", [])]
+    assert "flowers/c.jpg" in live_keys  # created after t0: the live view
+    travelling = boto3.client("s3")
+    assert "flowers/c.jpg" not in keys(travelling.list_objects_v2(
+        Bucket=history["bucket"], Prefix="flowers/"))

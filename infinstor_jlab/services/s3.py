@@ -40,6 +40,9 @@ def make_s3_client(endpoint_url: str | None = None) -> Any:
     client.meta.events.register(
         "before-parse.s3.ListObjectVersions", _capture_ordered_versions
     )
+    # The service's own reads are always of exact versions: never time travel, even in a
+    # kernel that imported infin_boto3.
+    client._infinstor_internal = True
     return client
 
 
