@@ -15,6 +15,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +34,13 @@ def index_path(index_url: str) -> str:
     return index_url.removeprefix("sqlite:///")
 
 
-def read_only(index_url: str) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{index_path(index_url)}?mode=ro", uri=True)
+@contextmanager
+def read_only(index_url: str) -> Iterator[sqlite3.Connection]:
+    conn = sqlite3.connect(f"file:{index_path(index_url)}?mode=ro", uri=True)
+    try:
+        yield conn
+    finally:
+        conn.close()
 
 
 def next_second() -> int:
@@ -395,7 +402,7 @@ def test_shutdown_is_prompt_and_leaves_a_sound_index(
     finally:
         server.close()
 
-    with sqlite3.connect(index_path(index_url)) as conn:
+    with closing(sqlite3.connect(index_path(index_url))) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     from infinstor_jlab.index import open_index
 
