@@ -126,12 +126,17 @@ class InfinstorApp(ExtensionApp):
     async def stop_extension(self) -> None:
         """Stop background work cleanly: pollers finish their current receive (messages are
         deleted only after their events are committed, so nothing is half-applied)."""
+        import asyncio
+
+        service = getattr(self, "_service", None)
+        if service is not None:
+            service.stop()  # running syncs stop after their current page
         watcher = getattr(self, "_watcher", None)
         if watcher is not None:
-            watcher.stop(timeout=5.0)
+            # Joining the pollers can take a long-poll's length: not on the event loop.
+            await asyncio.get_running_loop().run_in_executor(None, watcher.stop, 5.0)
         executor = getattr(self, "_executor", None)
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
-        service = getattr(self, "_service", None)
         if service is not None:
             service.index.close()

@@ -113,11 +113,6 @@ class InfinstorHandlerMixin:
         config = self.settings.get(CONFIG_KEY) or {}  # type: ignore[attr-defined]
         return int(config.get("preview_max_bytes", DEFAULT_PREVIEW_MAX_BYTES))
 
-    @property
-    def runner(self) -> Callable[[Callable[[], None]], Any]:
-        """A ``runner`` for background jobs (sync): submits a callable to the thread pool."""
-        return self.executor.submit
-
     async def run(self, fn: Callable[[], T]) -> T:
         """Run a blocking callable in the thread pool; a service error becomes the HTTP error
         it names, anything else is logged as our bug and answered with 500."""
@@ -289,11 +284,10 @@ class TrackHandler(InfinstorAPIHandler):
         events = self.body_bool(body, "events", False)
         consent = self.body_bool(body, "enable_versioning", False)
         service = self.service
-        submit = self.runner
 
         def work() -> dict[str, Any]:
             before = service.track(bucket, enable_versioning_consent=consent, events=events)
-            job = service.start_sync_job(bucket, runner=submit)
+            job = service.start_sync_job(bucket)
             doc = service.bucket_status(bucket)
             doc["versioning_before"] = before
             doc["sync_job"] = job.id
@@ -318,8 +312,7 @@ class SyncHandler(InfinstorAPIHandler):
     async def post(self, bucket: str):
         full = self.body_bool(self.json_body(), "full", False)
         service = self.service
-        submit = self.runner
-        job = await self.run(lambda: service.start_sync_job(bucket, full=full, runner=submit))
+        job = await self.run(lambda: service.start_sync_job(bucket, full=full))
         self.set_header("Location", self.api_url("syncs", job.id))
         self.write_json({"id": job.id, **job.to_json()}, status=202)
 

@@ -12,6 +12,7 @@ Epoch milliseconds and ISO instants with a fraction are exact.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from dataclasses import dataclass, replace
@@ -254,10 +255,25 @@ def slice_spec(start_ms: int, end_ms: int) -> TimeSpec:
     return TimeSpec(kind="slice", start_ms=start_ms, end_ms=end_ms, text=f"{start_ms}/{end_ms}")
 
 
+_DAY_MS = 86_400_000
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_day(day: int) -> str:
+    dt = datetime.fromtimestamp(day * 86_400, tz=timezone.utc)
+    return f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T"
+
+
 def format_iso(ms: int) -> str:
-    """``2026-11-20T10:00:00.123Z``: the form S3 listings use, with milliseconds."""
-    dt = datetime.fromtimestamp(ms // 1000, tz=timezone.utc)
-    return f"{dt.year:04d}-" + dt.strftime("%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
+    """``2026-11-20T10:00:00.123Z``: the form S3 listings use, with milliseconds.
+
+    Called for every object of every listing page, so the date part is cached per day and
+    the time of day is plain arithmetic."""
+    day, rest = divmod(ms, _DAY_MS)
+    seconds, millis = divmod(rest, 1000)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    return f"{_iso_day(day)}{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}Z"
 
 
 def format_tm(ms: int) -> str:

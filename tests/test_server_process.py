@@ -338,16 +338,7 @@ def test_restart_in_the_middle_of_a_sync_loses_and_duplicates_nothing(
 SHUTDOWN_CASES = [
     pytest.param(signal.SIGTERM, False, id="sigterm-watcher"),
     pytest.param(signal.SIGINT, False, id="sigint-watcher"),
-    pytest.param(
-        signal.SIGTERM, True, id="sigterm-during-sync",
-        marks=pytest.mark.xfail(
-            strict=True,
-            raises=pytest.fail.Exception,
-            reason="product bug: a running sync job ignores shutdown (stop_extension does not "
-            "stop it, and the thread pool's worker is joined at interpreter exit), so the "
-            "server only exits when the whole ListObjectVersions pass is done",
-        ),
-    ),
+    pytest.param(signal.SIGTERM, True, id="sigterm-during-sync"),
 ]
 
 

@@ -188,3 +188,24 @@ def _entries(service, bucket):
 
     page = list_versions_page(service.s3(), bucket)
     return order_chains(page.entries, page.latest)
+
+
+def test_a_stopped_sync_keeps_its_progress_and_resumes(service, s3, bucket):
+    from infinstor_jlab.services.sync import SyncInterrupted
+
+    for i in range(9):
+        s3.put_object(Bucket=bucket, Key=f"k{i}", Body=b"x")
+    pages = []
+
+    def stop_after_two_pages():
+        pages.append(1)
+        return len(pages) >= 2
+
+    with pytest.raises(SyncInterrupted, match="resumes"):
+        sync_bucket(service.s3(), service.index, bucket, page_size=3,
+                    should_stop=stop_after_two_pages)
+    checkpoint = service.index.get_checkpoint(bucket)
+    assert checkpoint is not None and checkpoint.key_marker is not None
+    result = sync_bucket(service.s3(), service.index, bucket, page_size=3)
+    assert result.progress.resumed_after == checkpoint.key_marker
+    assert [k for k, _ in listing(service, bucket, "now")[0]] == [f"k{i}" for i in range(9)]

@@ -218,13 +218,19 @@ class SqliteSnapshotIndex(SnapshotIndex):
         self._large_cache: dict[int, tuple[int, list[str], list[int], list[int]]] = {}
         conn = self._conn()
         with self._write_lock:
-            conn.executescript(_SCHEMA)
+            conn.execute("BEGIN IMMEDIATE")  # one process creates the schema at a time
+            try:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute("INSERT OR IGNORE INTO meta(k, v) VALUES('schema_version', ?)",
+                             (str(SCHEMA_VERSION),))
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
             row = conn.execute("SELECT v FROM meta WHERE k='schema_version'").fetchone()
-            if row is None:
-                conn.execute(
-                    "INSERT INTO meta(k, v) VALUES('schema_version', ?)", (str(SCHEMA_VERSION),)
-                )
-            elif int(row[0]) != SCHEMA_VERSION:
+            if int(row[0]) != SCHEMA_VERSION:
                 raise BadRequest(
                     f"The index at {path} has schema version {row[0]}, this version of "
                     f"infinstor_jlab needs {SCHEMA_VERSION}; point --index at a new file."
@@ -232,10 +238,13 @@ class SqliteSnapshotIndex(SnapshotIndex):
 
     # -- connections ------------------------------------------------------------------------
     def _open_connection(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        # The busy timeout comes first: switching a new file to WAL takes a lock that other
+        # processes opening the same index at that moment must wait for, not fail on.
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                               timeout=30.0)
+        conn.execute("PRAGMA busy_timeout=30000")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=30000")
         conn.execute("PRAGMA cache_size=-131072")
         conn.execute("PRAGMA temp_store=MEMORY")
         conn.execute("PRAGMA mmap_size=1073741824")

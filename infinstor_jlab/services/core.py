@@ -159,6 +159,11 @@ class InfinstorService:
         self._jobs_lock = threading.Lock()
         self._sync_locks: dict[str, threading.Lock] = {}
         self.watcher: Any = None  # a BucketWatcher, when something keeps buckets current
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        """Ask running syncs to stop after their current page (progress stays saved)."""
+        self._stopping.set()
 
     # -- plumbing ---------------------------------------------------------------------------
     def s3(self) -> Any:
@@ -311,8 +316,9 @@ class InfinstorService:
 
     def start_sync_job(self, bucket: str, *, full: bool = False,
                        runner: Callable[[Callable[[], None]], Any] | None = None) -> SyncJob:
-        """Start a sync in the background (``runner`` submits a callable; a thread by
-        default). A sync already running for the bucket is returned instead of a second."""
+        """Start a sync in the background (``runner`` submits a callable; by default a
+        daemon thread of its own, so a long pass never holds a request thread or shutdown).
+        A sync already running for the bucket is returned instead of a second."""
         check_bucket_name(bucket)
         self.index.get_bucket(bucket)
         existing = self.running_job_id(bucket)
@@ -381,9 +387,10 @@ class InfinstorService:
     def open_object(self, version: ObjectVersion, bucket: str, *,
                     byte_range: str | None = None) -> Any:
         """A streaming body of exactly that version (botocore StreamingBody)."""
-        params: dict[str, Any] = {"Bucket": bucket, "Key": version.key}
-        if version.version_id != "null":
-            params["VersionId"] = version.version_id
+        # "null" is S3's id of the version written while versioning was off; S3 serves it
+        # by that id, while leaving VersionId out would fetch whatever is latest now.
+        params: dict[str, Any] = {"Bucket": bucket, "Key": version.key,
+                                  "VersionId": version.version_id}
         if byte_range:
             params["Range"] = byte_range
         try:
@@ -433,7 +440,8 @@ class InfinstorService:
         on_progress: Callable[[SyncProgress], None] | None = None,
     ) -> SyncResult:
         check_bucket_name(bucket)
-        return sync_bucket(self.s3(), self.index, bucket, full=full, on_progress=on_progress)
+        return sync_bucket(self.s3(), self.index, bucket, full=full, on_progress=on_progress,
+                           should_stop=self._stopping.is_set)
 
     # -- queries ----------------------------------------------------------------------------
     def list_objects(

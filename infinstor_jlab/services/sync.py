@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import VersioningDisabled
+from ..errors import InfinstorError, VersioningDisabled
 from ..index.base import SnapshotIndex
 from ..index.models import VersionEntry
 from ..timespec import now_ms
@@ -45,6 +45,10 @@ class SyncProgress:
             "resumed_after": self.resumed_after,
             "done": self.done,
         }
+
+
+class SyncInterrupted(InfinstorError):
+    status = 503
 
 
 @dataclass
@@ -104,9 +108,12 @@ def sync_bucket(
     full: bool = False,
     page_size: int = 1000,
     on_progress: Callable[[SyncProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> SyncResult:
     """One pass over the bucket's versions. Without ``full`` an interrupted pass resumes
-    from its checkpoint; with ``full`` the pass starts again from the first key."""
+    from its checkpoint; with ``full`` the pass starts again from the first key.
+    ``should_stop`` is asked after each committed page: a pass stopped that way raises
+    :class:`SyncInterrupted`, and the next sync resumes where it stopped."""
     versioning = get_versioning(client, bucket)
     if versioning is None:
         raise VersioningDisabled(versioning_disabled_message(bucket))
@@ -177,6 +184,11 @@ def sync_bucket(
             on_progress(progress)
         if not page.truncated:
             break
+        if should_stop is not None and should_stop():
+            raise SyncInterrupted(
+                f"The sync of {bucket!r} was stopped after {progress.versions_seen:,} versions; "
+                "its progress is saved and the next sync resumes from there."
+            )
         if page.next_key_marker:
             key_marker = page.next_key_marker
             version_id_marker = page.next_version_id_marker
