@@ -8,8 +8,9 @@ Layout (see docs in the README, "How the index works"):
   of one key at T is a single seek: the first row with ``t <= T``.
 * Version ids and ETags are stored in compact binary (``codec``).
 * ``versions_by_time`` (b, t) serves slices of short windows and timelines.
-* ``folders`` keeps, per '/'-folder, the first and last version time under it and a version
-  count. A listing as of an early T skips a large folder whose first version is after T
+* ``folders`` keeps, per '/'-folder, the first and last version time under it (exact bounds)
+  and ``n``, the rows ever written under it (an upper bound on its versions, enough to pick
+  the folders large enough to be worth skipping). A listing as of an early T skips a large folder whose first version is after T
   instead of scanning its rows (likewise a slice skips folders with nothing after T1).
 
 Listings stream one ordered scan and re-seek only at folder boundaries: when the delimiter
