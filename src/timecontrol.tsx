@@ -111,6 +111,9 @@ function SpecField(props: { model: InfinstorModel }): JSX.Element {
           aria-label="Time spec"
           aria-invalid={error ? true : undefined}
           data-testid="spec-input"
+          data-state={
+            busy ? 'checking' : error ? 'error' : dirty ? 'edited' : 'applied'
+          }
           placeholder="tm20261120100000, 2026-11-20T10:00:00Z/…, label:/name"
           value={text}
           onChange={event => {
