@@ -16,6 +16,7 @@ access to JupyterLab's JavaScript objects through the global window variable.
 
 import atexit
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -43,6 +44,8 @@ def _seed() -> None:
     from infinstor_jlab.index import open_index
     from infinstor_jlab.services import InfinstorService
 
+    # moto's server logs every request through werkzeug; the tests need none of it.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     atexit.register(server.stop)

@@ -8,6 +8,9 @@ const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
 
 module.exports = {
   ...baseConfig,
+  // One browser at a time: the suite shares one seeded server, and CI has two cores.
+  workers: 1,
+  retries: process.env.CI ? 1 : 0,
   use: {
     ...baseConfig.use,
     // Video recording needs Playwright's own ffmpeg download; traces do not.
@@ -20,7 +23,9 @@ module.exports = {
         '--disable-background-networking',
         '--disable-component-update',
         '--disable-sync',
-        '--no-first-run'
+        '--no-first-run',
+        // Lets the benchmark measure memory after a collection.
+        '--js-flags=--expose-gc'
       ]
     }
   },

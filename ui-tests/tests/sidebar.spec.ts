@@ -1,0 +1,389 @@
+/**
+ * The S3 Time Travel sidebar against a Jupyter server wired to moto, with the
+ * demo bucket's four distinct seconds of history (see helpers.ts).
+ */
+import { expect, galata, test } from '@jupyterlab/galata';
+
+import {
+  asOf,
+  chooseBucket,
+  expandSection,
+  history,
+  human,
+  IHistoryData,
+  names,
+  openFolder,
+  openPanel,
+  pickerValue,
+  screenshot,
+  setSpec,
+  SIDEBAR,
+  tm
+} from './helpers';
+
+// Read when the tests run: the server writes the file when it starts.
+let DATA: IHistoryData;
+let S0: number, S1: number, S2: number, S3: number;
+let BUCKET: string;
+
+test.beforeAll(() => {
+  DATA = history();
+  [S0, S1, S2, S3] = DATA.steps;
+  BUCKET = DATA.bucket;
+});
+
+test.use({
+  viewport: { width: 1280, height: 1000 },
+  // Times in UTC, so that the pickers' values do not depend on the machine's zone.
+  mockSettings: {
+    ...galata.DEFAULT_SETTINGS,
+    'infinstor_jlab:plugin': { timeDisplay: 'utc' }
+  }
+});
+
+test.describe('S3 Time Travel sidebar', () => {
+  test.beforeEach(async ({ page }) => {
+    await openPanel(page);
+    await chooseBucket(page, BUCKET);
+  });
+
+  test('the same folder shows different files at two times', async ({
+    page
+  }) => {
+    await setSpec(page, tm(S0));
+    await openFolder(page, 'flowers/daisy/');
+    await expect(asOf(page)).toContainText(`as of ${human(S0)}`);
+    await expect(names(page)).toHaveText([
+      'daisy_001.png',
+      'daisy_002.png',
+      'daisy_003.png'
+    ]);
+    await screenshot(page, 'browser-snapshot', SIDEBAR);
+
+    await setSpec(page, tm(S2));
+    await expect(asOf(page)).toContainText(`as of ${human(S2)}`);
+    await expect(names(page)).toHaveText(['daisy_001.png', 'daisy_003.png']);
+
+    // The picker shows the same second, and moves the view too.
+    await expect(page.getByTestId('snapshot-picker')).toHaveValue(pickerValue(S2));
+    await page.getByTestId('snapshot-picker').fill(pickerValue(S0));
+    await expect(asOf(page)).toContainText(`as of ${human(S0)}`);
+    await expect(names(page)).toHaveText([
+      'daisy_001.png',
+      'daisy_002.png',
+      'daisy_003.png'
+    ]);
+
+    await openFolder(page, 'flowers/');
+    await expect(names(page)).toHaveText(['daisy/']);
+    await setSpec(page, tm(S3));
+    await expect(names(page)).toHaveText(['daisy/', 'rose/', 'tulip/']);
+  });
+
+  test("slice mode shows only the window's arrivals", async ({ page }) => {
+    await setSpec(page, `${tm(S1)}-${tm(S1)}`);
+    await expect(
+      page.locator(`${SIDEBAR} .jp-Infinstor-mode[data-mode="slice"]`)
+    ).toHaveAttribute('aria-checked', 'true');
+    await expect(asOf(page)).toContainText(
+      `arrivals from ${human(S1)} to ${human(S1)}`
+    );
+    await expect(names(page)).toHaveText(['flowers/', 'tables/', 'README.txt']);
+    await openFolder(page, 'flowers/');
+    await expect(names(page)).toHaveText(['rose/']);
+    await openFolder(page, 'tables/');
+    await expect(names(page)).toHaveText(['iris.csv']);
+    await screenshot(page, 'browser-slice', SIDEBAR);
+
+    // A window over the last two steps: tulips and labels.json, never daisies.
+    await setSpec(page, `${tm(S2)}-${tm(S3)}`);
+    await openFolder(page, 'flowers/');
+    await expect(names(page)).toHaveText(['tulip/']);
+  });
+
+  test('preview shows the old content of an overwritten file', async ({
+    page
+  }) => {
+    await setSpec(page, tm(S0));
+    await openFolder(page, 'tables/');
+    await page.locator(`${SIDEBAR} .jp-Infinstor-row[data-key="tables/iris.csv"]`).dblclick();
+    const preview = page.locator('.jp-Infinstor-preview').last();
+    await expect(preview.getByTestId('preview-asof')).toHaveText(
+      `as of ${human(S0)}`
+    );
+    // Version 1 has 30 rows (plus the header).
+    await expect(preview.locator('.jp-Infinstor-preview-table tbody tr')).toHaveCount(
+      30
+    );
+    await screenshot(page, 'preview-csv');
+
+    await setSpec(page, tm(S3));
+    await page.locator(`${SIDEBAR} .jp-Infinstor-row[data-key="tables/iris.csv"]`).dblclick();
+    await expect(
+      page.locator('.jp-Infinstor-preview').last().locator('.jp-Infinstor-preview-table tbody tr')
+    ).toHaveCount(90);
+
+    // README.txt: the first draft before S1, the second text at S1, gone at S3.
+    await setSpec(page, tm(S0));
+    await page.locator(`${SIDEBAR} .jp-Infinstor-crumb`).first().click();
+    await page.locator(`${SIDEBAR} .jp-Infinstor-row[data-key="README.txt"]`).dblclick();
+    await expect(page.locator('.jp-Infinstor-preview').last().getByTestId('preview-body')).toHaveText(
+      'Sample data, first draft.'
+    );
+    await setSpec(page, tm(S1));
+    await page.locator(`${SIDEBAR} .jp-Infinstor-row[data-key="README.txt"]`).dblclick();
+    await expect(page.locator('.jp-Infinstor-preview').last().getByTestId('preview-body')).toHaveText(
+      'Sample data: flowers and iris.'
+    );
+    await setSpec(page, tm(S3));
+    await expect(names(page)).toHaveText(['flowers/', 'tables/']);
+  });
+
+  test('a click in the history moves the time there', async ({ page }) => {
+    await setSpec(page, tm(S3));
+    await openFolder(page, 'tables/');
+    const row = page.locator(`${SIDEBAR} .jp-Infinstor-row[data-key="tables/iris.csv"]`);
+    await row.click();
+    await row.locator('button[aria-label="History"]').click();
+    const rows = page.locator('.jp-Infinstor-history-row');
+    await expect(rows).toHaveCount(3);
+    await screenshot(page, 'history');
+    // Oldest version last: written at S0.
+    await rows.nth(2).click();
+    await expect(page.getByTestId('spec-input')).toHaveValue(tm(S0));
+    await expect(asOf(page)).toContainText(`as of ${human(S0)}`);
+    await expect(rows.nth(2)).toHaveClass(/jp-mod-selected/);
+    await rows.nth(1).click();
+    await expect(page.getByTestId('spec-input')).toHaveValue(tm(S1));
+  });
+
+  test('the diff of the slice window counts what changed', async ({ page }) => {
+    // The window S1..S3 compares the snapshot just before S1 (= S0) with S3.
+    await setSpec(page, `${tm(S1)}-${tm(S3)}`);
+    await expandSection(page, 'Diff');
+    // The snapshot just before the window: the last millisecond before S1's second.
+    const beforeS1 = Math.floor(S1 / 1000) * 1000 - 1;
+    await expect(page.getByTestId('diff-from')).toHaveValue(pickerValue(beforeS1));
+    await expect(page.getByTestId('diff-to')).toHaveValue(pickerValue(S3));
+    await page.getByTestId('diff-compare').click();
+    await expect(page.getByTestId('diff-added')).toHaveText('+5 added');
+    await expect(page.getByTestId('diff-modified')).toHaveText('~1 modified');
+    await expect(page.getByTestId('diff-deleted')).toHaveText('−2 deleted');
+    const list = page.locator(`${SIDEBAR} .jp-Infinstor-diff-list li`);
+    await expect(list).toHaveCount(8);
+    await expect(
+      page.locator(`${SIDEBAR} .jp-Infinstor-diff-list .jp-mod-deleted`)
+    ).toHaveText(['−README.txt', '−flowers/daisy/daisy_002.png']);
+    await screenshot(page, 'diff', SIDEBAR);
+
+    // Each entry opens as a preview of its version: the deleted daisy image.
+    await page
+      .locator(`${SIDEBAR} .jp-Infinstor-diff-list .jp-mod-deleted button`, {
+        hasText: 'daisy_002.png'
+      })
+      .click();
+    await expect(
+      page.locator('.jp-Infinstor-preview').last().locator('img')
+    ).toBeVisible();
+  });
+
+  test('a label is created, used, verified and deleted', async ({ page }) => {
+    const name = `ui-daisies-${Date.now()}`;
+    await setSpec(page, tm(S0));
+    await openFolder(page, 'flowers/');
+    await page
+      .locator(`${SIDEBAR} .jp-ToolbarButtonComponent[title="Name this view (new label)"]`)
+      .click();
+    await page.locator('input[name="label-name"]').fill(name);
+    await page.locator('textarea[name="label-description"]').fill('Daisies at S0');
+    await page.locator('.jp-Dialog .jp-mod-accept').click();
+    await expect(page.getByTestId('fingerprint')).toHaveText(/^sha256:[0-9a-f]{64}$/);
+    await expect(page.getByTestId('label-created')).toContainText('3 objects');
+    await page.locator('.jp-Dialog .jp-mod-accept').click();
+
+    // The same name again: the server's sentence, in the dialog.
+    await page
+      .locator(`${SIDEBAR} .jp-ToolbarButtonComponent[title="Name this view (new label)"]`)
+      .click();
+    await page.locator('input[name="label-name"]').fill(name);
+    await page.locator('.jp-Dialog .jp-mod-accept').click();
+    await expect(page.getByTestId('label-error')).toContainText('already exists');
+    await page.locator('.jp-Dialog .jp-mod-reject').click();
+
+    const item = page.locator(`${SIDEBAR} .jp-Infinstor-label[data-label="${name}"]`);
+    await expandSection(page, 'Labels');
+    await expect(item).toContainText(`s3://${BUCKET}/flowers/`);
+    await expect(item).toContainText(tm(S0));
+
+    // Somewhere else, then "Use": the label's folder and time come back.
+    await page.locator(`${SIDEBAR} .jp-Infinstor-mode[data-mode="now"]`).click();
+    await page.locator(`${SIDEBAR} .jp-Infinstor-crumb`).first().click();
+    await item.getByRole('button', { name: 'Use' }).click();
+    await expect(asOf(page)).toContainText(`label ${name}`);
+    await expect(asOf(page)).toContainText(`as of ${human(S0)}`);
+    await expect(names(page)).toHaveText(['daisy/']);
+    await expect(page.getByTestId('spec-input')).toHaveValue(`label:/${name}`);
+    await screenshot(page, 'labels', SIDEBAR);
+
+    await item.getByRole('button', { name: 'Verify' }).click();
+    await expect(item.getByTestId('verify-ok')).toContainText('3 versions verified');
+
+    await item.getByRole('button', { name: 'Delete' }).click();
+    await page.locator('.jp-Dialog .jp-mod-warn').click();
+    await expect(item).toHaveCount(0);
+    await expect(
+      page.locator(`${SIDEBAR} .jp-Infinstor-mode[data-mode="now"]`)
+    ).toHaveAttribute('aria-checked', 'true');
+  });
+
+  test("a bad time spec shows the server's message", async ({ page }) => {
+    await setSpec(page, 'yesterday at noon');
+    const error = page.getByTestId('spec-error');
+    await expect(error).toContainText("is not a time spec I understand");
+    await expect(error).toContainText('Accepted time specs');
+    await expect(page.getByTestId('spec-input')).toHaveAttribute('aria-invalid', 'true');
+    await screenshot(page, 'bad-spec', SIDEBAR);
+    // Escape puts the current spec back.
+    await page.getByTestId('spec-input').press('Escape');
+    await expect(error).toHaveCount(0);
+    await expect(page.getByTestId('spec-input')).toHaveValue('now');
+  });
+
+  test('the arrow keys move the time on the timeline', async ({ page }) => {
+    await setSpec(page, tm(S2));
+    const timeline = page.getByTestId('timeline');
+    await timeline.focus();
+    await page.keyboard.press('ArrowLeft');
+    await expect(page.getByTestId('spec-input')).toHaveValue(tm(S1));
+    await page.keyboard.press('ArrowRight');
+    await page.keyboard.press('ArrowRight');
+    await expect(page.getByTestId('spec-input')).toHaveValue(tm(S3));
+    await screenshot(page, 'timeline', `${SIDEBAR} .jp-Infinstor-timeSection`);
+
+    // A click picks a snapshot; a drag picks a slice.
+    const box = (await timeline.boundingBox())!;
+    await timeline.click({ position: { x: 2, y: box.height / 2 } });
+    await expect(
+      page.locator(`${SIDEBAR} .jp-Infinstor-mode[data-mode="snapshot"]`)
+    ).toHaveAttribute('aria-checked', 'true');
+    await page.mouse.move(box.x + 2, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2, {
+      steps: 5
+    });
+    await page.mouse.move(box.x + box.width - 2, box.y + box.height / 2, {
+      steps: 5
+    });
+    await page.mouse.up();
+    await expect(
+      page.locator(`${SIDEBAR} .jp-Infinstor-mode[data-mode="slice"]`)
+    ).toHaveAttribute('aria-checked', 'true');
+    await expect(asOf(page)).toContainText('arrivals from');
+  });
+
+  test('insert code adds a notebook cell reading this object at this time', async ({
+    page
+  }) => {
+    await page.notebook.createNew();
+    await openPanel(page);
+    await setSpec(page, tm(S1));
+    await openFolder(page, 'tables/');
+    const row = page.locator(`${SIDEBAR} .jp-Infinstor-row[data-key="tables/iris.csv"]`);
+    await row.click();
+    await row.locator('button[aria-label="Insert code"]').click();
+    const source = await page.notebook.getCellTextInput(0);
+    expect(source).toContain('from infinstor_jlab import infin_boto3');
+    expect(source).toContain(`client = infin_boto3.client(at='${tm(S1)}')`);
+    expect(source).toContain(
+      `obj = client.get_object(Bucket='${BUCKET}', Key='tables/iris.csv')`
+    );
+  });
+
+  test('a reload restores the panel, bucket, folder and time', async ({
+    page
+  }) => {
+    await setSpec(page, tm(S1));
+    await openFolder(page, 'flowers/');
+    await expect(names(page)).toHaveText(['daisy/', 'rose/']);
+    // JupyterLab writes the workspace 0.75 s after the last change: wait for it.
+    await expect
+      .poll(async () => {
+        const ws = await page.evaluate(async () =>
+          (await fetch('/lab/api/workspaces/default')).json()
+        );
+        return [
+          ws.data['layout-restorer:data']?.left?.current,
+          ws.data['infinstor_jlab:view']?.prefix
+        ];
+      })
+      .toEqual(['infinstor-sidebar', 'flowers/']);
+    // Load the page again, by hand: galata's first load had ?reset (a plain
+    // reload would repeat it) and galata's goto() opens the file browser.
+    // A /lab/tree/... URL would open the file browser: load /lab itself.
+    await Promise.all([
+      page.waitForEvent('load'),
+      page.evaluate(() => window.location.assign('/lab'))
+    ]);
+    await page.waitForSelector('#jupyterlab-splash', { state: 'detached' });
+    await expect(page.locator(SIDEBAR)).toBeVisible();
+    await expect(
+      page.locator(`${SIDEBAR} .jp-Infinstor-crumb[aria-current="page"]`)
+    ).toHaveText('flowers');
+    await expect(page.getByTestId('spec-input')).toHaveValue(tm(S1));
+    await expect(names(page)).toHaveText(['daisy/', 'rose/']);
+  });
+});
+
+test.describe('Buckets', () => {
+  test('tracking asks for consent, then syncs with progress', async ({
+    page
+  }) => {
+    // Against a reused server the bucket may be tracked already: forget it.
+    await page.request.delete(
+      `/infinstor/buckets/${DATA.plain_bucket}/track?forget=1`
+    );
+    await openPanel(page);
+    const row = page.locator(
+      `${SIDEBAR} .jp-Infinstor-bucket[data-bucket="${DATA.plain_bucket}"]`
+    );
+    await row.getByRole('button', { name: 'Track…' }).click();
+    const dialog = page.locator('.jp-Dialog');
+    await expect(dialog).toContainText('S3 versioning');
+    await expect(dialog).toContainText('History starts now');
+    await screenshot(page, 'track-dialog', '.jp-Dialog-content');
+    await dialog.getByRole('button', { name: 'Enable versioning and track' }).click();
+    await expect(row.locator('.jp-Infinstor-badge')).toHaveText('tracked');
+    await expect(row.getByTestId('sync-done')).toContainText('Synced 3 versions');
+    // The newly tracked bucket is shown.
+    await expect(page.locator(`${SIDEBAR} .jp-Infinstor-crumb`).first()).toHaveText(
+      DATA.plain_bucket
+    );
+    await expect(names(page)).toHaveText(['notes/']);
+  });
+
+  test('a long folder loads further pages as it scrolls', async ({ page }) => {
+    await openPanel(page);
+    await chooseBucket(page, DATA.wide_bucket);
+    await openFolder(page, 'many/');
+    const status = page.getByTestId('listing-status');
+    await expect(status).toContainText('500 files, more to load');
+    const list = page.locator(`${SIDEBAR} .jp-Infinstor-list`);
+    for (let i = 0; i < 10; i++) {
+      await list.evaluate(el => (el.scrollTop = el.scrollHeight));
+      if ((await status.textContent())?.includes(`${DATA.wide_count.toLocaleString('en-US')} files`)) {
+        break;
+      }
+      await page.waitForTimeout(300);
+    }
+    await expect(status).toHaveText(
+      `0 folders, ${DATA.wide_count.toLocaleString('en-US')} files`
+    );
+    // Only the rows in view are in the DOM.
+    expect(await page.locator(`${SIDEBAR} .jp-Infinstor-row`).count()).toBeLessThan(80);
+    await page.getByTestId('filter').fill('item_00119');
+    await expect(names(page)).toHaveText(
+      Array.from({ length: 10 }, (_, i) => `item_00119${i}.txt`)
+    );
+    await screenshot(page, 'browser-filter', SIDEBAR);
+  });
+});
