@@ -1,4 +1,5 @@
 import * as React from 'react';
+import { flushSync } from 'react-dom';
 
 /**
  * A windowed list of fixed-height rows: only the rows in view (plus a few
@@ -38,7 +39,7 @@ export function VirtualList<T>(props: IVirtualListProps<T>): JSX.Element {
   const ref = React.useRef<HTMLDivElement>(null);
   const [first, setFirst] = React.useState(0);
   const [height, setHeight] = React.useState(0);
-  const frame = React.useRef(0);
+  const firstRef = React.useRef(0);
 
   // Track the viewport height.
   React.useLayoutEffect(() => {
@@ -58,35 +59,25 @@ export function VirtualList<T>(props: IVirtualListProps<T>): JSX.Element {
   }, []);
 
   const onScroll = React.useCallback(() => {
-    if (frame.current) {
+    const node = ref.current;
+    if (!node) {
       return;
     }
-    // Coalesce scroll events into at most one render per animation frame.
-    frame.current = requestAnimationFrame(() => {
-      frame.current = 0;
-      const node = ref.current;
-      if (!node) {
-        return;
-      }
-      const next = Math.floor(node.scrollTop / rowHeight);
-      setFirst(prev => (prev === next ? prev : next));
-    });
+    const next = Math.floor(node.scrollTop / rowHeight);
+    if (next !== firstRef.current) {
+      firstRef.current = next;
+      // Scroll events come once per frame, just before it is painted: render
+      // the rows now, so the frame shows them (an async render lags a frame).
+      flushSync(() => setFirst(next));
+    }
   }, [rowHeight]);
-
-  React.useEffect(
-    () => () => {
-      if (frame.current) {
-        cancelAnimationFrame(frame.current);
-      }
-    },
-    []
-  );
 
   // A shorter list (new folder, filter) may leave the scroll position past its end.
   React.useLayoutEffect(() => {
     const node = ref.current;
     if (node && first * rowHeight > items.length * rowHeight) {
       const next = Math.floor(node.scrollTop / rowHeight);
+      firstRef.current = next;
       setFirst(next);
     }
   }, [items.length, rowHeight, first]);
