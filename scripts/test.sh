@@ -3,8 +3,11 @@
 #
 # Creates (or reuses) a virtualenv at .venv, installs the package editable with its
 # test extras (this runs `jlpm install` and builds the labextension, so Node.js must
-# be on PATH), then runs ruff, the TypeScript/JSON lint (prettier + eslint) and pytest.
-# Extra arguments are passed to pytest.
+# be on PATH), then runs ruff, the TypeScript/JSON lint (prettier + eslint), pytest,
+# the front end's Jest unit tests and the Galata UI tests (ui-tests/, Playwright
+# driving Debian's /usr/bin/chromium against a Jupyter server wired to moto; the
+# server listens on port 8888, which must be free). Extra arguments are passed to
+# pytest. SKIP_UI_TESTS=1 skips the Galata tests.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -33,3 +36,22 @@ jlpm lint:check
 
 # pytest exits 5 when it collects no tests; with set -e that fails the run, as it should.
 python -m pytest -q "$@"
+
+# Front end unit tests (ts-jest, jsdom).
+jlpm test
+
+# UI tests. Browsers are never downloaded: Debian's Chromium (.ci/run installs it).
+if [ "${SKIP_UI_TESTS:-0}" != "1" ]; then
+  export CHROMIUM_PATH="${CHROMIUM_PATH:-/usr/bin/chromium}"
+  if [ ! -x "$CHROMIUM_PATH" ]; then
+    echo "UI tests need Chromium at $CHROMIUM_PATH (apt-get install chromium)," \
+      "or SKIP_UI_TESTS=1." >&2
+    exit 1
+  fi
+  (
+    cd ui-tests
+    jlpm install
+    # CI=1: always start a fresh seeded server (never reuse one on port 8888).
+    CI=1 jlpm playwright test
+  )
+fi
