@@ -3,9 +3,8 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette, Notification } from '@jupyterlab/apputils';
+import { ICommandPalette } from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
-import { ServerConnection } from '@jupyterlab/services';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStateDB } from '@jupyterlab/statedb';
 import { ITranslator } from '@jupyterlab/translation';
@@ -26,7 +25,7 @@ import { infinstorIcon } from './icons';
 import { InfinstorModel, IViewState } from './model';
 import { InfinstorPanel, SIDEBAR_ID } from './panel';
 import { CommandIDs, DEFAULT_SETTINGS, ISettings, PLUGIN_ID } from './tokens';
-import { VERSION, versionsMatch } from './version';
+import { checkHealth } from './health';
 
 export { InfinstorModel } from './model';
 export { InfinstorClient } from './client';
@@ -50,40 +49,6 @@ function readSettings(settings: ISettingRegistry.ISettings): ISettings {
         ? c.pollInterval
         : DEFAULT_SETTINGS.pollInterval
   };
-}
-
-/**
- * Warn when the server extension is missing or is another version than this
- * front end.
- */
-async function checkHealth(client: InfinstorClient): Promise<boolean> {
-  try {
-    const health = await client.health();
-    if (!versionsMatch(health.version)) {
-      Notification.warning(
-        `The infinstor_jlab server extension is version ${health.version}, but ` +
-          `this JupyterLab front end is ${VERSION}. Install one version of ` +
-          `infinstor_jlab (pip install infinstor_jlab==${VERSION}) and restart JupyterLab.`,
-        { autoClose: false }
-      );
-    }
-    return true;
-  } catch (error) {
-    const missing =
-      error instanceof ServerConnection.ResponseError &&
-      error.response.status === 404;
-    Notification.warning(
-      missing
-        ? 'The infinstor_jlab server extension is not running, so the S3 Time Travel ' +
-            'sidebar cannot work. Enable it (jupyter server extension enable ' +
-            'infinstor_jlab) or reinstall infinstor_jlab, then restart JupyterLab.'
-        : `The infinstor_jlab server extension did not answer: ${
-            (error as Error).message || String(error)
-          }`,
-      { autoClose: false }
-    );
-    return false;
-  }
 }
 
 /**

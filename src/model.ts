@@ -87,6 +87,16 @@ export interface IListingMetrics {
   pageSize: number;
 }
 
+/** What the browser view last committed to the DOM, for benchmarks. */
+export interface IRenderMetrics {
+  /** `IListingMetrics.pageReceived` of the listing it showed. */
+  pageReceived: number;
+  /** performance.now() of the commit. */
+  committed: number;
+  /** Rows in the (filtered, sorted) listing. */
+  entries: number;
+}
+
 const EMPTY_STATE: IViewState = {
   bucket: null,
   prefix: '',
@@ -520,6 +530,9 @@ export class InfinstorModel implements IDisposable {
     return this._metrics;
   }
 
+  /** Set by the browser view after each commit (benchmarks read it). */
+  renderMetrics: IRenderMetrics | null = null;
+
   /**
    * The rows to show: folders then files, filtered by name and sorted.
    * Computed lazily and cached until the listing, sort or filter changes.
@@ -685,7 +698,20 @@ export class InfinstorModel implements IDisposable {
   async refreshBuckets(): Promise<void> {
     try {
       const { buckets } = await this.client.listBuckets();
+      const before = this.currentBucket;
       this._buckets = buckets;
+      const after = this.currentBucket;
+      if (
+        this._state.mode === 'now' &&
+        before &&
+        after &&
+        (before.last_ms !== after.last_ms ||
+          before.version_count !== after.version_count)
+      ) {
+        // The live view follows the bucket: new versions were indexed.
+        void this.refresh();
+        void this.refreshTimeline();
+      }
       this._bucketsError = null;
       for (const b of buckets) {
         if (b.tracked && b.sync_job && !this._syncPolls.has(b.sync_job)) {

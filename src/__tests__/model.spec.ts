@@ -541,6 +541,31 @@ describe('InfinstorModel buckets and syncs', () => {
     model.dispose();
   });
 
+  it('a live view reloads when the bucket got new versions', async () => {
+    const { client, model } = makeModel();
+    await model.refreshBuckets();
+    await flush();
+    const calls = client.listObjects.mock.calls.length;
+    await model.refreshBuckets(); // nothing new
+    expect(client.listObjects.mock.calls.length).toBe(calls);
+    const grown = await client.listBuckets();
+    (grown.buckets[1] as any).version_count = 6;
+    client.listBuckets.mockResolvedValueOnce(grown);
+    await model.refreshBuckets();
+    await flush();
+    expect(client.listObjects.mock.calls.length).toBe(calls + 1);
+    // A snapshot does not move.
+    model.setSnapshot(T + 999);
+    await flush();
+    const pinned = client.listObjects.mock.calls.length;
+    const again = JSON.parse(JSON.stringify(grown));
+    again.buckets[1].version_count = 7;
+    client.listBuckets.mockResolvedValueOnce(again);
+    await model.refreshBuckets();
+    await flush();
+    expect(client.listObjects.mock.calls.length).toBe(pinned);
+  });
+
   it('stops its polls when disposed', () => {
     const { model } = makeModel();
     model.startStatusPoll();

@@ -66,17 +66,17 @@ test('sidebar rendering benchmark', async ({ page, browser }) => {
       await model.refresh();
       const received = model.metrics.pageReceived;
       // Wait until the browser's layout effect has seen this page.
-      while (!(model.__lastRender && model.__lastRender.pageReceived === received)) {
+      while (!(model.renderMetrics && model.renderMetrics.pageReceived === received)) {
         await frame();
       }
-      const committed = model.__lastRender.committed;
+      const committed = model.renderMetrics.committed;
       const painted = await frame();
       const res = performance
         .getEntriesByType('resource')
         .filter(e => e.name.includes('/objects?'))
         .pop() as PerformanceResourceTiming;
       out.push({
-        entries: model.__lastRender.entries,
+        entries: model.renderMetrics.entries,
         parse: received - res.responseEnd,
         commit: committed - res.responseEnd,
         frame: painted - res.responseEnd
@@ -124,10 +124,10 @@ test('sidebar rendering benchmark', async ({ page, browser }) => {
     };
     const t0 = performance.now();
     model.applyPage(listing, false);
-    while (!(model.__lastRender && model.__lastRender.entries === N)) {
+    while (!(model.renderMetrics && model.renderMetrics.entries === N)) {
       await frame();
     }
-    const renderAll = model.__lastRender.committed - t0;
+    const renderAll = model.renderMetrics.committed - t0;
     await frame();
     const heapLoaded = heap();
 

@@ -1,0 +1,39 @@
+import { Notification } from '@jupyterlab/apputils';
+import { ServerConnection } from '@jupyterlab/services';
+
+import { InfinstorClient } from './client';
+import { VERSION, versionsMatch } from './version';
+
+/**
+ * Warn when the server extension is missing or is another version than this
+ * front end.
+ */
+export async function checkHealth(client: InfinstorClient): Promise<boolean> {
+  try {
+    const health = await client.health();
+    if (!versionsMatch(health.version)) {
+      Notification.warning(
+        `The infinstor_jlab server extension is version ${health.version}, but ` +
+          `this JupyterLab front end is ${VERSION}. Install one version of ` +
+          `infinstor_jlab (pip install infinstor_jlab==${VERSION}) and restart JupyterLab.`,
+        { autoClose: false }
+      );
+    }
+    return true;
+  } catch (error) {
+    const missing =
+      error instanceof ServerConnection.ResponseError &&
+      error.response.status === 404;
+    Notification.warning(
+      missing
+        ? 'The infinstor_jlab server extension is not running, so the S3 Time Travel ' +
+            'sidebar cannot work. Enable it (jupyter server extension enable ' +
+            'infinstor_jlab) or reinstall infinstor_jlab, then restart JupyterLab.'
+        : `The infinstor_jlab server extension did not answer: ${
+            (error as Error).message || String(error)
+          }`,
+      { autoClose: false }
+    );
+    return false;
+  }
+}
