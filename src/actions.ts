@@ -11,6 +11,7 @@ import { createHistoryWidget } from './history';
 import { IEntry, InfinstorModel } from './model';
 import { createPreviewWidget } from './preview';
 import { IObjectRequest, IViewParams } from './tokens';
+import { trans } from './i18n';
 
 /** A key (file or folder) of a bucket, seen through a view or as one version. */
 export interface IObjectTarget {
@@ -185,7 +186,9 @@ export class InfinstorActions {
     if (!panel) {
       Clipboard.copyToSystem(code);
       Notification.info(
-        'Open a notebook to insert the code there; it was copied to the clipboard.',
+        trans.__(
+          'Open a notebook to insert the code there; it was copied to the clipboard.'
+        ),
         { autoClose: 5000 }
       );
       return false;

@@ -24,6 +24,7 @@ import { InfinstorActions } from './actions';
 import { IEntry, InfinstorModel, SortKey } from './model';
 import { formatBytes, formatCount, formatTime, TimeDisplay } from './time';
 import { VirtualList } from './virtuallist';
+import { trans } from './i18n';
 
 /** Height of a row, in pixels (fixed: the list is windowed). */
 export const ROW_HEIGHT = 24;
@@ -92,7 +93,7 @@ function Breadcrumbs(props: { model: InfinstorModel }): JSX.Element | null {
   return (
     <nav
       className="jp-Infinstor-breadcrumbs"
-      aria-label="Folder"
+      aria-label={trans.__('Folder')}
       data-testid="breadcrumbs"
     >
       {crumbs}
@@ -109,7 +110,9 @@ export function AsOf(props: { model: InfinstorModel }): JSX.Element | null {
   }
   if (!spec) {
     if (model.mode === 'label' && !model.label) {
-      return <div className="jp-Infinstor-asof">Choose a label.</div>;
+      return (
+        <div className="jp-Infinstor-asof">{trans.__('Choose a label.')}</div>
+      );
     }
     return null;
   }
@@ -124,11 +127,10 @@ export function AsOf(props: { model: InfinstorModel }): JSX.Element | null {
       <span>
         {model.mode === 'label' && model.label ? (
           <>
-            label <b>{model.label}</b>:{' '}
+            {trans.__('label')} <b>{model.label}</b>:{' '}
           </>
         ) : null}
-        {spec.display}
-        {live ? ' (live)' : ''}
+        {live ? trans.__('%1 (live)', spec.display) : spec.display}
       </span>
     </div>
   );
@@ -200,8 +202,8 @@ const Row = React.memo(function Row(props: {
           {isFile && (
             <button
               className="jp-Infinstor-iconButton"
-              title="Preview this version"
-              aria-label="Preview"
+              title={trans.__('Preview this version')}
+              aria-label={trans.__('Preview')}
               onClick={e => {
                 e.stopPropagation();
                 actions.preview(actions.target(entry));
@@ -213,8 +215,8 @@ const Row = React.memo(function Row(props: {
           {isFile && (
             <button
               className="jp-Infinstor-iconButton"
-              title="Download this version"
-              aria-label="Download"
+              title={trans.__('Download this version')}
+              aria-label={trans.__('Download')}
               onClick={e => {
                 e.stopPropagation();
                 actions.download(actions.target(entry));
@@ -226,8 +228,8 @@ const Row = React.memo(function Row(props: {
           {isFile && (
             <button
               className="jp-Infinstor-iconButton"
-              title="History of this key"
-              aria-label="History"
+              title={trans.__('History of this key')}
+              aria-label={trans.__('History')}
               onClick={e => {
                 e.stopPropagation();
                 actions.history(actions.target(entry));
@@ -238,8 +240,8 @@ const Row = React.memo(function Row(props: {
           )}
           <button
             className="jp-Infinstor-iconButton"
-            title="Insert code that reads this in the notebook"
-            aria-label="Insert code"
+            title={trans.__('Insert code that reads this in the notebook')}
+            aria-label={trans.__('Insert code')}
             onClick={e => {
               e.stopPropagation();
               actions.insertCode(actions.target(entry));
@@ -262,6 +264,31 @@ const Row = React.memo(function Row(props: {
     </div>
   );
 });
+
+/** `2 folders, 10 files match (of 1,200 loaded), more to load`. */
+function listingStatus(
+  model: InfinstorModel,
+  folders: number,
+  files: number
+): string {
+  // In plural forms %1 is the raw number and %2 the number as shown.
+  let text = trans.__(
+    '%1, %2',
+    trans._n('%2 folder', '%2 folders', folders, formatCount(folders)),
+    trans._n('%2 file', '%2 files', files, formatCount(files))
+  );
+  if (model.filter) {
+    text = trans.__(
+      '%1 match (of %2 loaded)',
+      text,
+      formatCount(model.loadedCount)
+    );
+  }
+  if (model.hasMore) {
+    text = trans.__('%1, more to load', text);
+  }
+  return text;
+}
 
 export function Browser(props: {
   model: InfinstorModel;
@@ -353,7 +380,9 @@ export function Browser(props: {
     return (
       <div className="jp-Infinstor-browser">
         <div className="jp-Infinstor-note">
-          Track a bucket (Buckets section) or choose one to browse it.
+          {trans.__(
+            'Track a bucket (Buckets section) or choose one to browse it.'
+          )}
         </div>
       </div>
     );
@@ -368,8 +397,8 @@ export function Browser(props: {
         <input
           className="jp-mod-styled jp-Infinstor-filterInput"
           type="search"
-          placeholder="Filter by name"
-          aria-label="Filter by name"
+          placeholder={trans.__('Filter by name')}
+          aria-label={trans.__('Filter by name')}
           data-testid="filter"
           value={model.filter}
           onChange={e => model.setFilter(e.currentTarget.value)}
@@ -379,19 +408,19 @@ export function Browser(props: {
         <SortHeader
           model={model}
           column="name"
-          label="Name"
+          label={trans.__('Name')}
           className="jp-Infinstor-col-name"
         />
         <SortHeader
           model={model}
           column="size"
-          label="Size"
+          label={trans.__('Size')}
           className="jp-Infinstor-col-size"
         />
         <SortHeader
           model={model}
           column="modified"
-          label="Modified"
+          label={trans.__('Modified')}
           className="jp-Infinstor-col-modified"
         />
       </div>
@@ -403,7 +432,7 @@ export function Browser(props: {
         className="jp-Infinstor-list"
         containerProps={{
           role: 'grid',
-          'aria-label': 'Objects',
+          'aria-label': trans.__('Objects'),
           'aria-rowcount': entries.length,
           tabIndex: 0,
           onKeyDown
@@ -412,10 +441,10 @@ export function Browser(props: {
           model.loading ? null : model.listingError ? null : (
             <div className="jp-Infinstor-note jp-Infinstor-empty">
               {model.filter
-                ? 'Nothing matches the filter in the entries loaded.'
+                ? trans.__('Nothing matches the filter in the entries loaded.')
                 : model.mode === 'slice'
-                  ? 'Nothing arrived here in this window.'
-                  : 'This folder is empty at this time.'}
+                  ? trans.__('Nothing arrived here in this window.')
+                  : trans.__('This folder is empty at this time.')}
             </div>
           )
         }
@@ -442,24 +471,19 @@ export function Browser(props: {
         </div>
       )}
       <div className="jp-Infinstor-footer" data-testid="listing-status">
-        <span>
-          {formatCount(folders)} folder{folders === 1 ? '' : 's'},{' '}
-          {formatCount(entries.length - folders)} file
-          {entries.length - folders === 1 ? '' : 's'}
-          {model.filter
-            ? ` match (of ${formatCount(model.loadedCount)} loaded)`
-            : ''}
-          {model.hasMore ? ', more to load' : ''}
-        </span>
+        <span>{listingStatus(model, folders, entries.length - folders)}</span>
         {model.loading && (
-          <span className="jp-Infinstor-spinner" aria-label="Loading" />
+          <span
+            className="jp-Infinstor-spinner"
+            aria-label={trans.__('Loading')}
+          />
         )}
         {model.hasMore && !model.loading && (
           <button
             className="jp-Infinstor-linkButton"
             onClick={() => void model.loadMore()}
           >
-            Load more
+            {trans.__('Load more')}
           </button>
         )}
       </div>

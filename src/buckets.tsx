@@ -14,6 +14,7 @@ import * as React from 'react';
 import { InfinstorModel } from './model';
 import { IBucket, ITrackedBucket } from './tokens';
 import { formatCount, formatDuration, formatTime, TimeDisplay } from './time';
+import { trans } from './i18n';
 
 /** Body of the "Track bucket" consent dialog; its value is the events choice. */
 class TrackDialogBody
@@ -33,19 +34,25 @@ class TrackDialogBody
     return (
       <div>
         <p>
-          Tracking <b>s3://{this._bucket}</b> turns on <b>S3 versioning</b> for
-          the bucket.
+          {trans.__(
+            'Tracking s3://%1 turns on S3 versioning for the bucket.',
+            this._bucket
+          )}
         </p>
         <ul>
           <li>
-            History starts <b>now</b>: what was overwritten or deleted before
-            cannot be recovered.
+            <b>
+              {trans.__(
+                'History starts now: what was overwritten or deleted before cannot be recovered.'
+              )}
+            </b>
           </li>
           <li>
-            A versioned bucket keeps every overwritten and deleted object, which
-            costs storage (lifecycle rules can expire old versions).
+            {trans.__(
+              'A versioned bucket keeps every overwritten and deleted object, which costs storage (lifecycle rules can expire old versions).'
+            )}
           </li>
-          <li>Versioning stays on if you stop tracking later.</li>
+          <li>{trans.__('Versioning stays on if you stop tracking later.')}</li>
         </ul>
         <label className="jp-Infinstor-checkbox">
           <input
@@ -56,8 +63,9 @@ class TrackDialogBody
               this._events = e.currentTarget.checked;
             }}
           />{' '}
-          Also receive S3 event notifications (creates an SQS queue), so changes
-          show up within seconds
+          {trans.__(
+            'Also receive S3 event notifications (creates an SQS queue), so changes show up within seconds'
+          )}
         </label>
       </div>
     );
@@ -72,11 +80,11 @@ export async function trackWithConsent(
   bucket: string
 ): Promise<boolean> {
   const result = await showDialog({
-    title: `Track bucket ${bucket}?`,
+    title: trans.__('Track bucket %1?', bucket),
     body: new TrackDialogBody(bucket),
     buttons: [
       Dialog.cancelButton(),
-      Dialog.okButton({ label: 'Enable versioning and track' })
+      Dialog.okButton({ label: trans.__('Enable versioning and track') })
     ],
     focusNodeSelector: 'input[name="events"]'
   });
@@ -88,7 +96,7 @@ export async function trackWithConsent(
     return true;
   } catch (error) {
     await showDialog({
-      title: `Could not track ${bucket}`,
+      title: trans.__('Could not track %1', bucket),
       body: (error as Error).message || String(error),
       buttons: [Dialog.okButton()]
     });
@@ -116,24 +124,29 @@ function SyncProgress(props: {
     return (
       <div className="jp-Infinstor-sync" data-testid="sync-progress">
         <div className="jp-Infinstor-progress jp-mod-indeterminate" />
-        <div className="jp-Infinstor-sync-text">Starting sync…</div>
+        <div className="jp-Infinstor-sync-text">
+          {trans.__('Starting sync…')}
+        </div>
       </div>
     );
   }
   if (job.state === 'error') {
     return (
       <div className="jp-Infinstor-error" role="alert">
-        Sync failed: {job.error}
+        {trans.__('Sync failed: %1', job.error ?? '')}
       </div>
     );
   }
   if (job.state === 'done') {
     return (
       <div className="jp-Infinstor-sync-text" data-testid="sync-done">
-        Synced {formatCount(job.versions_seen)} versions
         {job.finished_ms
-          ? ` in ${formatDuration(job.finished_ms - job.started_ms)}`
-          : ''}
+          ? trans.__(
+              'Synced %1 versions in %2',
+              formatCount(job.versions_seen),
+              formatDuration(job.finished_ms - job.started_ms)
+            )
+          : trans.__('Synced %1 versions', formatCount(job.versions_seen))}
         {job.warnings.map((w, i) => (
           <div key={i} className="jp-Infinstor-warning">
             {w}
@@ -147,11 +160,15 @@ function SyncProgress(props: {
       <div
         className="jp-Infinstor-progress jp-mod-indeterminate"
         role="progressbar"
-        aria-label={`Syncing ${props.bucket}`}
+        aria-label={trans.__('Syncing %1', props.bucket)}
       />
       <div className="jp-Infinstor-sync-text">
-        Syncing: {formatCount(job.versions_seen)} versions,{' '}
-        {formatCount(job.rate)}/s, {formatCount(job.pages)} pages
+        {trans.__(
+          'Syncing: %1 versions, %2/s, %3 pages',
+          formatCount(job.versions_seen),
+          formatCount(job.rate),
+          formatCount(job.pages)
+        )}
       </div>
     </div>
   );
@@ -163,20 +180,29 @@ function TrackedStatus(props: {
 }): JSX.Element {
   const b = props.bucket;
   const now = Date.now();
-  const parts: string[] = [`${formatCount(b.version_count)} versions`];
+  const parts: string[] = [
+    trans.__('%1 versions', formatCount(b.version_count))
+  ];
   if (b.last_sync_ms) {
-    parts.push(`synced ${formatDuration(now - b.last_sync_ms)} ago`);
+    parts.push(trans.__('synced %1 ago', formatDuration(now - b.last_sync_ms)));
   } else {
-    parts.push('never synced');
+    parts.push(trans.__('never synced'));
   }
-  let events = 'no events (periodic scans)';
+  let events = trans.__('no events (periodic scans)');
   if (b.events) {
     events =
       b.last_event_ms !== null
-        ? `events: last ${formatDuration(b.lag_ms ?? now - b.last_event_ms)} ago`
-        : 'events: none yet';
+        ? trans.__(
+            'events: last %1 ago',
+            formatDuration(b.lag_ms ?? now - b.last_event_ms)
+          )
+        : trans.__('events: none yet');
     if (b.pending_messages) {
-      events += `, ${formatCount(b.pending_messages)} queued`;
+      events = trans.__(
+        '%1, %2 queued',
+        events,
+        formatCount(b.pending_messages)
+      );
     }
   }
   return (
@@ -184,7 +210,10 @@ function TrackedStatus(props: {
       <div
         title={
           b.last_sync_ms
-            ? `Last sync ${formatTime(b.last_sync_ms, props.display)}`
+            ? trans.__(
+                'Last sync %1',
+                formatTime(b.last_sync_ms, props.display)
+              )
             : ''
         }
       >
@@ -193,17 +222,23 @@ function TrackedStatus(props: {
       <div
         title={
           b.last_event_ms
-            ? `Last event ${formatTime(b.last_event_ms, props.display)}`
+            ? trans.__(
+                'Last event %1',
+                formatTime(b.last_event_ms, props.display)
+              )
             : ''
         }
       >
         {events}
         {b.malformed_events > 0 &&
-          ` · ${formatCount(b.malformed_events)} malformed`}
+          ` · ${trans.__('%1 malformed', formatCount(b.malformed_events))}`}
       </div>
       {b.versioning && b.versioning !== 'Enabled' && (
         <div className="jp-Infinstor-warning">
-          Versioning is {b.versioning.toLowerCase()}: new history is not kept.
+          {trans.__(
+            'Versioning is %1: new history is not kept.',
+            b.versioning.toLowerCase()
+          )}
         </div>
       )}
       {b.last_error && (
@@ -244,19 +279,21 @@ function BucketRow(props: {
           aria-current={current ? 'true' : undefined}
           title={
             bucket.tracked
-              ? `Browse s3://${bucket.name}`
-              : `s3://${bucket.name} is not tracked yet`
+              ? trans.__('Browse s3://%1', bucket.name)
+              : trans.__('s3://%1 is not tracked yet', bucket.name)
           }
         >
           {bucket.name}
         </button>
         {bucket.tracked ? (
           <>
-            <span className="jp-Infinstor-badge jp-mod-ok">tracked</span>
+            <span className="jp-Infinstor-badge jp-mod-ok">
+              {trans.__('tracked')}
+            </span>
             <button
               className="jp-Infinstor-iconButton"
-              title="Sync now (ListObjectVersions)"
-              aria-label={`Sync ${bucket.name}`}
+              title={trans.__('Sync now (ListObjectVersions)')}
+              aria-label={trans.__('Sync %1', bucket.name)}
               disabled={running}
               onClick={() => void model.sync(bucket.name)}
             >
@@ -268,7 +305,7 @@ function BucketRow(props: {
             className="jp-mod-styled jp-mod-accept jp-Infinstor-smallButton"
             onClick={() => void trackWithConsent(model, bucket.name)}
           >
-            Track…
+            {trans.__('Track…')}
           </button>
         )}
       </div>
@@ -293,16 +330,16 @@ export function BucketsView(props: { model: InfinstorModel }): JSX.Element {
       )}
       {listError && (
         <div className="jp-Infinstor-warning">
-          Only tracked buckets are shown: {listError}
+          {trans.__('Only tracked buckets are shown: %1', listError)}
         </div>
       )}
       {model.bucketsLoaded && buckets.length === 0 && !model.bucketsError && (
         <div className="jp-Infinstor-note">
-          No buckets visible with these credentials.
+          {trans.__('No buckets visible with these credentials.')}
         </div>
       )}
       {!model.bucketsLoaded && (
-        <div className="jp-Infinstor-note">Loading…</div>
+        <div className="jp-Infinstor-note">{trans.__('Loading…')}</div>
       )}
       <ul className="jp-Infinstor-bucketList">
         {buckets.map(b => (

@@ -9,6 +9,7 @@ import { InfinstorActions } from './actions';
 import { InfinstorModel } from './model';
 import { formatCount, secondEnd, snapshotSpec } from './time';
 import { TimePicker } from './timecontrol';
+import { trans } from './i18n';
 
 /** Default times of a diff for the current view: [from, to] (to null = now). */
 export function defaultDiffTimes(
@@ -70,7 +71,7 @@ function DiffView(props: {
   return (
     <div className="jp-Infinstor-diff" data-testid="diff">
       <TimePicker
-        label="From"
+        label={trans.__('From')}
         value={shownFrom}
         display={display}
         testId="diff-from"
@@ -84,12 +85,12 @@ function DiffView(props: {
       <div className="jp-Infinstor-diff-to">
         {shownNow ? (
           <div className="jp-Infinstor-picker">
-            <label>To</label>
-            <span className="jp-Infinstor-note">now</span>
+            <label>{trans.__('To')}</label>
+            <span className="jp-Infinstor-note">{trans.__('now')}</span>
           </div>
         ) : (
           <TimePicker
-            label="To"
+            label={trans.__('To')}
             value={shownTo}
             display={display}
             testId="diff-to"
@@ -112,7 +113,7 @@ function DiffView(props: {
               setTo(shownTo ?? secondEnd(Date.now()));
             }}
           />{' '}
-          now
+          {trans.__('now')}
         </label>
       </div>
       <div className="jp-Infinstor-buttons">
@@ -122,19 +123,23 @@ function DiffView(props: {
           onClick={compare}
           data-testid="diff-compare"
         >
-          Compare
+          {trans.__('Compare')}
         </button>
         {touched && (
           <button
             className="jp-mod-styled jp-Infinstor-smallButton"
             onClick={() => setTouched(false)}
-            title="Take the times from the view (the slice window, or the snapshot to now)"
+            title={trans.__(
+              'Take the times from the view (the slice window, or the snapshot to now)'
+            )}
           >
-            From view
+            {trans.__('From view')}
           </button>
         )}
       </div>
-      {model.diffLoading && <div className="jp-Infinstor-note">Comparing…</div>}
+      {model.diffLoading && (
+        <div className="jp-Infinstor-note">{trans.__('Comparing…')}</div>
+      )}
       {model.diffError && (
         <div className="jp-Infinstor-error" role="alert">
           {model.diffError}
@@ -143,27 +148,32 @@ function DiffView(props: {
       {diff && (
         <div className="jp-Infinstor-diff-result" data-testid="diff-result">
           <div className="jp-Infinstor-note">
-            s3://{diff.bucket}/{diff.prefix}: {diff.from.display} →{' '}
-            {diff.to.display.replace(/^as of /, '')}
+            {trans.__(
+              's3://%1/%2: %3 → %4',
+              diff.bucket,
+              diff.prefix,
+              diff.from.display,
+              diff.to.display
+            )}
           </div>
           <div className="jp-Infinstor-diff-counts">
             <span
               className="jp-Infinstor-badge jp-mod-ok"
               data-testid="diff-added"
             >
-              +{formatCount(diff.counts.added)} added
+              {trans.__('+%1 added', formatCount(diff.counts.added))}
             </span>
             <span
               className="jp-Infinstor-badge jp-mod-warn"
               data-testid="diff-modified"
             >
-              ~{formatCount(diff.counts.modified)} modified
+              {trans.__('~%1 modified', formatCount(diff.counts.modified))}
             </span>
             <span
               className="jp-Infinstor-badge jp-mod-error"
               data-testid="diff-deleted"
             >
-              −{formatCount(diff.counts.deleted)} deleted
+              {trans.__('−%1 deleted', formatCount(diff.counts.deleted))}
             </span>
           </div>
           <ul className="jp-Infinstor-diff-list">
@@ -172,7 +182,7 @@ function DiffView(props: {
                 <span className="jp-Infinstor-diff-mark">+</span>
                 <button
                   className="jp-Infinstor-linkButton"
-                  title="Preview the added version"
+                  title={trans.__('Preview the added version')}
                   onClick={() => open(e.key, e.version_id)}
                 >
                   {e.key}
@@ -184,17 +194,17 @@ function DiffView(props: {
                 <span className="jp-Infinstor-diff-mark">~</span>
                 <button
                   className="jp-Infinstor-linkButton"
-                  title="Preview the new version"
+                  title={trans.__('Preview the new version')}
                   onClick={() => open(e.key, e.to_version_id)}
                 >
                   {e.key}
                 </button>
                 <button
                   className="jp-Infinstor-linkButton jp-Infinstor-diff-before"
-                  title="Preview the old version"
+                  title={trans.__('Preview the old version')}
                   onClick={() => open(e.key, e.from_version_id)}
                 >
-                  before
+                  {trans.__('before')}
                 </button>
               </li>
             ))}
@@ -203,7 +213,7 @@ function DiffView(props: {
                 <span className="jp-Infinstor-diff-mark">−</span>
                 <button
                   className="jp-Infinstor-linkButton"
-                  title="Preview the deleted version"
+                  title={trans.__('Preview the deleted version')}
                   onClick={() => open(e.key, e.version_id)}
                 >
                   {e.key}
@@ -212,7 +222,11 @@ function DiffView(props: {
             ))}
           </ul>
           {diff.counts.added + diff.counts.modified + diff.counts.deleted ===
-            0 && <div className="jp-Infinstor-note">No differences.</div>}
+            0 && (
+            <div className="jp-Infinstor-note">
+              {trans.__('No differences.')}
+            </div>
+          )}
         </div>
       )}
     </div>

@@ -13,6 +13,7 @@ import * as React from 'react';
 import { InfinstorModel } from './model';
 import { IHistory, IObjectVersion } from './tokens';
 import { formatBytes, formatTime, parseIsoTime, secondEnd } from './time';
+import { trans } from './i18n';
 
 export interface IHistoryOptions {
   model: InfinstorModel;
@@ -85,12 +86,11 @@ export class HistoryContent extends ReactWidget {
     return (
       <div className="jp-Infinstor-history-root">
         <div className="jp-Infinstor-preview-header">
-          <div className="jp-Infinstor-preview-path">
-            s3://{bucket}/{key}
-          </div>
+          <div className="jp-Infinstor-preview-path">{`s3://${bucket}/${key}`}</div>
           <div className="jp-Infinstor-note">
-            Every version the index knows, newest first. Click a version to see
-            the bucket as of the second it was written.
+            {trans.__(
+              'Every version the index knows, newest first. Click a version to see the bucket as of the second it was written.'
+            )}
           </div>
         </div>
         {this._error && (
@@ -99,15 +99,15 @@ export class HistoryContent extends ReactWidget {
           </div>
         )}
         {!this._history && !this._error && (
-          <div className="jp-Infinstor-note">Loading…</div>
+          <div className="jp-Infinstor-note">{trans.__('Loading…')}</div>
         )}
         {versions.length > 0 && (
           <table className="jp-Infinstor-table" data-testid="history-table">
             <thead>
               <tr>
-                <th>Written</th>
-                <th>Size</th>
-                <th>Version id</th>
+                <th>{trans.__('Written')}</th>
+                <th>{trans.__('Size')}</th>
+                <th>{trans.__('Version id')}</th>
                 <th />
               </tr>
             </thead>
@@ -120,7 +120,7 @@ export class HistoryContent extends ReactWidget {
                   } ${v.is_delete_marker ? 'jp-mod-deleted' : ''}`}
                   data-version-id={v.version_id}
                   tabIndex={0}
-                  title="Show the bucket as of this version"
+                  title={trans.__('Show the bucket as of this version')}
                   onClick={() => {
                     model.setSnapshot(versionSnapshotTime(v));
                     onPicked?.(v);
@@ -140,15 +140,17 @@ export class HistoryContent extends ReactWidget {
                   <td className="jp-Infinstor-history-flags">
                     {v.is_delete_marker && (
                       <span className="jp-Infinstor-badge jp-mod-error">
-                        deleted
+                        {trans.__('deleted')}
                       </span>
                     )}
                     {v.is_latest && (
-                      <span className="jp-Infinstor-badge">latest</span>
+                      <span className="jp-Infinstor-badge">
+                        {trans.__('latest')}
+                      </span>
                     )}
                     {i === shownIndex && (
                       <span className="jp-Infinstor-badge jp-mod-accent">
-                        shown
+                        {trans.__('shown')}
                       </span>
                     )}
                     {!v.is_delete_marker && (
@@ -159,7 +161,7 @@ export class HistoryContent extends ReactWidget {
                           onPreview(v);
                         }}
                       >
-                        Preview
+                        {trans.__('Preview')}
                       </button>
                     )}
                   </td>
@@ -182,15 +184,19 @@ export function createHistoryWidget(
   const content = new HistoryContent(options);
   const widget = new MainAreaWidget({ content });
   const base = options.key.split('/').filter(Boolean).pop() ?? options.key;
-  widget.title.label = `History: ${base}`;
-  widget.title.caption = `Versions of s3://${options.bucket}/${options.key}`;
+  widget.title.label = trans.__('History: %1', base);
+  widget.title.caption = trans.__(
+    'Versions of s3://%1/%2',
+    options.bucket,
+    options.key
+  );
   widget.title.icon = historyIcon;
   widget.title.closable = true;
   widget.toolbar.addItem(
     'refresh',
     new ToolbarButton({
       icon: refreshIcon,
-      tooltip: 'Reload the history',
+      tooltip: trans.__('Reload the history'),
       onClick: () => void content.reload()
     })
   );

@@ -19,13 +19,16 @@ import {
 } from '@jupyterlab/ui-components';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
+// The sidebar is created at activation, so these load with the plugin anyway.
+// eslint-disable-next-line jupyter/prefer-lazy-imports
 import { InfinstorActions, IObjectTarget } from './actions';
 import { InfinstorClient } from './client';
 import { infinstorIcon } from './icons';
 import { InfinstorModel, IViewState } from './model';
+// eslint-disable-next-line jupyter/prefer-lazy-imports
 import { InfinstorPanel, SIDEBAR_ID } from './panel';
 import { CommandIDs, DEFAULT_SETTINGS, ISettings, PLUGIN_ID } from './tokens';
-import { checkHealth } from './health';
+import { setTranslator, trans } from './i18n';
 
 export { InfinstorModel } from './model';
 export { InfinstorClient } from './client';
@@ -77,6 +80,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     translator: ITranslator | null
   ) => {
     console.log('JupyterLab extension infinstor_jlab is activated!');
+    setTranslator(translator);
 
     const client = new InfinstorClient({
       serverSettings: app.serviceManager.serverSettings
@@ -141,8 +145,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     commands.addCommand(CommandIDs.open, {
       describedBy: noArgs,
-      label: 'Open S3 Time Travel',
-      caption: 'Browse S3 buckets as they were at any time',
+      label: trans.__('Open S3 Time Travel'),
+      caption: trans.__('Browse S3 buckets as they were at any time'),
       icon: args => (args.isPalette ? undefined : infinstorIcon),
       execute: () => {
         app.shell.activateById(SIDEBAR_ID);
@@ -150,13 +154,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
     commands.addCommand(CommandIDs.refresh, {
       describedBy: noArgs,
-      label: 'Refresh S3 Time Travel',
+      label: trans.__('Refresh S3 Time Travel'),
       icon: args => (args.isPalette ? undefined : refreshIcon),
       execute: () => panel.refreshAll()
     });
     commands.addCommand(CommandIDs.preview, {
       describedBy: objectArgs,
-      label: 'Preview This Version',
+      label: trans.__('Preview This Version'),
       icon: searchIcon,
       isEnabled: fileSelected,
       execute: args => {
@@ -165,14 +169,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
     commands.addCommand(CommandIDs.download, {
       describedBy: objectArgs,
-      label: 'Download This Version',
+      label: trans.__('Download This Version'),
       icon: downloadIcon,
       isEnabled: fileSelected,
       execute: args => actions.download(targetFrom(args))
     });
     commands.addCommand(CommandIDs.history, {
       describedBy: objectArgs,
-      label: 'Show Version History',
+      label: trans.__('Show Version History'),
       icon: historyIcon,
       isEnabled: fileSelected,
       execute: args => {
@@ -181,28 +185,28 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
     commands.addCommand(CommandIDs.insertCode, {
       describedBy: objectArgs,
-      label: 'Insert Code Reading This in the Notebook',
+      label: trans.__('Insert Code Reading This in the Notebook'),
       icon: codeIcon,
       isEnabled: args => targetFrom(args) !== null,
       execute: args => actions.insertCode(targetFrom(args))
     });
     commands.addCommand(CommandIDs.copyKey, {
       describedBy: objectArgs,
-      label: 'Copy S3 URI',
+      label: trans.__('Copy S3 URI'),
       icon: copyIcon,
       isEnabled: args => targetFrom(args) !== null,
       execute: args => actions.copyUri(targetFrom(args))
     });
     commands.addCommand(CommandIDs.createLabel, {
       describedBy: noArgs,
-      label: 'New Label from the Current S3 View',
+      label: trans.__('New Label from the Current S3 View'),
       icon: args => (args.isPalette ? undefined : tagIcon),
       isEnabled: () => model.bucket !== null,
       execute: () => panel.createLabel()
     });
     commands.addCommand(CommandIDs.diff, {
       describedBy: noArgs,
-      label: 'Compare Two Times (S3 Diff)',
+      label: trans.__('Compare Two Times (S3 Diff)'),
       execute: () => {
         app.shell.activateById(SIDEBAR_ID);
         panel.expand(panel.diff);
@@ -210,7 +214,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
 
     if (palette) {
-      const category = 'S3 Time Travel';
+      const category = trans.__('S3 Time Travel');
       for (const command of [
         CommandIDs.open,
         CommandIDs.refresh,
@@ -267,6 +271,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
             void state.save(STATE_KEY, s as any);
           });
         }
+        const { checkHealth } = await import('./health');
         const healthy = await checkHealth(client);
         if (!healthy) {
           return;

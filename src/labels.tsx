@@ -12,6 +12,7 @@ import * as React from 'react';
 import { InfinstorModel } from './model';
 import { ILabel } from './tokens';
 import { formatBytes, formatCount, formatTime } from './time';
+import { trans } from './i18n';
 
 interface ILabelForm {
   name: string;
@@ -40,7 +41,9 @@ class LabelDialogBody
     return (
       <div className="jp-Infinstor-labelForm">
         <p>
-          A label pins this view with a fingerprint of its exact versions:
+          {trans.__(
+            'A label pins this view with a fingerprint of its exact versions:'
+          )}
           <br />
           <b>{this._summary}</b>
         </p>
@@ -54,19 +57,19 @@ class LabelDialogBody
           </div>
         )}
         <label>
-          Name
+          {trans.__('Name')}
           <input
             className="jp-mod-styled"
             name="label-name"
             defaultValue={this._form.name}
-            placeholder="e.g. flowers-2026-11"
+            placeholder={trans.__('e.g. flowers-2026-11')}
             onChange={e => {
               this._form.name = e.currentTarget.value;
             }}
           />
         </label>
         <label>
-          Description
+          {trans.__('Description')}
           <textarea
             className="jp-mod-styled"
             name="label-description"
@@ -92,8 +95,10 @@ export async function createLabelWithDialog(
 ): Promise<ILabel | null> {
   if (!model.bucket) {
     await showDialog({
-      title: 'No view to label',
-      body: 'Choose a bucket first: a label names a view of one bucket.',
+      title: trans.__('No view to label'),
+      body: trans.__(
+        'Choose a bucket first: a label names a view of one bucket.'
+      ),
       buttons: [Dialog.okButton()]
     });
     return null;
@@ -105,9 +110,12 @@ export async function createLabelWithDialog(
   let error: string | null = null;
   for (;;) {
     const result = await showDialog({
-      title: 'New label',
+      title: trans.__('New label'),
       body: new LabelDialogBody(summary, { ...form }, error),
-      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Create' })],
+      buttons: [
+        Dialog.cancelButton(),
+        Dialog.okButton({ label: trans.__('Create') })
+      ],
       focusNodeSelector: 'input[name="label-name"]'
     });
     if (!result.button.accept || !result.value) {
@@ -117,20 +125,26 @@ export async function createLabelWithDialog(
     try {
       const label = await model.createLabel(form.name.trim(), form.description);
       await showDialog({
-        title: `Label ${label.name} created`,
+        title: trans.__('Label %1 created', label.name),
         body: (
           <div
             className="jp-Infinstor-labelCreated"
             data-testid="label-created"
           >
             <p>
-              {formatCount(label.object_count)} objects,{' '}
-              {formatBytes(label.total_bytes)}, s3://{label.bucket}/
-              {label.prefix} at <code>{label.spec}</code>.
+              {trans.__(
+                '%1 objects, %2, s3://%3/%4 at %5.',
+                formatCount(label.object_count),
+                formatBytes(label.total_bytes),
+                label.bucket,
+                label.prefix,
+                label.spec
+              )}
             </p>
             <p>
-              Fingerprint (anyone can check that the label still resolves to
-              these bytes):
+              {trans.__(
+                'Fingerprint (anyone can check that the label still resolves to these bytes):'
+              )}
             </p>
             <code
               className="jp-Infinstor-fingerprint"
@@ -155,7 +169,7 @@ function VerifyBadge(props: { model: InfinstorModel; name: string }) {
     return null;
   }
   if (state.running) {
-    return <span className="jp-Infinstor-badge">verifying…</span>;
+    return <span className="jp-Infinstor-badge">{trans.__('verifying…')}</span>;
   }
   if (state.error) {
     return (
@@ -173,30 +187,40 @@ function VerifyBadge(props: { model: InfinstorModel; name: string }) {
       <span
         className="jp-Infinstor-badge jp-mod-ok"
         data-testid="verify-ok"
-        title={`Index fingerprint matches; ${r.s3_checked} versions checked in S3`}
+        title={trans.__(
+          'Index fingerprint matches; %1 versions checked in S3',
+          formatCount(r.s3_checked)
+        )}
       >
-        ok: {formatCount(r.s3_checked)} versions verified
+        {trans.__('ok: %1 versions verified', formatCount(r.s3_checked))}
       </span>
     );
   }
   const problems: string[] = [];
   if (!r.index_matches) {
     problems.push(
-      `the index now resolves to ${formatCount(r.index_object_count)} objects with a different fingerprint`
+      trans.__(
+        'the index now resolves to %1 objects with a different fingerprint',
+        formatCount(r.index_object_count)
+      )
     );
   }
   if (r.s3_missing.length) {
-    problems.push(`${formatCount(r.s3_missing.length)} versions missing in S3`);
+    problems.push(
+      trans.__('%1 versions missing in S3', formatCount(r.s3_missing.length))
+    );
   }
   if (r.s3_changed.length) {
-    problems.push(`${formatCount(r.s3_changed.length)} versions changed in S3`);
+    problems.push(
+      trans.__('%1 versions changed in S3', formatCount(r.s3_changed.length))
+    );
   }
   return (
     <span
       className="jp-Infinstor-badge jp-mod-error"
       data-testid="verify-drift"
     >
-      drift: {problems.join('; ')}
+      {trans.__('drift: %1', problems.join('; '))}
     </span>
   );
 }
@@ -218,19 +242,25 @@ function LabelItem(props: { model: InfinstorModel; label: ILabel }) {
         <span className="jp-Infinstor-label-name">{label.name}</span>
         <span className="jp-Infinstor-badge">{label.kind}</span>
         {inUse && (
-          <span className="jp-Infinstor-badge jp-mod-accent">in use</span>
+          <span className="jp-Infinstor-badge jp-mod-accent">
+            {trans.__('in use')}
+          </span>
         )}
       </div>
       {label.description && (
         <div className="jp-Infinstor-label-desc">{label.description}</div>
       )}
       <div className="jp-Infinstor-label-meta" title={label.spec}>
-        s3://{label.bucket}/{label.prefix} · {when}
+        {`s3://${label.bucket}/${label.prefix} · ${when}`}
       </div>
       <div className="jp-Infinstor-label-meta">
-        <code className="jp-Infinstor-mono">{label.spec}</code> ·{' '}
-        {formatCount(label.object_count)} objects ·{' '}
-        {formatBytes(label.total_bytes)}
+        <code className="jp-Infinstor-mono">{label.spec}</code>
+        {' · '}
+        {trans.__(
+          '%1 objects · %2',
+          formatCount(label.object_count),
+          formatBytes(label.total_bytes)
+        )}
       </div>
       <div
         className="jp-Infinstor-label-meta jp-Infinstor-mono"
@@ -242,22 +272,24 @@ function LabelItem(props: { model: InfinstorModel; label: ILabel }) {
         <button
           className="jp-mod-styled jp-Infinstor-smallButton"
           onClick={() => model.useLabel(label)}
-          title="Browse this label's view"
+          title={trans.__("Browse this label's view")}
         >
-          Use
+          {trans.__('Use')}
         </button>
         <button
           className="jp-mod-styled jp-Infinstor-smallButton"
           onClick={() => void model.verifyLabel(label.name)}
-          title="Check that the label still resolves to the same versions, and that S3 still has them"
+          title={trans.__(
+            'Check that the label still resolves to the same versions, and that S3 still has them'
+          )}
         >
-          Verify
+          {trans.__('Verify')}
         </button>
         <button
           className="jp-mod-styled jp-mod-warn jp-Infinstor-smallButton"
           onClick={() => void deleteLabelWithConfirm(model, label.name)}
         >
-          Delete
+          {trans.__('Delete')}
         </button>
       </div>
       <VerifyBadge model={model} name={label.name} />
@@ -270,11 +302,15 @@ export async function deleteLabelWithConfirm(
   name: string
 ): Promise<boolean> {
   const result = await showDialog({
-    title: `Delete label ${name}?`,
-    body:
-      'The label goes; the objects it names stay in S3. Anyone using label:/' +
-      `${name} will get an error.`,
-    buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
+    title: trans.__('Delete label %1?', name),
+    body: trans.__(
+      'The label goes; the objects it names stay in S3. Anyone using label:/%1 will get an error.',
+      name
+    ),
+    buttons: [
+      Dialog.cancelButton(),
+      Dialog.warnButton({ label: trans.__('Delete') })
+    ]
   });
   if (!result.button.accept) {
     return false;
@@ -284,7 +320,7 @@ export async function deleteLabelWithConfirm(
     return true;
   } catch (e) {
     await showDialog({
-      title: `Could not delete ${name}`,
+      title: trans.__('Could not delete %1', name),
       body: (e as Error).message || String(e),
       buttons: [Dialog.okButton()]
     });
@@ -303,7 +339,9 @@ export function LabelsView(props: { model: InfinstorModel }): JSX.Element {
       )}
       {model.labels.length === 0 && !model.labelsError && (
         <div className="jp-Infinstor-note">
-          No labels yet. “New label” names the view the browser shows.
+          {trans.__(
+            'No labels yet. “New label” names the view the browser shows.'
+          )}
         </div>
       )}
       <ul className="jp-Infinstor-labelList">

@@ -32,6 +32,7 @@ import {
   sliceSpec,
   snapshotSpec
 } from './time';
+import { trans } from './i18n';
 
 /** Which kind of view the browser shows. */
 export type TimeMode = 'now' | 'snapshot' | 'slice' | 'label';
@@ -460,7 +461,9 @@ export class InfinstorModel implements IDisposable {
   async applySpec(text: string): Promise<ITimeSpec | null> {
     const spec = text.trim();
     if (!spec) {
-      throw new Error('Type a time spec, e.g. tm20261120100000 or now.');
+      throw new Error(
+        trans.__('Type a time spec, e.g. tm20261120100000 or now.')
+      );
     }
     if (spec.toLowerCase() === 'now') {
       this.setNow();
@@ -878,7 +881,7 @@ export class InfinstorModel implements IDisposable {
     const bucket = this._state.bucket;
     if (!bucket) {
       throw new Error(
-        'Choose a bucket first: a label names a view of one bucket.'
+        trans.__('Choose a bucket first: a label names a view of one bucket.')
       );
     }
     const view = this.pinnedViewParams();
@@ -962,7 +965,7 @@ export class InfinstorModel implements IDisposable {
   async computeDiff(from: string, to: string): Promise<void> {
     const bucket = this._state.bucket;
     if (!bucket) {
-      this._diffError = 'Choose a bucket first.';
+      this._diffError = trans.__('Choose a bucket first.');
       this._diffChanged.emit();
       return;
     }

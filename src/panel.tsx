@@ -24,6 +24,7 @@ import { infinstorIcon } from './icons';
 import { createLabelWithDialog, LabelsWidget } from './labels';
 import { InfinstorModel } from './model';
 import { TimeControlWidget } from './timecontrol';
+import { trans } from './i18n';
 
 /** The id of the sidebar widget (layout restorer, activateById). */
 export const SIDEBAR_ID = 'infinstor-sidebar';
@@ -51,12 +52,15 @@ class BucketPicker extends ReactWidget {
                 options.unshift({ label: model.bucket, value: model.bucket });
               }
               if (!model.bucket) {
-                options.unshift({ label: 'Choose a bucket…', value: '' });
+                options.unshift({
+                  label: trans.__('Choose a bucket…'),
+                  value: ''
+                });
               }
               return (
                 <HTMLSelect
-                  aria-label="Bucket"
-                  title="Tracked bucket to browse"
+                  aria-label={trans.__('Bucket')}
+                  title={trans.__('Tracked bucket to browse')}
                   value={model.bucket ?? ''}
                   onChange={e => model.setBucket(e.currentTarget.value || null)}
                   options={options}
@@ -92,10 +96,10 @@ export class InfinstorPanel extends SidePanel {
     this.id = SIDEBAR_ID;
     this.addClass('jp-Infinstor-panel');
     this.title.icon = infinstorIcon;
-    this.title.caption = 'S3 time travel (InfinStor)';
+    this.title.caption = trans.__('S3 time travel (InfinStor)');
 
     const heading = new Widget({ node: document.createElement('h2') });
-    heading.node.textContent = 'S3 Time Travel';
+    heading.node.textContent = trans.__('S3 Time Travel');
     heading.addClass('jp-text-truncated');
     this.header.addWidget(heading);
 
@@ -104,13 +108,13 @@ export class InfinstorPanel extends SidePanel {
       'refresh',
       new ToolbarButton({
         icon: refreshIcon,
-        tooltip: 'Refresh buckets, listing, timeline and labels',
+        tooltip: trans.__('Refresh buckets, listing, timeline and labels'),
         onClick: () => void this.refreshAll()
       })
     );
 
     this.buckets = section(
-      'Buckets',
+      trans.__('Buckets'),
       new BucketsWidget(model),
       'jp-Infinstor-bucketsSection'
     );
@@ -118,19 +122,19 @@ export class InfinstorPanel extends SidePanel {
       'refresh',
       new ToolbarButton({
         icon: refreshIcon,
-        tooltip: 'Refresh the buckets and their sync status',
+        tooltip: trans.__('Refresh the buckets and their sync status'),
         onClick: () => void model.refreshBuckets()
       })
     );
 
     this.time = section(
-      'Time',
+      trans.__('Time'),
       new TimeControlWidget(model),
       'jp-Infinstor-timeSection'
     );
 
     this.browser = section(
-      'Browser',
+      trans.__('Browser'),
       new BrowserWidget(model, actions),
       'jp-Infinstor-browserSection'
     );
@@ -138,7 +142,7 @@ export class InfinstorPanel extends SidePanel {
       'insert-code',
       new ToolbarButton({
         icon: codeIcon,
-        tooltip: 'Insert code that lists this folder at this time',
+        tooltip: trans.__('Insert code that lists this folder at this time'),
         onClick: () => void actions.insertCode(actions.folderTarget())
       })
     );
@@ -146,7 +150,7 @@ export class InfinstorPanel extends SidePanel {
       'label',
       new ToolbarButton({
         icon: tagIcon,
-        tooltip: 'Name this view (new label)',
+        tooltip: trans.__('Name this view (new label)'),
         onClick: () => void this.createLabel()
       })
     );
@@ -154,19 +158,19 @@ export class InfinstorPanel extends SidePanel {
       'refresh',
       new ToolbarButton({
         icon: refreshIcon,
-        tooltip: 'Reload the listing',
+        tooltip: trans.__('Reload the listing'),
         onClick: () => void model.refresh()
       })
     );
 
     this.diff = section(
-      'Diff',
+      trans.__('Diff'),
       new DiffWidget(model, actions),
       'jp-Infinstor-diffSection'
     );
 
     this.labels = section(
-      'Labels',
+      trans.__('Labels'),
       new LabelsWidget(model),
       'jp-Infinstor-labelsSection'
     );
@@ -174,7 +178,7 @@ export class InfinstorPanel extends SidePanel {
       'new',
       new ToolbarButton({
         icon: addIcon,
-        tooltip: 'New label from the current view',
+        tooltip: trans.__('New label from the current view'),
         onClick: () => void this.createLabel()
       })
     );
@@ -182,7 +186,7 @@ export class InfinstorPanel extends SidePanel {
       'refresh',
       new ToolbarButton({
         icon: refreshIcon,
-        tooltip: 'Reload the labels',
+        tooltip: trans.__('Reload the labels'),
         onClick: () => void model.refreshLabels()
       })
     );

@@ -16,6 +16,7 @@ import { parseCsv } from './csv';
 import { infinstorIcon } from './icons';
 import { IObjectMetadata, IObjectRequest, IPreview } from './tokens';
 import { formatBytes, formatTime, parseIsoTime, TimeDisplay } from './time';
+import { trans } from './i18n';
 
 /** What to preview and how to act on it. */
 export interface IPreviewOptions {
@@ -101,7 +102,7 @@ function CsvTable(props: { text: string; tsv: boolean; truncated: boolean }) {
       </table>
       {more && (
         <div className="jp-Infinstor-note">
-          Showing the first {MAX_TABLE_ROWS} rows.
+          {trans.__('Showing the first %1 rows.', MAX_TABLE_ROWS)}
         </div>
       )}
     </div>
@@ -139,8 +140,10 @@ function PreviewBody(props: { data: IPreviewData; keyName: string }) {
   if (data.text === null) {
     return (
       <div className="jp-Infinstor-note">
-        This object is not text or an image ({data.preview.contentType}); use
-        Download to get its bytes.
+        {trans.__(
+          'This object is not text or an image (%1); use Download to get its bytes.',
+          data.preview.contentType
+        )}
       </div>
     );
   }
@@ -196,7 +199,7 @@ export class PreviewContent extends ReactWidget {
     if (meta?.spec) {
       asOf = meta.spec.display;
     } else if (request.version_id) {
-      asOf = `version ${request.version_id}`;
+      asOf = trans.__('version %1', request.version_id);
     }
     return (
       <div className="jp-Infinstor-preview-root">
@@ -205,7 +208,7 @@ export class PreviewContent extends ReactWidget {
             className="jp-Infinstor-preview-path"
             title={`s3://${bucket}/${request.key}`}
           >
-            s3://{bucket}/{request.key}
+            {`s3://${bucket}/${request.key}`}
           </div>
           {asOf && (
             <div
@@ -218,21 +221,27 @@ export class PreviewContent extends ReactWidget {
           {meta && (
             <div className="jp-Infinstor-preview-meta">
               <span>
-                written{' '}
-                {formatTime(parseIsoTime(meta.last_modified), timeDisplay)}
+                {trans.__(
+                  'written %1',
+                  formatTime(parseIsoTime(meta.last_modified), timeDisplay)
+                )}
               </span>
               <span>{formatBytes(meta.size)}</span>
-              <span title="S3 version id">version {meta.version_id}</span>
+              <span title={trans.__('S3 version id')}>
+                {trans.__('version %1', meta.version_id)}
+              </span>
               {meta.is_latest && (
-                <span className="jp-Infinstor-badge">latest</span>
+                <span className="jp-Infinstor-badge">{trans.__('latest')}</span>
               )}
             </div>
           )}
           {data?.preview.truncated && (
             <div className="jp-Infinstor-note" data-testid="preview-truncated">
-              Only the start of this object is shown (
-              {formatBytes(data.preview.blob.size)} of{' '}
-              {formatBytes(meta?.size ?? 0)}); Download gets all of it.
+              {trans.__(
+                'Only the start of this object is shown (%1 of %2); Download gets all of it.',
+                formatBytes(data.preview.blob.size),
+                formatBytes(meta?.size ?? 0)
+              )}
             </div>
           )}
         </div>
@@ -244,7 +253,7 @@ export class PreviewContent extends ReactWidget {
           ) : data ? (
             <PreviewBody data={data} keyName={request.key} />
           ) : (
-            <div className="jp-Infinstor-note">Loading…</div>
+            <div className="jp-Infinstor-note">{trans.__('Loading…')}</div>
           )}
         </div>
       </div>
@@ -303,8 +312,8 @@ export function createPreviewWidget(
     'download',
     new ToolbarButton({
       icon: downloadIcon,
-      label: 'Download',
-      tooltip: 'Download exactly this version',
+      label: trans.__('Download'),
+      tooltip: trans.__('Download exactly this version'),
       onClick: options.onDownload
     })
   );
@@ -312,8 +321,8 @@ export function createPreviewWidget(
     'history',
     new ToolbarButton({
       icon: historyIcon,
-      label: 'History',
-      tooltip: 'Every version of this key',
+      label: trans.__('History'),
+      tooltip: trans.__('Every version of this key'),
       onClick: options.onHistory
     })
   );
@@ -321,8 +330,8 @@ export function createPreviewWidget(
     'insert-code',
     new ToolbarButton({
       icon: codeIcon,
-      label: 'Insert code',
-      tooltip: 'Add a notebook cell that reads this version',
+      label: trans.__('Insert code'),
+      tooltip: trans.__('Add a notebook cell that reads this version'),
       onClick: options.onInsertCode
     })
   );

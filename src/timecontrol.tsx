@@ -17,21 +17,33 @@ import {
   toInputValue
 } from './time';
 import { Timeline } from './timeline';
+import { trans } from './i18n';
 
-const MODES: { mode: TimeMode; label: string; title: string }[] = [
-  { mode: 'now', label: 'Now', title: 'The bucket as it is now (live)' },
-  {
-    mode: 'snapshot',
-    label: 'Snapshot',
-    title: 'The bucket as it was at one second'
-  },
-  {
-    mode: 'slice',
-    label: 'Slice',
-    title: 'Only what arrived between two times'
-  },
-  { mode: 'label', label: 'Label', title: 'A named, pinned view' }
-];
+/** The time modes, with their (translated) names and explanations. */
+function modes(): { mode: TimeMode; label: string; title: string }[] {
+  return [
+    {
+      mode: 'now',
+      label: trans.__('Now'),
+      title: trans.__('The bucket as it is now (live)')
+    },
+    {
+      mode: 'snapshot',
+      label: trans.__('Snapshot'),
+      title: trans.__('The bucket as it was at one second')
+    },
+    {
+      mode: 'slice',
+      label: trans.__('Slice'),
+      title: trans.__('Only what arrived between two times')
+    },
+    {
+      mode: 'label',
+      label: trans.__('Label'),
+      title: trans.__('A named, pinned view')
+    }
+  ];
+}
 
 /** A date-time picker to the second, in local time or UTC. */
 export function TimePicker(props: {
@@ -52,7 +64,7 @@ export function TimePicker(props: {
       <label htmlFor={id}>
         {label}{' '}
         <span className="jp-Infinstor-zone">
-          ({display === 'utc' ? 'UTC' : 'local time'})
+          {display === 'utc' ? trans.__('(UTC)') : trans.__('(local time)')}
         </span>
       </label>
       <input
@@ -69,6 +81,29 @@ export function TimePicker(props: {
           }
         }}
       />
+    </div>
+  );
+}
+
+const FORMS_MARK = ' Accepted time specs: ';
+
+/**
+ * The server's message about a spec. Its list of accepted forms is long for a
+ * sidebar, so it folds away under the message's first sentence.
+ */
+function SpecError(props: { message: string }): JSX.Element {
+  const at = props.message.indexOf(FORMS_MARK);
+  const head = at >= 0 ? props.message.slice(0, at) : props.message;
+  const forms = at >= 0 ? props.message.slice(at + FORMS_MARK.length) : '';
+  return (
+    <div className="jp-Infinstor-error" role="alert" data-testid="spec-error">
+      {head}
+      {forms && (
+        <details>
+          <summary>{trans.__('Accepted time specs')}</summary>
+          {forms}
+        </details>
+      )}
     </div>
   );
 }
@@ -108,13 +143,15 @@ function SpecField(props: { model: InfinstorModel }): JSX.Element {
           className={`jp-mod-styled jp-Infinstor-specInput ${error ? 'jp-mod-invalid' : ''}`}
           type="text"
           spellCheck={false}
-          aria-label="Time spec"
+          aria-label={trans.__('Time spec')}
           aria-invalid={error ? true : undefined}
           data-testid="spec-input"
           data-state={
             busy ? 'checking' : error ? 'error' : dirty ? 'edited' : 'applied'
           }
-          placeholder="tm20261120100000, 2026-11-20T10:00:00Z/…, label:/name"
+          placeholder={trans.__(
+            'tm20261120100000, 2026-11-20T10:00:00Z/…, label:/name'
+          )}
           value={text}
           onChange={event => {
             setText(event.currentTarget.value);
@@ -135,20 +172,12 @@ function SpecField(props: { model: InfinstorModel }): JSX.Element {
           className="jp-mod-styled jp-Infinstor-smallButton"
           disabled={busy}
           onClick={() => void apply()}
-          title="Check the spec with the server and show that time"
+          title={trans.__('Check the spec with the server and show that time')}
         >
-          Go
+          {trans.__('Go')}
         </button>
       </div>
-      {error && (
-        <div
-          className="jp-Infinstor-error"
-          role="alert"
-          data-testid="spec-error"
-        >
-          {error}
-        </div>
-      )}
+      {error && <SpecError message={error} />}
     </div>
   );
 }
@@ -162,9 +191,9 @@ export function TimeControl(props: { model: InfinstorModel }): JSX.Element {
       <div
         className="jp-Infinstor-modes"
         role="radiogroup"
-        aria-label="Time mode"
+        aria-label={trans.__('Time mode')}
       >
-        {MODES.map(m => (
+        {modes().map(m => (
           <button
             key={m.mode}
             role="radio"
@@ -180,7 +209,7 @@ export function TimeControl(props: { model: InfinstorModel }): JSX.Element {
       </div>
       {mode === 'snapshot' && (
         <TimePicker
-          label="At"
+          label={trans.__('At')}
           value={model.atMs}
           display={display}
           testId="snapshot-picker"
@@ -190,7 +219,7 @@ export function TimeControl(props: { model: InfinstorModel }): JSX.Element {
       {mode === 'slice' && (
         <>
           <TimePicker
-            label="From"
+            label={trans.__('From')}
             value={model.sliceStartMs}
             display={display}
             testId="slice-from-picker"
@@ -199,7 +228,7 @@ export function TimeControl(props: { model: InfinstorModel }): JSX.Element {
             }
           />
           <TimePicker
-            label="To"
+            label={trans.__('To')}
             value={model.sliceEndMs}
             display={display}
             testId="slice-to-picker"
@@ -214,33 +243,36 @@ export function TimeControl(props: { model: InfinstorModel }): JSX.Element {
       )}
       {mode === 'label' && (
         <div className="jp-Infinstor-picker">
-          <label>Label</label>
+          <label>{trans.__('Label')}</label>
           {model.labels.length ? (
             <HTMLSelect
-              aria-label="Label"
+              aria-label={trans.__('Label')}
               value={model.label ?? ''}
               onChange={event => model.useLabel(event.currentTarget.value)}
               options={[
                 ...(model.label
                   ? []
-                  : [{ label: 'Choose a label…', value: '' }]),
+                  : [{ label: trans.__('Choose a label…'), value: '' }]),
                 ...model.labels.map(l => ({ label: l.name, value: l.name }))
               ]}
             />
           ) : (
             <span className="jp-Infinstor-note">
-              No labels yet: create one from a view in the Labels section.
+              {trans.__(
+                'No labels yet: create one from a view in the Labels section.'
+              )}
             </span>
           )}
         </div>
       )}
       {mode === 'now' && (
         <div className="jp-Infinstor-note">
-          Live: the bucket as it is now
           {model.spec && model.spec.kind === 'snapshot'
-            ? ` (${formatTime(secondEnd(model.spec.end_ms), display)})`
-            : ''}
-          .
+            ? trans.__(
+                'Live: the bucket as it is now (%1).',
+                formatTime(secondEnd(model.spec.end_ms), display)
+              )
+            : trans.__('Live: the bucket as it is now.')}
         </div>
       )}
       <SpecField model={model} />

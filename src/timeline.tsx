@@ -15,6 +15,7 @@ import {
   secondStart,
   TimeDisplay
 } from './time';
+import { trans } from './i18n';
 
 /** Colours of the drawing, read from the theme's CSS variables. */
 export interface ITimelineColors {
@@ -270,16 +271,18 @@ export function Timeline(props: {
       <div className="jp-Infinstor-note">
         {model.bucket
           ? model.timelineLoading
-            ? 'Loading the timeline…'
-            : 'No timeline.'
-          : 'Choose a bucket to see its timeline.'}
+            ? trans.__('Loading the timeline…')
+            : trans.__('No timeline.')
+          : trans.__('Choose a bucket to see its timeline.')}
       </div>
     );
   }
   const total = t.created.reduce((a, b) => a + b, 0);
   if (total === 0 && t.deleted.every(d => d === 0)) {
     return (
-      <div className="jp-Infinstor-note">No history under this folder yet.</div>
+      <div className="jp-Infinstor-note">
+        {trans.__('No history under this folder yet.')}
+      </div>
     );
   }
 
@@ -380,13 +383,19 @@ export function Timeline(props: {
         data-testid="timeline"
         tabIndex={0}
         role="slider"
-        aria-label="Time: click for a snapshot, drag for a slice; arrow keys move"
+        aria-label={trans.__(
+          'Time: click for a snapshot, drag for a slice; arrow keys move'
+        )}
         aria-valuemin={spanStart}
         aria-valuemax={lastSecondEnd}
         aria-valuenow={current}
         aria-valuetext={
           selection.kind === 'slice'
-            ? `${formatTime(selection.start, display)} to ${formatTime(selection.end, display)}`
+            ? trans.__(
+                '%1 to %2',
+                formatTime(selection.start, display),
+                formatTime(selection.end, display)
+              )
             : formatTime(current, display)
         }
         onPointerDown={onPointerDown}
@@ -403,8 +412,12 @@ export function Timeline(props: {
             left: Math.min(Math.max(0, hover.x - 80), Math.max(0, width - 170))
           }}
         >
-          {formatTime(secondEnd(hover.ms), display)} ·{' '}
-          {t.created[hoverBin] ?? 0} created, {t.deleted[hoverBin] ?? 0} deleted
+          {trans.__(
+            '%1 · %2 created, %3 deleted',
+            formatTime(secondEnd(hover.ms), display),
+            t.created[hoverBin] ?? 0,
+            t.deleted[hoverBin] ?? 0
+          )}
         </div>
       )}
       <div className="jp-Infinstor-timeline-axis">
