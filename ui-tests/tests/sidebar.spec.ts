@@ -387,3 +387,37 @@ test.describe('Buckets', () => {
     await screenshot(page, 'browser-filter', SIDEBAR);
   });
 });
+
+test.describe('Dark theme', () => {
+  test.use({
+    mockSettings: {
+      ...galata.DEFAULT_SETTINGS,
+      '@jupyterlab/apputils-extension:themes': {
+        ...(galata.DEFAULT_SETTINGS['@jupyterlab/apputils-extension:themes'] as any),
+        theme: 'JupyterLab Dark'
+      },
+      'infinstor_jlab:plugin': { timeDisplay: 'utc' }
+    }
+  });
+
+  test('the panel follows the dark theme', async ({ page }) => {
+    const data = history();
+    await openPanel(page);
+    await chooseBucket(page, data.bucket);
+    await setSpec(page, `${tm(data.steps[1])}-${tm(data.steps[3])}`);
+    await openFolder(page, 'tables/');
+    await page.locator(`${SIDEBAR} .jp-Infinstor-row`).first().click();
+    await expect(page.locator('body')).toHaveAttribute(
+      'data-jp-theme-light',
+      'false'
+    );
+    // Text is drawn in the theme's colours, not the light theme's.
+    const color = await page
+      .locator(`${SIDEBAR} .jp-Infinstor-breadcrumbs .jp-Infinstor-crumb`)
+      .first()
+      .evaluate(el => getComputedStyle(el).color);
+    const [r, g, b] = color.match(/\d+/g)!.map(Number);
+    expect((r + g + b) / 3).toBeGreaterThan(128);
+    await screenshot(page, 'sidebar-dark', SIDEBAR);
+  });
+});
