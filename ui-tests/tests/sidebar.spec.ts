@@ -3,6 +3,7 @@
  * demo bucket's four distinct seconds of history (see helpers.ts).
  */
 import { expect, galata, test } from '@jupyterlab/galata';
+import * as fs from 'fs';
 
 import {
   asOf,
@@ -137,6 +138,24 @@ test.describe('S3 Time Travel sidebar', () => {
     );
     await setSpec(page, tm(S3));
     await expect(names(page)).toHaveText(['flowers/', 'tables/']);
+  });
+
+  test('download gets exactly the version shown', async ({ page }) => {
+    await setSpec(page, tm(S0));
+    await openFolder(page, 'tables/');
+    const row = page.locator(
+      `${SIDEBAR} .jp-Infinstor-row[data-key="tables/iris.csv"]`
+    );
+    await row.click();
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      row.locator('button[aria-label="Download"]').click()
+    ]);
+    expect(download.suggestedFilename()).toBe('iris.csv');
+    const file = await download.path();
+    const lines = fs.readFileSync(file!, 'utf-8').trim().split('\n');
+    // The first version: a header and 30 rows (the latest has 90).
+    expect(lines).toHaveLength(31);
   });
 
   test('a click in the history moves the time there', async ({ page }) => {
