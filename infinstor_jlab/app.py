@@ -6,14 +6,17 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Float, Int, List, Unicode
+from traitlets import Float, Int, List, Type, Unicode
 
 from .handlers import default_handlers
+from .transform_handlers import transform_handlers
+from .transforms.executors import EmrExecutor, LocalExecutor, SparkExecutor, TransformExecutor
 
 #: Keys under which the shared services live in the Tornado settings.
 SERVICE_KEY = "infinstor_service"
 EXECUTOR_KEY = "infinstor_executor"
 CONFIG_KEY = "infinstor_config"
+TRANSFORMS_KEY = "infinstor_transforms"
 
 
 class InfinstorApp(ExtensionApp):
@@ -81,6 +84,81 @@ class InfinstorApp(ExtensionApp):
         help="Threads that run blocking work (S3 calls, index queries) off the event loop.",
     )
 
+    local_executor_class = Type(
+        default_value=LocalExecutor,
+        klass=TransformExecutor,
+        config=True,
+        help="Executor of the 'local' choice: worker processes on this server's machine.",
+    )
+
+    spark_executor_class = Type(
+        default_value=SparkExecutor,
+        klass=TransformExecutor,
+        config=True,
+        help="Executor of the 'spark' choice: spark-submit (configure SparkExecutor.master).",
+    )
+
+    emr_executor_class = Type(
+        default_value=EmrExecutor,
+        klass=TransformExecutor,
+        config=True,
+        help=(
+            "Executor of the 'emr' choice: a step on Amazon EMR (configure "
+            "EmrExecutor.cluster_id, or the transient-cluster settings)."
+        ),
+    )
+
+    transform_output_uri = Unicode(
+        "",
+        config=True,
+        help="Default S3 URI under which transform runs write (<uri>/<run id>/).",
+    )
+
+    mlflow_tracking_uri = Unicode(
+        "",
+        config=True,
+        help=(
+            "MLflow tracking URI for transform lineage (exported to kernels too). Empty means "
+            "$MLFLOW_TRACKING_URI, else MLflow's default."
+        ),
+    )
+
+    mlflow_ui_url = Unicode(
+        "",
+        config=True,
+        help="Base URL of the MLflow UI, for links from transform runs (empty: no links).",
+    )
+
+    transform_log_dir = Unicode(
+        "",
+        config=True,
+        help="Directory of transform run logs; empty means next to the snapshot index.",
+    )
+
+    def _transform_service(self, service: object, index_url: str) -> object:
+        from .index import sqlite_path
+        from .transforms.service import TransformService
+        from .transforms.store import TransformStore
+
+        if self.mlflow_tracking_uri:
+            os.environ.setdefault("MLFLOW_TRACKING_URI", self.mlflow_tracking_uri)
+        db = sqlite_path(index_url)
+        logdir = self.transform_log_dir or os.path.join(
+            os.path.dirname(os.path.abspath(db)), "transform-runs")
+        executors = {
+            "local": self.local_executor_class(parent=self),
+            "spark": self.spark_executor_class(parent=self),
+            "emr": self.emr_executor_class(parent=self),
+        }
+        transforms = TransformService(
+            service, TransformStore(db), logdir, executors,  # type: ignore[arg-type]
+            default_output_uri=self.transform_output_uri,
+            mlflow_tracking_uri=self.mlflow_tracking_uri or None,
+            mlflow_ui_url=self.mlflow_ui_url,
+        )
+        transforms.recover()
+        return transforms
+
     def initialize_settings(self) -> None:
         from .index import INDEX_URL_ENV, open_index, resolve_index_url
         from .services import InfinstorService
@@ -100,6 +178,10 @@ class InfinstorApp(ExtensionApp):
             EXECUTOR_KEY: executor,
             CONFIG_KEY: {"preview_max_bytes": self.preview_max_bytes},
         })
+        try:
+            self.settings[TRANSFORMS_KEY] = self._transform_service(service, url)
+        except Exception as exc:  # noqa: BLE001 - the sidebar still works without transforms
+            self.log.warning("infinstor_jlab: transforms are unavailable: %s", exc)
         self._service = service
         self._executor = executor
         self._watcher = None
@@ -122,6 +204,7 @@ class InfinstorApp(ExtensionApp):
         # ExtensionApp prepends the server's base_url to each pattern, so these
         # resolve to url_path_join(base_url, "infinstor", ...).
         self.handlers.extend(default_handlers)
+        self.handlers.extend(transform_handlers)
 
     async def stop_extension(self) -> None:
         """Stop background work cleanly: pollers finish their current receive (messages are

@@ -18,13 +18,15 @@ import tornado.web
 from tornado.httpclient import HTTPClientError, HTTPResponse
 
 from infinstor_jlab import app as extension_app
-from infinstor_jlab import handlers
+from infinstor_jlab import handlers, transform_handlers
 from infinstor_jlab.timespec import format_tm
 
 PREVIEW_MAX_BYTES = 4096
 VERBS = ("get", "post", "put", "patch", "delete")
 #: Sample values for the path parameters of default_handlers' patterns.
-PATH_SAMPLES = {"bucket": "some-bucket", "name": "some-label", "job_id": "0123abcd"}
+PATH_SAMPLES = {"bucket": "some-bucket", "name": "some-label", "job_id": "0123abcd",
+                "run_id": "0123abcd"}
+ALL_HANDLERS = handlers.default_handlers + transform_handlers.transform_handlers
 
 
 @pytest.fixture
@@ -148,7 +150,7 @@ def _sample_path(pattern: str) -> str:
 
 
 def test_every_verb_is_authenticated_then_authorized():
-    for pattern, cls in handlers.default_handlers:
+    for pattern, cls in ALL_HANDLERS:
         assert cls.auth_resource == "infinstor", pattern
         verbs = _verbs(cls)
         assert verbs, pattern
@@ -167,7 +169,7 @@ async def test_every_route_refuses_anonymous_requests(jp_fetch):
     wrong = {"Authorization": "token not-the-token", "Cookie": "_xsrf=anon",
              "X-XSRFToken": "anon"}
     seen = 0
-    for pattern, cls in handlers.default_handlers:
+    for pattern, cls in ALL_HANDLERS:
         parts = _sample_path(pattern).strip("/").split("/")[1:]
         for verb in _verbs(cls):
             for headers in (anonymous, wrong):
@@ -175,7 +177,7 @@ async def test_every_route_refuses_anonymous_requests(jp_fetch):
                 await call(jp_fetch, verb.upper(), *parts, body=body, headers=headers,
                            expect=403)
             seen += 1
-    assert seen >= 17
+    assert seen >= 28
 
 
 # -- tracking and sync -----------------------------------------------------------------------

@@ -23,7 +23,7 @@ from openapi_spec_validator import validate as validate_spec
 from tornado.httpclient import HTTPClientError, HTTPResponse
 
 import infinstor_jlab
-from infinstor_jlab import handlers
+from infinstor_jlab import handlers, transform_handlers
 
 OPENAPI_PATH = Path(infinstor_jlab.__file__).parent / "openapi.yaml"
 VERBS = ("get", "post", "put", "patch", "delete")
@@ -38,9 +38,12 @@ def spec() -> dict[str, Any]:
 
 
 @pytest.fixture
-def jp_server_config(index_url, s3_endpoint, monkeypatch):
+def jp_server_config(index_url, s3_endpoint, monkeypatch, tmp_path):
     monkeypatch.setenv("INFINSTOR_INDEX_URL", index_url)
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    # Transform runs record lineage in MLflow; its sqlite store keeps artifacts in ./mlruns.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///" + str(tmp_path / "mlflow.db"))
+    monkeypatch.chdir(tmp_path)
     return {
         "ServerApp": {"jpserver_extensions": {"infinstor_jlab": True}},
         "InfinstorApp": {
@@ -56,7 +59,7 @@ def jp_server_config(index_url, s3_endpoint, monkeypatch):
 def handler_routes() -> set[tuple[str, str]]:
     """(OpenAPI path template, verb) for every route and verb of default_handlers."""
     routes = set()
-    for pattern, cls in handlers.default_handlers:
+    for pattern, cls in handlers.default_handlers + transform_handlers.transform_handlers:
         template = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", pattern)
         assert "(" not in template, f"unnamed group in {pattern}: name it after its parameter"
         for verb in VERBS:
@@ -68,6 +71,11 @@ def handler_routes() -> set[tuple[str, str]]:
 def documented_routes(spec: dict[str, Any]) -> set[tuple[str, str]]:
     return {(path, verb) for path, item in spec["paths"].items() for verb in item
             if verb in VERBS}
+
+
+def transform_routes(spec: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(path, verb) for path, verb in documented_routes(spec)
+            if "transforms" in spec["paths"][path][verb].get("tags", [])}
 
 
 def deref(spec: dict[str, Any], node: Any) -> Any:
@@ -302,7 +310,146 @@ async def test_real_answers_match_the_document(spec, jp_fetch, s3, bucket):
     await api("DELETE", "/infinstor/buckets/{bucket}/track", path={"bucket": missing},
               expect=404)
 
-    assert api.seen == documented_routes(spec), "some routes were not exercised"
+    assert api.seen == documented_routes(spec) - transform_routes(spec), \
+        "some routes were not exercised"
+
+
+COPY_CELL = """%reset -f
+import os, shutil
+def infin_transform_one_object(filename, output_dir, parentdir, **kwargs):
+    shutil.copy(filename, os.path.join(output_dir, kwargs.get("tag", "") +
+                                       os.path.basename(filename)))
+test_infin_transform({"type": "no-input-data"})  # infinstor
+"""
+SLOW_CELL = """import time
+def infin_transform_one_object(filename, output_dir, parentdir, **kwargs):
+    time.sleep(60)
+"""
+
+
+async def wait_run(api: Recorder, run_id: str, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        run = await api("GET", "/infinstor/runs/{run_id}", path={"run_id": run_id}, expect=200)
+        if run["state"] in ("succeeded", "failed", "cancelled"):
+            return run
+        assert time.monotonic() < deadline, run
+        await asyncio.sleep(0.2)
+
+
+async def test_transform_answers_match_the_document(spec, jp_fetch, s3, bucket, service):
+    """The transforms API end to end: check a cell, store revisions, run one locally over a
+    view with its output labelled and indexed, read its log, cancel another; every answer
+    validates against openapi.yaml."""
+    import mlflow
+
+    api = Recorder(spec, jp_fetch)
+    for name in ("a.txt", "b.txt", "sub/c.txt"):
+        s3.put_object(Bucket=bucket, Key=f"in/{name}", Body=name.encode())
+    service.track(bucket, enable_versioning_consent=True)
+    service.sync(bucket)
+
+    info = await api("GET", "/infinstor/executors", expect=200)
+    assert [e["name"] for e in info["executors"]] == ["local", "spark", "emr"]
+    assert info["executors"][0]["available"] is True
+
+    checked = await api("POST", "/infinstor/transforms/check", body={"source": COPY_CELL},
+                        expect=200)
+    assert checked["entry_point"] == "infin_transform_one_object"
+    assert "%reset" not in checked["code"] and "test_infin_transform" not in checked["code"]
+    bad = await api("POST", "/infinstor/transforms/check",
+                    body={"source": "def f(:\n  pass"}, expect=400)
+    assert "line 1" in bad["message"]
+    await api("POST", "/infinstor/transforms/check", body={}, expect=400)
+
+    t = "copy-" + uuid.uuid4().hex[:6]
+    rev = await api("POST", "/infinstor/transforms", body={"name": t, "source": COPY_CELL},
+                    expect=201)
+    assert rev["revision"] == 1 and rev["sha256"] == checked["sha256"]
+    assert rev["author"]  # the authenticated Jupyter user
+    again = await api("POST", "/infinstor/transforms", body={"name": t, "source": COPY_CELL},
+                      expect=200)
+    assert again["revision"] == 1
+    rev2 = await api("POST", "/infinstor/transforms",
+                     body={"name": t, "source": COPY_CELL + "\nX = 1\n"}, expect=201)
+    assert rev2["revision"] == 2
+    await api("POST", "/infinstor/transforms", body={"name": "bad name", "source": "x = 1"},
+              expect=400)
+    await api("POST", "/infinstor/transforms", body={"name": "ok", "source": "x ="},
+              expect=400)
+    listed = await api("GET", "/infinstor/transforms", expect=200)
+    mine = next(x for x in listed["transforms"] if x["name"] == t)
+    assert [r["revision"] for r in mine["revisions"]] == [2, 1] and "code" not in mine["latest"]
+    got = await api("GET", "/infinstor/transforms/{name}", path={"name": t}, expect=200)
+    assert got["revisions"][1]["code"] == checked["code"]
+    await api("GET", "/infinstor/transforms/{name}", path={"name": "nope"}, expect=404)
+
+    out_label = "out-" + uuid.uuid4().hex[:6]
+    run = await api("POST", "/infinstor/runs", body={
+        "transform": t, "revision": 1, "executor": "local",
+        "input": {"type": "view", "bucket": bucket, "prefix": "in/", "at": "now"},
+        "output_uri": f"s3://{bucket}/out/", "kwargs": {"tag": "x-"},
+        "label_output": out_label}, expect=201)
+    assert run["state"] in ("queued", "running") and run["total"] == 3
+    done = await wait_run(api, run["id"])
+    assert done["state"] == "succeeded", done
+    assert done["done"] == done["total"] == 3
+    assert done["output_uri"] == f"s3://{bucket}/out/{run['id']}/"
+    assert done["output_label"] == out_label and done["label_error"] is None
+    # The output is in the index (browsable at once) and its label pins it.
+    page = json.loads((await jp_fetch("infinstor", "buckets", bucket, "objects",
+                                      params={"prefix": f"out/{run['id']}/"})).body)
+    names = sorted(o["key"].rsplit("/", 1)[1] for o in page["objects"])
+    assert names == ["_SUCCESS.json", "x-a.txt", "x-b.txt", "x-c.txt"]
+    label = json.loads((await jp_fetch("infinstor", "labels", out_label)).body)
+    assert label["object_count"] == 4 and run["id"] in label["description"]
+    params = mlflow.tracking.MlflowClient().get_run(run["id"]).data.params
+    assert params["transform_name"] == t and params["transform_revision"] == "1"
+    log = await api("GET", "/infinstor/runs/{run_id}/log", path={"run_id": run["id"]},
+                    params={"lines": "50"}, expect=200)
+    assert "_SUCCESS.json" in log["log"] or "succeeded" in log["log"].lower() or log["log"]
+    await api("GET", "/infinstor/runs/{run_id}/log", path={"run_id": run["id"]},
+              params={"lines": "0"}, expect=400)
+    await api("POST", "/infinstor/runs/{run_id}/cancel", path={"run_id": run["id"]},
+              expect=409)
+
+    for body, status in [
+        ({"transform": t, "executor": "mainframe", "output_uri": f"s3://{bucket}/o/"}, 400),
+        ({"transform": t, "output_uri": f"s3://{bucket}/o/", "kwargs": "[1]"}, 400),
+        ({"transform": t, "output_uri": f"s3://{bucket}/o/", "requirements": ["-r x"]}, 400),
+        ({"transform": t, "output_uri": "not-s3"}, 400),
+        ({"transform": t, "output_uri": f"s3://{bucket}/o/", "revision": 9}, 404),
+        ({"transform": "nope", "output_uri": f"s3://{bucket}/o/"}, 404),
+        ({"transform": t, "output_uri": f"s3://{bucket}/o/",
+          "input": {"type": "label", "label": "no-such-label"}}, 404),
+        ({"transform": t, "output_uri": f"s3://{bucket}/o/", "label_output": out_label}, 409),
+        ({"transform": t, "output_uri": f"s3://{bucket}/o/", "input": "label"}, 400),
+    ]:
+        await api("POST", "/infinstor/runs", body=body, expect=status)
+
+    slow = "slow-" + uuid.uuid4().hex[:6]
+    await api("POST", "/infinstor/transforms", body={"name": slow, "source": SLOW_CELL},
+              expect=201)
+    started = await api("POST", "/infinstor/runs", body={
+        "transform": slow, "input": {"type": "label", "label": out_label},
+        "output_uri": f"s3://{bucket}/slow/"}, expect=201)
+    await api("POST", "/infinstor/runs/{run_id}/cancel", path={"run_id": started["id"]},
+              expect=200)
+    cancelled = await wait_run(api, started["id"], timeout=30)
+    assert cancelled["state"] == "cancelled"
+    assert mlflow.tracking.MlflowClient().get_run(started["id"]).info.status == "KILLED"
+
+    runs = await api("GET", "/infinstor/runs", params={"transform": t}, expect=200)
+    assert [r["id"] for r in runs["runs"]] == [run["id"]]
+    await api("GET", "/infinstor/runs/{run_id}", path={"run_id": "nope"}, expect=404)
+    await api("POST", "/infinstor/runs/{run_id}/cancel", path={"run_id": "nope"}, expect=404)
+    await api("GET", "/infinstor/runs/{run_id}/log", path={"run_id": "nope"}, expect=404)
+    await api("DELETE", "/infinstor/transforms/{name}", path={"name": t}, expect=204)
+    await api("DELETE", "/infinstor/transforms/{name}", path={"name": t}, expect=404)
+    assert (await api("GET", "/infinstor/runs/{run_id}", path={"run_id": run["id"]},
+                      expect=200))["state"] == "succeeded"  # runs outlive their transform
+
+    assert api.seen == transform_routes(spec), "some transform routes were not exercised"
 
 
 # -- schemathesis against a live server --------------------------------------------------------

@@ -302,3 +302,29 @@ class EventPoller:
             self.sqs.delete_message_batch(QueueUrl=self.queue_url,
                                           Entries=entries[start:start + 10])
         return applied
+
+
+def relist_prefix(s3: Any, index: SnapshotIndex, bucket: str, prefix: str) -> int:
+    """Re-read every version under a prefix (a transform's output folder) and merge it, so
+    what was just written is in the index without waiting for events or a reconcile.
+    Returns the number of versions read."""
+    started = now_ms()
+    split = index.get_listing_style(bucket) == "split"
+    entries: list[VersionEntry] = []
+    latest: list[bool] = []
+    key_marker: str | None = None
+    vid_marker: str | None = None
+    while True:
+        page = list_versions_page(s3, bucket, prefix=prefix, key_marker=key_marker,
+                                  version_id_marker=vid_marker)
+        split = split or is_split_listing(page.entries)
+        entries.extend(page.entries)
+        latest.extend(page.latest)
+        if not page.truncated:
+            break
+        key_marker, vid_marker = page.next_key_marker, page.next_version_id_marker
+    ordered = order_chains(entries, latest, split_style=split)
+    if ordered:
+        index.merge_listing(bucket, ordered, after_key=None, through_key=None,
+                            scan_started_ms=started, checkpoint=False, keys_only=True)
+    return len(entries)

@@ -1,5 +1,7 @@
 """Pluggable executors. Each launches the staged driver with the same arguments; only where
-it runs differs. The server picks one by name; new ones subclass :class:`TransformExecutor`."""
+it runs differs. The server picks one by name; new ones subclass :class:`TransformExecutor`
+and are configured like any Jupyter class (``c.EmrExecutor.cluster_id = "j-..."``) and
+plugged in with the ``InfinstorApp.*_executor_class`` ``Type`` traits."""
 
 from __future__ import annotations
 
@@ -8,10 +10,13 @@ import os
 import signal
 import subprocess
 import sys
-from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
+from traitlets import Bool, Int, Unicode
+from traitlets.config import LoggingConfigurable
+
+from ..errors import BadRequest, Conflict, StorageError
 from .driver import PROGRESS_PREFIX
 
 
@@ -29,11 +34,15 @@ class Launch:
     log_path: str
     local_driver_path: str
     env: dict[str, str] = field(default_factory=dict)
+    requirements: list[str] = field(default_factory=list)
 
     def driver_args(self) -> list[str]:
-        return ["--manifest", self.manifest_uri, "--code", self.code_uri,
+        args = ["--manifest", self.manifest_uri, "--code", self.code_uri,
                 "--output", self.output_uri, "--run-id", self.run_id,
                 "--entry-point", self.entry_point, "--kwargs", json.dumps(self.kwargs)]
+        if self.requirements:
+            args += ["--requirements", json.dumps(self.requirements)]
+        return args
 
 
 @dataclass
@@ -44,27 +53,43 @@ class Status:
     detail: str | None = None
 
 
-class TransformExecutor(ABC):
-    name = "base"
+class TransformExecutor(LoggingConfigurable):
+    """Where a transform's driver runs. Subclasses implement start/poll/cancel; ``available``
+    says whether it can run here at all (shown, with the reason, in the run dialog)."""
 
-    @abstractmethod
+    name = "base"
+    title = "Base"
+    #: True when the job survives a restart of the Jupyter server (poll needs only details).
+    detached = False
+
+    def available(self) -> tuple[bool, str | None]:
+        return True, None
+
     def start(self, launch: Launch) -> dict[str, Any]:
         """Start the job; returns details to keep on the run (ids, log locations)."""
+        raise NotImplementedError
 
-    @abstractmethod
-    def poll(self, launch: Launch, details: dict[str, Any]) -> Status: ...
+    def poll(self, launch: Launch, details: dict[str, Any]) -> Status:
+        raise NotImplementedError
 
-    @abstractmethod
-    def cancel(self, launch: Launch, details: dict[str, Any]) -> None: ...
+    def cancel(self, launch: Launch, details: dict[str, Any]) -> None:
+        raise NotImplementedError
 
 
 class LocalExecutor(TransformExecutor):
     """Worker processes on the Jupyter server's machine: the driver with a process pool."""
 
     name = "local"
+    title = "Local"
 
-    def __init__(self, workers: int | None = None) -> None:
-        self.workers = workers or max(2, (os.cpu_count() or 1) * 2)
+    workers = Int(0, config=True,
+                  help="Worker processes of a local run; 0 means twice the CPU count (the "
+                       "work is mostly S3 I/O).")
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not self.workers:
+            self.workers = max(2, (os.cpu_count() or 1) * 2)
         self._procs: dict[str, subprocess.Popen] = {}
 
     def start(self, launch: Launch) -> dict[str, Any]:
@@ -125,20 +150,34 @@ class SparkExecutor(LocalExecutor):
     master). Needs pyspark (the ``spark`` extra) and Java."""
 
     name = "spark"
+    title = "Spark"
 
-    def __init__(self, master: str = "local[*]", spark_submit: str | None = None) -> None:
-        super().__init__(workers=1)
-        self.master = master
-        self.spark_submit = spark_submit
+    master = Unicode("local[*]", config=True,
+                     help="Spark master URL given to spark-submit (local[*], spark://..., "
+                          "yarn).")
+    spark_submit = Unicode("", config=True,
+                           help="Path of spark-submit; empty means the one on PATH or next "
+                                "to this Python (pip install pyspark).")
 
-    def command(self, launch: Launch) -> list[str]:
+    def _submit_path(self) -> str | None:
         import shutil
 
         submit = self.spark_submit or shutil.which("spark-submit") or os.path.join(
             os.path.dirname(sys.executable), "spark-submit")
-        if not os.path.exists(submit):
-            from ..errors import BadRequest
+        return submit if os.path.exists(submit) else None
 
+    def available(self) -> tuple[bool, str | None]:
+        import shutil
+
+        if self._submit_path() is None:
+            return False, "needs pyspark: pip install 'infinstor_jlab[spark]'"
+        if not shutil.which("java") and not os.environ.get("JAVA_HOME"):
+            return False, "needs Java (set JAVA_HOME or put java on PATH)"
+        return True, None
+
+    def command(self, launch: Launch) -> list[str]:
+        submit = self._submit_path()
+        if submit is None:
             raise BadRequest("The spark executor needs pyspark: pip install 'infinstor_jlab[spark]'.")
         return [submit, "--master", self.master, launch.local_driver_path,
                 *launch.driver_args(), "--spark", "--progress"]
@@ -169,20 +208,34 @@ class EmrExecutor(TransformExecutor):
     terminates when its steps are done)."""
 
     name = "emr"
+    title = "Amazon EMR"
+    detached = True
 
-    def __init__(self, *, cluster_id: str | None = None, release_label: str = "emr-7.5.0",
-                 instance_type: str = "m5.xlarge", instance_count: int = 3,
-                 service_role: str = "EMR_DefaultRole",
-                 job_flow_role: str = "EMR_EC2_DefaultRole", log_uri: str | None = None,
-                 endpoint_url: str | None = None) -> None:
-        self.cluster_id = cluster_id
-        self.release_label = release_label
-        self.instance_type = instance_type
-        self.instance_count = instance_count
-        self.service_role = service_role
-        self.job_flow_role = job_flow_role
-        self.log_uri = log_uri
-        self.endpoint_url = endpoint_url
+    cluster_id = Unicode("", config=True,
+                         help="Id of a running EMR cluster (j-...) to add steps to; empty "
+                              "starts a transient cluster per run.")
+    release_label = Unicode("emr-7.5.0", config=True, help="EMR release of transient clusters.")
+    instance_type = Unicode("m5.xlarge", config=True,
+                            help="EC2 instance type of transient clusters.")
+    instance_count = Int(3, config=True,
+                         help="Instances of a transient cluster (one primary, the rest core).")
+    service_role = Unicode("EMR_DefaultRole", config=True, help="EMR service role.")
+    job_flow_role = Unicode("EMR_EC2_DefaultRole", config=True,
+                            help="EC2 instance profile of transient clusters.")
+    log_uri = Unicode("", config=True,
+                      help="S3 URI where EMR writes cluster and step logs (shown per run).")
+    endpoint_url = Unicode("", config=True,
+                           help="EMR API endpoint; empty means AWS's (or AWS_ENDPOINT_URL).")
+    region_name = Unicode("", config=True,
+                          help="AWS region of the cluster; empty means boto3's default.")
+    enabled = Bool(True, config=True,
+                   help="Offer EMR in the run dialog (it needs AWS credentials with EMR "
+                        "rights).")
+
+    def available(self) -> tuple[bool, str | None]:
+        if not self.enabled:
+            return False, "disabled by the server's configuration (EmrExecutor.enabled)"
+        return True, None
 
     def client(self) -> Any:
         import boto3
@@ -191,9 +244,25 @@ class EmrExecutor(TransformExecutor):
         if self.endpoint_url:
             kwargs["endpoint_url"] = self.endpoint_url
         session = boto3.session.Session()
-        if not session.region_name:
+        if self.region_name:
+            kwargs["region_name"] = self.region_name
+        elif not session.region_name:
             kwargs["region_name"] = "us-east-1"
         return session.client("emr", **kwargs)
+
+    def _call(self, what: str, fn: Any, **params: Any) -> Any:
+        """An EMR API call whose refusal becomes a sentence (the error code, not a trace)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return fn(**params)
+        except ClientError as exc:
+            err = exc.response.get("Error", {})
+            raise StorageError(
+                f"EMR refused to {what}: {err.get('Code', 'error')}: "
+                f"{err.get('Message', '')}".rstrip(": ")) from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"Could not reach EMR to {what}: {exc}") from exc
 
     @staticmethod
     def step(launch: Launch) -> dict[str, Any]:
@@ -211,7 +280,8 @@ class EmrExecutor(TransformExecutor):
         emr = self.client()
         step = self.step(launch)
         if self.cluster_id:
-            resp = emr.add_job_flow_steps(JobFlowId=self.cluster_id, Steps=[step])
+            resp = self._call("add the step", emr.add_job_flow_steps,
+                              JobFlowId=self.cluster_id, Steps=[step])
             cluster_id, step_id = self.cluster_id, resp["StepIds"][0]
         else:
             params: dict[str, Any] = {
@@ -234,8 +304,9 @@ class EmrExecutor(TransformExecutor):
             }
             if self.log_uri:
                 params["LogUri"] = self.log_uri
-            cluster_id = emr.run_job_flow(**params)["JobFlowId"]
-            step_id = emr.list_steps(ClusterId=cluster_id)["Steps"][0]["Id"]
+            cluster_id = self._call("start a cluster", emr.run_job_flow, **params)["JobFlowId"]
+            step_id = self._call("list the cluster's steps", emr.list_steps,
+                                 ClusterId=cluster_id)["Steps"][0]["Id"]
         log_location = (f"{self.log_uri.rstrip('/')}/{cluster_id}/steps/{step_id}/"
                         if self.log_uri else None)
         with open(launch.log_path, "a", encoding="utf-8") as fh:
@@ -244,19 +315,39 @@ class EmrExecutor(TransformExecutor):
             if log_location:
                 fh.write(f"step logs: {log_location}\n")
         return {"cluster_id": cluster_id, "step_id": step_id, "log_location": log_location,
-                "transient": self.cluster_id is None}
+                "transient": not self.cluster_id}
 
     def poll(self, launch: Launch, details: dict[str, Any]) -> Status:
         emr = self.client()
-        step = emr.describe_step(ClusterId=details["cluster_id"],
-                                 StepId=details["step_id"])["Step"]
+        step = self._call("describe the step", emr.describe_step,
+                          ClusterId=details["cluster_id"], StepId=details["step_id"])["Step"]
         raw = step["Status"]["State"]
         details["emr_state"] = raw
         state = _EMR_STATES.get(raw, "running")
+        if state == "running" and details.get("cancelled") and details.get("transient"):
+            # A transient cluster is cancelled by terminating it: its step ends with it.
+            cluster = self._call("describe the cluster", emr.describe_cluster,
+                                 ClusterId=details["cluster_id"])["Cluster"]
+            details["emr_cluster_state"] = cluster["Status"]["State"]
+            if cluster["Status"]["State"] in ("TERMINATING", "TERMINATED",
+                                              "TERMINATED_WITH_ERRORS"):
+                return Status("cancelled", detail="the transient cluster was terminated")
         reason = step["Status"].get("FailureDetails", {}).get("Reason")
         return Status(state, detail=reason or (None if state != "failed" else raw))
 
     def cancel(self, launch: Launch, details: dict[str, Any]) -> None:
+        emr = self.client()
+        if details.get("transient"):
+            # The cluster exists only for this step: terminating it stops the step and the
+            # billing at once.
+            self._call("terminate the cluster", emr.terminate_job_flows,
+                       JobFlowIds=[details["cluster_id"]])
+        else:
+            resp = self._call("cancel the step", emr.cancel_steps,
+                              ClusterId=details["cluster_id"], StepIds=[details["step_id"]])
+            for info in resp.get("CancelStepsInfoList", []):
+                if info.get("Status") == "FAILED":
+                    raise Conflict(
+                        f"EMR could not cancel step {details['step_id']}: "
+                        f"{info.get('Reason', 'no reason given')}")
         details["cancelled"] = True
-        self.client().cancel_steps(ClusterId=details["cluster_id"],
-                                   StepIds=[details["step_id"]])

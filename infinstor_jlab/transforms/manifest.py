@@ -8,6 +8,7 @@ from a manifest reads exactly the versions the user saw, with no access to the i
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -25,14 +26,17 @@ class Manifest:
     spec: TimeSpec | None
     objects: list[ObjectVersion]
     fingerprint: str
+    #: Set when the objects are files on this machine (an MLflow run's local artifacts): keys
+    #: are paths relative to it, and version ids are "sha256:<hex>" of their bytes.
+    local_root: str | None = None
 
     @classmethod
     def of(cls, bucket: str, prefix: str, spec: TimeSpec | None,
-           objects: Iterable[ObjectVersion]) -> Manifest:
+           objects: Iterable[ObjectVersion], *, local_root: str | None = None) -> Manifest:
         items = list(objects)
         return cls(bucket=bucket, prefix=prefix, spec=spec, objects=items,
                    fingerprint=fingerprint(((o.key, o.version_id) for o in items),
-                                           presorted=True))
+                                           presorted=True), local_root=local_root)
 
     @property
     def total_bytes(self) -> int:
@@ -50,12 +54,15 @@ class Manifest:
             "count": len(self.objects),
             "total_bytes": self.total_bytes,
             "fingerprint": self.fingerprint,
+            "local_root": self.local_root,
         }
 
     def to_jsonl(self) -> str:
         lines = [json.dumps(self.header(), ensure_ascii=False)]
         for o in self.objects:
-            lines.append(json.dumps({"bucket": self.bucket, "key": o.key,
-                                     "version_id": o.version_id, "size": o.size,
-                                     "etag": o.etag}, ensure_ascii=False))
+            line = {"bucket": self.bucket, "key": o.key, "version_id": o.version_id,
+                    "size": o.size, "etag": o.etag}
+            if self.local_root is not None:
+                line["path"] = os.path.join(self.local_root, *o.key.split("/"))
+            lines.append(json.dumps(line, ensure_ascii=False))
         return "\n".join(lines) + "\n"

@@ -3,6 +3,8 @@ executor, with the run's status mirrored back into MLflow when it ends."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import threading
@@ -10,10 +12,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import BadRequest, InfinstorError
+from ..errors import BadRequest, Conflict, InfinstorError, NotFound, UnknownBucket
+from ..index.models import ObjectVersion
 from ..services.core import InfinstorService, parse_s3_uri
+from ..services.s3 import call_s3
 from ..timespec import TimeSpec, now_ms
-from .capture import SCRIPT, capture, parse_kwargs
+from .capture import SCRIPT, CapturedCode, capture, parse_kwargs
 from .executors import Launch, LocalExecutor, TransformExecutor, log_tail
 from .manifest import Manifest
 from .store import TransformRevision, TransformRun, TransformStore
@@ -25,58 +29,168 @@ TERMINAL = ("succeeded", "failed", "cancelled")
 _MLFLOW_STATUS = {"succeeded": "FINISHED", "failed": "FAILED", "cancelled": "KILLED"}
 
 
-def _mlflow_client() -> Any:
+_MAX_REQUIREMENTS = 50
+
+
+def _mlflow_client(tracking_uri: str | None = None) -> Any:
     try:
         from mlflow.tracking import MlflowClient
     except ImportError as exc:
         raise BadRequest("Transforms record their lineage in MLflow: pip install mlflow.") from exc
-    return MlflowClient()
+    return MlflowClient(tracking_uri=tracking_uri or None)
+
+
+def check_requirements(value: Any) -> list[str]:
+    """Extra pip requirements: a list of requirement strings (one per line in the dialog)."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        value = [line for line in value.splitlines()]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise BadRequest('"requirements" must be a list of pip requirements, e.g. '
+                         '["pillow>=10", "pandas"].')
+    reqs = [v.strip() for v in value if v.strip() and not v.strip().startswith("#")]
+    if len(reqs) > _MAX_REQUIREMENTS:
+        raise BadRequest(f"At most {_MAX_REQUIREMENTS} extra requirements, please.")
+    for req in reqs:
+        # Options (-r, --index-url, ...) would change where pip looks, not what it installs.
+        if req.startswith("-") or any(c in req for c in "\n\r\t"):
+            raise BadRequest(f"{req!r} is not a pip requirement; give package specifiers "
+                             "such as 'pillow>=10' (pip options are not accepted).")
+    return reqs
 
 
 class TransformService:
+    """Transform revisions and runs: the logic behind the REST handlers and the tests."""
+
     def __init__(self, service: InfinstorService, store: TransformStore, workdir: str,
-                 executors: dict[str, TransformExecutor] | None = None) -> None:
+                 executors: dict[str, TransformExecutor] | None = None, *,
+                 default_output_uri: str = "", mlflow_tracking_uri: str | None = None,
+                 mlflow_ui_url: str = "") -> None:
         self.service = service
         self.store = store
         self.workdir = workdir
         os.makedirs(workdir, exist_ok=True)
         self.executors: dict[str, TransformExecutor] = executors or {"local": LocalExecutor()}
+        self.default_output_uri = default_output_uri
+        self.mlflow_tracking_uri = mlflow_tracking_uri or None
+        self.mlflow_ui_url = mlflow_ui_url.rstrip("/")
         self._launches: dict[str, Launch] = {}
         self._lock = threading.Lock()
+        # One run's status is read, changed and saved under this lock: a cancel and a poll
+        # never overwrite each other's view of the run.
+        self._state_lock = threading.RLock()
+
+    def mlflow(self) -> Any:
+        return _mlflow_client(self.mlflow_tracking_uri)
+
+    # -- what the dialog offers ---------------------------------------------------------------
+    def executors_info(self) -> dict[str, Any]:
+        infos = []
+        for name, ex in self.executors.items():
+            ok, detail = ex.available()
+            infos.append({"name": name, "title": ex.title, "available": ok, "detail": detail})
+        return {"executors": infos,
+                "default_executor": "local" if "local" in self.executors else
+                next(iter(self.executors), ""),
+                "default_output_uri": self.default_output_uri,
+                "mlflow_ui_url": self.mlflow_ui_url}
+
+    def check(self, source: str) -> CapturedCode:
+        """Clean, syntax-check and detect the entry point without storing anything."""
+        return capture(source)
+
+    def list_transforms(self) -> list[dict[str, Any]]:
+        out = []
+        for name in self.store.names():
+            revs = [r.to_json(with_code=False) for r in self.store.revisions(name)]
+            out.append({"name": name, "latest": revs[0], "revisions": revs})
+        return out
+
+    def get_transform(self, name: str) -> dict[str, Any]:
+        revs = self.store.revisions(name)
+        if not revs:
+            raise NotFound(f"There is no transform named {name!r}.")
+        return {"name": name, "revisions": [r.to_json() for r in revs]}
+
+    def delete_transform(self, name: str) -> None:
+        self.store.delete(name)
+
+    def run_json(self, run: TransformRun) -> dict[str, Any]:
+        doc = run.to_json()
+        doc.pop("log_path", None)  # a path on the server; the log route serves it
+        doc["mlflow_url"] = (
+            f"{self.mlflow_ui_url}/#/experiments/{run.mlflow_experiment_id}/runs/{run.id}"
+            if self.mlflow_ui_url and run.mlflow_experiment_id else None)
+        return doc
 
     # -- revisions --------------------------------------------------------------------------
     def save_revision(self, name: str, source: str, *, author: str = "",
                       description: str = "") -> TransformRevision:
-        if not name or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
-            raise BadRequest(f"{name!r} is not a valid transform name: use letters, digits, "
-                             "'-', '_' and '.'.")
+        return self.save_revision_reporting(name, source, author=author,
+                                            description=description)[0]
+
+    def save_revision_reporting(self, name: str, source: str, *, author: str = "",
+                                description: str = "") -> tuple[TransformRevision, bool]:
+        """(revision, created): the same cleaned code as the latest revision is that
+        revision, not a new one."""
+        if (not name or len(name) > 128 or not name[0].isalnum()
+                or not name.replace("-", "").replace("_", "").replace(".", "").isalnum()
+                or not name.isascii()):
+            raise BadRequest(f"{name!r} is not a valid transform name: use 1-128 letters, "
+                             "digits, '-', '_' and '.', starting with a letter or digit.")
+        if name == "check":
+            raise BadRequest("'check' is reserved (POST /infinstor/transforms/check); pick "
+                             "another transform name.")
         captured = capture(source)
         revs = self.store.revisions(name)
         if revs and revs[0].sha256 == captured.sha256:
-            return revs[0]  # the same code again is the same revision
+            return revs[0], False
         return self.store.add_revision(TransformRevision(
             name=name, revision=0, code=captured.code, sha256=captured.sha256,
             entry_point=captured.entry_point, author=author, description=description,
-            created_ms=now_ms()))
+            created_ms=now_ms())), True
 
     # -- inputs -----------------------------------------------------------------------------
     def resolve_input(self, spec: dict[str, Any]) -> Manifest | None:
-        return resolve_input(self.service, spec)
+        return resolve_input(self.service, spec, mlflow_tracking_uri=self.mlflow_tracking_uri)
 
     # -- runs -------------------------------------------------------------------------------
-    def start_run(self, name: str, *, input_spec: dict[str, Any], output_uri: str,
+    def start_run(self, name: str, *, input_spec: dict[str, Any], output_uri: str | None = None,
                   executor: str = "local", revision: int | None = None,
-                  kwargs: Any = None) -> TransformRun:
+                  kwargs: Any = None, requirements: Any = None,
+                  label_output: str | None = None) -> TransformRun:
+        """Resolve the input to a manifest, stage manifest + code + driver next to the output,
+        open the MLflow run, start the executor and watch it until it ends."""
         rev = self.store.revision(name, revision)
         if executor not in self.executors:
             raise BadRequest(f"Unknown executor {executor!r}; choose one of "
                              f"{', '.join(sorted(self.executors))}.")
+        ok, why = self.executors[executor].available()
+        if not ok:
+            raise BadRequest(f"The {executor} executor cannot run here: {why}.")
+        output_uri = output_uri or self.default_output_uri
+        if not output_uri:
+            raise BadRequest("Say where the output goes: an S3 URI such as "
+                             "s3://my-bucket/outputs/ (or configure "
+                             "InfinstorApp.transform_output_uri).")
+        if not isinstance(output_uri, str) or not output_uri.strip().startswith("s3://"):
+            raise BadRequest(f"The output location {str(output_uri)[:100]!r} is not an S3 URI; "
+                             "write it as s3://BUCKET/PREFIX/.")
         out_bucket, out_prefix = parse_s3_uri(output_uri)
         kw = parse_kwargs(kwargs)
+        reqs = check_requirements(requirements)
+        if label_output:
+            self._check_output_label(label_output, out_bucket)
+        if not isinstance(input_spec, dict):
+            raise BadRequest('"input" must be an object such as {"type": "label", '
+                             '"label": "my-label"}.')
         manifest = self.resolve_input(input_spec)
         if manifest is None:
             manifest = Manifest.of("", "", None, [])
-        client = _mlflow_client()
+        # The output bucket must exist before anything is recorded about the run.
+        call_s3(self.service.s3().head_bucket, out_bucket, Bucket=out_bucket)
+        client = self.mlflow()
         experiment = f"infinstor-transform-{name}"
         found = client.get_experiment_by_name(experiment)
         exp_id = found.experiment_id if found else client.create_experiment(experiment)
@@ -84,31 +198,6 @@ class TransformService:
         run_id = mlrun.info.run_id
         out_root = f"s3://{out_bucket}/{out_prefix.rstrip('/') + '/' if out_prefix else ''}"
         staging = f"{out_root}_infinstor_staging/{run_id}/"
-        s3 = self.service.s3()
-        stage_bucket, stage_key = parse_s3_uri(staging)
-        s3.put_object(Bucket=stage_bucket, Key=stage_key + "manifest.jsonl",
-                      Body=manifest.to_jsonl().encode("utf-8"))
-        s3.put_object(Bucket=stage_bucket, Key=stage_key + "code.py",
-                      Body=rev.code.encode("utf-8"))
-        s3.upload_file(DRIVER_PATH, stage_bucket, stage_key + "driver.py")
-        view = manifest.spec
-        params = {
-            "transform_name": name,
-            "transform_revision": rev.revision,
-            "code_sha256": rev.sha256,
-            "entry_point": rev.entry_point,
-            "input_spec": _input_text(input_spec),
-            "manifest_fingerprint": manifest.fingerprint,
-            "object_count": len(manifest.objects),
-            "executor": executor,
-        }
-        params.update(_view_params(view))
-        for key, value in params.items():
-            client.log_param(run_id, key, value)
-        client.set_tag(run_id, "infinstor.output_uri", f"{out_root}{run_id}/")
-        client.set_tag(run_id, "infinstor.staging_uri", staging)
-        client.log_text(run_id, rev.code, "transform/code.py")
-        client.log_text(run_id, manifest.to_jsonl(), "input/manifest.jsonl")
         log_path = os.path.join(self.workdir, f"{run_id}.log")
         run = TransformRun(
             id=run_id, transform=name, revision=rev.revision, executor=executor,
@@ -116,49 +205,166 @@ class TransformService:
             state="queued", created_ms=now_ms(), total=len(manifest.objects),
             manifest_fingerprint=manifest.fingerprint, staging_uri=staging,
             mlflow_run_id=run_id, mlflow_experiment_id=exp_id, log_path=log_path,
-        )
-        launch = Launch(
-            run_id=run_id, driver_uri=staging + "driver.py",
-            manifest_uri=staging + "manifest.jsonl", code_uri=staging + "code.py",
-            output_uri=out_root, entry_point=rev.entry_point if rev.entry_point else SCRIPT,
-            kwargs=kw, log_path=log_path, local_driver_path=DRIVER_PATH,
+            requirements=reqs, label_output=label_output or None,
         )
         self.store.save_run(run)
         try:
+            self._stage(staging, manifest, rev)
+            view = manifest.spec
+            params: dict[str, Any] = {
+                "transform_name": name,
+                "transform_revision": rev.revision,
+                "code_sha256": rev.sha256,
+                "entry_point": rev.entry_point,
+                "input_spec": _input_text(input_spec),
+                "manifest_fingerprint": manifest.fingerprint,
+                "object_count": len(manifest.objects),
+                "executor": executor,
+            }
+            if reqs:
+                params["requirements"] = json.dumps(reqs)[:500]
+            params.update(_view_params(view))
+            for key, value in params.items():
+                client.log_param(run_id, key, value)
+            client.set_tag(run_id, "infinstor.output_uri", f"{out_root}{run_id}/")
+            client.set_tag(run_id, "infinstor.staging_uri", staging)
+            client.log_text(run_id, rev.code, "transform/code.py")
+            client.log_text(run_id, manifest.to_jsonl(), "input/manifest.jsonl")
+            launch = Launch(
+                run_id=run_id, driver_uri=staging + "driver.py",
+                manifest_uri=staging + "manifest.jsonl", code_uri=staging + "code.py",
+                output_uri=out_root, entry_point=rev.entry_point if rev.entry_point else SCRIPT,
+                kwargs=kw, log_path=log_path, local_driver_path=DRIVER_PATH, requirements=reqs,
+            )
             run.details = self.executors[executor].start(launch)
         except InfinstorError as exc:
             self._finish(run, "failed", str(exc))
             raise
+        except Exception as exc:
+            self._finish(run, "failed", f"the run could not start: {exc}")
+            raise
+        for key in ("cluster_id", "step_id"):
+            if run.details.get(key):
+                client.log_param(run_id, f"emr_{key}", run.details[key])
+        if run.details.get("log_location"):
+            client.set_tag(run_id, "infinstor.emr_log_uri", run.details["log_location"])
         run.state = "running"
         self.store.save_run(run)
         with self._lock:
             self._launches[run_id] = launch
+        self._start_watch(run_id)
+        return run
+
+    def _stage(self, staging: str, manifest: Manifest, rev: TransformRevision) -> None:
+        s3 = self.service.s3()
+        bucket, key = parse_s3_uri(staging)
+        with open(DRIVER_PATH, "rb") as fh:
+            driver = fh.read()
+        for name, body in (("manifest.jsonl", manifest.to_jsonl().encode("utf-8")),
+                           ("code.py", rev.code.encode("utf-8")), ("driver.py", driver)):
+            call_s3(s3.put_object, bucket, Bucket=bucket, Key=key + name, Body=body)
+
+    def _check_output_label(self, label: str, out_bucket: str) -> None:
+        from ..services.core import _LABEL_NAME_RE
+
+        if not _LABEL_NAME_RE.match(label):
+            raise BadRequest(f"{label!r} is not a valid label name: use 1-128 letters, digits, "
+                             "'.', '_' or '-', starting with a letter or digit.")
+        try:
+            self.service.get_label(label)
+        except NotFound:
+            pass
+        else:
+            raise Conflict(f"A label named {label!r} already exists; pick another name for "
+                           "the output's label.")
+        try:
+            self.service.index.get_bucket(out_bucket)
+        except UnknownBucket as exc:
+            raise BadRequest(f"Labelling the output needs its bucket {out_bucket!r} tracked "
+                             f"first (infinstor-jlab track {out_bucket}), or run without "
+                             "a label.") from exc
+
+    def _start_watch(self, run_id: str) -> None:
         threading.Thread(target=self._watch, args=(run_id,), daemon=True,
                          name=f"infinstor-transform-{run_id[:8]}").start()
-        return run
+
+    def recover(self) -> None:
+        """After a server restart: runs of detached executors (EMR) are watched again; runs
+        whose worker processes died with the old server are marked failed, not left
+        running forever."""
+        for run in self.store.runs():
+            if run.state not in ("queued", "running"):
+                continue
+            ex = self.executors.get(run.executor)
+            if ex is not None and ex.detached and run.details:
+                launch = Launch(run_id=run.id, driver_uri="", manifest_uri="", code_uri="",
+                                output_uri=run.output_uri, entry_point="", kwargs=run.kwargs,
+                                log_path=run.log_path or "", local_driver_path=DRIVER_PATH)
+                with self._lock:
+                    self._launches[run.id] = launch
+                self._start_watch(run.id)
+            else:
+                self._finish(run, "failed", "the Jupyter server stopped while this run was "
+                             "running; run it again")
 
     def _watch(self, run_id: str) -> None:
         while True:
-            run = self.refresh(run_id)
+            try:
+                run = self.refresh(run_id)
+            except Exception as exc:  # noqa: BLE001 - keep watching through a bad poll
+                log.warning("polling transform run %s failed: %s", run_id, exc)
+                time.sleep(5.0)
+                continue
             if run.state in TERMINAL:
                 return
             time.sleep(0.5)
 
     def refresh(self, run_id: str) -> TransformRun:
-        run = self.store.get_run(run_id)
-        launch = self._launches.get(run_id)
-        if run.state in TERMINAL or launch is None:
-            return run
-        status = self.executors[run.executor].poll(launch, run.details)
-        run.done, run.total = status.done, status.total or run.total
-        if status.state in TERMINAL:
-            self._finish(run, status.state, status.detail)
-        else:
-            self.store.save_run(run)
-        return run
+        """The run with its executor's latest status (and, when it just ended, its output
+        indexed, labelled and its MLflow run closed)."""
+        with self._state_lock:
+            run = self.store.get_run(run_id)
+            launch = self._launches.get(run_id)
+            if run.state in TERMINAL or launch is None:
+                return run
+            status = self.executors[run.executor].poll(launch, run.details)
+            run.done, run.total = status.done, status.total or run.total
+            if status.state not in TERMINAL:
+                self.store.save_run(run)
+                return run
+        if status.state == "succeeded":
+            # Before the run says succeeded: whoever sees that can browse (and has) the output.
+            self._index_output(run)
+        self._finish(run, status.state, status.detail)
+        return self.store.get_run(run_id)
+
+    def _index_output(self, run: TransformRun) -> None:
+        from ..services.events import relist_prefix
+
+        bucket, prefix = parse_s3_uri(run.output_uri)
+        try:
+            self.service.index.get_bucket(bucket)
+        except UnknownBucket:
+            return  # not tracked: nothing to keep current, nothing to label
+        try:
+            relist_prefix(self.service.s3(), self.service.index, bucket, prefix)
+            if run.label_output:
+                label = self.service.create_label(
+                    run.label_output, bucket, prefix, self.service.parse_spec("now"),
+                    description=(f"Output of transform {run.transform} r{run.revision}, "
+                                 f"MLflow run {run.id}, over "
+                                 f"{_input_text(run.input_spec)[:300]}"))
+                run.output_label = label.name
+                try:
+                    self.mlflow().set_tag(run.id, "infinstor.output_label", label.name)
+                except Exception as exc:  # noqa: BLE001 - the label exists either way
+                    log.warning("could not tag MLflow run %s: %s", run.id, exc)
+        except InfinstorError as exc:
+            run.label_error = str(exc)
+        self.store.save_run(run)
 
     def _finish(self, run: TransformRun, state: str, detail: str | None) -> None:
-        with self._lock:
+        with self._state_lock:
             if self.store.get_run(run.id).state in TERMINAL:
                 return
             run.state = state
@@ -166,7 +372,7 @@ class TransformService:
             run.finished_ms = now_ms()
             self.store.save_run(run)
         try:
-            client = _mlflow_client()
+            client = self.mlflow()
             if run.log_path and os.path.exists(run.log_path):
                 client.log_artifact(run.id, run.log_path, "logs")
             client.set_tag(run.id, "infinstor.state", state)
@@ -176,14 +382,18 @@ class TransformService:
                         run.id, exc)
 
     def cancel(self, run_id: str) -> TransformRun:
-        run = self.store.get_run(run_id)
-        launch = self._launches.get(run_id)
-        if run.state in TERMINAL:
-            raise BadRequest(f"Run {run_id} has already {run.state}.")
-        if launch is not None:
+        with self._state_lock:
+            run = self.store.get_run(run_id)
+            if run.state in TERMINAL:
+                raise Conflict(f"Run {run_id} has already {run.state}; there is nothing to "
+                               "cancel.")
+            launch = self._launches.get(run_id)
+            if launch is None:
+                self._finish(run, "cancelled", "cancelled before it started")
+                return self.store.get_run(run_id)
             self.executors[run.executor].cancel(launch, run.details)
-        self.store.save_run(run)
-        return run
+            self.store.save_run(run)
+            return run
 
     def wait(self, run_id: str, timeout: float = 300.0) -> TransformRun:
         deadline = time.monotonic() + timeout
@@ -199,8 +409,6 @@ class TransformService:
 
 
 def _input_text(spec: dict[str, Any]) -> str:
-    import json
-
     return json.dumps(spec, sort_keys=True)[:500]
 
 
@@ -212,30 +420,115 @@ def _view_params(view: TimeSpec | None) -> dict[str, Any]:
     return {"infinstor_snapshot_time": view.end_ms}
 
 
-def resolve_input(service: InfinstorService, spec: dict[str, Any]) -> Manifest | None:
-    """The manifest of an input: the original InfinStor dict forms, a label, a view, or
-    no input."""
+def _str_field(spec: dict[str, Any], *names: str, default: str = "") -> str:
+    for name in names:
+        value = spec.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise BadRequest(f'"{name}" of the input must be a string.')
+        return value
+    return default
+
+
+def resolve_input(service: InfinstorService, spec: dict[str, Any], *,
+                  mlflow_tracking_uri: str | None = None) -> Manifest | None:
+    """The manifest of an input: the original InfinStor dict forms, a label, a view, an
+    MLflow run's artifacts, or no input."""
+    if not isinstance(spec, dict):
+        raise BadRequest('The input must be an object such as {"type": "label", "label": "x"}.')
     kind = spec.get("type")
     svc = service
-    bucket: str
     if kind in (None, "no-input-data"):
         return None
     if kind == "label":
-        label = svc.get_label(str(spec.get("label", "")).removeprefix("label:/"))
+        name = _str_field(spec, "label").removeprefix("label:/")
+        if not name:
+            raise BadRequest('A label input needs "label": the label\'s name.')
+        label = svc.get_label(name)
         view = svc.label_spec(label)
         bucket, prefix = label.bucket, label.prefix
     elif kind in ("infinsnap", "infinslice", "view"):
-        bucket = spec.get("bucketname") or spec.get("bucket")
+        bucket = _str_field(spec, "bucketname", "bucket")
         if not bucket:
             raise BadRequest("The input needs a bucket (bucketname).")
-        prefix = spec.get("prefix") or ""
-        text = spec.get("time_spec") or spec.get("at") or spec.get("slice") or "now"
+        prefix = _str_field(spec, "prefix")
+        text = _str_field(spec, "time_spec", "at", "slice", default="now") or "now"
         view = svc.parse_spec(text)
         if kind == "infinslice" and not view.is_slice:
             raise BadRequest("An infinslice input needs a slice time spec (tmA-tmB or A/B).")
+        if view.label_bucket and view.label_bucket != bucket:
+            raise BadRequest(f"Label {view.label!r} is a view of bucket {view.label_bucket!r}, "
+                             f"not {bucket!r}.")
+    elif kind == "mlflow-run-artifacts":
+        return mlflow_artifacts_manifest(svc, _str_field(spec, "run_id"), mlflow_tracking_uri)
     else:
         raise BadRequest(
-            f"Unknown input type {kind!r}; use infinsnap, infinslice, label, view or "
-            "no-input-data.")
+            f"Unknown input type {str(kind)[:40]!r}; use infinsnap, infinslice, label, view, "
+            "mlflow-run-artifacts or no-input-data.")
     return Manifest.of(bucket, prefix, view, svc.iter_objects(bucket, spec=view,
                                                               prefix=prefix))
+
+
+def mlflow_artifacts_manifest(service: InfinstorService, run_id: str,
+                              tracking_uri: str | None) -> Manifest:
+    """The artifacts of an MLflow run as they are now: in S3, the current version of each
+    object under the run's artifact URI; on this machine's filesystem, the files with
+    "sha256:<hex>" of their bytes as version ids (so the fingerprint still pins bytes)."""
+    if not run_id:
+        raise BadRequest('An mlflow-run-artifacts input needs "run_id".')
+    client = _mlflow_client(tracking_uri)
+    try:
+        artifact_uri = client.get_run(run_id).info.artifact_uri
+    except Exception as exc:  # MLflow raises its own exception types
+        raise NotFound(f"MLflow has no run {run_id!r} ({str(exc)[:200]}).") from exc
+    spec = service.parse_spec("now")
+    if artifact_uri.startswith("s3://"):
+        bucket, prefix = parse_s3_uri(artifact_uri)
+        prefix = prefix.rstrip("/") + "/" if prefix else ""
+        return Manifest.of(bucket, prefix, spec, _current_versions(service, bucket, prefix))
+    from urllib.parse import unquote, urlparse
+
+    parsed = urlparse(artifact_uri)
+    if parsed.scheme not in ("", "file"):
+        raise BadRequest(f"The artifacts of run {run_id} are at {artifact_uri}; transforms read "
+                         "artifacts stored in S3 or on this machine's filesystem.")
+    root = unquote(parsed.path) if parsed.scheme == "file" else artifact_uri
+    objects: list[ObjectVersion] = []
+    for dirpath, _dirs, files in os.walk(root):
+        for fname in files:
+            path = os.path.join(dirpath, fname)
+            rel = os.path.relpath(path, root).replace(os.sep, "/")
+            digest = hashlib.sha256()
+            with open(path, "rb") as fh:
+                for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+            stat = os.stat(path)
+            objects.append(ObjectVersion(rel, "sha256:" + digest.hexdigest(),
+                                         int(stat.st_mtime * 1000), stat.st_size,
+                                         digest.hexdigest()[:32]))
+    objects.sort(key=lambda o: o.key.encode("utf-8"))
+    return Manifest.of("", "", spec, objects, local_root=root)
+
+
+def _current_versions(service: InfinstorService, bucket: str, prefix: str
+                      ) -> list[ObjectVersion]:
+    """The current version of every object under a prefix, straight from S3."""
+    from ..services.s3 import list_versions_page
+
+    s3 = service.s3()
+    out: list[ObjectVersion] = []
+    key_marker: str | None = None
+    vid_marker: str | None = None
+    while True:
+        page = list_versions_page(s3, bucket, prefix=prefix, key_marker=key_marker,
+                                  version_id_marker=vid_marker)
+        for entry, latest in zip(page.entries, page.latest):
+            if latest and not entry.is_delete_marker:
+                out.append(ObjectVersion(entry.key, entry.version_id, entry.time_ms,
+                                         entry.size, entry.etag))
+        if not page.truncated:
+            break
+        key_marker, vid_marker = page.next_key_marker, page.next_version_id_marker
+    out.sort(key=lambda o: o.key.encode("utf-8"))
+    return out

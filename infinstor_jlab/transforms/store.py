@@ -68,6 +68,16 @@ class TransformRun:
     log_path: str | None = None
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    requirements: list[str] = field(default_factory=list)
+    label_output: str | None = None  # the label to create over the output after success
+    output_label: str | None = None  # ... once it exists
+    label_error: str | None = None
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> TransformRun:
+        # Runs stored by another version of the extension: keep the fields this one knows.
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in doc.items() if k in known})
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -145,9 +155,12 @@ class TransformStore:
                                    (run_id,)).fetchone()
         if row is None:
             raise NotFound(f"There is no transform run {run_id!r}.")
-        return TransformRun(**json.loads(row[0]))
+        return TransformRun.from_json(json.loads(row[0]))
 
-    def runs(self) -> list[TransformRun]:
+    def runs(self, transform: str | None = None) -> list[TransformRun]:
+        """Runs, newest first (of one transform when given)."""
         rows = self._conn().execute("SELECT doc FROM transform_runs").fetchall()
-        out = [TransformRun(**json.loads(r[0])) for r in rows]
+        out = [TransformRun.from_json(json.loads(r[0])) for r in rows]
+        if transform is not None:
+            out = [r for r in out if r.transform == transform]
         return sorted(out, key=lambda r: r.created_ms, reverse=True)
