@@ -214,6 +214,9 @@ class InfinstorApp(ExtensionApp):
         service = getattr(self, "_service", None)
         if service is not None:
             service.stop()  # running syncs stop after their current page
+        transforms = self.settings.get(TRANSFORMS_KEY)
+        if transforms is not None:
+            transforms.close()
         watcher = getattr(self, "_watcher", None)
         if watcher is not None:
             # Joining the pollers can take a long-poll's length: not on the event loop.

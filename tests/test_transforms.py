@@ -272,3 +272,143 @@ def test_test_infin_transform_runs_the_notebooks_function(service, view, tmp_pat
     assert run.data.params["object_count"] == "3" and "manifest_fingerprint" in run.data.params
     with pytest.raises(BadRequest, match="Define one of"):
         run_local_test({}, {"type": "no-input-data"})
+
+
+def _emr_service(service, tmp_path, monkeypatch, **emr_config):
+    import os
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///" + str(tmp_path / "mlflow.db"))
+    monkeypatch.chdir(tmp_path)
+    from infinstor_jlab.transforms.executors import EmrExecutor
+    from infinstor_jlab.transforms.service import TransformService
+    from infinstor_jlab.transforms.store import TransformStore
+
+    emr_exec = EmrExecutor(endpoint_url=os.environ["AWS_ENDPOINT_URL"], **emr_config)
+    store = TransformStore(str(tmp_path / "t.sqlite"))
+    return TransformService(service, store, str(tmp_path / "runs"), executors={"emr": emr_exec})
+
+
+def test_emr_cancel_terminates_a_transient_cluster(service, view, tmp_path, monkeypatch):
+    """Cancelling a run on its own transient cluster terminates that cluster; the run then
+    reads cancelled, MLflow says KILLED, and the cluster and step ids are MLflow params."""
+    import os
+
+    import boto3
+    import mlflow
+
+    svc = _emr_service(service, tmp_path, monkeypatch, log_uri=f"s3://{view}/emr-logs/")
+    svc.save_revision("copy", COPY_ONE)
+    run = svc.start_run("copy", input_spec={"type": "view", "bucket": view, "prefix": "in/"},
+                        output_uri=f"s3://{view}/emr-out/", executor="emr")
+    details = svc.store.get_run(run.id).details
+    params = mlflow.tracking.MlflowClient().get_run(run.id).data.params
+    assert params["emr_cluster_id"] == details["cluster_id"]
+    assert params["emr_step_id"] == details["step_id"]
+    assert svc.refresh(run.id).details["emr_state"] in ("PENDING", "RUNNING")
+    svc.cancel(run.id)
+    done = svc.wait(run.id, timeout=30)
+    assert done.state == "cancelled"
+    emr = boto3.client("emr", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+    state = emr.describe_cluster(ClusterId=details["cluster_id"])["Cluster"]["Status"]["State"]
+    assert state in ("TERMINATING", "TERMINATED")
+    assert mlflow.tracking.MlflowClient().get_run(run.id).info.status == "KILLED"
+    from infinstor_jlab.errors import Conflict
+
+    with pytest.raises(Conflict, match="already cancelled"):
+        svc.cancel(run.id)
+    svc.close()
+
+
+def test_emr_step_on_a_configured_cluster(service, view, tmp_path, monkeypatch):
+    """With a cluster id, the run is a step added to that cluster (no new cluster); cancel
+    asks EMR to cancel exactly that step, and a refusal comes back as a sentence."""
+    import os
+
+    import boto3
+
+    from infinstor_jlab.errors import InfinstorError
+
+    emr = boto3.client("emr", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+    cluster = emr.run_job_flow(
+        Name="shared", ReleaseLabel="emr-7.5.0", ServiceRole="EMR_DefaultRole",
+        JobFlowRole="EMR_EC2_DefaultRole",
+        Instances={"MasterInstanceType": "m5.xlarge", "InstanceCount": 1,
+                   "KeepJobFlowAliveWhenNoSteps": True})["JobFlowId"]
+    before = len(emr.list_clusters()["Clusters"])
+    svc = _emr_service(service, tmp_path, monkeypatch, cluster_id=cluster)
+    svc.save_revision("copy", COPY_ONE)
+    run = svc.start_run("copy", input_spec={"type": "view", "bucket": view, "prefix": "in/"},
+                        output_uri=f"s3://{view}/emr-out/", executor="emr")
+    details = svc.store.get_run(run.id).details
+    assert details["cluster_id"] == cluster and details["transient"] is False
+    assert len(emr.list_clusters()["Clusters"]) == before
+    steps = emr.list_steps(ClusterId=cluster)["Steps"]
+    assert [s["Id"] for s in steps] == [details["step_id"]]
+    try:
+        svc.cancel(run.id)
+    except InfinstorError as exc:
+        # moto's server has no CancelSteps; a real EMR answers it. Either way the user gets
+        # a sentence naming the step, never a stack trace.
+        assert exc.status in (409, 502) and "cancel" in exc.message
+    else:
+        assert svc.store.get_run(run.id).details["cancelled"] is True
+    svc.close()
+
+
+def test_runs_are_recovered_after_a_server_restart(service, view, tmp_path, monkeypatch):
+    """A local run whose worker died with the old server is marked failed with a reason; an
+    EMR run (its job lives on the cluster) is watched again."""
+    from infinstor_jlab.transforms.executors import LocalExecutor
+    from infinstor_jlab.transforms.service import TransformService
+    from infinstor_jlab.transforms.store import TransformRun
+
+    svc = _emr_service(service, tmp_path, monkeypatch)
+    svc.save_revision("copy", COPY_ONE)
+    emr_run = svc.start_run("copy", input_spec={"type": "no-input-data"},
+                            output_uri=f"s3://{view}/emr-out/", executor="emr")
+    svc.store.save_run(TransformRun(id="local-run", transform="copy", revision=1,
+                                    executor="local", input_spec={}, output_uri="s3://x/y/",
+                                    kwargs={}, state="running", created_ms=1))
+    restarted = TransformService(service, svc.store, str(tmp_path / "runs"),
+                                 executors={"emr": svc.executors["emr"],
+                                            "local": LocalExecutor()})
+    restarted.recover()
+    lost = restarted.store.get_run("local-run")
+    assert lost.state == "failed" and "server stopped" in lost.error
+    assert restarted.refresh(emr_run.id).details.get("emr_state") in ("PENDING", "RUNNING")
+    svc.close()
+    restarted.close()
+
+
+def test_mlflow_run_artifacts_as_input(transforms, service, tmp_path):
+    """An MLflow run's artifacts: files on this machine become a manifest whose version ids
+    are their SHA-256 (so the fingerprint pins the bytes)."""
+    import hashlib
+
+    import mlflow
+
+    with mlflow.start_run() as active:
+        mlflow.log_text("hello", "data/a.txt")
+        mlflow.log_text("world", "data/sub/b.txt")
+    manifest = transforms.resolve_input({"type": "mlflow-run-artifacts",
+                                         "run_id": active.info.run_id})
+    assert [o.key for o in manifest.objects] == ["data/a.txt", "data/sub/b.txt"]
+    assert manifest.objects[0].version_id == "sha256:" + hashlib.sha256(b"hello").hexdigest()
+    lines = [json.loads(x) for x in manifest.to_jsonl().splitlines()[1:]]
+    with open(lines[1]["path"], encoding="utf-8") as fh:
+        assert fh.read() == "world"
+    from infinstor_jlab.errors import NotFound
+
+    with pytest.raises(NotFound, match="no run"):
+        transforms.resolve_input({"type": "mlflow-run-artifacts", "run_id": "0" * 32})
+    with pytest.raises(BadRequest, match="run_id"):
+        transforms.resolve_input({"type": "mlflow-run-artifacts"})
+
+
+def test_requirements_are_checked(transforms, view):
+    from infinstor_jlab.transforms.service import check_requirements
+
+    assert check_requirements("pillow>=10\n\n# comment\npandas") == ["pillow>=10", "pandas"]
+    for bad in (["--index-url=http://evil"], [1], "-r reqs.txt"):
+        with pytest.raises(BadRequest):
+            check_requirements(bad)

@@ -80,6 +80,11 @@ class TransformService:
         # One run's status is read, changed and saved under this lock: a cancel and a poll
         # never overwrite each other's view of the run.
         self._state_lock = threading.RLock()
+        self._closing = threading.Event()
+
+    def close(self) -> None:
+        """Stop watching runs (they keep running; a restarted server picks them up)."""
+        self._closing.set()
 
     def mlflow(self) -> Any:
         return _mlflow_client(self.mlflow_tracking_uri)
@@ -308,16 +313,16 @@ class TransformService:
                              "running; run it again")
 
     def _watch(self, run_id: str) -> None:
-        while True:
+        while not self._closing.is_set():
             try:
                 run = self.refresh(run_id)
             except Exception as exc:  # noqa: BLE001 - keep watching through a bad poll
                 log.warning("polling transform run %s failed: %s", run_id, exc)
-                time.sleep(5.0)
+                self._closing.wait(5.0)
                 continue
             if run.state in TERMINAL:
                 return
-            time.sleep(0.5)
+            self._closing.wait(0.5)
 
     def refresh(self, run_id: str) -> TransformRun:
         """The run with its executor's latest status (and, when it just ended, its output
