@@ -229,6 +229,12 @@ class InfinstorHandlerMixin:
         self.set_status(status)  # type: ignore[attr-defined]
         self.finish(json.dumps(doc))  # type: ignore[attr-defined]
 
+    def write_json_text(self, text: str, status: int = 200) -> None:
+        """Answer JSON already encoded (in the thread pool)."""
+        self.set_status(status)  # type: ignore[attr-defined]
+        self.set_header("Content-Type", "application/json")  # type: ignore[attr-defined]
+        self.finish(text)  # type: ignore[attr-defined]
+
     def no_content(self) -> None:
         self.set_status(204)  # type: ignore[attr-defined]
         self.finish()  # type: ignore[attr-defined]
@@ -344,7 +350,7 @@ class ObjectsHandler(InfinstorAPIHandler):
         at, slice_, label = (self.query_spec(n) for n in ("at", "slice", "label"))
         service = self.service
 
-        def work() -> dict[str, Any]:
+        def work() -> str:
             spec, _, _ = service.view_spec(at=at, slice_=slice_, label=label)
             _check_label_bucket(spec, bucket)
             # A label (as label= or a label:/ spec) pins a prefix: the default listing.
@@ -358,16 +364,15 @@ class ObjectsHandler(InfinstorAPIHandler):
                 token=token,
                 start_after=start_after,
             )
-            doc = page.to_json()
-            doc.update({
+            # Encoded here, in the pool: the event loop only sends the text.
+            return page.to_json_text({
                 "bucket": bucket,
                 "prefix": effective_prefix,
                 "delimiter": delimiter,
                 "spec": spec.to_dict(),
             })
-            return doc
 
-        self.write_json(await self.run(work))
+        self.write_json_text(await self.run(work))
 
 
 class ObjectHandler(InfinstorAPIHandler):

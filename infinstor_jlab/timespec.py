@@ -267,13 +267,24 @@ def _iso_day(day: int) -> str:
 def format_iso(ms: int) -> str:
     """``2026-11-20T10:00:00.123Z``: the form S3 listings use, with milliseconds.
 
-    Called for every object of every listing page, so the date part is cached per day and
-    the time of day is plain arithmetic."""
-    day, rest = divmod(ms, _DAY_MS)
-    seconds, millis = divmod(rest, 1000)
-    hours, seconds = divmod(seconds, 3600)
-    minutes, seconds = divmod(seconds, 60)
-    return f"{_iso_day(day)}{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}Z"
+    Called for every object of every listing page, so answers are cached (listings of nearby
+    times show mostly the same objects), the date part per day, and the time of day is plain
+    arithmetic."""
+    text = _ISO_CACHE.get(ms)
+    if text is None:
+        day, rest = divmod(ms, _DAY_MS)
+        seconds, millis = divmod(rest, 1000)
+        hours, seconds = divmod(seconds, 3600)
+        minutes, seconds = divmod(seconds, 60)
+        text = f"{_iso_day(day)}{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}Z"
+        if len(_ISO_CACHE) >= _ISO_CACHE_MAX:
+            _ISO_CACHE.clear()  # bounded; refills with what the next pages need
+        _ISO_CACHE[ms] = text
+    return text
+
+
+_ISO_CACHE: dict[int, str] = {}
+_ISO_CACHE_MAX = 200_000
 
 
 def format_tm(ms: int) -> str:

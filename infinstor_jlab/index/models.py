@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii as _encode_json_string
 from typing import NamedTuple
 
 from ..timespec import format_iso
@@ -137,6 +139,21 @@ class ListPage:
             "prefixes": list(self.prefixes),
             "next_token": self.next_token,
         }
+
+    def to_json_text(self, extra: dict[str, object] | None = None) -> str:
+        """``json.dumps(self.to_json() | extra)``, written directly: a listing page is the
+        most frequent answer of the server and this costs a third of building and encoding
+        1000 dicts (every string still goes through json's own C escaper)."""
+        enc = _encode_json_string
+        iso = format_iso
+        objects = ", ".join([
+            f'{{"key": {enc(o.key)}, "version_id": {enc(o.version_id)}, "size": {o.size}, '
+            f'"etag": {enc(o.etag)}, "last_modified": "{iso(o.last_modified_ms)}"}}'
+            for o in self.objects
+        ])
+        rest = json.dumps({"prefixes": self.prefixes, "next_token": self.next_token,
+                           **(extra or {})})
+        return f'{{"objects": [{objects}], {rest[1:]}'
 
 
 @dataclass(slots=True)
