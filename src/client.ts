@@ -12,6 +12,7 @@ import {
   IBucketList,
   IDiff,
   IDiffRequest,
+  IExecutors,
   IHealth,
   IHistory,
   ILabel,
@@ -22,6 +23,10 @@ import {
   IObjectRequest,
   IObjectsPage,
   IPreview,
+  IRun,
+  IRunCreate,
+  IRunList,
+  IRunLog,
   ISyncJob,
   ISyncRequest,
   ITimeSpec,
@@ -29,6 +34,11 @@ import {
   ITimelineRequest,
   ITrackRequest,
   ITrackResult,
+  ITransformCheck,
+  ITransformCreate,
+  ITransformDetail,
+  ITransformList,
+  ITransformRevision,
   IVerifyReport,
   IVerifyRequest
 } from './tokens';
@@ -261,6 +271,68 @@ export class InfinstorClient {
   /** `GET timespec`: parse a time spec exactly as the other routes do. */
   timespec(spec: string): Promise<ITimeSpec> {
     return this._get<ITimeSpec>(`timespec${queryString({ spec })}`);
+  }
+
+  // -- transforms and runs ------------------------------------------------------------------
+
+  /** `GET executors`: where runs can go, the default output location. */
+  executors(): Promise<IExecutors> {
+    return this._get<IExecutors>('executors');
+  }
+
+  /** `GET transforms`: every transform with its revisions (without code). */
+  listTransforms(): Promise<ITransformList> {
+    return this._get<ITransformList>('transforms');
+  }
+
+  /** `POST transforms/check`: clean a cell and find its entry point (nothing stored). */
+  checkTransform(source: string): Promise<ITransformCheck> {
+    return this._send<ITransformCheck>('transforms/check', 'POST', { source });
+  }
+
+  /**
+   * `POST transforms`: store the cell as a new revision (or get the latest one
+   * when its cleaned code is the same).
+   */
+  createTransform(body: ITransformCreate): Promise<ITransformRevision> {
+    return this._send<ITransformRevision>('transforms', 'POST', body);
+  }
+
+  /** `GET transforms/{name}`: revisions with their code, newest first. */
+  getTransform(name: string): Promise<ITransformDetail> {
+    return this._get<ITransformDetail>(`transforms/${segment(name)}`);
+  }
+
+  /** `DELETE transforms/{name}` (its runs are kept). */
+  async deleteTransform(name: string): Promise<void> {
+    await this._send<void>(`transforms/${segment(name)}`, 'DELETE');
+  }
+
+  /** `GET runs`, newest first (only one transform's when given). */
+  listRuns(transform?: string): Promise<IRunList> {
+    return this._get<IRunList>(`runs${queryString({ transform })}`);
+  }
+
+  /** `POST runs`: start a run. */
+  createRun(body: IRunCreate): Promise<IRun> {
+    return this._send<IRun>('runs', 'POST', body);
+  }
+
+  /** `GET runs/{id}`. */
+  getRun(id: string): Promise<IRun> {
+    return this._get<IRun>(`runs/${segment(id)}`);
+  }
+
+  /** `POST runs/{id}/cancel`. */
+  cancelRun(id: string): Promise<IRun> {
+    return this._send<IRun>(`runs/${segment(id)}/cancel`, 'POST', {});
+  }
+
+  /** `GET runs/{id}/log`: the last `lines` lines of the driver's log. */
+  runLog(id: string, lines?: number): Promise<IRunLog> {
+    return this._get<IRunLog>(
+      `runs/${segment(id)}/log${queryString({ lines })}`
+    );
   }
 
   private _objectPath(

@@ -28,10 +28,12 @@ import { InfinstorModel, IViewState } from './model';
 // eslint-disable-next-line jupyter/prefer-lazy-imports
 import { InfinstorPanel, SIDEBAR_ID } from './panel';
 import { CommandIDs, DEFAULT_SETTINGS, ISettings, PLUGIN_ID } from './tokens';
+import { TransformsModel } from './transformsmodel';
 import { setTranslator, trans } from './i18n';
 
 export { InfinstorModel } from './model';
 export { InfinstorClient } from './client';
+export { TransformsModel } from './transformsmodel';
 export * from './tokens';
 
 /** Where the view (bucket, folder, time) is kept across reloads. */
@@ -86,6 +88,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       serverSettings: app.serviceManager.serverSettings
     });
     const model = new InfinstorModel({ client });
+    const transforms = new TransformsModel({ client });
     const actions = new InfinstorActions({
       app,
       model,
@@ -95,6 +98,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const panel = new InfinstorPanel({
       model,
       actions,
+      transforms,
       translator: translator ?? undefined
     });
     app.shell.add(panel, 'left', { rank: 850, type: 'S3 Time Travel' });
@@ -213,13 +217,50 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     });
 
+    /** The code cell the command acts on: the notebook's active cell. */
+    const currentCodeCell = () => {
+      const cell = notebooks?.currentWidget?.content.activeCell ?? null;
+      return cell && cell.model.type === 'code' ? cell : null;
+    };
+    commands.addCommand(CommandIDs.runCellAsTransform, {
+      describedBy: noArgs,
+      label: trans.__('Run cell as transform…'),
+      caption: trans.__(
+        'Store this code cell as a transform revision and run it over a snapshot, a slice or a label (locally, on Spark or on Amazon EMR)'
+      ),
+      isEnabled: () => currentCodeCell() !== null,
+      execute: async () => {
+        const cell = currentCodeCell();
+        if (!cell) {
+          return null;
+        }
+        return panel.runCell(cell.model.sharedModel.getSource());
+      }
+    });
+    commands.addCommand(CommandIDs.openTransforms, {
+      describedBy: noArgs,
+      label: trans.__('Show Transform Runs'),
+      execute: () => {
+        app.shell.activateById(SIDEBAR_ID);
+        panel.revealRun(null);
+        void transforms.refresh();
+      }
+    });
+    app.contextMenu.addItem({
+      command: CommandIDs.runCellAsTransform,
+      selector: '.jp-Notebook .jp-CodeCell',
+      rank: 100
+    });
+
     if (palette) {
       const category = trans.__('S3 Time Travel');
       for (const command of [
         CommandIDs.open,
         CommandIDs.refresh,
         CommandIDs.createLabel,
-        CommandIDs.diff
+        CommandIDs.diff,
+        CommandIDs.runCellAsTransform,
+        CommandIDs.openTransforms
       ]) {
         palette.addItem({ command, category });
       }
@@ -278,6 +319,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
         }
         await Promise.all([model.refreshBuckets(), model.refreshLabels()]);
         model.startStatusPoll();
+        // Runs still going (this session's or another's) are polled until they end.
+        await transforms.refresh();
       }
     );
   }

@@ -1,6 +1,7 @@
 /**
  * The InfinStor sidebar: a SidePanel whose accordion sections are the
- * buckets, the time control, the browser, the diff and the labels.
+ * buckets, the time control, the browser, the diff, the labels and the
+ * transforms.
  */
 import { ReactWidget, UseSignal } from '@jupyterlab/apputils';
 import {
@@ -25,6 +26,15 @@ import { createLabelWithDialog, LabelsWidget } from './labels';
 import { InfinstorModel } from './model';
 import { TimeControlWidget } from './timecontrol';
 import { trans } from './i18n';
+import { rerunOf } from './runform';
+import { IRun } from './tokens';
+import {
+  afterRunFinished,
+  openRunDialog,
+  showOutput
+} from './transformactions';
+import { TransformsWidget } from './transforms';
+import { TransformsModel } from './transformsmodel';
 
 /** The id of the sidebar widget (layout restorer, activateById). */
 export const SIDEBAR_ID = 'infinstor-sidebar';
@@ -90,9 +100,10 @@ function section(
 export class InfinstorPanel extends SidePanel {
   constructor(options: InfinstorPanel.IOptions) {
     super({ translator: options.translator });
-    const { model, actions } = options;
+    const { model, actions, transforms } = options;
     this.model = model;
     this.actions = actions;
+    this.transformsModel = transforms;
     this.id = SIDEBAR_ID;
     this.addClass('jp-Infinstor-panel');
     this.title.icon = infinstorIcon;
@@ -191,18 +202,38 @@ export class InfinstorPanel extends SidePanel {
       })
     );
 
+    this.transforms = section(
+      trans.__('Transforms'),
+      new TransformsWidget(transforms, model, {
+        runAgain: run => void this.runAgain(run),
+        openOutput: run => this.showOutput(run)
+      }),
+      'jp-Infinstor-transformsSection'
+    );
+    this.transforms.toolbar.addItem(
+      'refresh',
+      new ToolbarButton({
+        icon: refreshIcon,
+        tooltip: trans.__('Reload the transforms and their runs'),
+        onClick: () => void transforms.refresh()
+      })
+    );
+    transforms.runFinished.connect(this._onRunFinished, this);
+
     this.addWidget(this.buckets);
     this.addWidget(this.time);
     this.addWidget(this.browser);
     this.addWidget(this.diff);
     this.addWidget(this.labels);
+    this.addWidget(this.transforms);
 
     const accordion = this.content as AccordionPanel;
-    accordion.setRelativeSizes([2, 3, 8, 2, 2]);
-    // Diff and labels open when needed (their titles, or the commands); a
-    // saved workspace restores the sections as the user left them.
+    accordion.setRelativeSizes([2, 3, 8, 2, 2, 3]);
+    // Diff, labels and transforms open when needed (their titles, or the
+    // commands); a saved workspace restores the sections as the user left them.
     accordion.collapse(3);
     accordion.collapse(4);
+    accordion.collapse(5);
   }
 
   readonly model: InfinstorModel;
@@ -212,6 +243,8 @@ export class InfinstorPanel extends SidePanel {
   readonly browser: PanelWithToolbar;
   readonly diff: PanelWithToolbar;
   readonly labels: PanelWithToolbar;
+  readonly transforms: PanelWithToolbar;
+  readonly transformsModel: TransformsModel;
 
   /** Expand a section (when collapsed) and bring it into view. */
   expand(widget: Widget): void {
@@ -235,8 +268,66 @@ export class InfinstorPanel extends SidePanel {
       this.model.refreshBuckets(),
       this.model.refresh(),
       this.model.refreshTimeline(),
-      this.model.refreshLabels()
+      this.model.refreshLabels(),
+      this.transformsModel.refresh()
     ]);
+  }
+
+  /** Open the transforms section on a run (highlighted). */
+  revealRun(run: IRun | null): void {
+    if (run) {
+      this.transformsModel.highlight(run.id);
+    }
+    this.expand(this.transforms);
+  }
+
+  /**
+   * Capture a cell's source as a transform and run it (the dialog); the run
+   * shows in the transforms section.
+   */
+  async runCell(source: string): Promise<IRun | null> {
+    const run = await openRunDialog({
+      model: this.model,
+      transforms: this.transformsModel,
+      source
+    });
+    if (run) {
+      this.revealRun(run);
+    }
+    return run;
+  }
+
+  /** Run a run's revision again with its settings, on an input the user picks. */
+  async runAgain(run: IRun): Promise<IRun | null> {
+    const entry = this.transformsModel.revision(run.transform, run.revision);
+    const next = await openRunDialog({
+      model: this.model,
+      transforms: this.transformsModel,
+      rerun: rerunOf(run, entry?.entry_point ?? null)
+    });
+    if (next) {
+      this.revealRun(next);
+    }
+    return next;
+  }
+
+  /** Show a run's output folder in the browser section. */
+  showOutput(run: IRun): void {
+    if (showOutput(this.model, run)) {
+      this.expand(this.browser);
+    }
+  }
+
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    this.transformsModel.runFinished.disconnect(this._onRunFinished, this);
+    super.dispose();
+  }
+
+  private _onRunFinished(_: TransformsModel, run: IRun): void {
+    void afterRunFinished(this.model, run);
   }
 }
 
@@ -244,6 +335,7 @@ export namespace InfinstorPanel {
   export interface IOptions {
     model: InfinstorModel;
     actions: InfinstorActions;
+    transforms: TransformsModel;
     translator?: SidePanel.IOptions['translator'];
   }
 }

@@ -296,6 +296,181 @@ export interface IPreview {
   versionId: string | null;
 }
 
+// -- transforms (issue 6) ------------------------------------------------------------------
+
+/** One place runs can go (`GET executors`). */
+export interface IExecutorInfo {
+  name: 'local' | 'spark' | 'emr' | string;
+  /** For people: "Local", "Spark", "Amazon EMR". */
+  title: string;
+  available: boolean;
+  /** Why it is unavailable (or what it runs on). */
+  detail: string | null;
+}
+
+/** `GET executors`: the run dialog's choices and defaults. */
+export interface IExecutors {
+  executors: IExecutorInfo[];
+  default_executor: string;
+  /** `InfinstorApp.transform_output_uri`; '' when none is configured. */
+  default_output_uri: string;
+  /** '' when no MLflow UI is configured. */
+  mlflow_ui_url: string;
+}
+
+/** A stored revision of a transform (`Rev`; `code` only where a route sends it). */
+export interface ITransformRevision {
+  name: string;
+  /** 1, 2, ... */
+  revision: number;
+  sha256: string;
+  /** e.g. `infin_transform_one_object`, or "script". */
+  entry_point: string;
+  author: string;
+  description: string;
+  created_ms: number;
+  code?: string;
+}
+
+/** An entry of `GET transforms`. */
+export interface ITransformSummary {
+  name: string;
+  latest: ITransformRevision;
+  /** Newest first. */
+  revisions: ITransformRevision[];
+}
+
+/** `GET transforms`. */
+export interface ITransformList {
+  transforms: ITransformSummary[];
+}
+
+/** `GET transforms/{name}`: revisions with their code, newest first. */
+export interface ITransformDetail {
+  name: string;
+  revisions: ITransformRevision[];
+}
+
+/** `POST transforms/check`: the cleaned cell and its entry point (nothing stored). */
+export interface ITransformCheck {
+  code: string;
+  sha256: string;
+  entry_point: string;
+}
+
+/** Body of `POST transforms`. */
+export interface ITransformCreate {
+  name: string;
+  source: string;
+  description?: string;
+}
+
+/** The sidebar's view (or a typed bucket/prefix) at a time: `{"type": "view"}`. */
+export interface IViewInput {
+  type: 'view';
+  bucket: string;
+  prefix: string;
+  at?: string;
+  slice?: string;
+}
+
+/** A label's pinned view. */
+export interface ILabelInput {
+  type: 'label';
+  label: string;
+}
+
+/** The original InfinStor snapshot / slice forms. */
+export interface ISnapInput {
+  type: 'infinsnap' | 'infinslice';
+  bucketname: string;
+  prefix: string;
+  time_spec: string;
+}
+
+/** The artifacts of an MLflow run. */
+export interface IMlflowArtifactsInput {
+  type: 'mlflow-run-artifacts';
+  run_id: string;
+}
+
+/** A transform that reads nothing. */
+export interface INoInput {
+  type: 'no-input-data';
+}
+
+/** `Input` of a run. */
+export type IRunInput =
+  IViewInput | ILabelInput | ISnapInput | IMlflowArtifactsInput | INoInput;
+
+export type IRunState =
+  'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+/** Body of `POST runs`. */
+export interface IRunCreate {
+  transform: string;
+  /** Default: the latest revision. */
+  revision?: number;
+  input: IRunInput;
+  executor: string;
+  /** Default: `default_output_uri`. */
+  output_uri?: string;
+  kwargs?: { [key: string]: unknown };
+  requirements?: string[];
+  /** A label created over the output after success. */
+  label_output?: string;
+}
+
+/** Executor details of a run (EMR ids, the local process). */
+export interface IRunDetails {
+  cluster_id?: string;
+  step_id?: string;
+  emr_state?: string;
+  log_location?: string;
+  pid?: number;
+  [key: string]: unknown;
+}
+
+/** `Run`: a transform run (its id is the MLflow run id). */
+export interface IRun {
+  id: string;
+  transform: string;
+  revision: number;
+  executor: string;
+  input_spec: IRunInput;
+  /** `s3://bucket/prefix/<run id>/`. */
+  output_uri: string;
+  kwargs: { [key: string]: unknown };
+  requirements: string[];
+  state: IRunState;
+  created_ms: number;
+  finished_ms: number | null;
+  /** Objects done / in the manifest. */
+  done: number;
+  total: number;
+  manifest_fingerprint: string | null;
+  mlflow_run_id: string;
+  mlflow_experiment_id: string;
+  /** Only when the server knows the MLflow UI's URL. */
+  mlflow_url: string | null;
+  error: string | null;
+  details: IRunDetails;
+  label_output: string | null;
+  /** The label over the output, once created. */
+  output_label: string | null;
+  label_error: string | null;
+}
+
+/** `GET runs`. */
+export interface IRunList {
+  runs: IRun[];
+}
+
+/** `GET runs/{id}/log`. */
+export interface IRunLog {
+  log: string;
+}
+
 /** User settings of the extension (schema/plugin.json). */
 export interface ISettings {
   defaultBucket: string;
@@ -325,4 +500,6 @@ export namespace CommandIDs {
   export const createLabel = 'infinstor:create-label';
   export const diff = 'infinstor:diff';
   export const copyKey = 'infinstor:copy-key';
+  export const runCellAsTransform = 'infinstor:run-cell-as-transform';
+  export const openTransforms = 'infinstor:open-transforms';
 }
