@@ -355,7 +355,9 @@ class ObjectsHandler(InfinstorAPIHandler):
             _check_label_bucket(spec, bucket)
             # A label (as label= or a label:/ spec) pins a prefix: the default listing.
             effective_prefix = prefix if prefix is not None else (spec.label_prefix or "")
-            page = service.list_objects(
+            # Encoded in the pool (the event loop only sends the text), and cached until
+            # the next commit to the index.
+            return service.list_objects_json(
                 bucket,
                 spec=spec,
                 prefix=effective_prefix,
@@ -363,14 +365,13 @@ class ObjectsHandler(InfinstorAPIHandler):
                 max_keys=max_keys,
                 token=token,
                 start_after=start_after,
+                extra={
+                    "bucket": bucket,
+                    "prefix": effective_prefix,
+                    "delimiter": delimiter,
+                    "spec": spec.to_dict(),
+                },
             )
-            # Encoded here, in the pool: the event loop only sends the text.
-            return page.to_json_text({
-                "bucket": bucket,
-                "prefix": effective_prefix,
-                "delimiter": delimiter,
-                "spec": spec.to_dict(),
-            })
 
         self.write_json_text(await self.run(work))
 

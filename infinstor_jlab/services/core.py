@@ -27,6 +27,7 @@ from ..index.models import (
 )
 from ..timespec import TimeSpec, now_ms, parse_time_spec
 from .events import disable_events, enable_events, make_sqs_client
+from .pagecache import PageCache
 from .s3 import call_s3, enable_versioning, get_versioning, make_s3_client
 from .sync import SyncProgress, SyncResult, sync_bucket
 
@@ -158,6 +159,9 @@ class InfinstorService:
         self._jobs: dict[str, SyncJob] = {}
         self._jobs_lock = threading.Lock()
         self._sync_locks: dict[str, threading.Lock] = {}
+        path = getattr(index, "path", None)
+        self.page_cache = PageCache(path) if isinstance(path, str) and path != ":memory:" \
+            else None
         self.watcher: Any = None  # a BucketWatcher, when something keeps buckets current
         self._stopping = threading.Event()
 
@@ -467,6 +471,31 @@ class InfinstorService:
             token=token,
             start_after=start_after,
         )
+
+    def list_objects_json(
+        self,
+        bucket: str,
+        *,
+        spec: TimeSpec,
+        prefix: str = "",
+        delimiter: str | None = "/",
+        max_keys: int = MAX_KEYS_LIMIT,
+        token: str | None = None,
+        start_after: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> str:
+        """One page as JSON text (with ``extra`` fields), from the page cache when nothing
+        was committed since the same page was last asked for."""
+        def compute() -> str:
+            return self.list_objects(
+                bucket, spec=spec, prefix=prefix, delimiter=delimiter, max_keys=max_keys,
+                token=token, start_after=start_after).to_json_text(extra)
+
+        if self.page_cache is None:
+            return compute()
+        key = (bucket, spec.kind, spec.start_ms, spec.end_ms, prefix, delimiter, max_keys,
+               token, start_after, repr(sorted((extra or {}).items())))
+        return self.page_cache.get_or_compute(key, compute)
 
     def iter_objects(self, bucket: str, *, spec: TimeSpec, prefix: str = "") -> Iterator[
         ObjectVersion
