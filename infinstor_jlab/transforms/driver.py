@@ -7,24 +7,46 @@ object versions the manifest lists.
 
     driver.py --manifest s3://b/stage/manifest.jsonl --code s3://b/stage/code.py
               --output s3://b/out/ --run-id RUN --entry-point infin_transform_one_object
-              [--kwargs JSON] [--workers N | --spark] [--progress]
+              [--kwargs JSON] [--workers N | --spark] [--io-threads N] [--progress]
+              [--requirements JSON-LIST] [--requirements-cache DIR]
 
 Output goes to <output>/<run id>/. ``_SUCCESS.json`` (counts, manifest fingerprint) is written
 last and only when every object succeeded; otherwise ``_FAILURES.json`` lists each failure
 with its traceback and the driver exits 1.
+
+How the work is spread: the manifest is split into tasks; tasks run in ``--workers`` processes
+(or as Spark tasks with ``--spark``). Inside a task, ``--io-threads`` threads download the
+objects (each at its exact version id) and upload the outputs, over one S3 client per process,
+while the process's main thread calls the entry point on each object as soon as it is on
+disk: the user's code never runs on two threads of one process at once.
+
+Manifest objects are ``{"bucket", "key", "version_id", ...}`` (fetched from S3 at that version)
+or carry a local ``"path"`` (copied; an MLflow run's artifacts on this machine's filesystem,
+whose ``"sha256:<hex>"`` version id is checked against the bytes copied).
+
+``--requirements '["pillow>=10", ...]'`` installs extra packages once per machine with
+``python -m pip install --target <cache>/<hash of the list>`` (under a file lock, so parallel
+tasks and processes wait for one install) and puts that directory first on ``sys.path`` in
+every process before the user's code runs. If the install fails the driver says so and exits
+1 before any task runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import json
 import os
 import posixpath
 import shutil
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
+from collections.abc import Iterator
 from typing import Any
 
 ONE_OBJECT = "infin_transform_one_object"
@@ -34,11 +56,67 @@ CSV_TO_PD = "infin_transform_csv_to_pd"
 SCRIPT = "script"
 PROGRESS_PREFIX = "INFINSTOR_PROGRESS "
 
+#: Threads per process moving objects to and from S3 (small objects are latency-bound).
+DEFAULT_IO_THREADS = 8
+#: Objects up to this size are fetched/stored with one GetObject/PutObject; bigger ones go
+#: through boto3's transfer manager (ranged, multipart).
+SINGLE_REQUEST_BYTES = 64 * 1024 * 1024
+#: Upper bound on one_object objects per task (progress granularity, scratch disk use).
+MAX_TASK_OBJECTS = 500
+_MARKER = ".infinstor-complete"
 
-def _s3():
-    import boto3
+# Per-process state (a forked or spawned worker starts its own): S3 client, I/O thread pool,
+# the user's code already executed. It lives in a module of its own in sys.modules, not in this
+# script's globals: Spark pickles run_task with the globals it uses, and a client or a lock
+# cannot be pickled. Keyed by pid so a forked child never reuses its parent's client.
+_STATE_MODULE = "_infinstor_driver_state"
 
-    return boto3.client("s3")
+
+class RequirementsError(Exception):
+    """The extra requirements could not be installed (the message says why)."""
+
+
+def _state() -> Any:
+    mod = sys.modules.get(_STATE_MODULE)
+    if mod is None:
+        import types
+
+        fresh = types.ModuleType(_STATE_MODULE)
+        fresh.lock = threading.Lock()  # type: ignore[attr-defined]
+        fresh.pid = None  # type: ignore[attr-defined]
+        mod = sys.modules.setdefault(_STATE_MODULE, fresh)
+    with mod.lock:
+        if mod.pid != os.getpid():
+            mod.pid, mod.s3, mod.pool, mod.pool_size, mod.namespaces = (
+                os.getpid(), None, None, 0, {})
+    return mod
+
+
+def _s3(io_threads: int = DEFAULT_IO_THREADS):
+    """This process's S3 client (botocore clients are thread-safe; creating one is not cheap)."""
+    state = _state()
+    with state.lock:
+        if state.s3 is None:
+            import boto3
+            from botocore.config import Config
+
+            state.s3 = boto3.session.Session().client("s3", config=Config(
+                max_pool_connections=max(10, io_threads + 2),
+                retries={"mode": "standard", "max_attempts": 6}))
+        return state.s3
+
+
+def _io_pool(size: int):
+    from concurrent.futures import ThreadPoolExecutor
+
+    state = _state()
+    with state.lock:
+        if state.pool is None or state.pool_size != size:
+            if state.pool is not None:
+                state.pool.shutdown(wait=True)
+            state.pool = ThreadPoolExecutor(size, thread_name_prefix="infinstor-io")
+            state.pool_size = size
+        return state.pool
 
 
 def split_uri(uri: str) -> tuple[str, str]:
@@ -71,110 +149,389 @@ def relative_key(key: str, prefix: str) -> str:
     return "/".join(parts) or "_"
 
 
+def object_name(obj: dict[str, Any]) -> str:
+    """The object's key; for a local file without one, its file name."""
+    return obj.get("key") or os.path.basename(obj.get("path") or "") or "_"
+
+
 def plan_tasks(entry_point: str, objects: list[dict[str, Any]], prefix: str,
                parallelism: int) -> list[list[dict[str, Any]]]:
     if not objects:
         return [[]]
     if entry_point == ONE_OBJECT:
-        size = max(1, len(objects) // max(1, parallelism * 4))
+        # About four tasks per worker (stragglers even out), at most MAX_TASK_OBJECTS each.
+        want = max(1, parallelism * 4)
+        size = min(MAX_TASK_OBJECTS, max(1, -(-len(objects) // want)))
         return [objects[i:i + size] for i in range(0, len(objects), size)]
     if entry_point == DIR_BY_DIR:
         by_dir: dict[str, list[dict[str, Any]]] = {}
         for obj in objects:
-            by_dir.setdefault(posixpath.dirname(relative_key(obj["key"], prefix)), []).append(obj)
+            rel = relative_key(object_name(obj), prefix)
+            by_dir.setdefault(posixpath.dirname(rel), []).append(obj)
         return list(by_dir.values())
     return [objects]
+
+
+# -- extra requirements -------------------------------------------------------------------
+def default_requirements_cache() -> str:
+    env = os.environ.get("INFINSTOR_REQUIREMENTS_CACHE")
+    if env:
+        return env
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    path = os.path.join(base, "infinstor_jlab", "requirements")
+    try:
+        os.makedirs(path, exist_ok=True)
+        if os.access(path, os.W_OK):
+            return path
+    except OSError:
+        pass
+    uid = os.getuid() if hasattr(os, "getuid") else "user"
+    return os.path.join(tempfile.gettempdir(), f"infinstor_jlab-requirements-{uid}")
+
+
+def check_requirement_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise RequirementsError(f"--requirements is not a JSON list: {exc}") from exc
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RequirementsError('--requirements must be a JSON list of strings, e.g. '
+                                '["pillow>=10", "pandas"]')
+    reqs = [v.strip() for v in value if v.strip()]
+    for req in reqs:
+        if req.startswith("-"):
+            raise RequirementsError(f"{req!r} is a pip option, not a requirement")
+    return reqs
+
+
+def requirements_key(reqs: list[str]) -> str:
+    """Same list (in any order), same interpreter and platform: same directory."""
+    import platform
+
+    doc = {"requirements": sorted(set(reqs)), "python": sys.implementation.cache_tag,
+           "platform": sys.platform, "machine": platform.machine()}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:32]
+
+
+@contextlib.contextmanager
+def _file_lock(path: str) -> Iterator[None]:
+    """An exclusive lock on a file, across processes (flock; msvcrt on Windows)."""
+    with open(path, "a+b") as fh:
+        try:
+            import fcntl
+        except ImportError:  # Windows
+            import msvcrt
+
+            while True:
+                try:
+                    msvcrt.locking(fh.fileno(), msvcrt.LK_LOCK, 1)
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            try:
+                yield
+            finally:
+                fh.seek(0)
+                msvcrt.locking(fh.fileno(), msvcrt.LK_UNLCK, 1)
+            return
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def install_requirements(reqs: list[str], cache: str | None = None,
+                         log: Any = None) -> str | None:
+    """The directory holding ``reqs``, installed there first if no process on this machine
+    has done it yet. Raises RequirementsError when pip fails."""
+    if not reqs:
+        return None
+    cache = cache or default_requirements_cache()
+    target = os.path.join(cache, requirements_key(reqs))
+    marker = os.path.join(target, _MARKER)
+    if os.path.exists(marker):
+        return target
+    try:
+        os.makedirs(cache, exist_ok=True)
+    except OSError as exc:
+        raise RequirementsError(f"cannot create the requirements cache {cache}: {exc}") from exc
+    with _file_lock(target + ".lock"):
+        if os.path.exists(marker):  # another process installed them while we waited
+            return target
+        shutil.rmtree(target, ignore_errors=True)  # a half-finished earlier attempt
+        cmd = [sys.executable, "-m", "pip", "install", "--target", target,
+               "--disable-pip-version-check", "--no-input", "--no-warn-script-location",
+               *reqs]
+        if log:
+            log(f"installing extra requirements {json.dumps(reqs)} into {target}")
+        started = time.time()
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, check=False)
+        if proc.returncode != 0:
+            shutil.rmtree(target, ignore_errors=True)
+            tail = "\n".join(proc.stdout.splitlines()[-40:])
+            raise RequirementsError(
+                f"pip could not install the extra requirements {json.dumps(reqs)} "
+                f"(exit status {proc.returncode}):\n{tail}")
+        with open(marker, "w", encoding="utf-8") as fh:
+            json.dump({"requirements": reqs, "python": sys.version,
+                       "seconds": round(time.time() - started, 2)}, fh)
+        if log:
+            log(f"installed extra requirements in {time.time() - started:.1f}s")
+    return target
+
+
+def activate_requirements(path: str | None) -> None:
+    """Put an installed requirements directory first on sys.path (and PYTHONPATH, for the
+    processes a script starts)."""
+    if not path:
+        return
+    if not sys.path or sys.path[0] != path:
+        if path in sys.path:
+            sys.path.remove(path)
+        sys.path.insert(0, path)
+        import importlib
+
+        importlib.invalidate_caches()
+    current = os.environ.get("PYTHONPATH", "")
+    if path not in current.split(os.pathsep):
+        os.environ["PYTHONPATH"] = path + (os.pathsep + current if current else "")
+
+
+# -- one task -------------------------------------------------------------------------------
+def _fetch(s3: Any, obj: dict[str, Any], path: str) -> None:
+    """One object into ``path``: at its exact version from S3, or copied from a local path."""
+    tmp = f"{path}.infinstor-part-{threading.get_ident()}"
+    try:
+        if obj.get("path"):
+            _copy_local(obj, tmp)
+        else:
+            extra = {"VersionId": obj["version_id"]} if obj.get("version_id") else {}
+            size = obj.get("size")
+            if isinstance(size, int) and size > SINGLE_REQUEST_BYTES:
+                s3.download_file(obj["bucket"], obj["key"], tmp, ExtraArgs=extra)
+            else:
+                body = s3.get_object(Bucket=obj["bucket"], Key=obj["key"], **extra)["Body"]
+                try:
+                    with open(tmp, "wb") as fh:
+                        shutil.copyfileobj(body, fh, 1 << 20)
+                finally:
+                    body.close()
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _copy_local(obj: dict[str, Any], dest: str) -> None:
+    src = obj["path"]
+    want = obj.get("version_id") or ""
+    digest = hashlib.sha256() if want.startswith("sha256:") else None
+    try:
+        fin = open(src, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError as exc:
+        import socket
+
+        raise FileNotFoundError(
+            f"{src} does not exist on this machine ({socket.gethostname()}): local "
+            "artifacts can only be read on the machine that stores them") from exc
+    with fin, open(dest, "wb") as fout:
+        while True:
+            chunk = fin.read(1 << 20)
+            if not chunk:
+                break
+            fout.write(chunk)
+            if digest is not None:
+                digest.update(chunk)
+    if digest is not None and digest.hexdigest() != want[len("sha256:"):]:
+        raise ValueError(f"{src} changed since the manifest was made (its sha256 is now "
+                         f"{digest.hexdigest()[:16]}..., the manifest pins "
+                         f"{want[len('sha256:'):][:16]}...)")
+
+
+def _store(s3: Any, path: str, bucket: str, key: str) -> None:
+    if os.path.getsize(path) > SINGLE_REQUEST_BYTES:
+        s3.upload_file(path, bucket, key)
+    else:
+        with open(path, "rb") as fh:
+            s3.put_object(Bucket=bucket, Key=key, Body=fh)
+
+
+def _entry_point(code: str, entry_point: str) -> Any:
+    """The entry point of the user's code, executed once per process."""
+    namespaces = _state().namespaces
+    digest = hashlib.sha256(code.encode("utf-8")).hexdigest()
+    namespace = namespaces.get(digest)
+    if namespace is None:
+        namespace = {"__name__": "infinstor_transform"}
+        exec(compile(code, "transform.py", "exec"), namespace)  # noqa: S102
+        namespaces[digest] = namespace
+    return namespace[entry_point]
+
+
+def _failure(key: str, error: str, exc: BaseException | None = None) -> dict[str, Any]:
+    """A failure record; the traceback of ``exc``, else of the exception being handled."""
+    tb = ("".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+          if exc is not None else traceback.format_exc())
+    return {"key": key, "error": error, "traceback": tb}
 
 
 def run_task(task: dict[str, Any]) -> dict[str, Any]:
     """Download a task's objects at their exact versions, run the entry point, upload what
     it wrote. Never raises: failures are returned with their tracebacks."""
-    s3 = _s3()
+    from concurrent.futures import wait
+
     objects = task["objects"]
     prefix = task["prefix"]
     entry_point = task["entry_point"]
+    io_threads = max(1, int(task.get("io_threads") or DEFAULT_IO_THREADS))
     result: dict[str, Any] = {"objects": len(objects), "ok": 0, "failed": [], "outputs": 0}
     work = tempfile.mkdtemp(prefix="infinstor-task-")
     input_dir = os.path.join(work, "input")
     output_dir = os.path.join(work, "output")
     os.makedirs(input_dir)
     os.makedirs(output_dir)
+    pending: list[Any] = []
     try:
-        local: dict[str, str] = {}
+        if task.get("requirements"):
+            activate_requirements(install_requirements(task["requirements"],
+                                                       task.get("requirements_cache")))
+        s3 = _s3(io_threads)
+        pool = _io_pool(io_threads)
+        fetches: list[tuple[dict[str, Any], str, Any]] = []
         for obj in objects:
-            path = os.path.join(input_dir, *relative_key(obj["key"], prefix).split("/"))
+            path = os.path.join(input_dir, *relative_key(object_name(obj), prefix).split("/"))
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            try:
-                extra = {"VersionId": obj["version_id"]} if obj.get("version_id") else {}
-                s3.download_file(obj["bucket"], obj["key"], path, ExtraArgs=extra)
-                local[obj["key"]] = path
-            except Exception as exc:  # noqa: BLE001 - reported per object
-                result["failed"].append({"key": obj["key"], "error": f"download: {exc}",
-                                         "traceback": traceback.format_exc()})
-        namespace: dict[str, Any] = {"__name__": "infinstor_transform"}
+            fetches.append((obj, path, pool.submit(_fetch, s3, obj, path)))
+        pending = [f for _, _, f in fetches]
+
+        def fetched() -> Any:
+            """(key, path) of each object in manifest order, once it is on disk."""
+            for obj, path, fut in fetches:
+                try:
+                    fut.result()
+                except Exception as exc:  # noqa: BLE001 - reported per object
+                    result["failed"].append(_failure(object_name(obj), f"download: {exc}"))
+                    continue
+                yield object_name(obj), path
+
         code = task["code"]
         kwargs = task["kwargs"]
-        if entry_point == SCRIPT:
-            env_before = {k: os.environ.get(k) for k in ("INPUT_DIR", "OUTPUT_DIR")}
-            os.environ["INPUT_DIR"], os.environ["OUTPUT_DIR"] = input_dir, output_dir
+        if entry_point == ONE_OBJECT:
+            fn = _entry_point(code, entry_point)
+            for key, path in fetched():
+                try:
+                    fn(path, output_dir, os.path.dirname(path), **kwargs)
+                    result["ok"] += 1
+                except Exception as exc:  # noqa: BLE001
+                    result["failed"].append(_failure(key, repr(exc)))
+        else:
+            local = dict(fetched())
             try:
-                exec(compile(code, "transform.py", "exec"), {"__name__": "__main__"})  # noqa: S102
+                if entry_point == SCRIPT:
+                    _run_script(code, input_dir, output_dir)
+                elif entry_point == DIR_BY_DIR:
+                    fn = _entry_point(code, entry_point)
+                    dirs = sorted({os.path.dirname(p) for p in local.values()}) or [input_dir]
+                    for d in dirs:
+                        fn(input_dir, output_dir, d, **kwargs)
+                elif entry_point == ALL_OBJECTS:
+                    _entry_point(code, entry_point)(input_dir, output_dir, **kwargs)
+                elif entry_point == CSV_TO_PD:
+                    import pandas as pd
+
+                    fn = _entry_point(code, entry_point)
+                    frames = [pd.read_csv(p) for k, p in sorted(local.items())
+                              if k.lower().endswith(".csv")]
+                    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+                    out = fn(df, **kwargs)
+                    if out is not None and hasattr(out, "to_csv"):
+                        out.to_csv(os.path.join(output_dir, "output.csv"), index=False)
+                else:
+                    raise ValueError(f"unknown entry point {entry_point!r}")
                 result["ok"] = len(local)
             except Exception as exc:  # noqa: BLE001
-                result["failed"].append({"key": "*", "error": repr(exc),
-                                         "traceback": traceback.format_exc()})
-            finally:
-                for k, v in env_before.items():
-                    if v is None:
-                        os.environ.pop(k, None)
-                    else:
-                        os.environ[k] = v
-        else:
-            exec(compile(code, "transform.py", "exec"), namespace)  # noqa: S102
-            fn = namespace[entry_point]
-            if entry_point == ONE_OBJECT:
-                for key, path in local.items():
-                    parent = os.path.dirname(path)
-                    try:
-                        fn(path, output_dir, parent, **kwargs)
-                        result["ok"] += 1
-                    except Exception as exc:  # noqa: BLE001
-                        result["failed"].append({"key": key, "error": repr(exc),
-                                                 "traceback": traceback.format_exc()})
-            else:
-                try:
-                    if entry_point == DIR_BY_DIR:
-                        dirs = sorted({os.path.dirname(p) for p in local.values()}) or [input_dir]
-                        for d in dirs:
-                            fn(input_dir, output_dir, d, **kwargs)
-                    elif entry_point == ALL_OBJECTS:
-                        fn(input_dir, output_dir, **kwargs)
-                    elif entry_point == CSV_TO_PD:
-                        import pandas as pd
-
-                        frames = [pd.read_csv(p) for k, p in sorted(local.items())
-                                  if k.lower().endswith(".csv")]
-                        df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-                        out = fn(df, **kwargs)
-                        if out is not None and hasattr(out, "to_csv"):
-                            out.to_csv(os.path.join(output_dir, "output.csv"), index=False)
-                    result["ok"] = len(local)
-                except Exception as exc:  # noqa: BLE001
-                    result["failed"].append({"key": "*", "error": repr(exc),
-                                             "traceback": traceback.format_exc()})
+                result["failed"].append(_failure("*", repr(exc)))
         out_bucket, out_key = split_uri(task["output"])
+        uploads = []
         for root, _dirs, files in os.walk(output_dir):
             for name in files:
                 path = os.path.join(root, name)
                 rel = os.path.relpath(path, output_dir).replace(os.sep, "/")
-                s3.upload_file(path, out_bucket, posixpath.join(out_key, rel))
+                uploads.append((rel, pool.submit(_store, s3, path, out_bucket,
+                                                 posixpath.join(out_key, rel))))
+        pending = [f for _, f in uploads]
+        for rel, fut in uploads:
+            try:
+                fut.result()
                 result["outputs"] += 1
+            except Exception as exc:  # noqa: BLE001 - reported per output
+                result["failed"].append(_failure(rel, f"upload: {exc}"))
     except Exception as exc:  # noqa: BLE001 - the whole task failed
-        result["failed"].append({"key": "*", "error": repr(exc),
-                                 "traceback": traceback.format_exc()})
+        result["failed"].append(_failure("*", repr(exc)))
     finally:
+        wait(pending)  # nothing may still be writing into the scratch directory
         shutil.rmtree(work, ignore_errors=True)
     return result
+
+
+def _run_script(code: str, input_dir: str, output_dir: str) -> None:
+    env_before = {k: os.environ.get(k) for k in ("INPUT_DIR", "OUTPUT_DIR")}
+    os.environ["INPUT_DIR"], os.environ["OUTPUT_DIR"] = input_dir, output_dir
+    try:
+        exec(compile(code, "transform.py", "exec"), {"__name__": "__main__"})  # noqa: S102
+    finally:
+        for k, v in env_before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+# -- the run --------------------------------------------------------------------------------
+def _pool_context() -> Any:
+    """fork where it is safe (Linux, no threads yet): workers start without re-importing
+    boto3; spawn elsewhere."""
+    import multiprocessing
+
+    if sys.platform.startswith("linux") and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+def _run_local(tasks: list[dict[str, Any]], workers: int, on_result: Any) -> None:
+    if workers <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            on_result(run_task(task))
+        return
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=_pool_context()) as pool:
+        futures = {pool.submit(run_task, task): task for task in tasks}
+        for fut in as_completed(futures):
+            try:
+                res = fut.result()
+            except BrokenProcessPool as exc:
+                # A worker died (killed, out of memory, a crash in native code).
+                res = {"objects": len(futures[fut]["objects"]), "ok": 0, "outputs": 0,
+                       "failed": [_failure("*", f"a worker process died: {exc}", exc)]}
+            on_result(res)
+
+
+def _write_failures(output: str, summary: dict[str, Any],
+                    failed: list[dict[str, Any]]) -> None:
+    for f in failed:
+        print(f"FAILED {f['key']}: {f['error']}\n{f['traceback']}", file=sys.stderr,
+              flush=True)
+    out_bucket, out_key = split_uri(output)
+    _s3().put_object(Bucket=out_bucket, Key=out_key + "_FAILURES.json",
+                     Body=json.dumps({**summary, "failures": failed}, indent=1).encode())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,18 +542,49 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-id", required=True)
     parser.add_argument("--entry-point", required=True)
     parser.add_argument("--kwargs", default="{}")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="worker processes of a local run (default: CPU count)")
+    parser.add_argument("--io-threads", type=int, default=DEFAULT_IO_THREADS,
+                        help="threads per worker process (or Spark task) downloading and "
+                             f"uploading objects (default {DEFAULT_IO_THREADS})")
     parser.add_argument("--spark", action="store_true")
     parser.add_argument("--progress", action="store_true")
+    parser.add_argument("--requirements", default="[]",
+                        help="JSON list of extra pip requirements, installed once per machine")
+    parser.add_argument("--requirements-cache", default=None,
+                        help="directory of installed requirements (default: "
+                             "$INFINSTOR_REQUIREMENTS_CACHE, else "
+                             "~/.cache/infinstor_jlab/requirements)")
     args = parser.parse_args(argv)
 
     started = time.time()
+    output = args.output.rstrip("/") + "/" + args.run_id + "/"
+    base_summary = {"run_id": args.run_id, "entry_point": args.entry_point,
+                    "started": started}
+
+    def say(msg: str) -> None:
+        print(msg, flush=True)
+
+    try:
+        reqs = check_requirement_list(args.requirements)
+        activate_requirements(install_requirements(reqs, args.requirements_cache, log=say))
+    except RequirementsError as exc:
+        print(f"ERROR: could not install the extra requirements; no task ran.\n{exc}",
+              file=sys.stderr, flush=True)
+        failure = _failure("*", f"requirements: {exc}", exc)
+        try:
+            _write_failures(output, {**base_summary, "objects": None, "succeeded": 0,
+                                     "failed": 1, "finished": time.time()}, [failure])
+        except Exception as write_exc:  # noqa: BLE001 - the log has the reason already
+            print(f"(could not write _FAILURES.json: {write_exc})", file=sys.stderr)
+        return 1
+
     header, objects = load_manifest(args.manifest)
     code = read_text(args.code)
     kwargs = json.loads(args.kwargs)
-    output = args.output.rstrip("/") + "/" + args.run_id + "/"
     prefix = header.get("prefix", "")
     parallelism = max(1, args.workers)
+    io_threads = max(1, args.io_threads)
     spark = None
     if args.spark:
         from pyspark.sql import SparkSession
@@ -205,7 +593,9 @@ def main(argv: list[str] | None = None) -> int:
         parallelism = max(parallelism, spark.sparkContext.defaultParallelism)
     groups = plan_tasks(args.entry_point, objects, prefix, parallelism)
     tasks = [{"objects": g, "prefix": prefix, "entry_point": args.entry_point, "code": code,
-              "kwargs": kwargs, "output": output} for g in groups]
+              "kwargs": kwargs, "output": output, "io_threads": io_threads,
+              "requirements": reqs, "requirements_cache": args.requirements_cache}
+             for g in groups]
     total = len(objects)
     done = 0
     results: list[dict[str, Any]] = []
@@ -214,49 +604,40 @@ def main(argv: list[str] | None = None) -> int:
         if args.progress:
             print(PROGRESS_PREFIX + json.dumps({"done": done, "total": total}), flush=True)
 
+    def on_result(res: dict[str, Any]) -> None:
+        nonlocal done
+        results.append(res)
+        done += res["objects"]
+        progress()
+
     progress()
     if spark is not None:
         results = spark.sparkContext.parallelize(tasks, len(tasks)).map(run_task).collect()
         done = total
         progress()
-    elif parallelism > 1 and len(tasks) > 1:
-        import multiprocessing
-
-        with multiprocessing.get_context("spawn").Pool(min(parallelism, len(tasks))) as pool:
-            for res in pool.imap_unordered(run_task, tasks):
-                results.append(res)
-                done += res["objects"]
-                progress()
     else:
-        for task in tasks:
-            res = run_task(task)
-            results.append(res)
-            done += res["objects"]
-            progress()
+        _run_local(tasks, parallelism, on_result)
 
     failed = [f for r in results for f in r["failed"]]
     summary = {
-        "run_id": args.run_id,
+        **base_summary,
         "objects": total,
         "succeeded": sum(r["ok"] for r in results),
         "failed": len(failed),
         "outputs": sum(r["outputs"] for r in results),
         "fingerprint": header.get("fingerprint"),
-        "entry_point": args.entry_point,
-        "started": started,
+        "tasks": len(tasks),
+        "workers": parallelism,
+        "io_threads": io_threads,
         "finished": time.time(),
     }
-    out_bucket, out_key = split_uri(output)
-    s3 = _s3()
     if failed:
-        for f in failed:
-            print(f"FAILED {f['key']}: {f['error']}\n{f['traceback']}", file=sys.stderr)
-        s3.put_object(Bucket=out_bucket, Key=out_key + "_FAILURES.json",
-                      Body=json.dumps({**summary, "failures": failed}, indent=1).encode())
+        _write_failures(output, summary, failed)
     else:
         # Written last: its presence means every object of the manifest went through.
-        s3.put_object(Bucket=out_bucket, Key=out_key + "_SUCCESS.json",
-                      Body=json.dumps(summary, indent=1).encode())
+        out_bucket, out_key = split_uri(output)
+        _s3().put_object(Bucket=out_bucket, Key=out_key + "_SUCCESS.json",
+                         Body=json.dumps(summary, indent=1).encode())
     print(json.dumps(summary), flush=True)
     if spark is not None:
         spark.stop()
