@@ -7,7 +7,11 @@ Layout (see docs in the README, "How the index works"):
   millisecond (0 for the newest of such a group, -1 the one before it, ...), so the snapshot
   of one key at T is a single seek: the first row with ``t <= T``.
 * Version ids and ETags are stored in compact binary (``codec``).
-* ``versions_by_time`` (b, t) serves slices of short windows and timelines.
+* ``versions_by_time_<b>``, one partial index ``(t, f) WHERE b=<b>`` per bucket, serves
+  slices of short windows and timelines. It is built by one CREATE INDEX when the bucket's
+  first full scan finishes (a sorted build, instead of a random insert per version during
+  the scan) and maintained by every write after that. Until then slices and timelines take
+  the key-ordered plans, which give the same answers.
 * ``folders`` keeps, per '/'-folder, the first and last version time under it (exact bounds)
   and ``n``, the rows ever written under it (an upper bound on its versions, enough to pick
   the folders large enough to be worth skipping). A listing as of an early T skips a large folder whose first version is after T
@@ -47,7 +51,9 @@ from .models import (
     sequencer_sort_key,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# 1: one index versions_by_time(b, t, f) over all buckets, maintained from the first insert.
+# 2: per-bucket partial time indexes (see time_index_name), built when the first scan ends.
 
 F_DELETE = 1  # the row is a delete marker
 F_PRECISE = 2  # t carries real milliseconds (from an event or a ms-precise listing)
@@ -95,7 +101,6 @@ CREATE TABLE IF NOT EXISTS versions(
     seq TEXT,
     PRIMARY KEY(b, key, t DESC, r DESC)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS versions_by_time ON versions(b, t, f);
 CREATE TABLE IF NOT EXISTS folders(
     b INTEGER NOT NULL,
     prefix TEXT NOT NULL,
@@ -119,6 +124,30 @@ CREATE TABLE IF NOT EXISTS labels(
     created_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 """
+
+
+def time_index_name(b: int) -> str:
+    return f"versions_by_time_{int(b)}"
+
+
+def _create_time_index(conn: sqlite3.Connection, b: int) -> None:
+    b = int(b)  # a literal in the DDL: a partial index serves only queries that say b=<b>
+    conn.execute(
+        f"CREATE INDEX IF NOT EXISTS {time_index_name(b)} ON versions(t, f) WHERE b={b}"
+    )
+
+
+def _migrate(conn: sqlite3.Connection, version: int) -> None:
+    """Bring an index written by an older version up to SCHEMA_VERSION, inside the caller's
+    write transaction (SQLite DDL is transactional: a crash leaves the old schema whole)."""
+    if version == 1:
+        # The shared time index becomes one partial index per bucket that has versions.
+        conn.execute("DROP INDEX IF EXISTS versions_by_time")
+        for (b,) in conn.execute("SELECT id FROM buckets ORDER BY id").fetchall():
+            if conn.execute("SELECT 1 FROM versions WHERE b=? LIMIT 1", (b,)).fetchone():
+                _create_time_index(conn, b)
+        version = 2
+    conn.execute("UPDATE meta SET v=? WHERE k='schema_version'", (str(version),))
 
 
 def prefix_end(prefix: str) -> str | None:
@@ -219,22 +248,26 @@ class SqliteSnapshotIndex(SnapshotIndex):
         self._large_cache: dict[int, tuple[int, list[str], list[int], list[int]]] = {}
         conn = self._conn()
         with self._write_lock:
-            conn.execute("BEGIN IMMEDIATE")  # one process creates the schema at a time
+            conn.execute("BEGIN IMMEDIATE")  # one process creates or migrates at a time
             try:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
                 conn.execute("INSERT OR IGNORE INTO meta(k, v) VALUES('schema_version', ?)",
                              (str(SCHEMA_VERSION),))
+                row = conn.execute("SELECT v FROM meta WHERE k='schema_version'").fetchone()
+                version = int(row[0])
+                if version < SCHEMA_VERSION:
+                    _migrate(conn, version)
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
-            row = conn.execute("SELECT v FROM meta WHERE k='schema_version'").fetchone()
-            if int(row[0]) != SCHEMA_VERSION:
+            if version > SCHEMA_VERSION:
                 raise BadRequest(
-                    f"The index at {path} has schema version {row[0]}, this version of "
-                    f"infinstor_jlab needs {SCHEMA_VERSION}; point --index at a new file."
+                    f"The index at {path} has schema version {version}, written by a newer "
+                    f"infinstor_jlab (this one reads up to {SCHEMA_VERSION}); upgrade "
+                    "infinstor_jlab or point --index at a new file."
                 )
 
     # -- connections ------------------------------------------------------------------------
@@ -299,6 +332,10 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 conn.execute("COMMIT")
 
     # -- buckets ----------------------------------------------------------------------------
+    # Tests set this to build each bucket's time index when the bucket is registered, so
+    # that every write maintains it from the start.
+    EAGER_TIME_INDEX = False
+
     def register_bucket(self, bucket: str, *, versioning: str | None = None) -> None:
         with self._write() as conn:
             conn.execute(
@@ -307,6 +344,17 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 "versioning)",
                 (bucket, now_ms(), versioning),
             )
+            if self.EAGER_TIME_INDEX:
+                _create_time_index(conn, self._bucket_id(conn, bucket))
+
+    @staticmethod
+    def _time_index(conn: sqlite3.Connection, b: int) -> str | None:
+        """The bucket's time index, if its first full scan has built it."""
+        name = time_index_name(b)
+        row = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='index' AND name=?", (name,)
+        ).fetchone()
+        return name if row else None
 
     def _bucket_id(self, conn: sqlite3.Connection, bucket: str) -> int:
         row = conn.execute("SELECT id FROM buckets WHERE name=?", (bucket,)).fetchone()
@@ -333,7 +381,8 @@ class SqliteSnapshotIndex(SnapshotIndex):
         stats = conn.execute(
             "SELECT first_t, last_t, n FROM folders WHERE b=? AND prefix=''", (b,)
         ).fetchone()
-        count = conn.execute("SELECT count(*) FROM versions WHERE b=?", (b,)).fetchone()[0]
+        # b as a literal, so the bucket's (smaller) partial time index can serve the count
+        count = conn.execute(f"SELECT count(*) FROM versions WHERE b={int(b)}").fetchone()[0]
         return BucketRecord(
             name=name,
             tracked_ms=tracked,
@@ -356,6 +405,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
     def forget_bucket(self, bucket: str) -> None:
         with self._write() as conn:
             b = self._bucket_id(conn, bucket)
+            conn.execute(f"DROP INDEX IF EXISTS {time_index_name(b)}")
             conn.execute("DELETE FROM versions WHERE b=?", (b,))
             conn.execute("DELETE FROM folders WHERE b=?", (b,))
             conn.execute("DELETE FROM buckets WHERE id=?", (b,))
@@ -656,6 +706,8 @@ class SqliteSnapshotIndex(SnapshotIndex):
     def finish_scan(self, bucket: str, scan_started_ms: int) -> None:
         with self._write() as conn:
             b = self._bucket_id(conn, bucket)
+            # After the first full scan: one sorted build of the bucket's time index.
+            _create_time_index(conn, b)
             conn.execute(
                 "UPDATE buckets SET scan_key_marker=NULL, scan_started_ms=NULL, last_sync_ms=? "
                 "WHERE id=?",
@@ -993,7 +1045,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
         root = conn.execute(
             "SELECT first_t, last_t, n FROM folders WHERE b=? AND prefix=''", (b,)
         ).fetchone()
-        if root is None or root[2] < 20_000:
+        if root is None or root[2] < 20_000 or self._time_index(conn, b) is None:
             return False
         first_t, last_t, total = root
         span = max(1, last_t - first_t)
@@ -1019,12 +1071,15 @@ class SqliteSnapshotIndex(SnapshotIndex):
         start_ms: int,
         end_ms: int,
     ) -> Iterator[tuple]:
+        b = int(b)
+        name = self._time_index(conn, b)
         sql = (
             "SELECT v.key, v.t, v.r, v.vid, v.size, v.etag, v.f FROM ("
-            " SELECT key, max(t * 1048576 + r + ?) AS o FROM versions INDEXED BY versions_by_time"
-            " WHERE b=? AND t BETWEEN ? AND ?"
+            " SELECT key, max(t * 1048576 + r + ?) AS o FROM versions"
+            + (f" INDEXED BY {name}" if name else "")
+            + f" WHERE b={b} AND t BETWEEN ? AND ?"
         )
-        params: list[object] = [_R_OFFSET, b, start_ms, end_ms]
+        params: list[object] = [_R_OFFSET, start_ms, end_ms]
         sql += " AND key >= ?" if lo_inclusive else " AND key > ?"
         params.append(lo)
         if hi is not None:
@@ -1182,11 +1237,13 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 sql += " AND t BETWEEN ? AND ? GROUP BY 1, 2"
                 params += [from_ms, to_ms]
             else:
+                name = self._time_index(conn, b)
                 sql = (
-                    "SELECT (t - ?) / ?, f & 1, count(*) FROM versions INDEXED BY "
-                    "versions_by_time WHERE b=? AND t BETWEEN ? AND ? GROUP BY 1, 2"
+                    "SELECT (t - ?) / ?, f & 1, count(*) FROM versions"
+                    + (f" INDEXED BY {name}" if name else "")
+                    + f" WHERE b={int(b)} AND t BETWEEN ? AND ? GROUP BY 1, 2"
                 )
-                params = [from_ms, width, b, from_ms, to_ms]
+                params = [from_ms, width, from_ms, to_ms]
             for idx, is_del, count in conn.execute(sql, params):
                 (deleted if is_del else created)[idx] += count
         return Timeline(start_ms=from_ms, end_ms=to_ms, bin_ms=width, created=created,
