@@ -246,13 +246,39 @@ export class InfinstorPanel extends SidePanel {
   readonly transforms: PanelWithToolbar;
   readonly transformsModel: TransformsModel;
 
-  /** Expand a section (when collapsed) and bring it into view. */
+  /**
+   * Expand a section (when collapsed) and bring it into view: a section that
+   * opens too small to use (it was collapsed from the start) gets a third of
+   * the panel, taken from the open sections in proportion to their sizes.
+   */
   expand(widget: Widget): void {
     const accordion = this.content as AccordionPanel;
     const index = accordion.widgets.indexOf(widget);
-    if (index >= 0 && widget.isHidden) {
+    if (index < 0) {
+      return;
+    }
+    if (widget.isHidden) {
       accordion.expand(index);
     }
+    const share = 1 / 3;
+    const sizes = accordion.relativeSizes();
+    if (sizes[index] >= share / 2) {
+      return;
+    }
+    const open = (i: number) => i !== index && !accordion.widgets[i].isHidden;
+    const others = sizes.reduce(
+      (sum, size, i) => (open(i) ? sum + size : sum),
+      0
+    );
+    accordion.setRelativeSizes(
+      sizes.map((size, i) =>
+        i === index
+          ? share
+          : open(i) && others > 0
+            ? (size * (1 - share)) / others
+            : 0
+      )
+    );
   }
 
   /** Ask for a label of the current view; show it in the labels section. */

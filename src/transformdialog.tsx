@@ -353,7 +353,7 @@ function InputChoice(props: {
           disabled={props.disabled}
           onChange={() => body.setForm({ inputKind: kind })}
         />
-        {props.title}
+        <span className="jp-Infinstor-radioText">{props.title}</span>
       </label>
       {checked && props.children && (
         <div className="jp-Infinstor-choiceBody">{props.children}</div>
@@ -656,7 +656,7 @@ function RunFormView(props: { body: RunDialogBody }): JSX.Element {
                 disabled={!ex.available}
                 onChange={() => set({ executor: ex.name })}
               />
-              {ex.title}
+              <span className="jp-Infinstor-radioText">{ex.title}</span>
               {ex.detail && (
                 <span className="jp-Infinstor-executorDetail">
                   {ex.available

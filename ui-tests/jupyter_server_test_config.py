@@ -111,3 +111,49 @@ def _seed() -> None:
 
 
 _seed()
+
+
+# -- transforms (issue 6) --------------------------------------------------------------------
+#: Tracked bucket where transform runs write (transforms.spec.ts browses the output there).
+TRANSFORM_OUTPUT_BUCKET = "infinstor-out"
+TRANSFORM_OUTPUT_URI = f"s3://{TRANSFORM_OUTPUT_BUCKET}/transform-out/"
+#: The transform transforms.spec.ts stores; its MLflow experiment is created up front so that
+#: its artifacts go to the temp workdir (MLflow's sqlite store would use ./mlruns otherwise).
+UI_TEST_TRANSFORM = "copy-suffix"
+
+
+def _seed_transforms() -> None:
+    """MLflow in the temp workdir, an empty tracked output bucket, the default output URI."""
+    import boto3
+    from mlflow import MlflowClient
+
+    from infinstor_jlab.index import open_index
+    from infinstor_jlab.services import InfinstorService
+
+    index_url = os.environ["INFINSTOR_INDEX_URL"]
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    workdir = os.path.dirname(index_url[len("sqlite:///"):])
+    os.environ["MLFLOW_TRACKING_URI"] = "sqlite:///" + os.path.join(workdir, "mlflow.db")
+    MlflowClient().create_experiment(
+        f"infinstor-transform-{UI_TEST_TRANSFORM}",
+        artifact_location=Path(workdir, "mlartifacts").as_uri(),
+    )
+
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    client.create_bucket(Bucket=TRANSFORM_OUTPUT_BUCKET)
+    svc = InfinstorService(open_index(index_url), s3_endpoint_url=endpoint)
+    svc.track(TRANSFORM_OUTPUT_BUCKET, enable_versioning_consent=True)
+    svc.sync(TRANSFORM_OUTPUT_BUCKET)
+    svc.index.close()
+
+    c.InfinstorApp.transform_output_uri = TRANSFORM_OUTPUT_URI  # noqa: F821
+
+    data_dir = Path(__file__).parent / "test-data"
+    (data_dir / "transforms.json").write_text(json.dumps({
+        "output_bucket": TRANSFORM_OUTPUT_BUCKET,
+        "output_uri": TRANSFORM_OUTPUT_URI,
+        "transform": UI_TEST_TRANSFORM,
+    }, indent=2))
+
+
+_seed_transforms()

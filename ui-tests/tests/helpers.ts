@@ -150,3 +150,18 @@ export async function expandSection(
   }
   await expect(header).toHaveAttribute('aria-expanded', 'true');
 }
+
+/** What jupyter_server_test_config.py set up for transforms (test-data/transforms.json). */
+export interface ITransformsData {
+  /** Tracked bucket the runs write to. */
+  output_bucket: string;
+  /** `InfinstorApp.transform_output_uri`: s3://<output_bucket>/transform-out/. */
+  output_uri: string;
+  /** The transform name whose MLflow experiment keeps artifacts in the temp workdir. */
+  transform: string;
+}
+
+export function transformsData(): ITransformsData {
+  const file = path.join(__dirname, '..', 'test-data', 'transforms.json');
+  return JSON.parse(fs.readFileSync(file, 'utf-8'));
+}
