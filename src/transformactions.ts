@@ -8,7 +8,7 @@ import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
 import { trans } from './i18n';
 import { InfinstorModel } from './model';
 import { IRerun, IViewContext, parseS3Uri } from './runform';
-import { IRun } from './tokens';
+import { IExecutors, IRun } from './tokens';
 import { TransformsModel } from './transformsmodel';
 
 /** The sidebar's view as the run dialog offers it. */
@@ -34,12 +34,12 @@ export async function openRunDialog(options: {
   rerun?: IRerun | null;
 }): Promise<IRun | null> {
   const { model, transforms } = options;
-  let executors;
+  let executors: IExecutors;
   try {
     [executors] = await Promise.all([
       transforms.loadExecutors(true),
       transforms.refreshTransforms(),
-      model.labels.length ? Promise.resolve() : model.refreshLabels()
+      model.refreshLabels()
     ]);
   } catch (error) {
     await showDialog({
