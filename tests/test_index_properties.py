@@ -283,6 +283,15 @@ def query_plan(plan: str) -> Iterator[None]:
     elif plan == "folder-skip":
         with mock.patch.object(sqlite_mod, "LARGE_FOLDER_VERSIONS", 1):
             yield
+    elif plan == "folder-skip-lookahead-1":
+        # ... and a scan segment looks only one folder ahead for a skippable one.
+        with mock.patch.object(sqlite_mod, "LARGE_FOLDER_VERSIONS", 1), \
+                mock.patch.object(sqlite_mod, "SKIP_LOOKAHEAD", 1):
+            yield
+    elif plan == "short-skip":
+        # Listings re-seek past a rolled-up folder after one row instead of stepping over it.
+        with mock.patch.object(sqlite_mod, "STREAM_SKIP_ROWS", 1):
+            yield
     elif plan == "time-index":
         # Slices through the time-index plan; the bucket's time index is built only when a
         # first scan finishes, so here the plan runs without it (the key-ordered fallback).
@@ -487,6 +496,18 @@ _PLANS = [
         "folder-skip",
         marks=pytest.mark.skipif(
             not hasattr(sqlite_mod, "LARGE_FOLDER_VERSIONS"), reason="no folder skipping"
+        ),
+    ),
+    pytest.param(
+        "folder-skip-lookahead-1",
+        marks=pytest.mark.skipif(
+            not hasattr(sqlite_mod, "SKIP_LOOKAHEAD"), reason="no lookahead"
+        ),
+    ),
+    pytest.param(
+        "short-skip",
+        marks=pytest.mark.skipif(
+            not hasattr(sqlite_mod, "STREAM_SKIP_ROWS"), reason="no streaming skip"
         ),
     ),
     pytest.param(

@@ -54,6 +54,9 @@ from .models import (
 SCHEMA_VERSION = 2
 # 1: one index versions_by_time(b, t, f) over all buckets, maintained from the first insert.
 # 2: per-bucket partial time indexes (see time_index_name), built when the first scan ends.
+# Statements on ``versions`` name the bucket id as a literal, never as a bound ``b=?``: with
+# a partial index in the schema, SQLite re-prepares a statement whose bound value could
+# decide whether that index applies every time the value is bound (~10 us per execution).
 
 F_DELETE = 1  # the row is a delete marker
 F_PRECISE = 2  # t carries real milliseconds (from an event or a ms-precise listing)
@@ -62,6 +65,11 @@ F_PRECISE = 2  # t carries real milliseconds (from an event or a ms-precise list
 # were written after the scan passed their key; a scan never prunes those.
 PRUNE_MARGIN_MS = 5 * 60 * 1000
 LARGE_FOLDER_VERSIONS = 1000
+# A listing steps over at most this many rows of a rolled-up folder that is not large before
+# it re-seeks past it instead.
+STREAM_SKIP_ROWS = 48
+# How many large folders a scan segment looks ahead for one it can skip.
+SKIP_LOOKAHEAD = 64
 _R_OFFSET = 1 << 19  # packs (t, r) into one integer for max() over the time index
 
 _UPSERT = (
@@ -245,7 +253,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
         self._write_lock = threading.RLock()
         self._all_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
-        self._large_cache: dict[int, tuple[int, list[str], list[int], list[int]]] = {}
+        self._large_cache: dict[int, tuple[int, tuple]] = {}
         conn = self._conn()
         with self._write_lock:
             conn.execute("BEGIN IMMEDIATE")  # one process creates or migrates at a time
@@ -406,7 +414,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
         with self._write() as conn:
             b = self._bucket_id(conn, bucket)
             conn.execute(f"DROP INDEX IF EXISTS {time_index_name(b)}")
-            conn.execute("DELETE FROM versions WHERE b=?", (b,))
+            conn.execute(f"DELETE FROM versions WHERE b={b}")
             conn.execute("DELETE FROM folders WHERE b=?", (b,))
             conn.execute("DELETE FROM buckets WHERE id=?", (b,))
         self._large_cache.pop(b, None)
@@ -432,12 +440,12 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 for key in dict.fromkeys(e[0] for e in entries):
                     existing[key] = conn.execute(
                         "SELECT key, t, r, vid, size, etag, f, seq FROM versions "
-                        "WHERE b=? AND key=?",
-                        (b, key),
+                        f"WHERE b={b} AND key=?",
+                        (key,),
                     ).fetchall()
             else:
-                sql = "SELECT key, t, r, vid, size, etag, f, seq FROM versions WHERE b=?"
-                params: list[object] = [b]
+                sql = f"SELECT key, t, r, vid, size, etag, f, seq FROM versions WHERE b={b}"
+                params: list[object] = []
                 if after_key is not None:
                     sql += " AND key > ?"
                     params.append(after_key)
@@ -503,8 +511,8 @@ class SqliteSnapshotIndex(SnapshotIndex):
                     if row[1] < prune_before:
                         deletes.append((b, key, row[1], row[2]))
             if deletes:
-                conn.executemany("DELETE FROM versions WHERE b=? AND key=? AND t=? AND r=?",
-                                 deletes)
+                conn.executemany(f"DELETE FROM versions WHERE b={b} AND key=? AND t=? AND r=?",
+                                 [d[1:] for d in deletes])
             if upserts:
                 conn.executemany(_UPSERT, upserts)
             self._save_stats(conn, b, stats)
@@ -602,8 +610,8 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 part = wanted[start:start + 500]
                 marks = ",".join("?" * len(part))
                 for row in conn.execute(
-                    "SELECT key, t, r, vid, size, etag, f, seq FROM versions WHERE b=? AND key "
-                    f"IN ({marks}) ORDER BY key, t DESC, r DESC", [b, *part]
+                    f"SELECT key, t, r, vid, size, etag, f, seq FROM versions WHERE b={b} AND key "
+                    f"IN ({marks}) ORDER BY key, t DESC, r DESC", part
                 ):
                     original.setdefault(row[0], []).append(row)
             # Per key, the chain newest first as mutable rows [t, vid, size, etag, f, seq].
@@ -645,8 +653,8 @@ class SqliteSnapshotIndex(SnapshotIndex):
                         upserts.append(nrow)
                         stats.add(key, pos[0])
             if deletes:
-                conn.executemany("DELETE FROM versions WHERE b=? AND key=? AND t=? AND r=?",
-                                 deletes)
+                conn.executemany(f"DELETE FROM versions WHERE b={b} AND key=? AND t=? AND r=?",
+                                 [d[1:] for d in deletes])
             if upserts:
                 conn.executemany(_UPSERT, upserts)
             if upserts or deletes:
@@ -721,8 +729,8 @@ class SqliteSnapshotIndex(SnapshotIndex):
             b = self._bucket_id(conn, bucket)
             for key, vid in versions:
                 vb = encode_version_id(vid)
-                cur = conn.execute("DELETE FROM versions WHERE b=? AND key=? AND vid=?",
-                                   (b, key, vb))
+                cur = conn.execute(f"DELETE FROM versions WHERE b={b} AND key=? AND vid=?",
+                                   (key, vb))
                 removed += cur.rowcount
             if removed:
                 conn.execute("UPDATE buckets SET generation=generation+1 WHERE id=?", (b,))
@@ -781,11 +789,13 @@ class SqliteSnapshotIndex(SnapshotIndex):
     # -- queries ----------------------------------------------------------------------------
     def _large_folders(
         self, conn: sqlite3.Connection, b: int
-    ) -> tuple[list[str], list[int], list[int]]:
+    ) -> tuple[list[str], list[int], list[int], frozenset[str]]:
+        """The bucket's large folders (sorted prefixes, their first and last version times,
+        and the same prefixes as a set), cached until the bucket's next write."""
         gen = conn.execute("SELECT generation FROM buckets WHERE id=?", (b,)).fetchone()[0]
         cached = self._large_cache.get(b)
         if cached is not None and cached[0] == gen:
-            return cached[1], cached[2], cached[3]
+            return cached[1]
         rows = conn.execute(
             "SELECT prefix, first_t, last_t FROM folders WHERE b=? AND n>=? AND prefix<>'' "
             "ORDER BY prefix",
@@ -794,36 +804,23 @@ class SqliteSnapshotIndex(SnapshotIndex):
         prefixes = [row[0] for row in rows]
         firsts = [row[1] for row in rows]
         lasts = [row[2] for row in rows]
-        self._large_cache[b] = (gen, prefixes, firsts, lasts)
-        return prefixes, firsts, lasts
+        value = (prefixes, firsts, lasts, frozenset(prefixes))
+        self._large_cache[b] = (gen, value)
+        return value
 
     def _skippable(
         self, conn: sqlite3.Connection, b: int, prefix: str, end_ms: int, start_ms: int | None
-    ) -> list[str]:
-        """Large folders under ``prefix`` that cannot hold a visible key in the view (first
-        version after ``end_ms``, or for a slice last version before ``start_ms``), top-most
-        only, sorted: the scan jumps over them without reading their rows."""
-        prefixes, firsts, lasts = self._large_folders(conn, b)
-        if not prefixes:
-            return []
-        i = bisect.bisect_left(prefixes, prefix)
-        hi = prefix_end(prefix) if prefix else None
-        j = bisect.bisect_left(prefixes, hi) if hi is not None else len(prefixes)
-        out: list[str] = []
-        last = None
-        for k in range(i, j):
-            if firsts[k] > end_ms or (start_ms is not None and lasts[k] < start_ms):
-                p = prefixes[k]
-                if last is not None and p.startswith(last):
-                    continue
-                out.append(p)
-                last = p
-        return out
+    ) -> tuple:
+        """What ``_segment`` needs to find the large folders that cannot hold a visible key
+        in the view (first version after ``end_ms``, or for a slice last version before
+        ``start_ms``): the scan jumps over them without reading their rows."""
+        prefixes, firsts, lasts, _ = self._large_folders(conn, b)
+        return prefixes, firsts, lasts, end_ms, start_ms
 
     @staticmethod
-    def _segment_sql(inclusive: bool, bounded: bool) -> str:
+    def _segment_sql(b: int, inclusive: bool, bounded: bool) -> str:
         return (
-            "SELECT key, t, r, vid, size, etag, f FROM versions WHERE b=? AND key "
+            f"SELECT key, t, r, vid, size, etag, f FROM versions WHERE b={int(b)} AND key "
             + (">= ?" if inclusive else "> ?")
             + (" AND key < ?" if bounded else "")
             + " AND t <= ? ORDER BY key, t DESC, r DESC"
@@ -833,7 +830,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
         self,
         conn: sqlite3.Connection,
         b: int,
-        skippable: list[str],
+        skippable: tuple,
         pos: str,
         inclusive: bool,
         hi: str | None,
@@ -842,47 +839,29 @@ class SqliteSnapshotIndex(SnapshotIndex):
         """Rows from ``pos`` up to the next skippable folder (or ``hi``), and where the scan
         continues after that folder (None: nothing skipped, the range ends at ``hi``)."""
         seg_hi, skip_to = hi, None
-        if skippable:
-            i = bisect.bisect_left(skippable, pos)
-            if i < len(skippable) and (hi is None or skippable[i] < hi):
-                seg_hi = skippable[i]
-                skip_to = prefix_end(seg_hi)
-        params: list[object] = [b, pos]
+        prefixes, firsts, lasts, view_end, view_start = skippable
+        if prefixes:
+            # The first skippable large folder from pos on, found lazily: a page usually
+            # scans only a little way, so the walk looks at SKIP_LOOKAHEAD folders at most
+            # and otherwise ends the segment at the next one (the scan continues there).
+            k = bisect.bisect_left(prefixes, pos)
+            stop = min(len(prefixes), k + SKIP_LOOKAHEAD)
+            while k < stop:
+                p = prefixes[k]
+                if hi is not None and p >= hi:
+                    break
+                if firsts[k] > view_end or (view_start is not None and lasts[k] < view_start):
+                    seg_hi, skip_to = p, prefix_end(p)
+                    break
+                k += 1
+            else:
+                if k < len(prefixes) and (hi is None or prefixes[k] < hi):
+                    seg_hi = skip_to = prefixes[k]
+        params: list[object] = [pos]
         if seg_hi is not None:
             params.append(seg_hi)
         params.append(end_ms)
-        return conn.execute(self._segment_sql(inclusive, seg_hi is not None), params), skip_to
-
-    def _visible_rows(
-        self,
-        conn: sqlite3.Connection,
-        b: int,
-        *,
-        prefix: str,
-        lo: str,
-        lo_inclusive: bool,
-        hi: str | None,
-        end_ms: int,
-        start_ms: int | None,
-    ) -> Iterator[tuple]:
-        """Yield, in key order, each key's visible row in the view (delete markers included,
-        so callers can tell), jumping over large folders that cannot hold any."""
-        skippable = self._skippable(conn, b, prefix, end_ms, start_ms)
-        pos, inclusive = lo, lo_inclusive
-        while True:
-            rows, skip_to = self._segment(conn, b, skippable, pos, inclusive, hi, end_ms)
-            last = None
-            for row in rows:
-                key = row[0]
-                if key == last:
-                    continue
-                last = key
-                if start_ms is not None and row[1] < start_ms:
-                    continue
-                yield row
-            if skip_to is None or (hi is not None and skip_to >= hi):
-                return
-            pos, inclusive = skip_to, True
+        return conn.execute(self._segment_sql(b, inclusive, seg_hi is not None), params), skip_to
 
     def _start_position(
         self, prefix: str, token: str | None, start_after: str | None
@@ -940,6 +919,8 @@ class SqliteSnapshotIndex(SnapshotIndex):
         """One page by one ordered scan that re-seeks past each rolled-up folder and each
         skippable large folder. The hot loop of every listing: kept flat on purpose."""
         skippable = self._skippable(conn, b, prefix, end_ms, start_ms)
+        large = self._large_folders(conn, b)[3] if delimiter is not None else frozenset()
+        stream_rows = STREAM_SKIP_ROWS
         objects: list[ObjectVersion] = []
         prefixes: list[str] = []
         count = 0
@@ -954,7 +935,20 @@ class SqliteSnapshotIndex(SnapshotIndex):
             last = None
             reseek: str | None = None
             done = False
+            # After a rolled-up folder: the scan steps over the rows of a small folder (a
+            # statement costs as much as dozens of rows) and re-seeks past a large one, or
+            # once a folder turns out to hold more than STREAM_SKIP_ROWS rows.
+            skip_below: str | None = None
+            budget = 0
             for key, t, _r, vid, size, etag, f in rows:
+                if skip_below is not None:
+                    if key < skip_below:
+                        budget -= 1
+                        if budget < 0:
+                            reseek = skip_below
+                            break
+                        continue
+                    skip_below = None
                 if key == last:
                     continue
                 last = key
@@ -970,12 +964,16 @@ class SqliteSnapshotIndex(SnapshotIndex):
                         prefixes.append(cp)
                         count += 1
                         end = prefix_end(cp)
-                        if end is None:
+                        if end is None or (hi is not None and end >= hi):
                             done = True
                             break
                         last_pos = (end, True)
-                        reseek = end
-                        break
+                        if cp in large:
+                            reseek = end
+                            break
+                        skip_below = end
+                        budget = stream_rows
+                        continue
                 if count == max_keys:
                     truncated = True
                     break
@@ -984,6 +982,9 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 last_pos = (key, False)
             if truncated or done:
                 break
+            if reseek is None and skip_below is not None and skip_to is not None \
+                    and skip_to < skip_below:
+                reseek = skip_below  # the segment ended inside the rolled-up folder
             if reseek is not None:
                 if hi is not None and reseek >= hi:
                     break
@@ -1070,7 +1071,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
         lo_inclusive: bool,
         start_ms: int,
         end_ms: int,
-    ) -> Iterator[tuple]:
+    ) -> list[tuple]:
         b = int(b)
         name = self._time_index(conn, b)
         sql = (
@@ -1087,11 +1088,11 @@ class SqliteSnapshotIndex(SnapshotIndex):
             params.append(hi)
         sql += (
             # CROSS JOIN keeps the window outermost: SQLite would otherwise scan the bucket.
-            " GROUP BY key) w CROSS JOIN versions v ON v.b=? AND v.key=w.key AND v.t=(w.o >> 20)"
-            " AND v.r=((w.o & 1048575) - ?) ORDER BY v.key"
+            f" GROUP BY key) w CROSS JOIN versions v ON v.b={b} AND v.key=w.key"
+            " AND v.t=(w.o >> 20) AND v.r=((w.o & 1048575) - ?) ORDER BY v.key"
         )
-        params += [b, _R_OFFSET]
-        yield from conn.execute(sql, params).fetchall()
+        params += [_R_OFFSET]
+        return conn.execute(sql, params).fetchall()
 
     def iter_view(
         self,
@@ -1108,19 +1109,32 @@ class SqliteSnapshotIndex(SnapshotIndex):
         try:
             b = self._bucket_id(conn, bucket)
             hi = prefix_end(prefix) if prefix else None
-            if start_ms is not None and self._slice_by_time(conn, b, prefix, start_ms, end_ms):
-                rows: Iterable[tuple] = self._slice_rows_by_time(
-                    conn, b, prefix, hi, prefix, True, start_ms, end_ms
-                )
-            else:
-                rows = self._visible_rows(
-                    conn, b, prefix=prefix, lo=prefix, lo_inclusive=True, hi=hi,
-                    end_ms=end_ms, start_ms=start_ms,
-                )
             make = ObjectVersion.from_stored
-            for key, t, _r, vid, size, etag, f in rows:
-                if not f & F_DELETE:
+            if start_ms is not None and self._slice_by_time(conn, b, prefix, start_ms, end_ms):
+                for key, t, _r, vid, size, etag, f in self._slice_rows_by_time(
+                    conn, b, prefix, hi, prefix, True, start_ms, end_ms
+                ):
+                    if not f & F_DELETE:
+                        yield make(key, vid, t, size, etag, False)
+                return
+            # One flat loop (the hot path of enumeration): per segment between skippable
+            # large folders, the first row of each key is its newest as of end_ms.
+            skippable = self._skippable(conn, b, prefix, end_ms, start_ms)
+            pos = prefix
+            lo_t = start_ms if start_ms is not None else -(1 << 62)
+            while True:
+                rows, skip_to = self._segment(conn, b, skippable, pos, True, hi, end_ms)
+                last = None
+                for key, t, _r, vid, size, etag, f in rows:
+                    if key == last:
+                        continue
+                    last = key
+                    if f & F_DELETE or t < lo_t:
+                        continue
                     yield make(key, vid, t, size, etag, False)
+                if skip_to is None or (hi is not None and skip_to >= hi):
+                    return
+                pos = skip_to
         finally:
             conn.close()
 
@@ -1130,9 +1144,9 @@ class SqliteSnapshotIndex(SnapshotIndex):
         with self._read() as conn:
             b = self._bucket_id(conn, bucket)
             row = conn.execute(
-                "SELECT key, t, r, vid, size, etag, f FROM versions WHERE b=? AND key=? "
+                f"SELECT key, t, r, vid, size, etag, f FROM versions WHERE b={b} AND key=? "
                 "AND t <= ? ORDER BY t DESC, r DESC LIMIT 1",
-                (b, key, end_ms),
+                (key, end_ms),
             ).fetchone()
         if row is None or row[6] & F_DELETE:
             return None
@@ -1145,8 +1159,8 @@ class SqliteSnapshotIndex(SnapshotIndex):
         lo_ms, hi_ms = min(from_ms, to_ms), max(from_ms, to_ms)
         with self._read() as conn:
             b = self._bucket_id(conn, bucket)
-            sql = "SELECT key, t, r, vid, size, etag, f FROM versions WHERE b=? AND key >= ?"
-            params: list[object] = [b, prefix]
+            sql = f"SELECT key, t, r, vid, size, etag, f FROM versions WHERE b={b} AND key >= ?"
+            params: list[object] = [prefix]
             hi = prefix_end(prefix) if prefix else None
             if hi is not None:
                 sql += " AND key < ?"
@@ -1190,9 +1204,9 @@ class SqliteSnapshotIndex(SnapshotIndex):
         with self._read() as conn:
             b = self._bucket_id(conn, bucket)
             rows = conn.execute(
-                "SELECT key, t, r, vid, size, etag, f FROM versions WHERE b=? AND key=? "
+                f"SELECT key, t, r, vid, size, etag, f FROM versions WHERE b={b} AND key=? "
                 "ORDER BY t DESC, r DESC",
-                (b, key),
+                (key,),
             ).fetchall()
         return [_to_version(row, latest=(i == 0)) for i, row in enumerate(rows)]
 
@@ -1227,9 +1241,9 @@ class SqliteSnapshotIndex(SnapshotIndex):
             deleted = [0] * nbins
             if prefix:
                 sql = (
-                    "SELECT (t - ?) / ?, f & 1, count(*) FROM versions WHERE b=? AND key >= ?"
+                    f"SELECT (t - ?) / ?, f & 1, count(*) FROM versions WHERE b={b} AND key >= ?"
                 )
-                params: list[object] = [from_ms, width, b, prefix]
+                params: list[object] = [from_ms, width, prefix]
                 hi = prefix_end(prefix)
                 if hi is not None:
                     sql += " AND key < ?"
