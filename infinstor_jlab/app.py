@@ -129,6 +129,16 @@ class InfinstorApp(ExtensionApp):
         help="Base URL of the MLflow UI, for links from transform runs (empty: no links).",
     )
 
+    mlflow_artifact_location = Unicode(
+        "",
+        config=True,
+        help=(
+            "Where new transform experiments keep their MLflow artifacts (a directory or an "
+            "s3:// URI; each experiment gets <location>/<experiment name>). Empty means "
+            "MLflow's default (./mlruns beside a sqlite store)."
+        ),
+    )
+
     transform_log_dir = Unicode(
         "",
         config=True,
@@ -155,6 +165,7 @@ class InfinstorApp(ExtensionApp):
             default_output_uri=self.transform_output_uri,
             mlflow_tracking_uri=self.mlflow_tracking_uri or None,
             mlflow_ui_url=self.mlflow_ui_url,
+            mlflow_artifact_location=self.mlflow_artifact_location,
         )
         transforms.recover()
         return transforms

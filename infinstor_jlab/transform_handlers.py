@@ -105,10 +105,15 @@ class RunsHandler(TransformHandler):
     @authorized
     async def get(self):
         name = self.query("transform") or None
+        limit = self.query_int("limit", 100, 1, 10_000)
+        active = self.query_bool("active", False)
         transforms = self.transforms
 
         def work() -> list[dict[str, Any]]:
-            return [transforms.run_json(r) for r in transforms.store.runs(name)]
+            runs = transforms.store.runs(name)
+            if active:
+                runs = [r for r in runs if r.state in ("queued", "running")]
+            return [transforms.run_json(r) for r in runs[:limit]]
 
         self.write_json({"runs": await self.run(work)})
 

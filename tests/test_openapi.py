@@ -441,6 +441,11 @@ async def test_transform_answers_match_the_document(spec, jp_fetch, s3, bucket, 
 
     runs = await api("GET", "/infinstor/runs", params={"transform": t}, expect=200)
     assert [r["id"] for r in runs["runs"]] == [run["id"]]
+    newest = await api("GET", "/infinstor/runs", params={"limit": "1"}, expect=200)
+    assert [r["id"] for r in newest["runs"]] == [started["id"]]
+    active = await api("GET", "/infinstor/runs", params={"active": "1"}, expect=200)
+    assert active["runs"] == []
+    await api("GET", "/infinstor/runs", params={"limit": "0"}, expect=400)
     await api("GET", "/infinstor/runs/{run_id}", path={"run_id": "nope"}, expect=404)
     await api("POST", "/infinstor/runs/{run_id}/cancel", path={"run_id": "nope"}, expect=404)
     await api("GET", "/infinstor/runs/{run_id}/log", path={"run_id": "nope"}, expect=404)

@@ -412,3 +412,27 @@ def test_requirements_are_checked(transforms, view):
     for bad in (["--index-url=http://evil"], [1], "-r reqs.txt"):
         with pytest.raises(BadRequest):
             check_requirements(bad)
+
+
+def test_experiments_keep_artifacts_where_configured(service, view, tmp_path, monkeypatch):
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///" + str(tmp_path / "mlflow.db"))
+    monkeypatch.chdir(tmp_path)
+    from infinstor_jlab.transforms.executors import LocalExecutor
+    from infinstor_jlab.transforms.service import TransformService
+    from infinstor_jlab.transforms.store import TransformStore
+
+    where = tmp_path / "artifacts"
+    svc = TransformService(service, TransformStore(str(tmp_path / "t.sqlite")),
+                           str(tmp_path / "runs"), executors={"local": LocalExecutor()},
+                           mlflow_artifact_location=str(where))
+    svc.save_revision("copy", COPY_ONE)
+    run = svc.start_run("copy", input_spec={"type": "no-input-data"},
+                        output_uri=f"s3://{view}/out/")
+    assert svc.wait(run.id, timeout=120).state == "succeeded"
+    client = mlflow.tracking.MlflowClient()
+    experiment = client.get_experiment_by_name("infinstor-transform-copy")
+    assert experiment.artifact_location.endswith(str(where / "infinstor-transform-copy"))
+    assert (where / "infinstor-transform-copy" / run.id / "artifacts" / "transform"
+            / "code.py").exists()

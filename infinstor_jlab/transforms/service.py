@@ -66,7 +66,7 @@ class TransformService:
     def __init__(self, service: InfinstorService, store: TransformStore, workdir: str,
                  executors: dict[str, TransformExecutor] | None = None, *,
                  default_output_uri: str = "", mlflow_tracking_uri: str | None = None,
-                 mlflow_ui_url: str = "") -> None:
+                 mlflow_ui_url: str = "", mlflow_artifact_location: str = "") -> None:
         self.service = service
         self.store = store
         self.workdir = workdir
@@ -75,6 +75,7 @@ class TransformService:
         self.default_output_uri = default_output_uri
         self.mlflow_tracking_uri = mlflow_tracking_uri or None
         self.mlflow_ui_url = mlflow_ui_url.rstrip("/")
+        self.mlflow_artifact_location = mlflow_artifact_location
         self._launches: dict[str, Launch] = {}
         self._lock = threading.Lock()
         # One run's status is read, changed and saved under this lock: a cancel and a poll
@@ -198,7 +199,14 @@ class TransformService:
         client = self.mlflow()
         experiment = f"infinstor-transform-{name}"
         found = client.get_experiment_by_name(experiment)
-        exp_id = found.experiment_id if found else client.create_experiment(experiment)
+        if found:
+            exp_id = found.experiment_id
+        elif self.mlflow_artifact_location:
+            exp_id = client.create_experiment(
+                experiment,
+                artifact_location=f"{self.mlflow_artifact_location.rstrip('/')}/{experiment}")
+        else:
+            exp_id = client.create_experiment(experiment)
         mlrun = client.create_run(exp_id, run_name=f"{name} r{rev.revision}")
         run_id = mlrun.info.run_id
         out_root = f"s3://{out_bucket}/{out_prefix.rstrip('/') + '/' if out_prefix else ''}"
