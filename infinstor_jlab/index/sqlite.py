@@ -37,7 +37,13 @@ from contextlib import contextmanager
 from ..errors import BadRequest, Conflict, UnknownBucket, UnknownLabel
 from ..timespec import now_ms
 from .base import MAX_KEYS_LIMIT, SnapshotIndex
-from .codec import decode_version_id, encode_etag, encode_version_id
+from .codec import (
+    decode_version_id,
+    encode_etag,
+    encode_etags,
+    encode_version_id,
+    encode_version_ids,
+)
 from .models import (
     BucketRecord,
     DiffResult,
@@ -64,7 +70,7 @@ F_PRECISE = 2  # t carries real milliseconds (from an event or a ms-precise list
 # Versions newer than (scan start - margin) may be missing from a listing simply because they
 # were written after the scan passed their key; a scan never prunes those.
 PRUNE_MARGIN_MS = 5 * 60 * 1000
-LARGE_FOLDER_VERSIONS = 1000
+LARGE_FOLDER_VERSIONS = 200
 # A listing steps over at most this many rows of a rolled-up folder that is not large before
 # it re-seeks past it instead.
 STREAM_SKIP_ROWS = 48
@@ -254,6 +260,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
         self._all_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
         self._large_cache: dict[int, tuple[int, tuple]] = {}
+        self._iter_pool: list[sqlite3.Connection] = []  # idle connections for iter_view
         conn = self._conn()
         with self._write_lock:
             conn.execute("BEGIN IMMEDIATE")  # one process creates or migrates at a time
@@ -309,6 +316,12 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 except sqlite3.Error:
                     pass
             self._all_conns.clear()
+            for conn in self._iter_pool:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+            self._iter_pool.clear()
         self._local = threading.local()
 
     @contextmanager
@@ -458,7 +471,14 @@ class SqliteSnapshotIndex(SnapshotIndex):
             upserts: list[tuple] = []
             deletes: list[tuple] = []
             stats = _FolderStats()
+            by_dir = stats.by_dir
             n = len(entries)
+            # Ids and ETags encoded a page at a time; keys new to the index (all of them in a
+            # first scan) take the fast paths below.
+            vbs = encode_version_ids([e[1] for e in entries])
+            ebs = encode_etags([e[4] for e in entries])
+            append = upserts.append
+            pop_existing = existing.pop
             i = 0
             while i < n:
                 e = entries[i]
@@ -466,24 +486,22 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 j = i + 1
                 while j < n and entries[j][0] == key:
                     j += 1
-                old = existing.pop(key, None) or None
+                old = pop_existing(key, None) or None
                 if j == i + 1 and old is None:
                     # Fast path: a key with one version and nothing known yet.
                     t = e[2]
-                    upserts.append(
-                        (
-                            b,
-                            key,
-                            t,
-                            0,
-                            encode_version_id(e[1]),
-                            e[3],
-                            encode_etag(e[4]),
-                            (F_DELETE if e[5] else 0) | (F_PRECISE if e[6] else 0),
-                            None,
-                        )
-                    )
-                    stats.add(key, t)
+                    append((b, key, t, 0, vbs[i], e[3], ebs[i],
+                            (F_DELETE if e[5] else 0) | (F_PRECISE if e[6] else 0), None))
+                    d = key[: key.rfind("/") + 1]
+                    st = by_dir.get(d)
+                    if st is None:
+                        by_dir[d] = [t, t, 1]
+                    else:
+                        if t < st[0]:
+                            st[0] = t
+                        elif t > st[1]:
+                            st[1] = t
+                        st[2] += 1
                 elif old is None:
                     # A new key with several versions: lift coarse times so a newer version
                     # is never older than its predecessor, then rank within a millisecond.
@@ -493,13 +511,11 @@ class SqliteSnapshotIndex(SnapshotIndex):
                         times[k] = max(times[k], times[k + 1])
                     prev_t = None
                     r = 0
-                    for c, t in zip(chain, times):
+                    for k, (c, t) in enumerate(zip(chain, times), i):
                         r = r - 1 if t == prev_t else 0
                         prev_t = t
-                        upserts.append(
-                            (b, key, t, r, encode_version_id(c[1]), c[3], encode_etag(c[4]),
-                             (F_DELETE if c[5] else 0) | (F_PRECISE if c[6] else 0), None)
-                        )
+                        append((b, key, t, r, vbs[k], c[3], ebs[k],
+                                (F_DELETE if c[5] else 0) | (F_PRECISE if c[6] else 0), None))
                         stats.add(key, t)
                 else:
                     self._merge_chain(b, key, entries[i:j], old, prune_before, upserts,
@@ -1103,8 +1119,12 @@ class SqliteSnapshotIndex(SnapshotIndex):
         prefix: str = "",
     ) -> Iterator[ObjectVersion]:
         # A generator may be suspended while its caller writes on the same thread, so it reads
-        # through a connection of its own (one read transaction: a consistent view).
-        conn = self._open_connection()
+        # through a connection of its own (one read transaction: a consistent view), taken
+        # from a small pool of idle ones: opening one costs more than a small listing.
+        with self._conns_lock:
+            conn = self._iter_pool.pop() if self._iter_pool else None
+        if conn is None:
+            conn = self._open_connection()
         conn.execute("BEGIN")
         try:
             b = self._bucket_id(conn, bucket)
@@ -1136,7 +1156,20 @@ class SqliteSnapshotIndex(SnapshotIndex):
                     return
                 pos = skip_to
         finally:
+            self._release_iter_connection(conn)
+
+    def _release_iter_connection(self, conn: sqlite3.Connection) -> None:
+        try:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")  # read-only: ends the read transaction
+        except sqlite3.Error:
             conn.close()
+            return
+        with self._conns_lock:
+            if len(self._iter_pool) < 4:
+                self._iter_pool.append(conn)
+                return
+        conn.close()
 
     def get_version_at(
         self, bucket: str, key: str, *, end_ms: int, start_ms: int | None = None
