@@ -56,8 +56,13 @@ CSV_TO_PD = "infin_transform_csv_to_pd"
 SCRIPT = "script"
 PROGRESS_PREFIX = "INFINSTOR_PROGRESS "
 
-#: Threads per process moving objects to and from S3 (small objects are latency-bound).
+#: Threads per process moving objects to and from S3 (small objects are latency-bound):
+#: by default enough for IN_FLIGHT requests over all worker processes, at least
+#: MIN_IO_THREADS per process. Many more would only queue up at the store (and cost CPU
+#: in connection handling on both sides).
 DEFAULT_IO_THREADS = 8
+IN_FLIGHT = 16
+MIN_IO_THREADS = 4
 #: Objects up to this size are fetched/stored with one GetObject/PutObject; bigger ones go
 #: through boto3's transfer manager (ranged, multipart).
 SINGLE_REQUEST_BYTES = 64 * 1024 * 1024
@@ -101,7 +106,7 @@ def _s3(io_threads: int = DEFAULT_IO_THREADS):
             from botocore.config import Config
 
             state.s3 = boto3.session.Session().client("s3", config=Config(
-                max_pool_connections=max(10, io_threads + 2),
+                max_pool_connections=max(64, io_threads + 2),
                 retries={"mode": "standard", "max_attempts": 6}))
         return state.s3
 
@@ -544,9 +549,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kwargs", default="{}")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="worker processes of a local run (default: CPU count)")
-    parser.add_argument("--io-threads", type=int, default=DEFAULT_IO_THREADS,
+    parser.add_argument("--io-threads", type=int, default=0,
                         help="threads per worker process (or Spark task) downloading and "
-                             f"uploading objects (default {DEFAULT_IO_THREADS})")
+                             f"uploading objects (default 0: {IN_FLIGHT} / workers, at "
+                             f"least {MIN_IO_THREADS})")
     parser.add_argument("--spark", action="store_true")
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--requirements", default="[]",
@@ -584,13 +590,15 @@ def main(argv: list[str] | None = None) -> int:
     kwargs = json.loads(args.kwargs)
     prefix = header.get("prefix", "")
     parallelism = max(1, args.workers)
-    io_threads = max(1, args.io_threads)
+    io_threads = args.io_threads
     spark = None
     if args.spark:
         from pyspark.sql import SparkSession
 
         spark = SparkSession.builder.appName(f"infinstor-{args.run_id}").getOrCreate()
         parallelism = max(parallelism, spark.sparkContext.defaultParallelism)
+    if io_threads <= 0:
+        io_threads = max(MIN_IO_THREADS, -(-IN_FLIGHT // parallelism))
     groups = plan_tasks(args.entry_point, objects, prefix, parallelism)
     tasks = [{"objects": g, "prefix": prefix, "entry_point": args.entry_point, "code": code,
               "kwargs": kwargs, "output": output, "io_threads": io_threads,
