@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import bisect
 import json
+import operator
 import os
 import sqlite3
 import threading
@@ -201,6 +202,9 @@ def _decode_token(token: str) -> tuple[str, bool]:
             "The continuation token is not valid; pass back exactly the next_token a previous "
             "page returned, or leave it out to start from the beginning."
         ) from exc
+
+
+_first = operator.itemgetter(0)
 
 
 def _to_version(row: tuple, *, latest: bool = False) -> ObjectVersion:
@@ -619,64 +623,98 @@ class SqliteSnapshotIndex(SnapshotIndex):
             b = self._bucket_id(conn, bucket)
             stats = _FolderStats()
             entries = list(entries)
-            # What the index already knows of these keys, fetched in a few statements.
-            original: dict[str, list[tuple]] = {}
-            wanted = list(dict.fromkeys(e[0] for e in entries))
-            for start in range(0, len(wanted), 500):
-                part = wanted[start:start + 500]
-                marks = ",".join("?" * len(part))
-                for row in conn.execute(
-                    f"SELECT key, t, r, vid, size, etag, f, seq FROM versions WHERE b={b} AND key "
-                    f"IN ({marks}) ORDER BY key, t DESC, r DESC", part
-                ):
-                    original.setdefault(row[0], []).append(row)
-            # Per key, the chain newest first as mutable rows [t, vid, size, etag, f, seq].
-            chains: dict[str, list[list]] = {}
-            for e in entries:
-                key = e[0]
-                chain = chains.get(key)
-                if chain is None:
-                    found = original.setdefault(key, [])
-                    chain = [[r[1], r[3], r[4], r[5], r[6], r[7]] for r in found]
-                    chains[key] = chain
-                vb = encode_version_id(e[1])
+            vbs = encode_version_ids([e[1] for e in entries])
+            ebs = encode_etags([e[4] for e in entries])
+            # Insert first: a version new to the index whose key has no row at the same
+            # millisecond goes in at rank 0 with one statement (its place in the chain is
+            # its time; this is what _append_chains would decide too). Anything else (a
+            # version already known, a same-millisecond neighbour) goes through
+            # _append_chains, in order, after the inserts before it.
+            insert = (
+                "INSERT OR IGNORE INTO versions(b, key, t, r, vid, size, etag, f, seq) "
+                f"SELECT {b}, ?1, ?2, 0, ?3, ?4, ?5, ?6, ?7 WHERE NOT EXISTS ("
+                f"SELECT 1 FROM versions WHERE b={b} AND key=?1 AND vid=?3)"
+            )
+            execute = conn.execute
+            written = 0
+            add = stats.add
+            for i, e in enumerate(entries):
                 t = e[2]
-                seq = e[7] if len(e) > 7 else None
-                at = next((i for i, row in enumerate(chain) if row[1] == vb), None)
-                if at is not None:
-                    self._refine(chain, at, t, bool(e[6]), seq)
-                    continue
                 f = (F_DELETE if e[5] else 0) | (F_PRECISE if e[6] else 0)
-                chain.insert(self._insert_position(chain, t, seq),
-                             [t, vb, e[3], encode_etag(e[4]), f, seq])
-            upserts: list[tuple] = []
-            deletes: list[tuple] = []
-            for key, chain in chains.items():
-                final: dict[tuple[int, int], tuple] = {}
-                prev_t = None
-                r = 0
-                for t, vb, size, eb, f, seq in chain:
-                    r = r - 1 if t == prev_t else 0
-                    prev_t = t
-                    final[(t, r)] = (b, key, t, r, vb, size, eb, f, seq)
-                old_by_pos = {(row[1], row[2]): row for row in original[key]}
-                for pos in old_by_pos:
-                    if pos not in final:
-                        deletes.append((b, key, pos[0], pos[1]))
-                for pos, nrow in final.items():
-                    orow = old_by_pos.get(pos)
-                    if orow is None or orow[3:] != nrow[4:]:
-                        upserts.append(nrow)
-                        stats.add(key, pos[0])
-            if deletes:
-                conn.executemany(f"DELETE FROM versions WHERE b={b} AND key=? AND t=? AND r=?",
-                                 [d[1:] for d in deletes])
-            if upserts:
-                conn.executemany(_UPSERT, upserts)
-            if upserts or deletes:
+                seq = e[7] if len(e) > 7 else None
+                if execute(insert, (e[0], t, vbs[i], e[3], ebs[i], f, seq)).rowcount == 1:
+                    written += 1
+                    add(e[0], t)
+                else:
+                    written += self._append_chains(conn, b, [e], stats)
+            if written:
                 conn.execute("UPDATE buckets SET generation=generation+1 WHERE id=?", (b,))
             self._save_stats(conn, b, stats)
-            return len(upserts)
+            return written
+
+    def _append_chains(self, conn: sqlite3.Connection, b: int, entries: list[VersionEntry],
+                       stats: _FolderStats) -> int:
+        """append_versions by whole chains: read what the index knows of the entries' keys,
+        place each entry in its key's chain, rewrite the rows whose rank changed."""
+        # What the index already knows of these keys, fetched in a few statements.
+        original: dict[str, list[tuple]] = {}
+        wanted = list(dict.fromkeys(e[0] for e in entries))
+        for start in range(0, len(wanted), 500):
+            part = wanted[start:start + 500]
+            marks = ",".join("?" * len(part))
+            for row in conn.execute(
+                f"SELECT key, t, r, vid, size, etag, f, seq FROM versions WHERE b={b} AND key "
+                f"IN ({marks}) ORDER BY key, t DESC, r DESC", part
+            ):
+                original.setdefault(row[0], []).append(row)
+        # Per key, the chain newest first as mutable rows [t, vid, size, etag, f, seq].
+        chains: dict[str, list[list]] = {}
+        for e in entries:
+            key = e[0]
+            chain = chains.get(key)
+            if chain is None:
+                found = original.setdefault(key, [])
+                chain = [[r[1], r[3], r[4], r[5], r[6], r[7]] for r in found]
+                chains[key] = chain
+            vb = encode_version_id(e[1])
+            t = e[2]
+            seq = e[7] if len(e) > 7 else None
+            at = next((i for i, row in enumerate(chain) if row[1] == vb), None)
+            if at is not None:
+                self._refine(chain, at, t, bool(e[6]), seq)
+                continue
+            f = (F_DELETE if e[5] else 0) | (F_PRECISE if e[6] else 0)
+            chain.insert(self._insert_position(chain, t, seq),
+                         [t, vb, e[3], encode_etag(e[4]), f, seq])
+        upserts: list[tuple] = []
+        deletes: list[tuple] = []
+        for key, chain in chains.items():
+            final: dict[tuple[int, int], tuple] = {}
+            prev_t = None
+            r = 0
+            for t, vb, size, eb, f, seq in chain:
+                r = r - 1 if t == prev_t else 0
+                prev_t = t
+                final[(t, r)] = (b, key, t, r, vb, size, eb, f, seq)
+            old_by_pos = {(row[1], row[2]): row for row in original[key]}
+            for pos in old_by_pos:
+                if pos not in final:
+                    deletes.append((b, key, pos[0], pos[1]))
+            for pos, nrow in final.items():
+                orow = old_by_pos.get(pos)
+                if orow is None or orow[3:] != nrow[4:]:
+                    upserts.append(nrow)
+                    stats.add(key, pos[0])
+        if deletes:
+            conn.executemany(f"DELETE FROM versions WHERE b={b} AND key=? AND t=? AND r=?",
+                             [d[1:] for d in deletes])
+        if upserts:
+            conn.executemany(_UPSERT, upserts)
+        if deletes and not upserts:
+            # the count reports rows written; a rewrite that only removed rows must still
+            # invalidate readers' caches
+            conn.execute("UPDATE buckets SET generation=generation+1 WHERE id=?", (b,))
+        return len(upserts)
 
     @staticmethod
     def _refine(chain: list[list], at: int, t: int, precise: bool, seq: str | None) -> None:
@@ -1105,10 +1143,14 @@ class SqliteSnapshotIndex(SnapshotIndex):
         sql += (
             # CROSS JOIN keeps the window outermost: SQLite would otherwise scan the bucket.
             f" GROUP BY key) w CROSS JOIN versions v ON v.b={b} AND v.key=w.key"
-            " AND v.t=(w.o >> 20) AND v.r=((w.o & 1048575) - ?) ORDER BY v.key"
+            " AND v.t=(w.o >> 20) AND v.r=((w.o & 1048575) - ?)"
         )
         params += [_R_OFFSET]
-        return conn.execute(sql, params).fetchall()
+        rows = conn.execute(sql, params).fetchall()
+        # GROUP BY emits the keys in order and the join keeps it; SQLite cannot know that and
+        # would sort again (ORDER BY), Python's sort of a sorted list is one pass.
+        rows.sort(key=_first)
+        return rows
 
     def iter_view(
         self,
