@@ -76,7 +76,7 @@ LARGE_FOLDER_VERSIONS = 200
 # it re-seeks past it instead.
 STREAM_SKIP_ROWS = 48
 # How many large folders a scan segment looks ahead for one it can skip.
-SKIP_LOOKAHEAD = 64
+SKIP_LOOKAHEAD = 8
 _R_OFFSET = 1 << 19  # packs (t, r) into one integer for max() over the time index
 
 _UPSERT = (
@@ -170,6 +170,10 @@ def prefix_end(prefix: str) -> str | None:
 
     Python compares code points and SQLite compares UTF-8 bytes; both orders agree.
     """
+    if prefix:
+        c = ord(prefix[-1])
+        if c < 0xD7FF or 0xE000 <= c < 0x10FFFF:  # the common case: bump the last character
+            return prefix[:-1] + chr(c + 1)
     chars = list(prefix)
     while chars:
         c = ord(chars[-1])
