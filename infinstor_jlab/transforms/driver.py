@@ -92,6 +92,9 @@ def _state() -> Any:
         mod = sys.modules.setdefault(_STATE_MODULE, fresh)
     with mod.lock:
         if mod.pid != os.getpid():
+            # A forked child keeps its parent's boto3 session (no sockets in it; its loaded
+            # service models make a new client ~10x cheaper) but never its client or threads.
+            mod.session = getattr(mod, "session", None)
             mod.pid, mod.s3, mod.pool, mod.pool_size, mod.namespaces = (
                 os.getpid(), None, None, 0, {})
     return mod
@@ -105,7 +108,9 @@ def _s3(io_threads: int = DEFAULT_IO_THREADS):
             import boto3
             from botocore.config import Config
 
-            state.s3 = boto3.session.Session().client("s3", config=Config(
+            if state.session is None:
+                state.session = boto3.session.Session()
+            state.s3 = state.session.client("s3", config=Config(
                 max_pool_connections=max(64, io_threads + 2),
                 retries={"mode": "standard", "max_attempts": 6}))
         return state.s3
