@@ -136,6 +136,47 @@ def test_failures_are_recorded_per_object_and_nothing_claims_success(s3, bucket)
         assert "ValueError: cannot handle b.txt" in proc.stderr
 
 
+def test_user_code_that_exits_or_kills_its_worker(s3, bucket):
+    objects = put_objects(s3, bucket, {"in/a.txt": b"a", "in/b.txt": b"b"})
+    stage(s3, bucket, objects, '''
+import os, shutil, sys
+def infin_transform_one_object(filename, output_dir, parentdir, **kwargs):
+    if filename.endswith("b.txt"):
+        sys.exit(3)
+    shutil.copy(filename, output_dir)
+''')
+    proc = run_driver(bucket, "exits", "--workers", "1")
+    assert proc.returncode == 1
+    out = outputs(s3, bucket, "exits")
+    failures = json.loads(out["_FAILURES.json"])["failures"]
+    assert [f["key"] for f in failures] == ["in/b.txt"] and "SystemExit(3)" in failures[0]["error"]
+    assert out["a.txt"] == b"a"
+
+    # A worker process that dies is a failure of its task, not a hang.
+    stage(s3, bucket, objects, '''
+import os
+def infin_transform_one_object(filename, output_dir, parentdir, **kwargs):
+    os._exit(9)
+''', name="stage-dies")
+    proc = run_driver(bucket, "dies", "--workers", "2", stage_name="stage-dies")
+    assert proc.returncode == 1
+    out = outputs(s3, bucket, "dies")
+    assert "_SUCCESS.json" not in out
+    assert "a worker process died" in out["_FAILURES.json"].decode()
+
+    # A script may end itself with sys.exit(0); it sees INPUT_DIR and OUTPUT_DIR.
+    stage(s3, bucket, objects, '''
+import os, sys
+names = sorted(os.listdir(os.environ["INPUT_DIR"]))
+with open(os.path.join(os.environ["OUTPUT_DIR"], "names.txt"), "w") as fh:
+    fh.write(",".join(names))
+sys.exit(0)
+''', name="stage-script")
+    proc = run_driver(bucket, "script", stage_name="stage-script", entry_point=driver.SCRIPT)
+    assert proc.returncode == 0, proc.stderr
+    assert outputs(s3, bucket, "script")["names.txt"] == b"a.txt,b.txt"
+
+
 def test_dir_by_dir_sees_every_folder_once(s3, bucket):
     objects = put_objects(s3, bucket, {f"in/{d}/{n}.txt": d.encode() for d in ("x", "y")
                                        for n in range(5)})

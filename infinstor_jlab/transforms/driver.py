@@ -438,7 +438,7 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
                 try:
                     fn(path, output_dir, os.path.dirname(path), **kwargs)
                     result["ok"] += 1
-                except Exception as exc:  # noqa: BLE001
+                except (Exception, SystemExit) as exc:  # noqa: BLE001 - sys.exit() too
                     result["failed"].append(_failure(key, repr(exc)))
         else:
             local = dict(fetched())
@@ -465,7 +465,7 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
                 else:
                     raise ValueError(f"unknown entry point {entry_point!r}")
                 result["ok"] = len(local)
-            except Exception as exc:  # noqa: BLE001
+            except (Exception, SystemExit) as exc:  # noqa: BLE001 - sys.exit() too
                 result["failed"].append(_failure("*", repr(exc)))
         out_bucket, out_key = split_uri(task["output"])
         uploads = []
@@ -482,9 +482,11 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
                 result["outputs"] += 1
             except Exception as exc:  # noqa: BLE001 - reported per output
                 result["failed"].append(_failure(rel, f"upload: {exc}"))
-    except Exception as exc:  # noqa: BLE001 - the whole task failed
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - the whole task failed
         result["failed"].append(_failure("*", repr(exc)))
     finally:
+        for fut in pending:  # after a failure: what has not started never will
+            fut.cancel()
         wait(pending)  # nothing may still be writing into the scratch directory
         shutil.rmtree(work, ignore_errors=True)
     return result
@@ -495,6 +497,9 @@ def _run_script(code: str, input_dir: str, output_dir: str) -> None:
     os.environ["INPUT_DIR"], os.environ["OUTPUT_DIR"] = input_dir, output_dir
     try:
         exec(compile(code, "transform.py", "exec"), {"__name__": "__main__"})  # noqa: S102
+    except SystemExit as exc:
+        if exc.code not in (None, 0):  # a script may end itself with sys.exit(0)
+            raise
     finally:
         for k, v in env_before.items():
             if v is None:
@@ -531,6 +536,9 @@ def _run_local(tasks: list[dict[str, Any]], workers: int, on_result: Any) -> Non
                 # A worker died (killed, out of memory, a crash in native code).
                 res = {"objects": len(futures[fut]["objects"]), "ok": 0, "outputs": 0,
                        "failed": [_failure("*", f"a worker process died: {exc}", exc)]}
+            except Exception as exc:  # noqa: BLE001 - whatever escaped the task
+                res = {"objects": len(futures[fut]["objects"]), "ok": 0, "outputs": 0,
+                       "failed": [_failure("*", repr(exc), exc)]}
             on_result(res)
 
 
