@@ -18,7 +18,9 @@ How the work is spread: the manifest is split into tasks; tasks run in ``--worke
 (or as Spark tasks with ``--spark``). Inside a task, ``--io-threads`` threads download the
 objects (each at its exact version id) and upload the outputs, over one S3 client per process,
 while the process's main thread calls the entry point on each object as soon as it is on
-disk: the user's code never runs on two threads of one process at once.
+disk: the user's code never runs on two threads of one process at once. The code itself (its
+module-level statements) runs once per process, not once per task. By default the I/O
+threads of all processes keep about 16 requests in flight.
 
 Manifest objects are ``{"bucket", "key", "version_id", ...}`` (fetched from S3 at that version)
 or carry a local ``"path"`` (copied; an MLflow run's artifacts on this machine's filesystem,
