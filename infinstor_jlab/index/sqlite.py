@@ -878,7 +878,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
     @staticmethod
     def _segment_sql(b: int, inclusive: bool, bounded: bool) -> str:
         return (
-            f"SELECT key, t, r, vid, size, etag, f FROM versions WHERE b={int(b)} AND key "
+            f"SELECT key, t, vid, size, etag, f FROM versions WHERE b={int(b)} AND key "
             + (">= ?" if inclusive else "> ?")
             + (" AND key < ?" if bounded else "")
             + " AND t <= ? ORDER BY key, t DESC, r DESC"
@@ -894,8 +894,9 @@ class SqliteSnapshotIndex(SnapshotIndex):
         hi: str | None,
         end_ms: int,
     ) -> tuple[sqlite3.Cursor, str | None]:
-        """Rows from ``pos`` up to the next skippable folder (or ``hi``), and where the scan
-        continues after that folder (None: nothing skipped, the range ends at ``hi``)."""
+        """Rows (key, t, vid, size, etag, f) from ``pos`` up to the next skippable folder (or
+        ``hi``), and where the scan continues after that folder (None: nothing skipped, the
+        range ends at ``hi``)."""
         seg_hi, skip_to = hi, None
         prefixes, firsts, lasts, view_end, view_start = skippable
         if prefixes:
@@ -998,7 +999,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
             # once a folder turns out to hold more than STREAM_SKIP_ROWS rows.
             skip_below: str | None = None
             budget = 0
-            for key, t, _r, vid, size, etag, f in rows:
+            for key, t, vid, size, etag, f in rows:
                 if skip_below is not None:
                     if key < skip_below:
                         budget -= 1
@@ -1191,7 +1192,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
             while True:
                 rows, skip_to = self._segment(conn, b, skippable, pos, True, hi, end_ms)
                 last = None
-                for key, t, _r, vid, size, etag, f in rows:
+                for key, t, vid, size, etag, f in rows:
                     if key == last:
                         continue
                     last = key
