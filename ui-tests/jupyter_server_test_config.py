@@ -117,6 +117,8 @@ _seed()
 #: Tracked bucket where transform runs write (transforms.spec.ts browses the output there).
 TRANSFORM_OUTPUT_BUCKET = "infinstor-out"
 TRANSFORM_OUTPUT_URI = f"s3://{TRANSFORM_OUTPUT_BUCKET}/transform-out/"
+#: A bucket no UI test ever tracks (the output of a run that asks for a label must be tracked).
+UNTRACKED_BUCKET = "infinstor-scratch"
 #: The transform transforms.spec.ts stores; its MLflow experiment is created up front so that
 #: its artifacts go to the temp workdir (MLflow's sqlite store would use ./mlruns otherwise).
 UI_TEST_TRANSFORM = "copy-suffix"
@@ -141,6 +143,7 @@ def _seed_transforms() -> None:
 
     client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
     client.create_bucket(Bucket=TRANSFORM_OUTPUT_BUCKET)
+    client.create_bucket(Bucket=UNTRACKED_BUCKET)
     svc = InfinstorService(open_index(index_url), s3_endpoint_url=endpoint)
     svc.track(TRANSFORM_OUTPUT_BUCKET, enable_versioning_consent=True)
     svc.sync(TRANSFORM_OUTPUT_BUCKET)
@@ -153,6 +156,7 @@ def _seed_transforms() -> None:
         "output_bucket": TRANSFORM_OUTPUT_BUCKET,
         "output_uri": TRANSFORM_OUTPUT_URI,
         "transform": UI_TEST_TRANSFORM,
+        "untracked_bucket": UNTRACKED_BUCKET,
     }, indent=2))
 
 

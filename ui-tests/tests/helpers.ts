@@ -52,7 +52,11 @@ export function human(ms: number): string {
 
 /** The value of a datetime-local picker showing UTC. */
 export function pickerValue(ms: number): string {
-  return human(ms).replace(' UTC', '').replace(' ', 'T');
+  // Chromium reports a datetime-local value without its seconds when they are :00.
+  return human(ms)
+    .replace(' UTC', '')
+    .replace(' ', 'T')
+    .replace(/(T\d{2}:\d{2}):00$/, '$1');
 }
 
 export const SIDEBAR = '#infinstor-sidebar';
@@ -159,6 +163,8 @@ export interface ITransformsData {
   output_uri: string;
   /** The transform name whose MLflow experiment keeps artifacts in the temp workdir. */
   transform: string;
+  /** A bucket no test tracks (the Buckets test tracks the history's plain bucket). */
+  untracked_bucket: string;
 }
 
 export function transformsData(): ITransformsData {
