@@ -58,9 +58,10 @@ from .models import (
     sequencer_sort_key,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # 1: one index versions_by_time(b, t, f) over all buckets, maintained from the first insert.
 # 2: per-bucket partial time indexes (see time_index_name), built when the first scan ends.
+# 3: buckets.skip_gen, which moves only when what snapshot listings skip by can change.
 # Statements on ``versions`` name the bucket id as a literal, never as a bound ``b=?``: with
 # a partial index in the schema, SQLite re-prepares a statement whose bound value could
 # decide whether that index applies every time the value is bound (~10 us per execution).
@@ -102,7 +103,8 @@ CREATE TABLE IF NOT EXISTS buckets(
     events_applied INTEGER NOT NULL DEFAULT 0,
     malformed_events INTEGER NOT NULL DEFAULT 0,
     last_error TEXT,
-    generation INTEGER NOT NULL DEFAULT 0
+    generation INTEGER NOT NULL DEFAULT 0,
+    skip_gen INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS versions(
     b INTEGER NOT NULL,
@@ -162,6 +164,9 @@ def _migrate(conn: sqlite3.Connection, version: int) -> None:
             if conn.execute("SELECT 1 FROM versions WHERE b=? LIMIT 1", (b,)).fetchone():
                 _create_time_index(conn, b)
         version = 2
+    if version == 2:
+        conn.execute("ALTER TABLE buckets ADD COLUMN skip_gen INTEGER NOT NULL DEFAULT 0")
+        version = 3
     conn.execute("UPDATE meta SET v=? WHERE k='schema_version'", (str(version),))
 
 
@@ -267,7 +272,9 @@ class SqliteSnapshotIndex(SnapshotIndex):
         self._write_lock = threading.RLock()
         self._all_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
-        self._large_cache: dict[int, tuple[int, tuple]] = {}
+        # Large-folder data per (bucket, kind), per generation: see _large_folders.
+        self._large_cache: dict[tuple[int, str], dict[int, tuple]] = {}
+        self._large_lock = threading.Lock()
         self._iter_pool: list[sqlite3.Connection] = []  # idle connections for iter_view
         conn = self._conn()
         with self._write_lock:
@@ -438,7 +445,8 @@ class SqliteSnapshotIndex(SnapshotIndex):
             conn.execute(f"DELETE FROM versions WHERE b={b}")
             conn.execute("DELETE FROM folders WHERE b=?", (b,))
             conn.execute("DELETE FROM buckets WHERE id=?", (b,))
-        self._large_cache.pop(b, None)
+        for kind in ("snapshot", "slice"):
+            self._large_cache.pop((b, kind), None)
 
     # -- ingest -----------------------------------------------------------------------------
     def merge_listing(
@@ -752,12 +760,38 @@ class SqliteSnapshotIndex(SnapshotIndex):
     def _save_stats(self, conn: sqlite3.Connection, b: int, stats: _FolderStats) -> None:
         if not stats.by_dir:
             return
+        rolled = stats.rollup()
+        # Snapshot listings skip large folders by their first version time, cached per
+        # skip_gen (see _large_folders): it moves when a folder's first time goes back (a
+        # cached one would skip a folder that now has a version at T) or a folder becomes
+        # large (only so that it gets skipped too). Appends to known folders leave it alone.
+        bump = False
+        prefixes = list(rolled)
+        for start in range(0, len(prefixes), 500):
+            part = prefixes[start:start + 500]
+            seen = set()
+            for p, first_t, n in conn.execute(
+                f"SELECT prefix, first_t, n FROM folders WHERE b=? AND prefix IN "
+                f"({','.join('?' * len(part))})", [b, *part]
+            ):
+                seen.add(p)
+                lo, _hi, added = rolled[p]
+                if lo < first_t or n < LARGE_FOLDER_VERSIONS <= n + added:
+                    bump = True
+                    break
+            if bump:
+                break
+            if any(rolled[p][2] >= LARGE_FOLDER_VERSIONS for p in part if p not in seen):
+                bump = True
+                break
         conn.executemany(
             "INSERT INTO folders(b, prefix, first_t, last_t, n) VALUES(?,?,?,?,?) "
             "ON CONFLICT(b, prefix) DO UPDATE SET first_t=min(first_t, excluded.first_t), "
             "last_t=max(last_t, excluded.last_t), n=n+excluded.n",
-            [(b, p, s[0], s[1], s[2]) for p, s in stats.rollup().items()],
+            [(b, p, s[0], s[1], s[2]) for p, s in rolled.items()],
         )
+        if bump:
+            conn.execute("UPDATE buckets SET skip_gen=skip_gen+1 WHERE id=?", (b,))
 
     def get_checkpoint(self, bucket: str) -> SyncCheckpoint | None:
         with self._read() as conn:
@@ -846,25 +880,43 @@ class SqliteSnapshotIndex(SnapshotIndex):
 
     # -- queries ----------------------------------------------------------------------------
     def _large_folders(
-        self, conn: sqlite3.Connection, b: int
-    ) -> tuple[list[str], list[int], list[int], frozenset[str]]:
-        """The bucket's large folders (sorted prefixes, their first and last version times,
-        and the same prefixes as a set), cached until the bucket's next write."""
-        gen = conn.execute("SELECT generation FROM buckets WHERE id=?", (b,)).fetchone()[0]
-        cached = self._large_cache.get(b)
-        if cached is not None and cached[0] == gen:
-            return cached[1]
-        rows = conn.execute(
-            "SELECT prefix, first_t, last_t FROM folders WHERE b=? AND n>=? AND prefix<>'' "
-            "ORDER BY prefix",
-            (b, LARGE_FOLDER_VERSIONS),
-        ).fetchall()
-        prefixes = [row[0] for row in rows]
-        firsts = [row[1] for row in rows]
-        lasts = [row[2] for row in rows]
-        value = (prefixes, firsts, lasts, frozenset(prefixes))
-        self._large_cache[b] = (gen, value)
-        return value
+        self, conn: sqlite3.Connection, b: int, *, with_lasts: bool = False
+    ) -> tuple[list[str], list[int], list[int] | None, frozenset[str]]:
+        """The bucket's large folders: sorted prefixes, their first version times, their last
+        version times (``with_lasts``, for slices) and the prefixes as a set.
+
+        Read in the caller's read transaction and cached per generation, so each reader
+        uses the data of the state it reads. Without last times the data is keyed by
+        ``skip_gen``, which appends do not move: a live bucket's listings keep using it.
+        With them (slices), by ``generation``, which every write moves. A few generations
+        are kept, since readers of the states just before and after a commit overlap, and
+        one thread computes a generation while the others wait for it.
+        """
+        row = conn.execute("SELECT generation, skip_gen FROM buckets WHERE id=?",
+                           (b,)).fetchone()
+        kind = "slice" if with_lasts else "snapshot"
+        gen = row[0] if with_lasts else row[1]
+        slot = (b, kind)
+        cached = self._large_cache.get(slot, {}).get(gen)
+        if cached is not None:
+            return cached
+        with self._large_lock:
+            entries = self._large_cache.setdefault(slot, {})
+            cached = entries.get(gen)
+            if cached is not None:
+                return cached
+            rows = conn.execute(
+                "SELECT prefix, first_t, last_t FROM folders WHERE b=? AND n>=? AND "
+                "prefix<>'' ORDER BY prefix",
+                (b, LARGE_FOLDER_VERSIONS),
+            ).fetchall()
+            prefixes = [r[0] for r in rows]
+            value = (prefixes, [r[1] for r in rows],
+                     [r[2] for r in rows] if with_lasts else None, frozenset(prefixes))
+            entries[gen] = value
+            while len(entries) > 4:
+                del entries[min(entries)]
+            return value
 
     def _skippable(
         self, conn: sqlite3.Connection, b: int, prefix: str, end_ms: int, start_ms: int | None
@@ -872,7 +924,8 @@ class SqliteSnapshotIndex(SnapshotIndex):
         """What ``_segment`` needs to find the large folders that cannot hold a visible key
         in the view (first version after ``end_ms``, or for a slice last version before
         ``start_ms``): the scan jumps over them without reading their rows."""
-        prefixes, firsts, lasts, _ = self._large_folders(conn, b)
+        prefixes, firsts, lasts, _ = self._large_folders(conn, b,
+                                                         with_lasts=start_ms is not None)
         return prefixes, firsts, lasts, end_ms, start_ms
 
     @staticmethod
@@ -909,7 +962,8 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 p = prefixes[k]
                 if hi is not None and p >= hi:
                     break
-                if firsts[k] > view_end or (view_start is not None and lasts[k] < view_start):
+                if firsts[k] > view_end or (view_start is not None
+                                            and lasts[k] < view_start):  # type: ignore[index]
                     seg_hi, skip_to = p, prefix_end(p)
                     break
                 k += 1
@@ -977,8 +1031,11 @@ class SqliteSnapshotIndex(SnapshotIndex):
     ) -> ListPage:
         """One page by one ordered scan that re-seeks past each rolled-up folder and each
         skippable large folder. The hot loop of every listing: kept flat on purpose."""
-        skippable = self._skippable(conn, b, prefix, end_ms, start_ms)
-        large = self._large_folders(conn, b)[3] if delimiter is not None else frozenset()
+        prefixes_l, firsts, lasts, large = self._large_folders(conn, b,
+                                                              with_lasts=start_ms is not None)
+        skippable = (prefixes_l, firsts, lasts, end_ms, start_ms)
+        if delimiter is None:
+            large = frozenset()
         stream_rows = STREAM_SKIP_ROWS
         objects: list[ObjectVersion] = []
         prefixes: list[str] = []
