@@ -939,7 +939,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
 
     def _segment(
         self,
-        conn: sqlite3.Connection,
+        cur: sqlite3.Cursor,
         b: int,
         skippable: tuple,
         pos: str,
@@ -949,7 +949,11 @@ class SqliteSnapshotIndex(SnapshotIndex):
     ) -> tuple[sqlite3.Cursor, str | None]:
         """Rows (key, t, vid, size, etag, f) from ``pos`` up to the next skippable folder (or
         ``hi``), and where the scan continues after that folder (None: nothing skipped, the
-        range ends at ``hi``)."""
+        range ends at ``hi``).
+
+        Executed on the scan's one cursor: a scan abandons most statements after a few rows,
+        and a statement still open on a cursor of its own cannot be reused from the
+        connection's cache, so each conn.execute would compile it again (~8 us of ~11)."""
         seg_hi, skip_to = hi, None
         prefixes, firsts, lasts, view_end, view_start = skippable
         if prefixes:
@@ -974,7 +978,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
         if seg_hi is not None:
             params.append(seg_hi)
         params.append(end_ms)
-        return conn.execute(self._segment_sql(b, inclusive, seg_hi is not None), params), skip_to
+        return cur.execute(self._segment_sql(b, inclusive, seg_hi is not None), params), skip_to
 
     def _start_position(
         self, prefix: str, token: str | None, start_after: str | None
@@ -1046,8 +1050,9 @@ class SqliteSnapshotIndex(SnapshotIndex):
         dlen = len(delimiter) if delimiter else 0
         make = ObjectVersion.from_stored
         pos, inclusive = lo, lo_inclusive
+        cur = conn.cursor()
         while True:
-            rows, skip_to = self._segment(conn, b, skippable, pos, inclusive, hi, end_ms)
+            rows, skip_to = self._segment(cur, b, skippable, pos, inclusive, hi, end_ms)
             last = None
             reseek: str | None = None
             done = False
@@ -1246,8 +1251,9 @@ class SqliteSnapshotIndex(SnapshotIndex):
             skippable = self._skippable(conn, b, prefix, end_ms, start_ms)
             pos = prefix
             lo_t = start_ms if start_ms is not None else -(1 << 62)
+            cur = conn.cursor()
             while True:
-                rows, skip_to = self._segment(conn, b, skippable, pos, True, hi, end_ms)
+                rows, skip_to = self._segment(cur, b, skippable, pos, True, hi, end_ms)
                 last = None
                 for key, t, vid, size, etag, f in rows:
                     if key == last:
