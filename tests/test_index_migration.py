@@ -153,12 +153,13 @@ def write_v1_copy(source: str, path: str) -> None:
 
 
 def write_v2_copy(source: str, path: str) -> None:
-    """The same index as schema 2's code left it: without buckets.skip_gen (schema 2 had
-    everything else of schema 3)."""
+    """The same index as schema 2's code left it: without buckets.skip_gen and large_gen
+    (schema 2 had everything else of schema 3)."""
     shutil.copyfile(source, path)
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("ALTER TABLE buckets DROP COLUMN skip_gen")
+        conn.execute("ALTER TABLE buckets DROP COLUMN large_gen")
         conn.execute("UPDATE meta SET v='2' WHERE k='schema_version'")
     finally:
         conn.close()
@@ -280,7 +281,8 @@ def test_an_index_in_schema_2_is_migrated_on_open_and_answers_the_same(files, tm
     assert schema_version(old) == SCHEMA_VERSION
     conn = sqlite3.connect(old)
     try:
-        assert "skip_gen" in {row[1] for row in conn.execute("PRAGMA table_info(buckets)")}
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(buckets)")}
+        assert {"skip_gen", "large_gen"} <= columns
     finally:
         conn.close()
 

@@ -61,7 +61,8 @@ from .models import (
 SCHEMA_VERSION = 3
 # 1: one index versions_by_time(b, t, f) over all buckets, maintained from the first insert.
 # 2: per-bucket partial time indexes (see time_index_name), built when the first scan ends.
-# 3: buckets.skip_gen, which moves only when what snapshot listings skip by can change.
+# 3: buckets.skip_gen and large_gen, which move only when what snapshot listings skip by
+#    changes (see SqliteSnapshotIndex._large_folders).
 # Statements on ``versions`` name the bucket id as a literal, never as a bound ``b=?``: with
 # a partial index in the schema, SQLite re-prepares a statement whose bound value could
 # decide whether that index applies every time the value is bound (~10 us per execution).
@@ -104,7 +105,8 @@ CREATE TABLE IF NOT EXISTS buckets(
     malformed_events INTEGER NOT NULL DEFAULT 0,
     last_error TEXT,
     generation INTEGER NOT NULL DEFAULT 0,
-    skip_gen INTEGER NOT NULL DEFAULT 0
+    skip_gen INTEGER NOT NULL DEFAULT 0,
+    large_gen INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS versions(
     b INTEGER NOT NULL,
@@ -166,6 +168,7 @@ def _migrate(conn: sqlite3.Connection, version: int) -> None:
         version = 2
     if version == 2:
         conn.execute("ALTER TABLE buckets ADD COLUMN skip_gen INTEGER NOT NULL DEFAULT 0")
+        conn.execute("ALTER TABLE buckets ADD COLUMN large_gen INTEGER NOT NULL DEFAULT 0")
         version = 3
     conn.execute("UPDATE meta SET v=? WHERE k='schema_version'", (str(version),))
 
@@ -273,7 +276,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
         self._all_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
         # Large-folder data per (bucket, kind), per generation: see _large_folders.
-        self._large_cache: dict[tuple[int, str], dict[int, tuple]] = {}
+        self._large_cache: dict[tuple[int, str], dict[int, tuple[int, tuple]]] = {}
         self._large_lock = threading.Lock()
         self._iter_pool: list[sqlite3.Connection] = []  # idle connections for iter_view
         conn = self._conn()
@@ -763,9 +766,10 @@ class SqliteSnapshotIndex(SnapshotIndex):
         rolled = stats.rollup()
         # Snapshot listings skip large folders by their first version time, cached per
         # skip_gen (see _large_folders): it moves when a folder's first time goes back (a
-        # cached one would skip a folder that now has a version at T) or a folder becomes
-        # large (only so that it gets skipped too). Appends to known folders leave it alone.
-        bump = False
+        # cached one would skip a folder that now has a version at T); large_gen moves when
+        # a folder becomes large (only so that it gets skipped too). Appends to known
+        # folders move neither.
+        went_back = became_large = False
         prefixes = list(rolled)
         for start in range(0, len(prefixes), 500):
             part = prefixes[start:start + 500]
@@ -776,22 +780,25 @@ class SqliteSnapshotIndex(SnapshotIndex):
             ):
                 seen.add(p)
                 lo, _hi, added = rolled[p]
-                if lo < first_t or n < LARGE_FOLDER_VERSIONS <= n + added:
-                    bump = True
-                    break
-            if bump:
-                break
-            if any(rolled[p][2] >= LARGE_FOLDER_VERSIONS for p in part if p not in seen):
-                bump = True
-                break
+                if lo < first_t:
+                    went_back = True
+                if n < LARGE_FOLDER_VERSIONS <= n + added:
+                    became_large = True
+            if not became_large and any(
+                rolled[p][2] >= LARGE_FOLDER_VERSIONS for p in part if p not in seen
+            ):
+                became_large = True
         conn.executemany(
             "INSERT INTO folders(b, prefix, first_t, last_t, n) VALUES(?,?,?,?,?) "
             "ON CONFLICT(b, prefix) DO UPDATE SET first_t=min(first_t, excluded.first_t), "
             "last_t=max(last_t, excluded.last_t), n=n+excluded.n",
             [(b, p, s[0], s[1], s[2]) for p, s in rolled.items()],
         )
-        if bump:
-            conn.execute("UPDATE buckets SET skip_gen=skip_gen+1 WHERE id=?", (b,))
+        if went_back or became_large:
+            conn.execute(
+                "UPDATE buckets SET skip_gen=skip_gen+?, large_gen=large_gen+? WHERE id=?",
+                (int(went_back), int(became_large), b),
+            )
 
     def get_checkpoint(self, bucket: str) -> SyncCheckpoint | None:
         with self._read() as conn:
@@ -885,26 +892,36 @@ class SqliteSnapshotIndex(SnapshotIndex):
         """The bucket's large folders: sorted prefixes, their first version times, their last
         version times (``with_lasts``, for slices) and the prefixes as a set.
 
-        Read in the caller's read transaction and cached per generation, so each reader
-        uses the data of the state it reads. Without last times the data is keyed by
-        ``skip_gen``, which appends do not move: a live bucket's listings keep using it.
-        With them (slices), by ``generation``, which every write moves. A few generations
-        are kept, since readers of the states just before and after a commit overlap, and
-        one thread computes a generation while the others wait for it.
+        Read in the caller's read transaction and cached, so that each reader uses data
+        that is right for the state it reads:
+
+        * with last times (slices) per ``generation``, which every write moves;
+        * without (snapshots) per ``skip_gen``, which moves only when a folder's first
+          version time goes back. Data of the reader's skip_gen is right even when folders
+          became large since (``large_gen`` moved): they are just not skipped yet. So one
+          reader refreshes it while the others go on with it, and appends to a live bucket
+          never make its listings wait.
+
+        A few generations are kept, since readers of the states just before and after a
+        commit overlap; one thread computes a generation while the others wait for it.
         """
-        row = conn.execute("SELECT generation, skip_gen FROM buckets WHERE id=?",
+        row = conn.execute("SELECT generation, skip_gen, large_gen FROM buckets WHERE id=?",
                            (b,)).fetchone()
-        kind = "slice" if with_lasts else "snapshot"
-        gen = row[0] if with_lasts else row[1]
-        slot = (b, kind)
+        if with_lasts:
+            slot, gen, large_gen = (b, "slice"), row[0], row[0]
+        else:
+            slot, gen, large_gen = (b, "snapshot"), row[1], row[2]
         cached = self._large_cache.get(slot, {}).get(gen)
         if cached is not None:
-            return cached
-        with self._large_lock:
+            if cached[0] == large_gen or not self._large_lock.acquire(blocking=False):
+                return cached[1]
+        else:
+            self._large_lock.acquire()
+        try:
             entries = self._large_cache.setdefault(slot, {})
             cached = entries.get(gen)
-            if cached is not None:
-                return cached
+            if cached is not None and cached[0] == large_gen:
+                return cached[1]
             rows = conn.execute(
                 "SELECT prefix, first_t, last_t FROM folders WHERE b=? AND n>=? AND "
                 "prefix<>'' ORDER BY prefix",
@@ -913,10 +930,12 @@ class SqliteSnapshotIndex(SnapshotIndex):
             prefixes = [r[0] for r in rows]
             value = (prefixes, [r[1] for r in rows],
                      [r[2] for r in rows] if with_lasts else None, frozenset(prefixes))
-            entries[gen] = value
+            entries[gen] = (large_gen, value)
             while len(entries) > 4:
                 del entries[min(entries)]
             return value
+        finally:
+            self._large_lock.release()
 
     def _skippable(
         self, conn: sqlite3.Connection, b: int, prefix: str, end_ms: int, start_ms: int | None
