@@ -38,6 +38,7 @@ AUTH_RESOURCE = "infinstor"
 #: values as ``app.SERVICE_KEY`` etc.; repeated here because app.py imports this module).
 SERVICE_KEY = "infinstor_service"
 EXECUTOR_KEY = "infinstor_executor"
+QUERY_EXECUTOR_KEY = "infinstor_query_executor"
 CONFIG_KEY = "infinstor_config"
 
 #: Bytes read from S3 per step of a download (each read runs in the thread pool).
@@ -109,14 +110,24 @@ class InfinstorHandlerMixin:
         return self._setting(EXECUTOR_KEY)
 
     @property
+    def query_executor(self) -> Executor:
+        """The small thread pool that answers index queries (the general one when absent)."""
+        return self.settings.get(QUERY_EXECUTOR_KEY) or self.executor  # type: ignore[attr-defined]
+
+    @property
     def preview_max_bytes(self) -> int:
         config = self.settings.get(CONFIG_KEY) or {}  # type: ignore[attr-defined]
         return int(config.get("preview_max_bytes", DEFAULT_PREVIEW_MAX_BYTES))
 
-    async def run(self, fn: Callable[[], T]) -> T:
+    async def run(self, fn: Callable[[], T], *, query: bool = False) -> T:
         """Run a blocking callable in the thread pool; a service error becomes the HTTP error
-        it names, anything else is logged as our bug and answered with 500."""
-        executor = self.executor
+        it names, anything else is logged as our bug and answered with 500.
+
+        ``query``: work that only reads the index (CPU in Python and SQLite, no S3) runs in
+        the query pool, which has about as many threads as cores: more threads would only
+        take turns on the GIL and make every answer slower, and a slow S3 call in the
+        general pool never holds up a listing."""
+        executor = self.query_executor if query else self.executor
         try:
             return await IOLoop.current().run_in_executor(executor, fn)
         except InfinstorError as exc:
@@ -373,7 +384,7 @@ class ObjectsHandler(InfinstorAPIHandler):
                 },
             )
 
-        self.write_json_text(await self.run(work))
+        self.write_json_text(await self.run(work, query=True))
 
 
 class ObjectHandler(InfinstorAPIHandler):
@@ -405,7 +416,7 @@ class ObjectHandler(InfinstorAPIHandler):
                 _check_label_bucket(spec, bucket)
             return service.resolve_object(bucket, key, spec=spec, version_id=version_id), spec
 
-        obj, spec = await self.run(resolve)
+        obj, spec = await self.run(resolve, query=True)
         if preview:
             await self._preview(bucket, obj)
         elif download:
@@ -467,7 +478,7 @@ class HistoryHandler(InfinstorAPIHandler):
         if not key:
             raise http_error(400, "The key query parameter is required (the object's full key).")
         service = self.service
-        versions = await self.run(lambda: service.history(bucket, key))
+        versions = await self.run(lambda: service.history(bucket, key), query=True)
         self.write_json({
             "bucket": bucket,
             "key": key,
@@ -511,7 +522,7 @@ class DiffHandler(InfinstorAPIHandler):
             })
             return doc
 
-        self.write_json(await self.run(work))
+        self.write_json(await self.run(work, query=True))
 
 
 class TimelineHandler(InfinstorAPIHandler):
@@ -536,7 +547,7 @@ class TimelineHandler(InfinstorAPIHandler):
                                         bins=bins)
             return timeline.to_json()
 
-        self.write_json(await self.run(work))
+        self.write_json(await self.run(work, query=True))
 
 
 class LabelsHandler(InfinstorAPIHandler):
@@ -547,7 +558,7 @@ class LabelsHandler(InfinstorAPIHandler):
     async def get(self):
         bucket = self.query("bucket") or None
         service = self.service
-        labels = await self.run(lambda: service.list_labels(bucket))
+        labels = await self.run(lambda: service.list_labels(bucket), query=True)
         self.write_json({"labels": [label.to_json() for label in labels]})
 
     @tornado.web.authenticated
@@ -588,7 +599,7 @@ class LabelHandler(InfinstorAPIHandler):
     @authorized
     async def get(self, name: str):
         service = self.service
-        label = await self.run(lambda: service.get_label(name))
+        label = await self.run(lambda: service.get_label(name), query=True)
         self.write_json(label.to_json())
 
     @tornado.web.authenticated
@@ -621,7 +632,7 @@ class TimespecHandler(InfinstorAPIHandler):
         if text is None:
             raise http_error(400, accepted_forms_message("The spec query parameter is required."))
         service = self.service
-        spec = await self.run(lambda: service.parse_spec(text, default_now=False))
+        spec = await self.run(lambda: service.parse_spec(text, default_now=False), query=True)
         self.write_json(spec.to_dict())
 
 

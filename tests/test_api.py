@@ -135,8 +135,10 @@ async def test_config_section_is_applied(jp_fetch, jp_serverapp, index_url, s3_e
     settings = jp_serverapp.web_app.settings
     assert settings[extension_app.CONFIG_KEY]["preview_max_bytes"] == PREVIEW_MAX_BYTES
     # handlers.py repeats app.py's settings keys (app.py imports handlers.py).
-    assert (handlers.SERVICE_KEY, handlers.EXECUTOR_KEY, handlers.CONFIG_KEY) == (
-        extension_app.SERVICE_KEY, extension_app.EXECUTOR_KEY, extension_app.CONFIG_KEY)
+    assert (handlers.SERVICE_KEY, handlers.EXECUTOR_KEY, handlers.QUERY_EXECUTOR_KEY,
+            handlers.CONFIG_KEY) == (
+        extension_app.SERVICE_KEY, extension_app.EXECUTOR_KEY,
+        extension_app.QUERY_EXECUTOR_KEY, extension_app.CONFIG_KEY)
     health = await get_json(jp_fetch, "health")
     assert health["index_schema_version"] >= 1
 
@@ -262,6 +264,31 @@ async def test_second_sync_joins_the_running_one_and_resync_writes_nothing(
                                                     expect=202))["id"])
     assert job["versions_written"] == 1
     assert "late.txt" in keys(await get_json(jp_fetch, "buckets", bucket, "objects"))
+
+
+async def test_listings_answer_while_slow_s3_work_fills_the_general_pool(
+    jp_fetch, jp_serverapp, s3, bucket
+):
+    """Index queries have their own small pool: downloads, previews or syncs stuck on a slow
+    object store never hold up the sidebar's listings."""
+    s3.put_object(Bucket=bucket, Key="a.txt", Body=b"a")
+    await track(jp_fetch, bucket)
+    settings = jp_serverapp.web_app.settings
+    general = settings[handlers.EXECUTOR_KEY]
+    assert settings[handlers.QUERY_EXECUTOR_KEY] is not general
+    gate = threading.Event()
+    stuck = [general.submit(gate.wait, 30) for _ in range(general._max_workers)]
+    try:
+        started = time.monotonic()
+        page = await asyncio.wait_for(get_json(jp_fetch, "buckets", bucket, "objects"), 10)
+        assert keys(page) == ["a.txt"]
+        history = await asyncio.wait_for(
+            get_json(jp_fetch, "buckets", bucket, "history", key="a.txt"), 10)
+        assert len(history["versions"]) == 1
+        assert time.monotonic() - started < 10
+        assert not any(f.done() for f in stuck)  # the general pool was busy throughout
+    finally:
+        gate.set()
 
 
 async def test_upload_becomes_visible_through_events(jp_fetch, s3, bucket):
