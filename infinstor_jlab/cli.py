@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .errors import BadRequest, InfinstorError
-from .timespec import format_iso
+from .timespec import format_iso, window_start_ms
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -256,7 +256,7 @@ def cmd_timeline(args: argparse.Namespace) -> int:
 
     svc = _service(args)
     bucket, prefix = parse_s3_uri(args.uri)
-    from_ms = svc.parse_spec(args.from_spec).end_ms if args.from_spec else None
+    from_ms = window_start_ms(svc.parse_spec(args.from_spec)) if args.from_spec else None
     to_ms = svc.parse_spec(args.to_spec).end_ms if args.to_spec else None
     tl = svc.timeline(bucket, prefix=prefix, from_ms=from_ms, to_ms=to_ms, bins=args.bins)
     if args.json:

@@ -29,7 +29,7 @@ from tornado.iostream import StreamClosedError
 
 from . import __version__
 from .errors import BadRequest, InfinstorError
-from .timespec import accepted_forms_message
+from .timespec import accepted_forms_message, window_start_ms
 
 #: Resource name checked by the server's Authorizer for every infinstor_jlab endpoint.
 AUTH_RESOURCE = "infinstor"
@@ -539,8 +539,7 @@ class TimelineHandler(InfinstorAPIHandler):
         def work() -> dict[str, Any]:
             from_ms = to_ms = None
             if from_text:
-                spec = service.parse_spec(from_text, default_now=False)
-                from_ms = spec.start_ms if spec.is_slice else spec.end_ms
+                from_ms = window_start_ms(service.parse_spec(from_text, default_now=False))
             if to_text:
                 to_ms = service.parse_spec(to_text, default_now=False).end_ms
             timeline = service.timeline(bucket, prefix=prefix, from_ms=from_ms, to_ms=to_ms,

@@ -245,6 +245,19 @@ def _make_slice(raw: str, left: str, right: str, now: int) -> TimeSpec:
     return TimeSpec(kind="slice", start_ms=start.lower, end_ms=end.upper, text=raw)
 
 
+def window_start_ms(spec: TimeSpec) -> int:
+    """The first millisecond of ``spec`` taken as the start of a time range (a timeline's
+    ``from``): a slice's start; a single time written to the second (``tm...``, ISO without
+    a fraction) means that whole second, so its first millisecond; any other single time
+    (epoch ms, a fraction, ``now``, a label's or run's time) exactly."""
+    if spec.start_ms is not None:
+        return spec.start_ms
+    point = _parse_point(spec.text.strip(), now_ms()) if spec.text.strip() else None
+    if point is not None and point.upper == spec.end_ms:
+        return point.lower
+    return spec.end_ms
+
+
 def snapshot_spec(at_ms: int) -> TimeSpec:
     return TimeSpec(kind="snapshot", end_ms=at_ms, text=str(at_ms))
 

@@ -447,6 +447,12 @@ async def test_snapshots_slices_objects_history_diff_timeline(jp_fetch, s3, buck
                            **{"from": f"{t1 + 1}/{t2}", "to": str(t2)})
     assert later["start_ms"] == t1 + 1 and later["end_ms"] == t2
     assert sum(later["created"]) == 3 and sum(later["deleted"]) == 1
+    # A whole-second time as "from" starts at that second's first millisecond: what was
+    # written in the second after t1 counts.
+    same_second = await get_json(jp_fetch, "buckets", bucket, "timeline",
+                                 **{"from": format_tm(t1 + 1), "to": str(t2)})
+    assert same_second["start_ms"] == t1 + 1
+    assert sum(same_second["created"]) == 3 and sum(same_second["deleted"]) == 1
     earlier = await get_json(jp_fetch, "buckets", bucket, "timeline", to=str(t1))
     assert sum(earlier["created"]) == 2 and sum(earlier["deleted"]) == 0
     data_only = await get_json(jp_fetch, "buckets", bucket, "timeline", prefix="data/")

@@ -389,3 +389,17 @@ def test_iso_before_year_1000_is_rejected_or_round_trips(text):
 def test_out_of_range_offsets_are_bad_time_specs(text):
     with pytest.raises(BadTimeSpec):
         parse(text)
+
+
+def test_window_start_is_the_first_millisecond_the_spec_denotes():
+    from infinstor_jlab.timespec import window_start_ms
+
+    second = 1_795_168_800_000  # 2026-11-20T10:00:00Z
+    assert window_start_ms(parse_time_spec("tm20261120100000")) == second
+    assert window_start_ms(parse_time_spec("2026-11-20T10:00:00Z")) == second
+    assert window_start_ms(parse_time_spec("2026-11-20T12:00:00+02:00")) == second
+    assert window_start_ms(parse_time_spec("2026-11-20T10:00:00.250Z")) == second + 250
+    assert window_start_ms(parse_time_spec(str(second + 999))) == second + 999
+    assert window_start_ms(parse_time_spec("tm20261120100000-tm20261120110000")) == second
+    now = parse_time_spec("now")
+    assert window_start_ms(now) == now.end_ms
