@@ -425,6 +425,7 @@ def check_get_version_at(idx, ops, data) -> None:
         start = draw_time(data, ops, "gva_start")
         start, end = min(start, end), max(start, end)
     want = brute.view(ops, end, start)
+    chains = brute.chains(ops)
     for key in sorted({op.key for op in ops}) + ["a", "never/written"]:
         got = idx.get_version_at(BUCKET, key, end_ms=end, start_ms=start)
         assert (None if got is None else ov(got)) == (op_t(want[key]) if key in want else None), (
@@ -432,6 +433,8 @@ def check_get_version_at(idx, ops, data) -> None:
             start,
             end,
         )
+        if got is not None:  # the newest version of its key, whatever the view
+            assert got.is_latest == (got.version_id == chains[key][0].version_id), key
 
 
 def check_timeline(idx, ops, data) -> None:

@@ -1310,11 +1310,16 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 "AND t <= ? ORDER BY t DESC, r DESC LIMIT 1",
                 (key, end_ms),
             ).fetchone()
-        if row is None or row[6] & F_DELETE:
-            return None
-        if start_ms is not None and row[1] < start_ms:
-            return None
-        return _to_version(row)
+            if row is None or row[6] & F_DELETE:
+                return None
+            if start_ms is not None and row[1] < start_ms:
+                return None
+            newest = conn.execute(
+                f"SELECT t, r FROM versions WHERE b={b} AND key=? ORDER BY t DESC, r DESC "
+                "LIMIT 1",
+                (key,),
+            ).fetchone()
+        return _to_version(row, latest=newest == (row[1], row[2]))
 
     def diff(self, bucket: str, *, prefix: str, from_ms: int, to_ms: int) -> DiffResult:
         result = DiffResult()
