@@ -37,9 +37,12 @@ def dump(path: str) -> list[tuple]:
                                ).fetchall()
         checkpoint = conn.execute("SELECT scan_key_marker, scan_started_ms FROM buckets"
                                   ).fetchall()
+        # the whole-bucket timeline's counts per hour (the rows that count nothing are left)
+        hours = conn.execute("SELECT h, created, deleted FROM timeline_hours "
+                             "WHERE created OR deleted ORDER BY h").fetchall()
     finally:
         conn.close()
-    return [rows, folders, checkpoint]
+    return [rows, folders, checkpoint, hours]
 
 
 def run_sync(index_path: str, bucket: str, page_size: int, kill_after: float | None) -> bool:

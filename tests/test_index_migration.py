@@ -153,13 +153,15 @@ def write_v1_copy(source: str, path: str) -> None:
 
 
 def write_v2_copy(source: str, path: str) -> None:
-    """The same index as schema 2's code left it: without buckets.skip_gen and large_gen
-    (schema 2 had everything else of schema 3)."""
+    """The same index as schema 2's code left it: without buckets.skip_gen and large_gen and
+    the timeline_hours table (schema 2 had everything else of schema 3)."""
     shutil.copyfile(source, path)
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("ALTER TABLE buckets DROP COLUMN skip_gen")
         conn.execute("ALTER TABLE buckets DROP COLUMN large_gen")
+        conn.execute("DROP TABLE timeline_hours")
+        conn.execute("DELETE FROM meta WHERE k='timeline_rollup_ms'")
         conn.execute("UPDATE meta SET v='2' WHERE k='schema_version'")
     finally:
         conn.close()
@@ -207,6 +209,15 @@ def index_names(path: str) -> set[str]:
         conn.close()
 
 
+def timeline_hours(path: str) -> list[tuple]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT b, h, created, deleted FROM timeline_hours "
+                            "WHERE created OR deleted ORDER BY b, h").fetchall()
+    finally:
+        conn.close()
+
+
 def schema_version(path: str) -> int:
     conn = sqlite3.connect(path)
     try:
@@ -250,6 +261,7 @@ def test_an_index_in_schema_1_is_migrated_on_open_and_answers_the_same(files):
         ref.close()
         migrated.close()
     assert schema_version(old) == SCHEMA_VERSION
+    assert timeline_hours(old) == timeline_hours(current) != []
     names = index_names(old)
     assert "versions_by_time" not in names
     # every bucket with versions has its time index (schema 1 kept one for all of them)
@@ -279,6 +291,8 @@ def test_an_index_in_schema_2_is_migrated_on_open_and_answers_the_same(files, tm
         ref.close()
         migrated.close()
     assert schema_version(old) == SCHEMA_VERSION
+    # the timeline rows the migration counted are those the writes kept up to date
+    assert timeline_hours(old) == timeline_hours(current) != []
     conn = sqlite3.connect(old)
     try:
         columns = {row[1] for row in conn.execute("PRAGMA table_info(buckets)")}

@@ -210,6 +210,18 @@ def draw_prefix(data, ops: Sequence[Op], label: str = "prefix") -> str:
     return data.draw(st.sampled_from(choices), label=label)
 
 
+# timeline_hours rows 997 ms wide instead of an hour in every index built here: the histories
+# span seconds, and rows that narrow (and not aligned to seconds) make every write's exact
+# accounting per row visible (check_timeline_hours).
+ROLLUP_MS = 997
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _narrow_timeline_rows():
+    with mock.patch.object(sqlite_mod, "TIMELINE_ROLLUP_MS", ROLLUP_MS):
+        yield
+
+
 # -- ingest ----------------------------------------------------------------------------------
 # A tmpfs when there is one: each example builds a fresh index, and fsyncs on a disk-backed
 # /tmp cost ~100 ms per index (the answers do not depend on the filesystem).
@@ -299,6 +311,11 @@ def query_plan(plan: str) -> Iterator[None]:
         with mock.patch.object(
             sqlite_mod.SqliteSnapshotIndex, "_slice_by_time", lambda *a, **k: True
         ):
+            yield
+    elif plan == "timeline-hours":
+        # Whole-bucket timelines from timeline_hours (rows ROLLUP_MS wide here, so that bins
+        # hold whole rows and cut others), which needs the time index: built from the start.
+        with mock.patch.object(sqlite_mod.SqliteSnapshotIndex, "EAGER_TIME_INDEX", True):
             yield
     elif plan == "time-index-built":
         # The same with the bucket's time index built before the first write and maintained
@@ -465,9 +482,23 @@ def check_timeline(idx, ops, data) -> None:
     assert (sum(tl.created), sum(tl.deleted)) == brute.count_in_range(ops, prefix, t1, t2)
 
 
+def check_timeline_hours(idx, ops) -> None:
+    """timeline_hours counts exactly the versions and delete markers of each row's width."""
+    width = idx._rollup_ms
+    assert width == ROLLUP_MS
+    want: dict[int, list[int]] = {}
+    for op in ops:
+        want.setdefault(op.time_ms // width, [0, 0])[int(op.is_delete)] += 1
+    rows = idx._conn().execute(
+        "SELECT h, created, deleted FROM timeline_hours WHERE b=(SELECT id FROM buckets "
+        "WHERE name=?)", (BUCKET,)).fetchall()
+    assert {h: [c, d] for h, c, d in rows if c or d} == want
+
+
 def check_all(idx, ops, data, rounds: int = 3) -> None:
     assert idx.get_bucket(BUCKET).version_count == len(ops)
     check_history(idx, ops)
+    check_timeline_hours(idx, ops)
     for _ in range(rounds):
         check_listing(idx, ops, data)
         check_iter_view(idx, ops, data)
@@ -518,6 +549,12 @@ _PLANS = [
         "time-index",
         marks=pytest.mark.skipif(
             not hasattr(sqlite_mod.SqliteSnapshotIndex, "_slice_by_time"), reason="no time plan"
+        ),
+    ),
+    pytest.param(
+        "timeline-hours",
+        marks=pytest.mark.skipif(
+            not hasattr(sqlite_mod, "TIMELINE_ROLLUP_MS"), reason="no timeline rollup"
         ),
     ),
     pytest.param(

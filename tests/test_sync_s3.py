@@ -209,3 +209,40 @@ def test_a_stopped_sync_keeps_its_progress_and_resumes(service, s3, bucket):
     result = sync_bucket(service.s3(), service.index, bucket, page_size=3)
     assert result.progress.resumed_after == checkpoint.key_marker
     assert [k for k, _ in listing(service, bucket, "now")[0]] == [f"k{i}" for i in range(9)]
+
+
+def test_a_pass_resumed_right_after_a_long_key_leaves_its_chain_whole(
+    service, s3, bucket, tmp_path
+):
+    """The checkpoint is the last complete key. Resuming after one whose versions fill
+    several pages: S3 lists nothing of it again; moto lists part of it again (KeyMarker
+    alone, then its next pages go on with the rest). Nothing of it may be merged again,
+    or those versions take the places of others in its chain."""
+    from infinstor_jlab.index import SqliteSnapshotIndex
+    from infinstor_jlab.services.sync import SyncInterrupted
+
+    s3.put_object(Bucket=bucket, Key="a", Body=b"a")
+    for i in range(7):
+        s3.put_object(Bucket=bucket, Key="k", Body=str(i).encode())
+    s3.delete_object(Bucket=bucket, Key="k")
+    s3.put_object(Bucket=bucket, Key="k", Body=b"last")
+    for i in range(5):  # more pages after "k"
+        s3.put_object(Bucket=bucket, Key="m", Body=str(i).encode())
+    s3.put_object(Bucket=bucket, Key="z", Body=b"z")
+    reference = SqliteSnapshotIndex(str(tmp_path / "reference.sqlite"))
+    sync_bucket(service.s3(), reference, bucket, page_size=3)
+    want = [(v.version_id, v.last_modified_ms, v.is_delete_marker)
+            for v in reference.history(bucket, "k")]
+    assert len(want) == 9 and len({v[0] for v in want}) == 9
+    reference.close()
+
+    index = service.index
+    with pytest.raises(SyncInterrupted):
+        sync_bucket(service.s3(), index, bucket, page_size=3,
+                    should_stop=lambda: index.get_checkpoint(bucket).key_marker == "k")
+    assert index.get_checkpoint(bucket).key_marker == "k"
+    sync_bucket(service.s3(), index, bucket, page_size=3)
+    got = [(v.version_id, v.last_modified_ms, v.is_delete_marker)
+           for v in index.history(bucket, "k")]
+    assert got == want
+    assert [k for k, _ in listing(service, bucket, "now")[0]] == ["a", "k", "m", "z"]

@@ -12,6 +12,11 @@ Layout (see docs in the README, "How the index works"):
   first full scan finishes (a sorted build, instead of a random insert per version during
   the scan) and maintained by every write after that. Until then slices and timelines take
   the key-ordered plans, which give the same answers.
+* ``timeline_hours`` counts, per bucket and hour, the versions and delete markers whose time
+  falls in that hour: the whole bucket's timeline (the sidebar's histogram at the root) adds
+  whole hours from it and counts only the partial hours at bin edges through the time index,
+  instead of counting every version. Every write adjusts it by exactly the rows it adds and
+  removes.
 * ``folders`` keeps, per '/'-folder, the first and last version time under it (exact bounds)
   and ``n``, the rows ever written under it (an upper bound on its versions, enough to pick
   the folders large enough to be worth skipping). A listing as of an early T skips a large folder whose first version is after T
@@ -62,7 +67,7 @@ SCHEMA_VERSION = 3
 # 1: one index versions_by_time(b, t, f) over all buckets, maintained from the first insert.
 # 2: per-bucket partial time indexes (see time_index_name), built when the first scan ends.
 # 3: buckets.skip_gen and large_gen, which move only when what snapshot listings skip by
-#    changes (see SqliteSnapshotIndex._large_folders).
+#    changes (see SqliteSnapshotIndex._large_folders); timeline_hours.
 # Statements on ``versions`` name the bucket id as a literal, never as a bound ``b=?``: with
 # a partial index in the schema, SQLite re-prepares a statement whose bound value could
 # decide whether that index applies every time the value is bound (~10 us per execution).
@@ -80,6 +85,8 @@ STREAM_SKIP_ROWS = 48
 # How many large folders a scan segment looks ahead for one it can skip.
 SKIP_LOOKAHEAD = 8
 _R_OFFSET = 1 << 19  # packs (t, r) into one integer for max() over the time index
+# Width of a timeline_hours row; an index keeps the width it was created with (meta).
+TIMELINE_ROLLUP_MS = 3_600_000
 
 _UPSERT = (
     "INSERT OR REPLACE INTO versions(b, key, t, r, vid, size, etag, f, seq) "
@@ -128,6 +135,13 @@ CREATE TABLE IF NOT EXISTS folders(
     n INTEGER NOT NULL,
     PRIMARY KEY(b, prefix)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS timeline_hours(
+    b INTEGER NOT NULL,
+    h INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    deleted INTEGER NOT NULL,
+    PRIMARY KEY(b, h)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS labels(
     name TEXT PRIMARY KEY,
     bucket TEXT NOT NULL,
@@ -169,8 +183,21 @@ def _migrate(conn: sqlite3.Connection, version: int) -> None:
     if version == 2:
         conn.execute("ALTER TABLE buckets ADD COLUMN skip_gen INTEGER NOT NULL DEFAULT 0")
         conn.execute("ALTER TABLE buckets ADD COLUMN large_gen INTEGER NOT NULL DEFAULT 0")
+        width = _rollup_width(conn)
+        conn.execute(
+            "INSERT INTO timeline_hours(b, h, created, deleted) "
+            f"SELECT b, t / {width}, sum((f & 1) = 0), sum(f & 1) FROM versions "
+            f"GROUP BY b, t / {width}"
+        )
         version = 3
     conn.execute("UPDATE meta SET v=? WHERE k='schema_version'", (str(version),))
+
+
+def _rollup_width(conn: sqlite3.Connection) -> int:
+    """The index's timeline_hours width, recorded the first time it is asked for."""
+    conn.execute("INSERT OR IGNORE INTO meta(k, v) VALUES('timeline_rollup_ms', ?)",
+                 (str(TIMELINE_ROLLUP_MS),))
+    return int(conn.execute("SELECT v FROM meta WHERE k='timeline_rollup_ms'").fetchone()[0])
 
 
 def prefix_end(prefix: str) -> str | None:
@@ -225,12 +252,29 @@ def _to_version(row: tuple, *, latest: bool = False) -> ObjectVersion:
 
 
 class _FolderStats:
-    """Accumulates (first_t, last_t, count) per folder for rows written in one transaction."""
+    """Accumulates (first_t, last_t, count) per folder for rows written in one transaction,
+    and the exact change of rows per timeline hour (``hours``: hour -> [created, deleted],
+    +1 per row added, -1 per row removed)."""
 
-    __slots__ = ("by_dir",)
+    __slots__ = ("by_dir", "hours", "width")
 
-    def __init__(self) -> None:
+    def __init__(self, width: int) -> None:
         self.by_dir: dict[str, list[int]] = {}
+        self.hours: dict[int, list[int]] = {}
+        self.width = width
+
+    def count(self, h: int, f: int, delta: int) -> None:
+        c = self.hours.get(h)
+        if c is None:
+            c = self.hours[h] = [0, 0]
+        c[f & F_DELETE] += delta
+
+    def count_rows(self, rows: Iterable[tuple[int, int]], delta: int) -> None:
+        """``rows``: (t, f) of rows added (delta 1) or removed (-1)."""
+        count = self.count
+        width = self.width
+        for t, f in rows:
+            count(t // width, f, delta)
 
     def add(self, key: str, t: int) -> None:
         d = key[: key.rfind("/") + 1]
@@ -279,6 +323,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
         self._large_cache: dict[tuple[int, str], dict[int, tuple[int, tuple]]] = {}
         self._large_lock = threading.Lock()
         self._iter_pool: list[sqlite3.Connection] = []  # idle connections for iter_view
+        self._rollup_ms = TIMELINE_ROLLUP_MS
         conn = self._conn()
         with self._write_lock:
             conn.execute("BEGIN IMMEDIATE")  # one process creates or migrates at a time
@@ -292,6 +337,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 version = int(row[0])
                 if version < SCHEMA_VERSION:
                     _migrate(conn, version)
+                self._rollup_ms = _rollup_width(conn)
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -447,6 +493,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
             conn.execute(f"DROP INDEX IF EXISTS {time_index_name(b)}")
             conn.execute(f"DELETE FROM versions WHERE b={b}")
             conn.execute("DELETE FROM folders WHERE b=?", (b,))
+            conn.execute("DELETE FROM timeline_hours WHERE b=?", (b,))
             conn.execute("DELETE FROM buckets WHERE id=?", (b,))
         for kind in ("snapshot", "slice"):
             self._large_cache.pop((b, kind), None)
@@ -464,6 +511,13 @@ class SqliteSnapshotIndex(SnapshotIndex):
         keys_only: bool = False,
     ) -> int:
         prune_before = scan_started_ms - PRUNE_MARGIN_MS
+        if not keys_only and entries and (
+            (after_key is not None and min(e[0] for e in entries) <= after_key)
+            or (through_key is not None and max(e[0] for e in entries) > through_key)
+        ):
+            # The range is what this call replaces: a key outside it would be merged
+            # without its known versions and take their places in its chain.
+            raise ValueError("merge_listing: entries outside (after_key, through_key]")
         with self._write() as conn:
             b = self._bucket_id(conn, bucket)
             existing: dict[str, list[tuple]] = defaultdict(list)
@@ -489,8 +543,10 @@ class SqliteSnapshotIndex(SnapshotIndex):
 
             upserts: list[tuple] = []
             deletes: list[tuple] = []
-            stats = _FolderStats()
+            stats = _FolderStats(self._rollup_ms)
             by_dir = stats.by_dir
+            hours = stats.hours
+            width = stats.width
             n = len(entries)
             # Ids and ETags encoded a page at a time; keys new to the index (all of them in a
             # first scan) take the fast paths below.
@@ -511,6 +567,10 @@ class SqliteSnapshotIndex(SnapshotIndex):
                     t = e[2]
                     append((b, key, t, 0, vbs[i], e[3], ebs[i],
                             (F_DELETE if e[5] else 0) | (F_PRECISE if e[6] else 0), None))
+                    hc = hours.get(t // width)
+                    if hc is None:
+                        hc = hours[t // width] = [0, 0]
+                    hc[1 if e[5] else 0] += 1
                     d = key[: key.rfind("/") + 1]
                     st = by_dir.get(d)
                     if st is None:
@@ -536,6 +596,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
                         append((b, key, t, r, vbs[k], c[3], ebs[k],
                                 (F_DELETE if c[5] else 0) | (F_PRECISE if c[6] else 0), None))
                         stats.add(key, t)
+                        stats.count(t // width, F_DELETE if c[5] else 0, 1)
                 else:
                     self._merge_chain(b, key, entries[i:j], old, prune_before, upserts,
                                       deletes, stats)
@@ -545,6 +606,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 for row in rows:
                     if row[1] < prune_before:
                         deletes.append((b, key, row[1], row[2]))
+                        stats.count(row[1] // width, row[6], -1)
             if deletes:
                 conn.executemany(f"DELETE FROM versions WHERE b={b} AND key=? AND t=? AND r=?",
                                  [d[1:] for d in deletes])
@@ -632,11 +694,14 @@ class SqliteSnapshotIndex(SnapshotIndex):
             if orow is None or orow[3:] != nrow[4:]:
                 upserts.append(nrow)
                 stats.add(key, pos[0])
+        # The key's rows go from old to new_rows: the timeline hours change by exactly that.
+        stats.count_rows(((row[1], row[6]) for row in old), -1)
+        stats.count_rows(((row[2], row[7]) for row in new_rows.values()), 1)
 
     def append_versions(self, bucket: str, entries: Iterable[VersionEntry]) -> int:
         with self._write() as conn:
             b = self._bucket_id(conn, bucket)
-            stats = _FolderStats()
+            stats = _FolderStats(self._rollup_ms)
             entries = list(entries)
             vbs = encode_version_ids([e[1] for e in entries])
             ebs = encode_etags([e[4] for e in entries])
@@ -660,6 +725,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 if execute(insert, (e[0], t, vbs[i], e[3], ebs[i], f, seq)).rowcount == 1:
                     written += 1
                     add(e[0], t)
+                    stats.count(t // stats.width, f, 1)
                 else:
                     written += self._append_chains(conn, b, [e], stats)
             if written:
@@ -720,6 +786,8 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 if orow is None or orow[3:] != nrow[4:]:
                     upserts.append(nrow)
                     stats.add(key, pos[0])
+            stats.count_rows(((row[1], row[6]) for row in original[key]), -1)
+            stats.count_rows(((row[2], row[7]) for row in final.values()), 1)
         if deletes:
             conn.executemany(f"DELETE FROM versions WHERE b={b} AND key=? AND t=? AND r=?",
                              [d[1:] for d in deletes])
@@ -761,6 +829,14 @@ class SqliteSnapshotIndex(SnapshotIndex):
         return len(chain)
 
     def _save_stats(self, conn: sqlite3.Connection, b: int, stats: _FolderStats) -> None:
+        changed = [(b, h, c[0], c[1]) for h, c in stats.hours.items() if c[0] or c[1]]
+        if changed:
+            conn.executemany(
+                "INSERT INTO timeline_hours(b, h, created, deleted) VALUES(?,?,?,?) "
+                "ON CONFLICT(b, h) DO UPDATE SET created=created+excluded.created, "
+                "deleted=deleted+excluded.deleted",
+                changed,
+            )
         if not stats.by_dir:
             return
         rolled = stats.rollup()
@@ -826,12 +902,18 @@ class SqliteSnapshotIndex(SnapshotIndex):
         removed = 0
         with self._write() as conn:
             b = self._bucket_id(conn, bucket)
+            stats = _FolderStats(self._rollup_ms)
             for key, vid in versions:
                 vb = encode_version_id(vid)
-                cur = conn.execute(f"DELETE FROM versions WHERE b={b} AND key=? AND vid=?",
-                                   (key, vb))
-                removed += cur.rowcount
+                gone = conn.execute(f"SELECT t, f FROM versions WHERE b={b} AND key=? AND vid=?",
+                                    (key, vb)).fetchall()
+                if gone:
+                    conn.execute(f"DELETE FROM versions WHERE b={b} AND key=? AND vid=?",
+                                 (key, vb))
+                    removed += len(gone)
+                    stats.count_rows(gone, -1)
             if removed:
+                self._save_stats(conn, b, stats)
                 conn.execute("UPDATE buckets SET generation=generation+1 WHERE id=?", (b,))
         return removed
 
@@ -1419,6 +1501,11 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 params += [from_ms, to_ms]
             else:
                 name = self._time_index(conn, b)
+                if name is not None and width >= self._rollup_ms:
+                    self._timeline_from_hours(conn, b, name, from_ms, to_ms, width, created,
+                                              deleted)
+                    return Timeline(start_ms=from_ms, end_ms=to_ms, bin_ms=width,
+                                    created=created, deleted=deleted)
                 sql = (
                     "SELECT (t - ?) / ?, f & 1, count(*) FROM versions"
                     + (f" INDEXED BY {name}" if name else "")
@@ -1429,6 +1516,36 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 (deleted if is_del else created)[idx] += count
         return Timeline(start_ms=from_ms, end_ms=to_ms, bin_ms=width, created=created,
                         deleted=deleted)
+
+    def _timeline_from_hours(self, conn: sqlite3.Connection, b: int, time_index: str,
+                             from_ms: int, to_ms: int, width: int, created: list[int],
+                             deleted: list[int]) -> None:
+        """The whole bucket's timeline: each hour that lies inside one bin adds its
+        timeline_hours counts; only the hours cut by a bin edge (or by the range's ends) are
+        counted row by row through the time index."""
+        hour = self._rollup_ms
+        cut: list[tuple[int, int]] = []
+        for h, c, d in conn.execute(
+            "SELECT h, created, deleted FROM timeline_hours WHERE b=? AND h BETWEEN ? AND ?",
+            (b, from_ms // hour, to_ms // hour),
+        ):
+            lo, hi = h * hour, h * hour + hour - 1
+            if lo >= from_ms and hi <= to_ms:
+                i = (lo - from_ms) // width
+                if i == (hi - from_ms) // width:
+                    created[i] += c
+                    deleted[i] += d
+                    continue
+            if c or d:
+                cut.append((max(lo, from_ms), min(hi, to_ms)))
+        sql = (
+            f"SELECT (t - ?) / ?, f & 1, count(*) FROM versions INDEXED BY {time_index} "
+            f"WHERE b={int(b)} AND t BETWEEN ? AND ? GROUP BY 1, 2"
+        )
+        cur = conn.cursor()
+        for lo, hi in cut:
+            for i, is_del, count in cur.execute(sql, (from_ms, width, lo, hi)):
+                (deleted if is_del else created)[i] += count
 
     # -- labels -----------------------------------------------------------------------------
     def insert_label(self, label: LabelRecord) -> None:

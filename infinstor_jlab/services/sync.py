@@ -80,12 +80,16 @@ def order_chains(
     """Group a page's entries by key (keys ascending) with each key's chain newest first.
 
     Within a key the listing order is kept (it is the chain order on S3), entries are
-    stably ordered by time, and the IsLatest entry leads. On a split-style store the order
+    stably ordered by time, and the IsLatest entry leads; a version listed twice is kept once. On a split-style store the order
     of a version and a delete marker in the same second is unknowable; versions are put
     first, the same way whatever the page boundaries, so re-runs agree.
     """
     by_key: dict[str, list[tuple[int, VersionEntry, bool]]] = {}
+    seen: set[tuple[str, str]] = set()
     for i, e in enumerate(entries):
+        if (e.key, e.version_id) in seen:
+            continue  # listed twice across pages: one version is one place in its chain
+        seen.add((e.key, e.version_id))
         by_key.setdefault(e.key, []).append((i, e, latest[i] if i < len(latest) else False))
     out: list[VersionEntry] = []
     for key in sorted(by_key):
@@ -155,10 +159,15 @@ def sync_bucket(
             index.set_listing_style(bucket, "split")
         entries = held + page.entries
         latest = held_latest + page.latest
-        if after_key is not None and version_id_marker is None:
-            # Stores differ on whether KeyMarker alone includes that key; it is committed.
-            pairs = [(e, f) for e, f in zip(entries, latest) if e.key > after_key]
-            entries, latest = [p[0] for p in pairs], [p[1] for p in pairs]
+        if progress.resumed_after is not None:
+            # Every key up to and including the checkpoint's is committed. Stores differ on
+            # whether KeyMarker alone lists that key (S3 does not; moto lists part of it,
+            # and its next pages go on with the rest): merging any of it again would give
+            # those versions new places in a chain the index already has complete.
+            resumed = progress.resumed_after
+            if any(e.key <= resumed for e in entries):
+                pairs = [(e, f) for e, f in zip(entries, latest) if e.key > resumed]
+                entries, latest = [p[0] for p in pairs], [p[1] for p in pairs]
         if page.truncated and entries:
             # The last key may continue on the next page: hold it back until it is complete.
             last_key = max(e.key for e in entries)
