@@ -15,7 +15,8 @@ Layout (see docs in the README, "How the index works"):
 * ``timeline_hours`` counts, per bucket and hour, the versions and delete markers whose time
   falls in that hour: the whole bucket's timeline (the sidebar's histogram at the root) adds
   whole hours from it and counts only the partial hours at bin edges through the time index,
-  instead of counting every version. Every write adjusts it by exactly the rows it adds and
+  instead of counting every version. Like the time index it is counted once when the first
+  full scan ends, and from then on every write adjusts it by exactly the rows it adds and
   removes.
 * ``folders`` keeps, per '/'-folder, the first and last version time under it (exact bounds)
   and ``n``, the rows ever written under it (an upper bound on its versions, enough to pick
@@ -36,9 +37,10 @@ import operator
 import os
 import sqlite3
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import repeat
 
 from ..errors import BadRequest, Conflict, UnknownBucket, UnknownLabel
 from ..timespec import now_ms
@@ -170,6 +172,18 @@ def _create_time_index(conn: sqlite3.Connection, b: int) -> None:
     )
 
 
+def _fill_timeline_hours(conn: sqlite3.Connection, b: int, width: int) -> None:
+    """Count a bucket's timeline_hours from scratch, through its time index (in time order:
+    one pass, no sort)."""
+    b = int(b)
+    conn.execute("DELETE FROM timeline_hours WHERE b=?", (b,))
+    conn.execute(
+        "INSERT INTO timeline_hours(b, h, created, deleted) "
+        f"SELECT {b}, t / {width}, sum((f & 1) = 0), sum(f & 1) FROM versions "
+        f"INDEXED BY {time_index_name(b)} WHERE b={b} GROUP BY t / {width}"
+    )
+
+
 def _migrate(conn: sqlite3.Connection, version: int) -> None:
     """Bring an index written by an older version up to SCHEMA_VERSION, inside the caller's
     write transaction (SQLite DDL is transactional: a crash leaves the old schema whole)."""
@@ -184,11 +198,10 @@ def _migrate(conn: sqlite3.Connection, version: int) -> None:
         conn.execute("ALTER TABLE buckets ADD COLUMN skip_gen INTEGER NOT NULL DEFAULT 0")
         conn.execute("ALTER TABLE buckets ADD COLUMN large_gen INTEGER NOT NULL DEFAULT 0")
         width = _rollup_width(conn)
-        conn.execute(
-            "INSERT INTO timeline_hours(b, h, created, deleted) "
-            f"SELECT b, t / {width}, sum((f & 1) = 0), sum(f & 1) FROM versions "
-            f"GROUP BY b, t / {width}"
-        )
+        for (b,) in conn.execute("SELECT id FROM buckets ORDER BY id").fetchall():
+            if conn.execute("SELECT 1 FROM sqlite_master WHERE type='index' AND name=?",
+                            (time_index_name(b),)).fetchone():
+                _fill_timeline_hours(conn, b, width)
         version = 3
     conn.execute("UPDATE meta SET v=? WHERE k='schema_version'", (str(version),))
 
@@ -220,6 +233,10 @@ def prefix_end(prefix: str) -> str | None:
             return "".join(chars)
         chars.pop()
     return None
+
+
+# The scan statements' texts by (bucket id, inclusive start, bounded end).
+_SEGMENT_SQL: dict[tuple[int, bool, bool], str] = {}
 
 
 def _encode_token(position: str, inclusive: bool) -> str:
@@ -254,7 +271,8 @@ def _to_version(row: tuple, *, latest: bool = False) -> ObjectVersion:
 class _FolderStats:
     """Accumulates (first_t, last_t, count) per folder for rows written in one transaction,
     and the exact change of rows per timeline hour (``hours``: hour -> [created, deleted],
-    +1 per row added, -1 per row removed)."""
+    +1 per row added, -1 per row removed) while the bucket keeps timeline_hours (``width``
+    0: it does not yet)."""
 
     __slots__ = ("by_dir", "hours", "width")
 
@@ -264,13 +282,28 @@ class _FolderStats:
         self.width = width
 
     def count(self, h: int, f: int, delta: int) -> None:
+        if not self.width:
+            return
         c = self.hours.get(h)
         if c is None:
             c = self.hours[h] = [0, 0]
         c[f & F_DELETE] += delta
 
+    def count_times(self, times: list[int], f: int) -> None:
+        """Rows added at these times (all versions, or all delete markers: ``f``)."""
+        if not self.width:
+            return
+        i = f & F_DELETE
+        for h, n in Counter(map(operator.floordiv, times, repeat(self.width))).items():
+            c = self.hours.get(h)
+            if c is None:
+                c = self.hours[h] = [0, 0]
+            c[i] += n
+
     def count_rows(self, rows: Iterable[tuple[int, int]], delta: int) -> None:
         """``rows``: (t, f) of rows added (delta 1) or removed (-1)."""
+        if not self.width:
+            return
         count = self.count
         width = self.width
         for t, f in rows:
@@ -430,7 +463,10 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 (bucket, now_ms(), versioning),
             )
             if self.EAGER_TIME_INDEX:
-                _create_time_index(conn, self._bucket_id(conn, bucket))
+                b = self._bucket_id(conn, bucket)
+                if self._time_index(conn, b) is None:
+                    _create_time_index(conn, b)
+                    _fill_timeline_hours(conn, b, self._rollup_ms)
 
     @staticmethod
     def _time_index(conn: sqlite3.Connection, b: int) -> str | None:
@@ -543,10 +579,13 @@ class SqliteSnapshotIndex(SnapshotIndex):
 
             upserts: list[tuple] = []
             deletes: list[tuple] = []
-            stats = _FolderStats(self._rollup_ms)
+            stats = self._stats(conn, b)
             by_dir = stats.by_dir
-            hours = stats.hours
             width = stats.width
+            # times of the rows the fast path inserts, counted into hours at the end
+            new_created_t: list[int] = []
+            new_deleted_t: list[int] = []
+            new_created, new_deleted = new_created_t.append, new_deleted_t.append
             n = len(entries)
             # Ids and ETags encoded a page at a time; keys new to the index (all of them in a
             # first scan) take the fast paths below.
@@ -567,10 +606,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
                     t = e[2]
                     append((b, key, t, 0, vbs[i], e[3], ebs[i],
                             (F_DELETE if e[5] else 0) | (F_PRECISE if e[6] else 0), None))
-                    hc = hours.get(t // width)
-                    if hc is None:
-                        hc = hours[t // width] = [0, 0]
-                    hc[1 if e[5] else 0] += 1
+                    (new_deleted if e[5] else new_created)(t)
                     d = key[: key.rfind("/") + 1]
                     st = by_dir.get(d)
                     if st is None:
@@ -595,8 +631,17 @@ class SqliteSnapshotIndex(SnapshotIndex):
                         prev_t = t
                         append((b, key, t, r, vbs[k], c[3], ebs[k],
                                 (F_DELETE if c[5] else 0) | (F_PRECISE if c[6] else 0), None))
-                        stats.add(key, t)
-                        stats.count(t // width, F_DELETE if c[5] else 0, 1)
+                        (new_deleted if c[5] else new_created)(t)
+                    # times[] is newest first and never increases down the chain
+                    lo, hi = times[-1], times[0]
+                    d = key[: key.rfind("/") + 1]
+                    st = by_dir.get(d)
+                    if st is None:
+                        by_dir[d] = [lo, hi, len(times)]
+                    else:
+                        st[0] = min(st[0], lo)
+                        st[1] = max(st[1], hi)
+                        st[2] += len(times)
                 else:
                     self._merge_chain(b, key, entries[i:j], old, prune_before, upserts,
                                       deletes, stats)
@@ -612,7 +657,12 @@ class SqliteSnapshotIndex(SnapshotIndex):
                                  [d[1:] for d in deletes])
             if upserts:
                 conn.executemany(_UPSERT, upserts)
-            self._save_stats(conn, b, stats)
+            stats.count_times(new_created_t, 0)
+            stats.count_times(new_deleted_t, F_DELETE)
+            # Until the first full scan ends, every page brings new folders and older first
+            # times: skip data is refreshed after each page without looking.
+            self._save_stats(conn, b, stats,
+                             look=self._time_index(conn, b) is not None or keys_only)
             if checkpoint:
                 conn.execute(
                     "UPDATE buckets SET scan_key_marker=?, scan_started_ms=? WHERE id=?",
@@ -701,7 +751,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
     def append_versions(self, bucket: str, entries: Iterable[VersionEntry]) -> int:
         with self._write() as conn:
             b = self._bucket_id(conn, bucket)
-            stats = _FolderStats(self._rollup_ms)
+            stats = self._stats(conn, b)
             entries = list(entries)
             vbs = encode_version_ids([e[1] for e in entries])
             ebs = encode_etags([e[4] for e in entries])
@@ -725,7 +775,8 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 if execute(insert, (e[0], t, vbs[i], e[3], ebs[i], f, seq)).rowcount == 1:
                     written += 1
                     add(e[0], t)
-                    stats.count(t // stats.width, f, 1)
+                    if stats.width:
+                        stats.count(t // stats.width, f, 1)
                 else:
                     written += self._append_chains(conn, b, [e], stats)
             if written:
@@ -828,7 +879,8 @@ class SqliteSnapshotIndex(SnapshotIndex):
             return i
         return len(chain)
 
-    def _save_stats(self, conn: sqlite3.Connection, b: int, stats: _FolderStats) -> None:
+    def _save_stats(self, conn: sqlite3.Connection, b: int, stats: _FolderStats, *,
+                    look: bool = True) -> None:
         changed = [(b, h, c[0], c[1]) for h, c in stats.hours.items() if c[0] or c[1]]
         if changed:
             conn.executemany(
@@ -845,8 +897,8 @@ class SqliteSnapshotIndex(SnapshotIndex):
         # cached one would skip a folder that now has a version at T); large_gen moves when
         # a folder becomes large (only so that it gets skipped too). Appends to known
         # folders move neither.
-        went_back = became_large = False
-        prefixes = list(rolled)
+        went_back = became_large = not look
+        prefixes = list(rolled) if look else []
         for start in range(0, len(prefixes), 500):
             part = prefixes[start:start + 500]
             seen = set()
@@ -886,11 +938,18 @@ class SqliteSnapshotIndex(SnapshotIndex):
             return None
         return SyncCheckpoint(key_marker=row[0], started_ms=int(row[1]))
 
+    def _stats(self, conn: sqlite3.Connection, b: int) -> _FolderStats:
+        """A write's folder stats; with timeline_hours deltas once the bucket keeps them."""
+        return _FolderStats(self._rollup_ms if self._time_index(conn, b) else 0)
+
     def finish_scan(self, bucket: str, scan_started_ms: int) -> None:
         with self._write() as conn:
             b = self._bucket_id(conn, bucket)
-            # After the first full scan: one sorted build of the bucket's time index.
-            _create_time_index(conn, b)
+            # After the first full scan: one sorted build of the bucket's time index, and
+            # its timeline_hours counted through it.
+            if self._time_index(conn, b) is None:
+                _create_time_index(conn, b)
+                _fill_timeline_hours(conn, b, self._rollup_ms)
             conn.execute(
                 "UPDATE buckets SET scan_key_marker=NULL, scan_started_ms=NULL, last_sync_ms=? "
                 "WHERE id=?",
@@ -902,7 +961,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
         removed = 0
         with self._write() as conn:
             b = self._bucket_id(conn, bucket)
-            stats = _FolderStats(self._rollup_ms)
+            stats = self._stats(conn, b)
             for key, vid in versions:
                 vb = encode_version_id(vid)
                 gone = conn.execute(f"SELECT t, f FROM versions WHERE b={b} AND key=? AND vid=?",
@@ -1031,12 +1090,15 @@ class SqliteSnapshotIndex(SnapshotIndex):
 
     @staticmethod
     def _segment_sql(b: int, inclusive: bool, bounded: bool) -> str:
-        return (
-            f"SELECT key, t, vid, size, etag, f FROM versions WHERE b={int(b)} AND key "
-            + (">= ?" if inclusive else "> ?")
-            + (" AND key < ?" if bounded else "")
-            + " AND t <= ? ORDER BY key, t DESC, r DESC"
-        )
+        sql = _SEGMENT_SQL.get((b, inclusive, bounded))
+        if sql is None:
+            sql = _SEGMENT_SQL[(b, inclusive, bounded)] = (
+                f"SELECT key, t, vid, size, etag, f FROM versions WHERE b={int(b)} AND key "
+                + (">= ?" if inclusive else "> ?")
+                + (" AND key < ?" if bounded else "")
+                + " AND t <= ? ORDER BY key, t DESC, r DESC"
+            )
+        return sql
 
     def _segment(
         self,
@@ -1075,11 +1137,9 @@ class SqliteSnapshotIndex(SnapshotIndex):
             else:
                 if k < len(prefixes) and (hi is None or prefixes[k] < hi):
                     seg_hi = skip_to = prefixes[k]
-        params: list[object] = [pos]
-        if seg_hi is not None:
-            params.append(seg_hi)
-        params.append(end_ms)
-        return cur.execute(self._segment_sql(b, inclusive, seg_hi is not None), params), skip_to
+        if seg_hi is None:
+            return cur.execute(self._segment_sql(b, inclusive, False), (pos, end_ms)), skip_to
+        return cur.execute(self._segment_sql(b, inclusive, True), (pos, seg_hi, end_ms)), skip_to
 
     def _start_position(
         self, prefix: str, token: str | None, start_after: str | None
