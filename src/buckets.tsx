@@ -1,6 +1,6 @@
 /**
  * The buckets section: every bucket the credentials see and every tracked one,
- * with sync status, a consent dialog to track, and sync progress.
+ * with sync status, a consent dialog to track, sync progress, and stop tracking.
  */
 import {
   Dialog,
@@ -8,7 +8,7 @@ import {
   showDialog,
   UseSignal
 } from '@jupyterlab/apputils';
-import { refreshIcon } from '@jupyterlab/ui-components';
+import { closeIcon, refreshIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { InfinstorModel } from './model';
@@ -97,6 +97,49 @@ export async function trackWithConsent(
   } catch (error) {
     await showDialog({
       title: trans.__('Could not track %1', bucket),
+      body: (error as Error).message || String(error),
+      buttons: [Dialog.okButton()]
+    });
+    return false;
+  }
+}
+
+/** Ask, then stop tracking; errors are shown as the server's sentence. */
+export async function untrackWithConfirmation(
+  model: InfinstorModel,
+  bucket: string
+): Promise<boolean> {
+  const result = await showDialog({
+    title: trans.__('Stop tracking %1?', bucket),
+    body: (
+      <div className="jp-Infinstor-dialog">
+        <p>
+          {trans.__(
+            'infinstor_jlab stops keeping the history of s3://%1: its S3 event queue and notification are removed, and its entries leave the snapshot index.',
+            bucket
+          )}
+        </p>
+        <p>
+          {trans.__(
+            'S3 versioning stays on and S3 keeps every version: tracking the bucket again rebuilds its history from them. Labels of the bucket stay, but cannot be browsed until then.'
+          )}
+        </p>
+      </div>
+    ),
+    buttons: [
+      Dialog.cancelButton(),
+      Dialog.warnButton({ label: trans.__('Stop tracking') })
+    ]
+  });
+  if (!result.button.accept) {
+    return false;
+  }
+  try {
+    await model.untrack(bucket);
+    return true;
+  } catch (error) {
+    await showDialog({
+      title: trans.__('Could not stop tracking %1', bucket),
       body: (error as Error).message || String(error),
       buttons: [Dialog.okButton()]
     });
@@ -298,6 +341,15 @@ function BucketRow(props: {
               onClick={() => void model.sync(bucket.name)}
             >
               <refreshIcon.react tag="span" className="jp-Infinstor-icon" />
+            </button>
+            <button
+              className="jp-Infinstor-iconButton"
+              title={trans.__('Stop tracking…')}
+              aria-label={trans.__('Stop tracking %1', bucket.name)}
+              disabled={running}
+              onClick={() => void untrackWithConfirmation(model, bucket.name)}
+            >
+              <closeIcon.react tag="span" className="jp-Infinstor-icon" />
             </button>
           </>
         ) : (

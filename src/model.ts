@@ -766,6 +766,22 @@ export class InfinstorModel implements IDisposable {
     this.setBucket(bucket);
   }
 
+  /**
+   * Stop tracking a bucket: the server removes the S3 event queue and notification
+   * that tracking added and forgets the bucket's history (S3 versioning stays on, so
+   * tracking it again rebuilds that history from S3). A browser showing the bucket
+   * moves to another tracked one.
+   */
+  async untrack(bucket: string): Promise<void> {
+    await this.client.untrack(bucket, true);
+    this._syncs.delete(bucket);
+    await this.refreshBuckets();
+    if (this._state.bucket === bucket) {
+      const next = this._buckets.find(b => b.tracked && b.name !== bucket);
+      this.setBucket(next ? next.name : null);
+    }
+  }
+
   /** Start (or join) a sync of a tracked bucket and watch it. */
   async sync(bucket: string, full = false): Promise<void> {
     const job = await this.client.sync(bucket, { full });

@@ -126,6 +126,7 @@ function fakeClient() {
       tracked: true,
       sync_job: 'job-1'
     })),
+    untrack: jest.fn(async () => undefined),
     sync: jest.fn(),
     syncJob: jest.fn()
   };
@@ -538,6 +539,33 @@ describe('InfinstorModel buckets and syncs', () => {
     expect(seen).toEqual(expect.arrayContaining([10, 20]));
     // The bucket list is refreshed when the sync ends.
     expect(client.listBuckets).toHaveBeenCalled();
+    model.dispose();
+  });
+
+  it('stops tracking a bucket: forgets it and browses another tracked one', async () => {
+    const { client, model } = makeModel();
+    const listed = await client.listBuckets();
+    const other = { ...(listed.buckets[1] as any), name: 'c' };
+    client.listBuckets.mockResolvedValueOnce({
+      buckets: [...listed.buckets, other]
+    });
+    await model.refreshBuckets();
+    expect(model.bucket).toBe('b');
+    // After untracking, the server lists b as a bucket it sees but does not track.
+    client.listBuckets.mockResolvedValueOnce({
+      buckets: [listed.buckets[0], { name: 'b', tracked: false }, other]
+    });
+    await model.untrack('b');
+    expect(client.untrack).toHaveBeenCalledWith('b', true);
+    expect(model.bucket).toBe('c');
+    expect(model.buckets.find(b => b.name === 'b')?.tracked).toBe(false);
+
+    // The last tracked bucket: nothing left to browse.
+    client.listBuckets.mockResolvedValueOnce({
+      buckets: [listed.buckets[0], { name: 'b', tracked: false }]
+    });
+    await model.untrack('c');
+    expect(model.bucket).toBe(null);
     model.dispose();
   });
 

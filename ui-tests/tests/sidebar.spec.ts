@@ -378,6 +378,15 @@ test.describe('Buckets', () => {
       DATA.plain_bucket
     );
     await expect(names(page)).toHaveText(['notes/']);
+
+    // Stop tracking asks first, then the bucket is offered for tracking again.
+    await row.getByRole('button', { name: `Stop tracking ${DATA.plain_bucket}` }).click();
+    const confirm = page.locator('.jp-Dialog');
+    await expect(confirm).toContainText('S3 versioning stays on');
+    await confirm.getByRole('button', { name: 'Stop tracking' }).click();
+    await expect(confirm).toHaveCount(0);
+    await expect(row.getByRole('button', { name: 'Track…' })).toBeVisible();
+    await expect(row.locator('.jp-Infinstor-badge')).toHaveCount(0);
   });
 
   test('a long folder loads further pages as it scrolls', async ({ page }) => {
