@@ -6,6 +6,7 @@ Needs the ``demo`` extra (moto's server). Nothing touches AWS: the endpoint is m
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import struct
@@ -112,6 +113,9 @@ def start_local_s3(port: int = 0) -> tuple[Any, str]:
         raise SystemExit(
             "The demo needs moto's server: pip install 'infinstor_jlab[demo]'"
         ) from exc
+    # moto's server logs every request through werkzeug: noise on the demo's terminal
+    # (and through the JupyterLab session it starts), so only its errors are shown.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     host, bound = server.get_host_and_port()
