@@ -85,7 +85,9 @@ def listing(
 
     Keys compare as UTF-8 bytes, which is the same order as Python's code-point order. Keys
     after ``start_after`` only; a key whose remainder after ``prefix`` contains ``delimiter``
-    rolls up into the common prefix ending at that delimiter's first occurrence.
+    rolls up into the common prefix ending at that delimiter's first occurrence, which is
+    listed only when it too sorts after ``start_after`` (S3 lists entries after it; paging
+    ListObjects V1 by NextMarker = the last common prefix relies on this).
     """
     objects: list[Op] = []
     prefixes: set[str] = set()
@@ -97,7 +99,9 @@ def listing(
         if delimiter:
             i = key.find(delimiter, len(prefix))
             if i >= 0:
-                prefixes.add(key[: i + len(delimiter)])
+                cp = key[: i + len(delimiter)]
+                if start_after is None or cp > start_after:
+                    prefixes.add(cp)
                 continue
         objects.append(view[key])
     return objects, sorted(prefixes)

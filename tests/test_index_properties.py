@@ -874,7 +874,8 @@ def test_events_with_sequencers_in_any_order_match_brute_force(ops, data):
 @given(ops=histories(), data=st.data())
 def test_start_after_is_s3_start_after(ops, data):
     """StartAfter: only keys after it (UTF-8 byte order), whatever the prefix; with a
-    delimiter, a key after it still rolls up into its common prefix."""
+    delimiter, a key after it rolls up into its common prefix, listed only if that sorts
+    after StartAfter too (not the folder StartAfter lies in)."""
     with fresh_index() as idx:
         merge_all(idx, ops, [])
         t = draw_time(data, ops, "t")
@@ -926,6 +927,16 @@ def test_start_after_examples():
             [],
             ["prefix1/", "prefix2/"],
         )
+        # A start-after in (or equal to) a folder: that folder is not listed again. This is
+        # how ListObjects V1 pages on after NextMarker = a common prefix (Ceph s3-tests'
+        # test_bucket_list_delimiter_prefix: marker boo/ -> cquux/ only).
+        assert keys(start_after="prefix1/", delimiter="/") == ([], ["prefix2/"])
+        assert keys(start_after="prefix1/obj", delimiter="/") == ([], ["prefix2/"])
+        assert keys(start_after="prefix1/object", delimiter="/") == ([], ["prefix2/"])
+        assert keys(start_after="a/1", delimiter="/") == (["b"], ["prefix1/", "prefix2/"])
+        assert keys(start_after="a", delimiter="/") == (["b"], ["a/", "prefix1/", "prefix2/"])
+        assert keys(start_after="prefix1/", delimiter="/", prefix="prefix1/") == (
+            ["prefix1/object"], [])
 
 
 def _is_valid_token(token: str) -> bool:

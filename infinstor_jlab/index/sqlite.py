@@ -1172,13 +1172,17 @@ class SqliteSnapshotIndex(SnapshotIndex):
             b = self._bucket_id(conn, bucket)
             lo, lo_inclusive = self._start_position(prefix, token, start_after)
             hi = prefix_end(prefix) if prefix else None
+            # S3 lists what sorts after StartAfter, common prefixes included: the folder a
+            # StartAfter lies in (or equals) is not listed again, though keys after it roll
+            # up into it (ListObjects V1 pages on with NextMarker = the last common prefix).
+            inside = start_after if start_after and delimiter else None
             if start_ms is not None and self._slice_by_time(conn, b, prefix, start_ms, end_ms):
                 rows = self._slice_rows_by_time(conn, b, prefix, hi, lo, lo_inclusive,
                                                 start_ms, end_ms)
-                return self._page_from_rows(rows, prefix, delimiter, max_keys)
+                return self._page_from_rows(rows, prefix, delimiter, max_keys, inside)
             return self._scan_page(conn, b, prefix=prefix, lo=lo, lo_inclusive=lo_inclusive,
                                    hi=hi, end_ms=end_ms, start_ms=start_ms,
-                                   delimiter=delimiter, max_keys=max_keys)
+                                   delimiter=delimiter, max_keys=max_keys, inside=inside)
 
     def _scan_page(
         self,
@@ -1193,9 +1197,11 @@ class SqliteSnapshotIndex(SnapshotIndex):
         start_ms: int | None,
         delimiter: str | None,
         max_keys: int,
+        inside: str | None = None,
     ) -> ListPage:
         """One page by one ordered scan that re-seeks past each rolled-up folder and each
-        skippable large folder. The hot loop of every listing: kept flat on purpose."""
+        skippable large folder. The hot loop of every listing: kept flat on purpose.
+        ``inside``: a StartAfter; the common prefix it lies in is skipped, not listed."""
         prefixes_l, firsts, lasts, large = self._large_folders(conn, b,
                                                               with_lasts=start_ms is not None)
         skippable = (prefixes_l, firsts, lasts, end_ms, start_ms)
@@ -1239,10 +1245,19 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 if delimiter is not None:
                     i = key.find(delimiter, plen)
                     if i >= 0:
+                        cp = key[: i + dlen]
+                        if inside is not None and inside.startswith(cp):
+                            # the folder StartAfter is in (it sorts before StartAfter)
+                            inside = None
+                            end = prefix_end(cp)
+                            if end is None or (hi is not None and end >= hi):
+                                done = True
+                                break
+                            reseek = end
+                            break
                         if count == max_keys:
                             truncated = True
                             break
-                        cp = key[: i + dlen]
                         prefixes.append(cp)
                         count += 1
                         end = prefix_end(cp)
@@ -1280,9 +1295,11 @@ class SqliteSnapshotIndex(SnapshotIndex):
 
     @staticmethod
     def _page_from_rows(
-        rows: Iterable[tuple], prefix: str, delimiter: str | None, max_keys: int
+        rows: Iterable[tuple], prefix: str, delimiter: str | None, max_keys: int,
+        inside: str | None = None,
     ) -> ListPage:
-        """A page from rows already reduced to one visible row per key, in key order."""
+        """A page from rows already reduced to one visible row per key, in key order
+        (``inside``: as in ``_scan_page``)."""
         objects: list[ObjectVersion] = []
         prefixes: list[str] = []
         count = 0
@@ -1299,10 +1316,17 @@ class SqliteSnapshotIndex(SnapshotIndex):
             if delimiter is not None:
                 i = key.find(delimiter, plen)
                 if i >= 0:
+                    cp = key[: i + len(delimiter)]
+                    if inside is not None and inside.startswith(cp):
+                        inside = None  # the folder StartAfter is in: not listed
+                        end = prefix_end(cp)
+                        if end is None:
+                            break
+                        skip_below = end
+                        continue
                     if count == max_keys:
                         truncated = True
                         break
-                    cp = key[: i + len(delimiter)]
                     prefixes.append(cp)
                     count += 1
                     end = prefix_end(cp)
