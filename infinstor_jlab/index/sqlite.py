@@ -393,7 +393,11 @@ class SqliteSnapshotIndex(SnapshotIndex):
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA cache_size=-131072")
         conn.execute("PRAGMA temp_store=MEMORY")
-        conn.execute("PRAGMA mmap_size=1073741824")
+        # As much of the file mapped as this SQLite allows (usually 2 GB): mapped pages need
+        # no copy into each connection's cache, and stay valid when another process commits
+        # (cached pages do not). A fresh connection's 1000-entry root page at 10M versions:
+        # 2.4-2.6 ms with 1 GB mapped, 2.16 ms with 2 GB.
+        conn.execute("PRAGMA mmap_size=1099511627776")
         return conn
 
     def _conn(self) -> sqlite3.Connection:
