@@ -25,6 +25,8 @@ class InfinstorApp(ExtensionApp):
     snapshot index of every tracked bucket current in the background."""
 
     name = "infinstor_jlab"
+    # Listed by `jupyter infinstor-jlab --help-all`, with the server's own options.
+    classes = [*ExtensionApp.classes, LocalExecutor, SparkExecutor, EmrExecutor]
 
     index_url = Unicode(
         "",
@@ -254,3 +256,14 @@ class InfinstorApp(ExtensionApp):
                 executor.shutdown(wait=False, cancel_futures=True)
         if service is not None:
             service.index.close()
+
+
+def main() -> None:
+    """``jupyter infinstor-jlab``: a Jupyter server with this extension. Its ``--help-all``
+    lists InfinstorApp's settings next to the server's (``jupyter server --help-all`` shows
+    only jupyter_server's own classes, never an extension's)."""
+    InfinstorApp.launch_instance()
+
+
+if __name__ == "__main__":
+    main()
