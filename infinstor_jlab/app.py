@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from typing import ClassVar
 
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Int, List, Type, Unicode
@@ -26,7 +27,7 @@ class InfinstorApp(ExtensionApp):
 
     name = "infinstor_jlab"
     # Listed by `jupyter infinstor-jlab --help-all`, with the server's own options.
-    classes = [*ExtensionApp.classes, LocalExecutor, SparkExecutor, EmrExecutor]
+    classes: ClassVar[list] = [*ExtensionApp.classes, LocalExecutor, SparkExecutor, EmrExecutor]
 
     index_url = Unicode(
         "",
