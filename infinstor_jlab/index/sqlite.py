@@ -1056,16 +1056,18 @@ class SqliteSnapshotIndex(SnapshotIndex):
             slot, gen, large_gen = (b, "slice"), row[0], row[0]
         else:
             slot, gen, large_gen = (b, "snapshot"), row[1], row[2]
+        # Data computed at a later large_gen of the same skip_gen is right for this reader
+        # too (it only knows more large folders), so it is never recomputed for an older one.
         cached = self._large_cache.get(slot, {}).get(gen)
         if cached is not None:
-            if cached[0] == large_gen or not self._large_lock.acquire(blocking=False):
+            if cached[0] >= large_gen or not self._large_lock.acquire(blocking=False):
                 return cached[1]
         else:
             self._large_lock.acquire()
         try:
             entries = self._large_cache.setdefault(slot, {})
             cached = entries.get(gen)
-            if cached is not None and cached[0] == large_gen:
+            if cached is not None and cached[0] >= large_gen:
                 return cached[1]
             rows = conn.execute(
                 "SELECT prefix, first_t, last_t FROM folders WHERE b=? AND n>=? AND "
