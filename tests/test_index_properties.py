@@ -661,14 +661,15 @@ def test_merge_listing_is_idempotent_and_split_independent(ops, cuts, other_cuts
         assert answers(other, ops) == before
 
 
+@pytest.mark.parametrize("plan", ["default", "time-index"])  # after / before a full scan
 @SMALL
 @given(old=histories(max_ops=15), new=histories(max_ops=15), cuts=cuts_st, data=st.data())
-def test_merge_listing_replaces_what_the_listing_no_longer_has(old, new, cuts, data):
+def test_merge_listing_replaces_what_the_listing_no_longer_has(plan, old, new, cuts, data):
     """A full pass over the bucket makes the index equal to that pass's listing (versions the
     listing lacks and that are older than the scan are pruned)."""
     new_vids = {op.version_id for op in new}
     old = [op for op in old if op.version_id not in new_vids]
-    with fresh_index() as idx:
+    with query_plan(plan), fresh_index() as idx:
         merge_all(idx, old, [])
         merge_all(idx, new, cuts)
         assert idx.get_bucket(BUCKET).version_count == len(new)

@@ -281,33 +281,27 @@ class _FolderStats:
         self.hours: dict[int, list[int]] = {}
         self.width = width
 
-    def count(self, h: int, f: int, delta: int) -> None:
-        if not self.width:
-            return
+    def _add_hour(self, h: int, f: int, n: int) -> None:
         c = self.hours.get(h)
         if c is None:
             c = self.hours[h] = [0, 0]
-        c[f & F_DELETE] += delta
+        c[f & F_DELETE] += n
+
+    def count(self, t: int, f: int, delta: int) -> None:
+        """A row at time ``t`` added (delta 1) or removed (-1)."""
+        if self.width:
+            self._add_hour(t // self.width, f, delta)
 
     def count_times(self, times: list[int], f: int) -> None:
         """Rows added at these times (all versions, or all delete markers: ``f``)."""
-        if not self.width:
-            return
-        i = f & F_DELETE
-        for h, n in Counter(map(operator.floordiv, times, repeat(self.width))).items():
-            c = self.hours.get(h)
-            if c is None:
-                c = self.hours[h] = [0, 0]
-            c[i] += n
+        if self.width:
+            for h, n in Counter(map(operator.floordiv, times, repeat(self.width))).items():
+                self._add_hour(h, f, n)
 
     def count_rows(self, rows: Iterable[tuple[int, int]], delta: int) -> None:
         """``rows``: (t, f) of rows added (delta 1) or removed (-1)."""
-        if not self.width:
-            return
-        count = self.count
-        width = self.width
         for t, f in rows:
-            count(t // width, f, delta)
+            self.count(t, f, delta)
 
     def add(self, key: str, t: int) -> None:
         d = key[: key.rfind("/") + 1]
@@ -585,7 +579,6 @@ class SqliteSnapshotIndex(SnapshotIndex):
             deletes: list[tuple] = []
             stats = self._stats(conn, b)
             by_dir = stats.by_dir
-            width = stats.width
             # times of the rows the fast path inserts, counted into hours at the end
             new_created_t: list[int] = []
             new_deleted_t: list[int] = []
@@ -655,7 +648,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 for row in rows:
                     if row[1] < prune_before:
                         deletes.append((b, key, row[1], row[2]))
-                        stats.count(row[1] // width, row[6], -1)
+                        stats.count(row[1], row[6], -1)
             if deletes:
                 conn.executemany(f"DELETE FROM versions WHERE b={b} AND key=? AND t=? AND r=?",
                                  [d[1:] for d in deletes])
@@ -665,8 +658,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
             stats.count_times(new_deleted_t, F_DELETE)
             # Until the first full scan ends, every page brings new folders and older first
             # times: skip data is refreshed after each page without looking.
-            self._save_stats(conn, b, stats,
-                             look=self._time_index(conn, b) is not None or keys_only)
+            self._save_stats(conn, b, stats, look=bool(stats.width) or keys_only)
             if checkpoint:
                 conn.execute(
                     "UPDATE buckets SET scan_key_marker=?, scan_started_ms=? WHERE id=?",
@@ -779,8 +771,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 if execute(insert, (e[0], t, vbs[i], e[3], ebs[i], f, seq)).rowcount == 1:
                     written += 1
                     add(e[0], t)
-                    if stats.width:
-                        stats.count(t // stats.width, f, 1)
+                    stats.count(t, f, 1)
                 else:
                     written += self._append_chains(conn, b, [e], stats)
             if written:

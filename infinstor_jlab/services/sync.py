@@ -80,9 +80,10 @@ def order_chains(
     """Group a page's entries by key (keys ascending) with each key's chain newest first.
 
     Within a key the listing order is kept (it is the chain order on S3), entries are
-    stably ordered by time, and the IsLatest entry leads; a version listed twice is kept once. On a split-style store the order
-    of a version and a delete marker in the same second is unknowable; versions are put
-    first, the same way whatever the page boundaries, so re-runs agree.
+    stably ordered by time, and the IsLatest entry leads; a version listed twice is kept
+    once. On a split-style store the order of a version and a delete marker in the same
+    second is unknowable; versions are put first, the same way whatever the page
+    boundaries, so re-runs agree.
     """
     by_key: dict[str, list[tuple[int, VersionEntry, bool]]] = {}
     seen: set[tuple[str, str]] = set()
