@@ -74,6 +74,15 @@ class TrackDialogBody
   private _events = false;
 }
 
+/** Tell the user an action failed, in the server's sentence. */
+async function showFailure(title: string, error: unknown): Promise<void> {
+  await showDialog({
+    title,
+    body: (error as Error).message || String(error),
+    buttons: [Dialog.okButton()]
+  });
+}
+
 /** Ask for consent, then track; errors are shown as the server's sentence. */
 export async function trackWithConsent(
   model: InfinstorModel,
@@ -95,11 +104,7 @@ export async function trackWithConsent(
     await model.track(bucket, { events: result.value?.events ?? false });
     return true;
   } catch (error) {
-    await showDialog({
-      title: trans.__('Could not track %1', bucket),
-      body: (error as Error).message || String(error),
-      buttons: [Dialog.okButton()]
-    });
+    await showFailure(trans.__('Could not track %1', bucket), error);
     return false;
   }
 }
@@ -138,11 +143,7 @@ export async function untrackWithConfirmation(
     await model.untrack(bucket);
     return true;
   } catch (error) {
-    await showDialog({
-      title: trans.__('Could not stop tracking %1', bucket),
-      body: (error as Error).message || String(error),
-      buttons: [Dialog.okButton()]
-    });
+    await showFailure(trans.__('Could not stop tracking %1', bucket), error);
     return false;
   }
 }
