@@ -199,9 +199,12 @@ def _run_lab(demo_env: dict[str, str], work: str) -> int:
     env.update(demo_env)
     print("Starting JupyterLab with the extension configured against the local endpoint "
           "(Ctrl-C to stop)...")
-    proc = subprocess.Popen(
-        [lab, "lab", f"--notebook-dir={work}", "--ServerApp.open_browser=True"], env=env
-    )
+    args = [lab, "lab", f"--notebook-dir={work}", "--ServerApp.open_browser=True"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        # Containers and cloud VMs often log in as root, where Jupyter refuses to start
+        # unless told: the demo is a throwaway local session, so it says so for the user.
+        args.append("--ServerApp.allow_root=True")
+    proc = subprocess.Popen(args, env=env)
     try:
         return proc.wait()
     except KeyboardInterrupt:
