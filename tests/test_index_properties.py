@@ -323,6 +323,16 @@ def query_plan(plan: str) -> Iterator[None]:
             sqlite_mod.SqliteSnapshotIndex, "_slice_by_time", lambda *a, **k: True
         ), mock.patch.object(sqlite_mod.SqliteSnapshotIndex, "EAGER_TIME_INDEX", True):
             yield
+    elif plan == "grouped":
+        # Enumerations let SQLite pick each key's newest row (GROUP BY) from the first row on,
+        # and every folder counts as large, so the grouped scans skip folders too.
+        with mock.patch.object(sqlite_mod, "GROUP_AFTER_OLDER_ROWS", 0), \
+                mock.patch.object(sqlite_mod, "LARGE_FOLDER_VERSIONS", 1):
+            yield
+    elif plan == "grouped-switch":
+        # ... or switch to it in the middle of a scan, after the first older version.
+        with mock.patch.object(sqlite_mod, "GROUP_AFTER_OLDER_ROWS", 1):
+            yield
     else:  # pragma: no cover
         raise AssertionError(plan)
 
@@ -545,6 +555,18 @@ _PLANS = [
         "short-skip",
         marks=pytest.mark.skipif(
             not hasattr(sqlite_mod, "STREAM_SKIP_ROWS"), reason="no streaming skip"
+        ),
+    ),
+    pytest.param(
+        "grouped",
+        marks=pytest.mark.skipif(
+            not hasattr(sqlite_mod, "GROUP_AFTER_OLDER_ROWS"), reason="no grouped scans"
+        ),
+    ),
+    pytest.param(
+        "grouped-switch",
+        marks=pytest.mark.skipif(
+            not hasattr(sqlite_mod, "GROUP_AFTER_OLDER_ROWS"), reason="no grouped scans"
         ),
     ),
     pytest.param(

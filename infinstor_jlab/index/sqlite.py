@@ -86,6 +86,11 @@ LARGE_FOLDER_VERSIONS = 200
 STREAM_SKIP_ROWS = 48
 # How many large folders a scan segment looks ahead for one it can skip.
 SKIP_LOOKAHEAD = 8
+# An enumeration that has stepped over this many older versions, at least one for every two
+# keys, lets SQLite pick each key's newest version (GROUP BY) instead of handing every row to
+# Python: most keys have several versions there (~25% faster at ~3 versions a key), while a
+# GROUP BY costs ~8% where keys have one version.
+GROUP_AFTER_OLDER_ROWS = 256
 _R_OFFSET = 1 << 19  # packs (t, r) into one integer for max() over the time index
 # Width of a timeline_hours row; an index keeps the width it was created with (meta).
 TIMELINE_ROLLUP_MS = 3_600_000
@@ -235,8 +240,8 @@ def prefix_end(prefix: str) -> str | None:
     return None
 
 
-# The scan statements' texts by (bucket id, inclusive start, bounded end).
-_SEGMENT_SQL: dict[tuple[int, bool, bool], str] = {}
+# The scan statements' texts by (bucket id, inclusive start, bounded end, grouped).
+_SEGMENT_SQL: dict[tuple[int, bool, bool, bool], str] = {}
 
 
 def _encode_token(position: str, inclusive: bool) -> str:
@@ -1086,14 +1091,20 @@ class SqliteSnapshotIndex(SnapshotIndex):
         return prefixes, firsts, lasts, end_ms, start_ms
 
     @staticmethod
-    def _segment_sql(b: int, inclusive: bool, bounded: bool) -> str:
-        sql = _SEGMENT_SQL.get((b, inclusive, bounded))
+    def _segment_sql(b: int, inclusive: bool, bounded: bool, grouped: bool = False) -> str:
+        """Rows (key, t, vid, size, etag, f) in key order, newest first within a key; or,
+        ``grouped``, only each key's newest row as of the end time, with t and r packed
+        (``t_r >> 20`` is t): SQLite takes the bare columns from the row with the max."""
+        sql = _SEGMENT_SQL.get((b, inclusive, bounded, grouped))
         if sql is None:
-            sql = _SEGMENT_SQL[(b, inclusive, bounded)] = (
-                f"SELECT key, t, vid, size, etag, f FROM versions WHERE b={int(b)} AND key "
+            cols = ("key, max(t * 1048576 + r + 524288), vid, size, etag, f" if grouped
+                    else "key, t, vid, size, etag, f")
+            sql = _SEGMENT_SQL[(b, inclusive, bounded, grouped)] = (
+                f"SELECT {cols} FROM versions WHERE b={int(b)} AND key "
                 + (">= ?" if inclusive else "> ?")
                 + (" AND key < ?" if bounded else "")
-                + " AND t <= ? ORDER BY key, t DESC, r DESC"
+                + " AND t <= ?"
+                + (" GROUP BY key ORDER BY key" if grouped else " ORDER BY key, t DESC, r DESC")
             )
         return sql
 
@@ -1106,6 +1117,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
         inclusive: bool,
         hi: str | None,
         end_ms: int,
+        grouped: bool = False,
     ) -> tuple[sqlite3.Cursor, str | None]:
         """Rows (key, t, vid, size, etag, f) from ``pos`` up to the next skippable folder (or
         ``hi``), and where the scan continues after that folder (None: nothing skipped, the
@@ -1135,8 +1147,10 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 if k < len(prefixes) and (hi is None or prefixes[k] < hi):
                     seg_hi = skip_to = prefixes[k]
         if seg_hi is None:
-            return cur.execute(self._segment_sql(b, inclusive, False), (pos, end_ms)), skip_to
-        return cur.execute(self._segment_sql(b, inclusive, True), (pos, seg_hi, end_ms)), skip_to
+            return cur.execute(self._segment_sql(b, inclusive, False, grouped),
+                               (pos, end_ms)), skip_to
+        return cur.execute(self._segment_sql(b, inclusive, True, grouped),
+                           (pos, seg_hi, end_ms)), skip_to
 
     def _start_position(
         self, prefix: str, token: str | None, start_after: str | None
@@ -1431,22 +1445,44 @@ class SqliteSnapshotIndex(SnapshotIndex):
             # One flat loop (the hot path of enumeration): per segment between skippable
             # large folders, the first row of each key is its newest as of end_ms.
             skippable = self._skippable(conn, b, prefix, end_ms, start_ms)
-            pos = prefix
+            pos, inclusive = prefix, True
             lo_t = start_ms if start_ms is not None else -(1 << 62)
             cur = conn.cursor()
+            # Rows of older versions stepped over, counted down to the switch to GROUP BY.
+            older = GROUP_AFTER_OLDER_ROWS
+            keys = 0
+            grouped = older <= 0
             while True:
-                rows, skip_to = self._segment(cur, b, skippable, pos, True, hi, end_ms)
-                last = None
-                for key, t, vid, size, etag, f in rows:
-                    if key == last:
+                rows, skip_to = self._segment(cur, b, skippable, pos, inclusive, hi, end_ms,
+                                              grouped)
+                if grouped:
+                    for key, t_r, vid, size, etag, f in rows:
+                        t = t_r >> 20
+                        if f & F_DELETE or t < lo_t:
+                            continue
+                        yield make(key, vid, t, size, etag, False)
+                else:
+                    last = None
+                    for key, t, vid, size, etag, f in rows:
+                        if key == last:
+                            older -= 1
+                            if older == 0 and keys <= 2 * GROUP_AFTER_OLDER_ROWS:
+                                grouped = True
+                                break
+                            continue
+                        last = key
+                        keys += 1
+                        if f & F_DELETE or t < lo_t:
+                            continue
+                        yield make(key, vid, t, size, etag, False)
+                    else:
+                        last = None
+                    if last is not None:  # switched: go on after the key just read
+                        pos, inclusive = last, False
                         continue
-                    last = key
-                    if f & F_DELETE or t < lo_t:
-                        continue
-                    yield make(key, vid, t, size, etag, False)
                 if skip_to is None or (hi is not None and skip_to >= hi):
                     return
-                pos = skip_to
+                pos, inclusive = skip_to, True
         finally:
             self._release_iter_connection(conn)
 
