@@ -125,6 +125,21 @@ def test_labels_lifecycle(capsys, seeded, s3):
     assert code != 0 and "no label named 'ds-v1'" in err
 
 
+def test_label_verify_without_s3_is_an_error_not_drift(capsys, seeded):
+    """An unreachable endpoint says so; it does not report every object as missing."""
+    b, ix = seeded["bucket"], seeded["index"]
+    run_json(capsys, "label", "create", "ds-v2", f"s3://{b}/ds/", "--at", seeded["t0"],
+             "--index", ix)
+    code, out, err = run(capsys, "label", "verify", "ds-v2", "--index", ix, "--json",
+                         "--endpoint-url", "http://127.0.0.1:9")
+    assert code != 0 and out == ""
+    assert "Cannot check label 'ds-v2' against S3" in err and "Cannot reach" in err
+    assert "MISSING" not in err and "Traceback" not in err
+    # The same label verifies once S3 is reachable.
+    code, out, err = run(capsys, "label", "verify", "ds-v2", "--index", ix)
+    assert code == 0 and "verified" in out
+
+
 def test_errors_are_one_sentence_on_stderr(capsys, seeded):
     b, ix = seeded["bucket"], seeded["index"]
     code, out, err = run(capsys, "ls", f"s3://{b}/", "--at", "yesterday-ish", "--index", ix,

@@ -28,7 +28,7 @@ from ..index.models import (
 from ..timespec import TimeSpec, now_ms, parse_time_spec
 from .events import disable_events, enable_events, make_sqs_client
 from .pagecache import PageCache
-from .s3 import call_s3, enable_versioning, get_versioning, make_s3_client
+from .s3 import call_s3, enable_versioning, get_versioning, make_s3_client, s3_error_status
 from .sync import SyncProgress, SyncResult, sync_bucket
 
 MAX_FINISHED_JOBS = 200
@@ -609,13 +609,28 @@ class InfinstorService:
         if not check_s3:
             return report
         client = self.s3()
+        # Only an answer about the version itself is drift. An endpoint, credentials or
+        # bucket problem means nothing could be checked: an error, not "missing" objects.
+        try:
+            call_s3(client.head_bucket, label.bucket, Bucket=label.bucket)
+        except InfinstorError as exc:
+            raise type(exc)(f"Cannot check label {name!r} against S3: {exc}") from exc
+        failed = threading.Event()
 
         def head(obj: ObjectVersion) -> tuple[ObjectVersion, str | None, str | None]:
+            if failed.is_set():
+                return obj, None, None  # the report is abandoned; do not wait on S3
             try:
                 resp = call_s3(client.head_object, label.bucket, Bucket=label.bucket,
                                Key=obj.key, VersionId=obj.version_id)
             except InfinstorError as exc:
-                return obj, "missing", str(exc)
+                # HEAD answers carry no error code: 404 (no such version or key), 400 (a
+                # version id this store does not know) and 405 (the id is now a delete
+                # marker) say the version is not there.
+                if s3_error_status(exc) in (400, 404, 405):
+                    return obj, "missing", str(exc)
+                failed.set()
+                raise type(exc)(f"Cannot check label {name!r} against S3: {exc}") from exc
             etag = resp.get("ETag", "")
             if obj.etag and etag and etag != obj.etag:
                 return obj, "changed", etag

@@ -171,6 +171,17 @@ def call_s3(fn: Any, bucket: str, **params: Any) -> Any:
         ) from exc
 
 
+def s3_error_status(exc: BaseException) -> int | None:
+    """The HTTP status of the S3 answer behind an error from ``call_s3`` (None: S3 did not
+    answer, e.g. the endpoint was unreachable or there were no credentials)."""
+    from botocore.exceptions import ClientError
+
+    cause = exc.__cause__ if not isinstance(exc, ClientError) else exc
+    if isinstance(cause, ClientError):
+        return int(cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)) or None
+    return None
+
+
 def translate_client_error(exc: Any, bucket: str) -> InfinstorError:
     code = exc.response.get("Error", {}).get("Code", "")
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
