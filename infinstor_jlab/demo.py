@@ -161,7 +161,7 @@ def run_demo(*, no_lab: bool, port: int = 0, workdir: str | None = None) -> int:
             description="The flower images as first uploaded",
         )
         print(f"Created label {label.name} ({label.object_count} objects, {label.fingerprint}).")
-        _print_tour(steps, index_url, endpoint)
+        _print_tour(steps, index_url, endpoint, no_lab)
         if no_lab:
             return 0
         return _run_lab(demo_env, work)
@@ -171,7 +171,7 @@ def run_demo(*, no_lab: bool, port: int = 0, workdir: str | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _print_tour(steps: list[int], index_url: str, endpoint: str) -> None:
+def _print_tour(steps: list[int], index_url: str, endpoint: str, no_lab: bool) -> None:
     t = [format_tm(s) for s in steps]
     print()
     print("Times of the four steps: " + ", ".join(t))
@@ -184,8 +184,13 @@ def _print_tour(steps: list[int], index_url: str, endpoint: str) -> None:
     print(f"  infinstor-jlab history s3://{DEMO_BUCKET}/tables/iris.csv")
     print(f"  infinstor-jlab ls s3://{DEMO_BUCKET}/flowers/ --recursive --label {DEMO_LABEL}")
     print("  infinstor-jlab label list")
-    print(f"(label verify and sync also need the local S3 endpoint, {endpoint}, "
-          "which runs while the demo runs)")
+    if no_lab:
+        print(f"(label verify and sync talk to S3 too: the local endpoint, {endpoint}, stops "
+              "when this command ends; without --no-lab it runs as long as JupyterLab does, "
+              "and JupyterLab's terminals are set up for it)")
+    else:
+        print(f"(label verify and sync talk to S3 too: the local endpoint, {endpoint}, runs "
+              "as long as JupyterLab does, and JupyterLab's terminals are set up for it)")
     print()
 
 
