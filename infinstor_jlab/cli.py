@@ -138,7 +138,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     svc = _service(args)
     for bucket in args.buckets:
-        svc.index.get_bucket(bucket)  # unknown bucket -> the friendly error, before starting
+        # unknown or untracked bucket -> the friendly error, before starting
+        if svc.index.get_bucket(bucket).tracked_ms is None:
+            raise CliError(f"Bucket {bucket!r} is no longer tracked (its history is kept); run "
+                           f"`infinstor-jlab track {bucket}` to keep it current again.")
     watcher = BucketWatcher(svc, wait_seconds=args.wait, reconcile_interval=args.reconcile,
                             buckets=args.buckets or None)
     svc.watcher = watcher

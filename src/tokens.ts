@@ -33,7 +33,10 @@ export interface ITimeSpec {
   label: string | null;
 }
 
-/** `BucketStatus`: a bucket in the snapshot index. */
+/**
+ * `BucketStatus`: a bucket in the snapshot index. The sidebar shows only tracked ones as such:
+ * one whose tracking stopped without forgetting (`tracked: false`) is offered for tracking.
+ */
 export interface ITrackedBucket {
   name: string;
   tracked: true;

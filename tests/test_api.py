@@ -211,9 +211,16 @@ async def test_track_needs_consent_to_enable_versioning(jp_fetch, s3):
     page = await get_json(jp_fetch, "buckets", name, "objects")
     assert keys(page) == ["k.txt"]
 
-    # Untrack keeps history unless asked to forget it.
+    # Untrack keeps history unless asked to forget it, and says it is no longer kept current.
     await call(jp_fetch, "DELETE", "buckets", name, "track", expect=204)
     assert keys(await get_json(jp_fetch, "buckets", name, "objects")) == ["k.txt"]
+    mine = [b for b in (await get_json(jp_fetch, "buckets"))["buckets"] if b["name"] == name]
+    assert mine[0]["tracked"] is False and mine[0]["version_count"] >= 1
+    # Tracking it again keeps it current again.
+    doc = await post_json(jp_fetch, "buckets", name, "track", body={"enable_versioning": True})
+    assert doc["tracked"] is True
+    await wait_job(jp_fetch, doc["sync_job"])
+    await call(jp_fetch, "DELETE", "buckets", name, "track", expect=204)
     await call(jp_fetch, "DELETE", "buckets", name, "track", params={"forget": "1"},
                expect=204)
     await get_json(jp_fetch, "buckets", name, "objects", expect=404)

@@ -140,6 +140,16 @@ def test_label_verify_without_s3_is_an_error_not_drift(capsys, seeded):
     assert code == 0 and "verified" in out
 
 
+def test_untrack_keeps_history_browsable(capsys, seeded):
+    b, ix = seeded["bucket"], seeded["index"]
+    before = run_json(capsys, "ls", f"s3://{b}", "--recursive", "--index", ix)
+    code, out, err = run(capsys, "untrack", b, "--index", ix)
+    assert code == 0 and "history stays in the index" in out
+    assert run_json(capsys, "ls", f"s3://{b}", "--recursive", "--index", ix) == before
+    code, _, err = run(capsys, "watch", b, "--index", ix)
+    assert code != 0 and "no longer tracked" in err and f"infinstor-jlab track {b}" in err
+
+
 def test_errors_are_one_sentence_on_stderr(capsys, seeded):
     b, ix = seeded["bucket"], seeded["index"]
     code, out, err = run(capsys, "ls", f"s3://{b}/", "--at", "yesterday-ish", "--index", ix,

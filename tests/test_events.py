@@ -169,6 +169,30 @@ def test_deletes_reach_the_index_through_reconcile(service, s3, bucket):
     assert watcher.stopped
 
 
+def test_reconcile_leaves_an_untracked_bucket_as_it_was(service, s3, bucket):
+    """Untracking without forgetting keeps the history browsable and stops keeping it
+    current: reconcile passes skip the bucket until it is tracked again."""
+    service.track(bucket, enable_versioning_consent=True)
+    s3.put_object(Bucket=bucket, Key="a", Body=b"1")
+    service.sync(bucket)
+    service.untrack(bucket)
+    assert service.bucket_status(bucket)["tracked"] is False
+    s3.put_object(Bucket=bucket, Key="b", Body=b"2")
+    watcher = BucketWatcher(service, wait_seconds=1, reconcile_interval=0.2)
+    service.watcher = watcher
+    watcher.start()
+    try:
+        time.sleep(1.5)  # several reconcile passes
+        assert [k for k, _ in keys_now(service, bucket)] == ["a"]
+        service.track(bucket, enable_versioning_consent=True)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(keys_now(service, bucket)) < 2:
+            time.sleep(0.1)
+        assert [k for k, _ in keys_now(service, bucket)] == ["a", "b"]
+    finally:
+        watcher.stop()
+
+
 @pytest.mark.parametrize("body", ["[]", '{"Records": [{"s3": {}}]}', '"text"'])
 def test_parse_message_rejects_malformed(body):
     from infinstor_jlab.services.events import MalformedEvent, parse_message

@@ -32,7 +32,13 @@ class SnapshotIndex(ABC):
 
     # -- buckets ---------------------------------------------------------------------------
     @abstractmethod
-    def register_bucket(self, bucket: str, *, versioning: str | None = None) -> None: ...
+    def register_bucket(self, bucket: str, *, versioning: str | None = None) -> None:
+        """Add a bucket (tracked from now) or update its versioning status."""
+
+    @abstractmethod
+    def set_tracked(self, bucket: str, tracked: bool) -> None:
+        """Whether the bucket is kept current. An untracked bucket keeps its history, which
+        stays browsable; it shows ``tracked_ms`` None."""
 
     @abstractmethod
     def get_bucket(self, bucket: str) -> BucketRecord:

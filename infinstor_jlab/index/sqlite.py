@@ -471,6 +471,15 @@ class SqliteSnapshotIndex(SnapshotIndex):
                     _create_time_index(conn, b)
                     _fill_timeline_hours(conn, b, self._rollup_ms)
 
+    def set_tracked(self, bucket: str, tracked: bool) -> None:
+        with self._write() as conn:
+            self._bucket_id(conn, bucket)  # raises the friendly error
+            if tracked:
+                conn.execute("UPDATE buckets SET tracked_ms=coalesce(tracked_ms, ?) WHERE name=?",
+                             (now_ms(), bucket))
+            else:
+                conn.execute("UPDATE buckets SET tracked_ms=NULL WHERE name=?", (bucket,))
+
     @staticmethod
     def _time_index(conn: sqlite3.Connection, b: int) -> str | None:
         """The bucket's time index, if its first full scan has built it."""

@@ -255,6 +255,7 @@ class InfinstorService:
                 )
             enable_versioning(client, bucket)
         self.index.register_bucket(bucket, versioning="Enabled")
+        self.index.set_tracked(bucket, True)
         if events:
             enable_events(client, self.sqs(), self.index, bucket)
             if self.watcher is not None:
@@ -262,9 +263,10 @@ class InfinstorService:
         return before or "Disabled"
 
     def untrack(self, bucket: str, *, forget_history: bool = False) -> None:
-        """Remove what track added (the queue and our notification entry). Versioning stays
-        on: turning it off would not bring back storage and would lose future history. With
-        ``forget_history`` the bucket's rows leave the index too."""
+        """Remove what track added (the queue and our notification entry) and stop keeping
+        the bucket current. Versioning stays on: turning it off would not bring back storage
+        and would lose future history. The history indexed so far stays browsable (a sync
+        brings it up to date once); with ``forget_history`` it leaves the index too."""
         check_bucket_name(bucket)
         self.index.get_bucket(bucket)
         if self.watcher is not None:
@@ -273,6 +275,8 @@ class InfinstorService:
             disable_events(self.s3(), self.sqs(), self.index, bucket)
         if forget_history:
             self.index.forget_bucket(bucket)
+        else:
+            self.index.set_tracked(bucket, False)
 
     def bucket_status(self, bucket: str) -> dict[str, Any]:
         record = self.index.get_bucket(bucket)
@@ -280,7 +284,7 @@ class InfinstorService:
         doc = record.to_json()
         last_event = source.get("last_event_ms")
         doc.update({
-            "tracked": True,
+            "tracked": record.tracked_ms is not None,
             "events": bool(source.get("queue_url")),
             "last_event_ms": last_event,
             "lag_ms": (now_ms() - int(last_event)) if last_event else None,

@@ -37,7 +37,7 @@ class BucketWatcher:
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
         for record in self.service.index.list_buckets():
-            if self.only is None or record.name in self.only:
+            if record.tracked_ms is not None and (self.only is None or record.name in self.only):
                 self.ensure(record.name)
         if self.reconcile_interval > 0:
             self._reconciler = threading.Thread(target=self._reconcile_loop,
@@ -111,8 +111,9 @@ class BucketWatcher:
             for record in self.service.index.list_buckets():
                 if self._stop.is_set():
                     return
-                if self.only is not None and record.name not in self.only:
-                    continue
+                if record.tracked_ms is None or (self.only is not None
+                                                 and record.name not in self.only):
+                    continue  # untracked: its history stays as it is
                 try:
                     self.service.sync(record.name)
                 except Exception as exc:  # noqa: BLE001
