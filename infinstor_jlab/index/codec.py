@@ -89,39 +89,52 @@ def decode_etag(raw: bytes) -> str:
 
 
 # -- batches (a listing page at a time) --------------------------------------------------------
-_AWS_RUN_RE = re.compile(r"[A-Za-z0-9._]*")
-_MD5_RUN_RE = re.compile(r'(?:"[0-9a-f]{32}")*')
+# Checks over a whole batch run in C (bytes.translate, slicing, bytes.fromhex): a regex over
+# a 10,000-entry batch cost ~15% of applying it to the index.
+_AWS_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._"
 _LEN_32 = {32}
 
 
 def encode_version_ids(vids: list[str]) -> list[bytes]:
     """``[encode_version_id(v) for v in vids]``; a batch of AWS-style 32-character ids (what
-    AWS gives) is checked by one regex and unpacked by one base64 call."""
+    AWS gives) is checked and unpacked by a few calls over the whole batch."""
     n = len(vids)
     if n and set(map(len, vids)) == _LEN_32:
         joined = "".join(vids)
-        if _AWS_RUN_RE.fullmatch(joined):
-            raw = binascii.a2b_base64(joined.encode("ascii").translate(_TO_B64))
-            return [b"\x02" + raw[i : i + 24] for i in range(0, 24 * n, 24)]
+        if joined.isascii():
+            data = joined.encode("ascii")
+            # Nothing left once the alphabet is deleted: every character is in it. Each id is
+            # 32 characters without padding, so the batch decodes as the ids one by one would.
+            if not data.translate(None, _AWS_ALPHABET):
+                raw = binascii.a2b_base64(data.translate(_TO_B64))
+                return [b"\x02" + raw[i : i + 24] for i in range(0, 24 * n, 24)]
     return [encode_version_id(v) for v in vids]
 
 
 def encode_etags(etags: list[str]) -> list[bytes]:
     """``[encode_etag(e) for e in etags]``; plain quoted MD5s (and the empty ETags of delete
-    markers) are checked by one regex and unpacked by one ``bytes.fromhex``."""
+    markers) are checked and unpacked by a few calls over the whole batch."""
     if etags and set(map(len, etags)) <= {0, 34}:
         joined = "".join(etags)
-        if _MD5_RUN_RE.fullmatch(joined):
-            raw = bytes.fromhex(joined.replace('"', ""))
-            if len(raw) == 16 * len(etags):
-                return [raw[i : i + 16] for i in range(0, len(raw), 16)]
-            out: list[bytes] = []
-            j = 0
-            for e in etags:
-                if e:
-                    out.append(raw[j : j + 16])
-                    j += 16
-                else:
-                    out.append(b"\x00")
-            return out
+        n = len(joined) // 34
+        quotes = '"' * n
+        if joined[0::34] == quotes and joined[33::34] == quotes:
+            digits = joined.replace('"', "")
+            try:
+                raw = bytes.fromhex(digits) if len(digits) == 32 * n else b""
+            except ValueError:
+                raw = b""
+            # fromhex also takes upper case and skips spaces: only an exact round trip counts
+            if len(raw) == 16 * n and raw.hex() == digits:
+                if n == len(etags):
+                    return [raw[i : i + 16] for i in range(0, len(raw), 16)]
+                out: list[bytes] = []
+                j = 0
+                for e in etags:
+                    if e:
+                        out.append(raw[j : j + 16])
+                        j += 16
+                    else:
+                        out.append(b"\x00")
+                return out
     return [encode_etag(e) for e in etags]
