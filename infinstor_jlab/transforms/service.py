@@ -81,6 +81,7 @@ class TransformService:
         # One run's status is read, changed and saved under this lock: a cancel and a poll
         # never overwrite each other's view of the run.
         self._state_lock = threading.RLock()
+        self._finishing: set[str] = set()  # runs whose end is being recorded (see _finish)
         self._closing = threading.Event()
 
     def close(self) -> None:
@@ -345,10 +346,18 @@ class TransformService:
             if status.state not in TERMINAL:
                 self.store.save_run(run)
                 return run
-        if status.state == "succeeded":
-            # Before the run says succeeded: whoever sees that can browse (and has) the output.
-            self._index_output(run)
-        self._finish(run, status.state, status.detail)
+            if run_id in self._finishing:
+                return run  # another thread is recording the end
+            self._finishing.add(run_id)
+        try:
+            if status.state == "succeeded":
+                # Before the run says succeeded: whoever sees that can browse (and has) the
+                # output.
+                self._index_output(run)
+            self._finish(run, status.state, status.detail, claimed=True)
+        finally:
+            with self._state_lock:
+                self._finishing.discard(run_id)
         return self.store.get_run(run_id)
 
     def _index_output(self, run: TransformRun) -> None:
@@ -376,23 +385,38 @@ class TransformService:
             run.label_error = str(exc)
         self.store.save_run(run)
 
-    def _finish(self, run: TransformRun, state: str, detail: str | None) -> None:
+    def _finish(self, run: TransformRun, state: str, detail: str | None, *,
+                claimed: bool = False) -> None:
+        """Record the end of a run: in MLflow first, then in the store, so that whoever sees
+        the run ended (the REST API, ``wait``) also finds its MLflow run closed. One thread
+        records it (``claimed``: the caller put the run in ``_finishing``); the others
+        (pollers of the same run) see it running until then."""
         with self._state_lock:
             if self.store.get_run(run.id).state in TERMINAL:
                 return
-            run.state = state
-            run.error = detail
-            run.finished_ms = now_ms()
-            self.store.save_run(run)
+            if not claimed:
+                if run.id in self._finishing:
+                    return
+                self._finishing.add(run.id)
         try:
-            client = self.mlflow()
-            if run.log_path and os.path.exists(run.log_path):
-                client.log_artifact(run.id, run.log_path, "logs")
-            client.set_tag(run.id, "infinstor.state", state)
-            client.set_terminated(run.id, status=_MLFLOW_STATUS[state])
-        except Exception as exc:  # noqa: BLE001 - lineage is best effort once the job ended
-            log.warning("could not record the end of transform run %s in MLflow: %s",
-                        run.id, exc)
+            try:
+                client = self.mlflow()
+                if run.log_path and os.path.exists(run.log_path):
+                    client.log_artifact(run.id, run.log_path, "logs")
+                client.set_tag(run.id, "infinstor.state", state)
+                client.set_terminated(run.id, status=_MLFLOW_STATUS[state])
+            except Exception as exc:  # noqa: BLE001 - lineage is best effort; the job ended
+                log.warning("could not record the end of transform run %s in MLflow: %s",
+                            run.id, exc)
+            with self._state_lock:
+                run.state = state
+                run.error = detail
+                run.finished_ms = now_ms()
+                self.store.save_run(run)
+        finally:
+            if not claimed:
+                with self._state_lock:
+                    self._finishing.discard(run.id)
 
     def cancel(self, run_id: str) -> TransformRun:
         with self._state_lock:
