@@ -88,7 +88,7 @@ STREAM_SKIP_ROWS = 48
 SKIP_LOOKAHEAD = 8
 # An enumeration that has stepped over this many older versions, at least one for every two
 # keys, lets SQLite pick each key's newest version (GROUP BY) instead of handing every row to
-# Python: most keys have several versions there (~25% faster at ~3 versions a key), while a
+# Python: most keys have several versions there (~20% faster at ~3 versions a key), while a
 # GROUP BY costs ~8% where keys have one version.
 GROUP_AFTER_OLDER_ROWS = 256
 _R_OFFSET = 1 << 19  # packs (t, r) into one integer for max() over the time index
