@@ -1484,9 +1484,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
                         if f & F_DELETE or t < lo_t:
                             continue
                         yield make(key, vid, t, size, etag, False)
-                    else:
-                        last = None
-                    if last is not None:  # switched: go on after the key just read
+                    if grouped:  # switched mid-segment: go on after the key just read
                         pos, inclusive = last, False
                         continue
                 if skip_to is None or (hi is not None and skip_to >= hi):

@@ -615,10 +615,13 @@ class InfinstorService:
         client = self.s3()
         # Only an answer about the version itself is drift. An endpoint, credentials or
         # bucket problem means nothing could be checked: an error, not "missing" objects.
+        def cannot_check(exc: InfinstorError) -> InfinstorError:
+            return type(exc)(f"Cannot check label {name!r} against S3: {exc}")
+
         try:
             call_s3(client.head_bucket, label.bucket, Bucket=label.bucket)
         except InfinstorError as exc:
-            raise type(exc)(f"Cannot check label {name!r} against S3: {exc}") from exc
+            raise cannot_check(exc) from exc
         failed = threading.Event()
 
         def head(obj: ObjectVersion) -> tuple[ObjectVersion, str | None, str | None]:
@@ -634,7 +637,7 @@ class InfinstorService:
                 if s3_error_status(exc) in (400, 404, 405):
                     return obj, "missing", str(exc)
                 failed.set()
-                raise type(exc)(f"Cannot check label {name!r} against S3: {exc}") from exc
+                raise cannot_check(exc) from exc
             etag = resp.get("ETag", "")
             if obj.etag and etag and etag != obj.etag:
                 return obj, "changed", etag

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from ..errors import InfinstorError, UnknownBucket
+from ..index.models import BucketRecord
 from .events import EventPoller
 
 log = logging.getLogger(__name__)
@@ -37,12 +38,17 @@ class BucketWatcher:
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
         for record in self.service.index.list_buckets():
-            if record.tracked_ms is not None and (self.only is None or record.name in self.only):
+            if self._watches(record):
                 self.ensure(record.name)
         if self.reconcile_interval > 0:
             self._reconciler = threading.Thread(target=self._reconcile_loop,
                                                 name="infinstor-reconcile", daemon=True)
             self._reconciler.start()
+
+    def _watches(self, record: BucketRecord) -> bool:
+        """Tracked (an untracked bucket's history stays as it is) and, if the watcher was
+        given buckets, one of them."""
+        return record.tracked_ms is not None and (self.only is None or record.name in self.only)
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
@@ -111,9 +117,8 @@ class BucketWatcher:
             for record in self.service.index.list_buckets():
                 if self._stop.is_set():
                     return
-                if record.tracked_ms is None or (self.only is not None
-                                                 and record.name not in self.only):
-                    continue  # untracked: its history stays as it is
+                if not self._watches(record):
+                    continue
                 try:
                     self.service.sync(record.name)
                 except Exception as exc:  # noqa: BLE001
