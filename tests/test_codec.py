@@ -12,6 +12,10 @@ from infinstor_jlab.index.codec import (
     decode_version_id,
     encode_etag,
     encode_version_id,
+    pack_version,
+    pack_versions,
+    unpack_version,
+    version_id_prefix,
 )
 
 PROPS = settings(max_examples=300, deadline=None, database=None)
@@ -101,3 +105,35 @@ def test_null_and_missing_values():
     assert decode_version_id(encode_version_id("")) == ""
     assert decode_etag(encode_etag("")) == ""
     assert decode_etag(encode_etag(None)) == ""
+
+
+# -- one stored version in one value (codec.pack_version) -----------------------------------
+long_text = st.text(min_size=100, max_size=400)  # ids/ETags whose encodings pass 127 bytes
+
+
+@PROPS
+@given(st.lists(st.tuples(st.one_of(version_ids, long_text), st.integers(0, 2**63),
+                          st.one_of(etags, long_text), st.booleans()), max_size=8))
+def test_a_packed_version_unpacks_to_what_was_packed(rows):
+    vids = [encode_version_id(v) for v, _, _, _ in rows]
+    etag_raws = [encode_etag(e) for _, _, e, _ in rows]
+    sizes = [s for _, s, _, _ in rows]
+    deletes = [d for _, _, _, d in rows]
+    packed = pack_versions(vids, sizes, etag_raws, deletes)
+    assert packed == [pack_version(*row) for row in zip(vids, sizes, etag_raws, deletes)]
+    for p, (v, s, e, d), vb, eb in zip(packed, rows, vids, etag_raws):
+        assert unpack_version(p) == (vb, s, eb, d)
+        assert decode_version_id(unpack_version(p)[0]) == v
+        # the delete-marker flag is the last byte's low bit: listings read only that
+        assert bool(p[-1] & 1) == d
+        # the id prefix that SQL matches on is the packed value's own start
+        assert p.startswith(version_id_prefix(vb))
+
+
+@PROPS
+@given(version_ids, version_ids, st.integers(0, 2**40), etags)
+def test_no_version_id_prefix_matches_another_ids_packed_version(a, b, size, etag):
+    """``substr(packed, 1, len(prefix)) = prefix`` finds exactly the versions with that id."""
+    pa, pb = encode_version_id(a), encode_version_id(b)
+    packed_b = pack_version(pb, size, encode_etag(etag), False)
+    assert packed_b.startswith(version_id_prefix(pa)) == (pa == pb)

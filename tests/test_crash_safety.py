@@ -28,7 +28,7 @@ def dump(path: str) -> list[tuple]:
     conn = sqlite3.connect(path)
     try:
         rows = conn.execute(
-            "SELECT key, t, r, vid, size, etag, f FROM versions ORDER BY key, t DESC, r DESC"
+            "SELECT key, t, r, packed, f FROM versions ORDER BY key, t DESC, r DESC"
         ).fetchall()
         # Folder time bounds drive subtree skipping and must match exactly; the folders' n
         # counts rows written (re-ranked rows of a resumed pass count again) and only

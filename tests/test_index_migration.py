@@ -3,8 +3,9 @@ to the current schema automatically, in one transaction, and it gives the same a
 
 Schema 1 (before per-bucket time indexes) is captured here verbatim as its code wrote it. A
 file in that schema is made by creating its tables with that DDL and filling them with the
-rows the current code writes (the row formats of ``versions``, ``folders``, ``buckets`` and
-``labels`` did not change between the two schemas).
+rows the current code writes (the row formats of ``folders``, ``buckets`` and ``labels`` did
+not change since; ``versions`` rows are unpacked into the columns vid, size and etag that
+schemas 1-3 kept, see ``old_version_rows``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from brute import Op
 from infinstor_jlab.errors import BadRequest
 from infinstor_jlab.index import SCHEMA_VERSION, LabelRecord, SqliteSnapshotIndex
 from infinstor_jlab.index import sqlite as sqlite_mod
+from infinstor_jlab.index.codec import unpack_version
 
 # infinstor_jlab/index/sqlite.py _SCHEMA at SCHEMA_VERSION = 1 (commit 90b24b6).
 SCHEMA_V1 = """
@@ -89,6 +91,32 @@ BASE_MS = 1_763_632_800_000
 FAR_FUTURE_MS = 10**13
 ETAG = '"' + "ab" * 16 + '"'
 TABLES = ("buckets", "versions", "folders", "labels")
+# versions in schemas 1-3 (schema 4 packs vid, size and etag into one column)
+VERSIONS_V3 = """
+CREATE TABLE versions_v3(
+    b INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    t INTEGER NOT NULL,
+    r INTEGER NOT NULL,
+    vid BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    etag BLOB NOT NULL,
+    f INTEGER NOT NULL,
+    seq TEXT,
+    PRIMARY KEY(b, key, t DESC, r DESC)
+) WITHOUT ROWID
+"""
+
+
+def old_version_rows(conn: sqlite3.Connection, schema: str) -> list[tuple]:
+    """``schema``.versions rows (current layout) as schemas 1-3 stored them."""
+    out = []
+    for b, key, t, r, packed, f, seq in conn.execute(
+            f"SELECT b, key, t, r, packed, f, seq FROM {schema}.versions"):
+        vid, size, etag, is_delete = unpack_version(packed)
+        assert is_delete == bool(f & 1)
+        out.append((b, key, t, r, vid, size, etag, f, seq))
+    return out
 
 
 def history(seed: int, n: int) -> list[Op]:
@@ -143,6 +171,10 @@ def write_v1_copy(source: str, path: str) -> None:
         conn.execute("ATTACH DATABASE ? AS src", (source,))
         conn.execute("BEGIN")
         for table in TABLES:
+            if table == "versions":
+                conn.executemany("INSERT INTO main.versions VALUES(?,?,?,?,?,?,?,?,?)",
+                                 old_version_rows(conn, "src"))
+                continue
             # schema 1's columns only (later schemas added some to buckets)
             cols = ", ".join(row[1] for row in conn.execute(f"PRAGMA main.table_info({table})"))
             conn.execute(f"INSERT INTO main.{table}({cols}) SELECT {cols} FROM src.{table}")
@@ -152,10 +184,32 @@ def write_v1_copy(source: str, path: str) -> None:
         conn.close()
 
 
+def write_v3_copy(source: str, path: str) -> None:
+    """The same index as schema 3's code left it: versions with the columns vid, size and
+    etag, and the same per-bucket time indexes over it."""
+    shutil.copyfile(source, path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN")
+        indexes = conn.execute("SELECT sql FROM sqlite_master WHERE type='index' "
+                               "AND tbl_name='versions' AND sql IS NOT NULL").fetchall()
+        rows = old_version_rows(conn, "main")
+        conn.execute(VERSIONS_V3)
+        conn.executemany("INSERT INTO versions_v3 VALUES(?,?,?,?,?,?,?,?,?)", rows)
+        conn.execute("DROP TABLE versions")
+        conn.execute("ALTER TABLE versions_v3 RENAME TO versions")
+        for (sql,) in indexes:
+            conn.execute(sql)
+        conn.execute("UPDATE meta SET v='3' WHERE k='schema_version'")
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
 def write_v2_copy(source: str, path: str) -> None:
     """The same index as schema 2's code left it: without buckets.skip_gen and large_gen and
     the timeline_hours table (schema 2 had everything else of schema 3)."""
-    shutil.copyfile(source, path)
+    write_v3_copy(source, path)
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("ALTER TABLE buckets DROP COLUMN skip_gen")
@@ -299,6 +353,45 @@ def test_an_index_in_schema_2_is_migrated_on_open_and_answers_the_same(files, tm
         assert {"skip_gen", "large_gen"} <= columns
     finally:
         conn.close()
+
+
+def versions_columns(path: str) -> list[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return [row[1] for row in conn.execute("PRAGMA table_info(versions)")]
+    finally:
+        conn.close()
+
+
+def test_an_index_in_schema_3_is_migrated_on_open_and_answers_the_same(files, tmp_path):
+    buckets, current, _ = files
+    old = str(tmp_path / "v3.sqlite")
+    write_v3_copy(current, old)
+    assert schema_version(old) == 3 and "vid" in versions_columns(old)
+    timed_before = {n for n in index_names(old) if n.startswith("versions_by_time_")}
+    assert len(timed_before) == 2  # buckets "one" and "three" finished their first scan
+    ref, migrated = SqliteSnapshotIndex(current), SqliteSnapshotIndex(old)
+    try:
+        assert all_answers(migrated, buckets) == all_answers(ref, buckets)
+        # writes go on landing alike: an event, a re-listing of a key, a permanent delete
+        for idx in (ref, migrated):
+            idx.append_versions("one", [brute.to_entry(Op("x/p/new.csv", "vnew",
+                                                          BASE_MS + 10**9, False, 5, ETAG))])
+            ops = buckets["two"]
+            key = ops[0].key
+            chain = [e for e in brute.listing_entries(ops) if e.key == key]
+            idx.merge_listing("two", chain, after_key=None, through_key=None,
+                              scan_started_ms=FAR_FUTURE_MS, keys_only=True)
+            idx.remove_versions("three", [(buckets["three"][0].key,
+                                           buckets["three"][0].version_id)])
+        assert all_answers(migrated, buckets) == all_answers(ref, buckets)
+    finally:
+        ref.close()
+        migrated.close()
+    assert schema_version(old) == SCHEMA_VERSION
+    assert versions_columns(old) == ["b", "key", "t", "r", "packed", "f", "seq"]
+    assert {n for n in index_names(old) if n.startswith("versions_by_time_")} == timed_before
+    assert timeline_hours(old) == timeline_hours(current) != []
 
 
 def test_a_migration_that_fails_halfway_leaves_the_old_index_whole(files, monkeypatch):

@@ -7,14 +7,15 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infinstor_jlab.index.codec import encode_etag, encode_version_id
+from infinstor_jlab.index.codec import encode_etag, encode_version_id, pack_version
 from infinstor_jlab.index.models import ListPage, ObjectVersion
 from infinstor_jlab.timespec import format_iso
 
 keys = st.text(min_size=1, max_size=40)
-vids = st.one_of(st.just("null"), st.uuids().map(str), st.text(min_size=1, max_size=20))
+vids = st.one_of(st.just("null"), st.uuids().map(str), st.text(min_size=1, max_size=20),
+               st.text(min_size=130, max_size=300))  # ids whose encoding passes 127 bytes
 etags = st.one_of(st.binary(min_size=16, max_size=16).map(lambda b: f'"{b.hex()}"'),
-                  st.text(max_size=20))
+                  st.text(max_size=20), st.text(min_size=130, max_size=300))
 times = st.integers(min_value=0, max_value=253402300799999)
 
 
@@ -24,8 +25,9 @@ times = st.integers(min_value=0, max_value=253402300799999)
        st.dictionaries(st.text(max_size=8), st.one_of(st.none(), st.text(), st.integers()),
                        max_size=4))
 def test_page_text_is_json_dumps_of_the_dict(rows, prefixes, token, extra):
-    stored = [ObjectVersion.from_stored(k, encode_version_id(v), t, size, encode_etag(e),
-                                        False) for k, v, t, size, e in rows]
+    stored = [ObjectVersion.from_stored(k, pack_version(encode_version_id(v), size,
+                                                        encode_etag(e), False), t, False)
+              for k, v, t, size, e in rows]
     page = ListPage(objects=stored, prefixes=prefixes, next_token=token)
     extra = {k: v for k, v in extra.items() if k not in ("objects", "prefixes", "next_token")}
     expected = page.to_json()

@@ -13,6 +13,17 @@ ETags (S3 returns them with surrounding quotes; the quotes are restored on decod
   16 bytes                 -> '"<32 lower-case hex>"'
   b"\\x01" + 16 bytes + digits -> '"<hex>-<parts>"' (multipart)
   b"\\x00" + UTF-8          -> anything else, verbatim (b"\\x02" in front if that is 16 bytes)
+
+A stored version keeps its encoded id, encoded ETag, size and delete-marker flag in one
+value (``pack_version``): a listing hands each row to Python, and every column read costs
+about a third of what the row itself does, so rows of (key, time, packed) read ~15% faster
+than rows that carry the four as columns. The layout,
+
+  len(vid) vid len(etag) etag big-endian(size * 2 + is_delete_marker)
+
+with each length one byte below 128, else two (high bit set), puts the flag in the low bit
+of the last byte (``packed[-1] & 1``) and makes ``len(vid) vid`` a prefix no other version
+id's can be, so SQL can match a version id with ``substr(packed, 1, n) = ?``.
 """
 
 from __future__ import annotations
@@ -138,3 +149,60 @@ def encode_etags(etags: list[str]) -> list[bytes]:
                         out.append(b"\x00")
                 return out
     return [encode_etag(e) for e in etags]
+
+
+# -- one stored version in one value ----------------------------------------------------------
+MAX_PACKED_PART = 0x7FFF  # longer than any S3 version id (1,024) or ETag
+
+
+def _length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes((n,))
+    if n > MAX_PACKED_PART:
+        raise ValueError(f"a version id or ETag of {n} bytes is longer than S3 allows")
+    return bytes((0x80 | n >> 8, n & 0xFF))
+
+
+def version_id_prefix(vid_raw: bytes) -> bytes:
+    """The leading bytes of every packed version with this encoded version id."""
+    return _length(len(vid_raw)) + vid_raw
+
+
+def pack_version(vid_raw: bytes, size: int, etag_raw: bytes, is_delete_marker: bool) -> bytes:
+    x = size * 2 + (1 if is_delete_marker else 0)
+    return (_length(len(vid_raw)) + vid_raw + _length(len(etag_raw)) + etag_raw
+            + x.to_bytes(max(1, (x.bit_length() + 7) >> 3), "big"))
+
+
+def pack_versions(vids_raw: list[bytes], sizes: list[int], etags_raw: list[bytes],
+                  deletes: list[bool]) -> list[bytes]:
+    """``pack_version`` over a batch: ids and ETags below 128 bytes (all that S3 gives in
+    practice) take one expression per row."""
+    if all(len(v) < 0x80 for v in vids_raw) and all(len(e) < 0x80 for e in etags_raw):
+        out = []
+        append = out.append
+        for v, s, e, d in zip(vids_raw, sizes, etags_raw, deletes):
+            x = s * 2 + d
+            append(b"%c%b%c%b%b" % (len(v), v, len(e), e,
+                                    x.to_bytes(max(1, (x.bit_length() + 7) >> 3), "big")))
+        return out
+    return [pack_version(*row) for row in zip(vids_raw, sizes, etags_raw, deletes)]
+
+
+def unpack_version(packed: bytes) -> tuple[bytes, int, bytes, bool]:
+    """(encoded version id, size, encoded ETag, is_delete_marker) of a packed version."""
+    n = packed[0]
+    i = 1
+    if n & 0x80:
+        n = (n & 0x7F) << 8 | packed[1]
+        i = 2
+    vid = packed[i : i + n]
+    i += n
+    n = packed[i]
+    i += 1
+    if n & 0x80:
+        n = (n & 0x7F) << 8 | packed[i]
+        i += 1
+    etag = packed[i : i + n]
+    x = int.from_bytes(packed[i + n :], "big")
+    return vid, x >> 1, etag, bool(x & 1)

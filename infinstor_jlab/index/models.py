@@ -8,7 +8,7 @@ from json.encoder import encode_basestring_ascii as _encode_json_string
 from typing import NamedTuple
 
 from ..timespec import format_iso
-from .codec import decode_etag, decode_version_id
+from .codec import decode_etag, decode_version_id, unpack_version
 
 
 class VersionEntry(NamedTuple):
@@ -35,12 +35,12 @@ def sequencer_sort_key(seq: str | None) -> str:
 
 
 class ObjectVersion:
-    """One version of one key. Version id and ETag are decoded from the index's compact form
-    only when read: a listing page creates thousands of these and most consumers need only
-    some fields."""
+    """One version of one key. Version id, ETag and size are decoded from the index's packed
+    form (``codec.pack_version``) only when read: a listing page creates thousands of these
+    and most consumers need only some fields."""
 
-    __slots__ = ("_etag", "_etag_raw", "_vid", "_vid_raw", "is_delete_marker", "is_latest",
-                 "key", "last_modified_ms", "size")
+    __slots__ = ("_etag", "_packed", "_size", "_vid", "is_delete_marker", "is_latest", "key",
+                 "last_modified_ms")
 
     def __init__(
         self,
@@ -53,41 +53,71 @@ class ObjectVersion:
         is_latest: bool = False,
     ) -> None:
         self.key = key
+        self._packed = b""
         self._vid: str | None = version_id
-        self._vid_raw = b""
         self.last_modified_ms = last_modified_ms
-        self.size = size
+        self._size: int | None = size
         self._etag: str | None = etag
-        self._etag_raw = b""
         self.is_delete_marker = is_delete_marker
         self.is_latest = is_latest
 
     @classmethod
-    def from_stored(cls, key: str, vid_raw: bytes, t: int, size: int, etag_raw: bytes,
-                    is_delete_marker: bool, is_latest: bool = False) -> ObjectVersion:
+    def from_stored(cls, key: str, packed: bytes, t: int, is_delete_marker: bool,
+                    is_latest: bool = False) -> ObjectVersion:
         obj = cls.__new__(cls)
         obj.key = key
-        obj._vid = None
-        obj._vid_raw = vid_raw
+        obj._packed = packed
+        obj._vid = obj._etag = obj._size = None
         obj.last_modified_ms = t
-        obj.size = size
-        obj._etag = None
-        obj._etag_raw = etag_raw
         obj.is_delete_marker = is_delete_marker
         obj.is_latest = is_latest
         return obj
 
+    def _unpack(self) -> None:
+        vid, size, etag, _ = unpack_version(self._packed)
+        if self._vid is None:
+            self._vid = decode_version_id(vid)
+        self._size = size
+        self._etag = decode_etag(etag)
+
     @property
     def version_id(self) -> str:
-        if self._vid is None:
-            self._vid = decode_version_id(self._vid_raw)
-        return self._vid
+        vid = self._vid
+        if vid is None:
+            # Only the id, in the usual case (lengths below 128: one byte each; see
+            # codec.pack_version): many callers read only keys and version ids.
+            p = self._packed
+            n = p[0]
+            if n & 0x80:
+                self._unpack()
+                return self._vid  # type: ignore[return-value]
+            vid = self._vid = decode_version_id(p[1 : 1 + n])
+        return vid
 
     @property
     def etag(self) -> str:
-        if self._etag is None:
-            self._etag = decode_etag(self._etag_raw)
-        return self._etag
+        etag = self._etag
+        if etag is None:
+            p = self._packed
+            i = p[0] + 1
+            n = p[i]
+            if i > 0x80 or n & 0x80:
+                self._unpack()
+                return self._etag  # type: ignore[return-value]
+            etag = self._etag = decode_etag(p[i + 1 : i + 1 + n])
+        return etag
+
+    @property
+    def size(self) -> int:
+        size = self._size
+        if size is None:
+            p = self._packed
+            i = p[0] + 1
+            if i > 0x80 or p[i] & 0x80:
+                self._unpack()
+                return self._size  # type: ignore[return-value]
+            size = self._size = int.from_bytes(p[i + 1 + p[i] :], "big") >> 1
+        return size
 
     def _fields(self) -> tuple:
         return (self.key, self.version_id, self.last_modified_ms, self.size, self.etag,

@@ -6,7 +6,9 @@ Layout (see docs in the README, "How the index works"):
   newest first. ``t`` is the version's time in ms, ``r`` orders versions that share a
   millisecond (0 for the newest of such a group, -1 the one before it, ...), so the snapshot
   of one key at T is a single seek: the first row with ``t <= T``.
-* Version ids and ETags are stored in compact binary (``codec``).
+* Version ids and ETags are stored in compact binary, packed with the size and the
+  delete-marker flag into one value (``codec.pack_version``): listings read three columns
+  a row (key, t, packed).
 * ``versions_by_time_<b>``, one partial index ``(t, f) WHERE b=<b>`` per bucket, serves
   slices of short windows and timelines. It is built by one CREATE INDEX when the bucket's
   first full scan finishes (a sorted build, instead of a random insert per version during
@@ -51,6 +53,10 @@ from .codec import (
     encode_etags,
     encode_version_id,
     encode_version_ids,
+    pack_version,
+    pack_versions,
+    unpack_version,
+    version_id_prefix,
 )
 from .models import (
     BucketRecord,
@@ -65,11 +71,12 @@ from .models import (
     sequencer_sort_key,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # 1: one index versions_by_time(b, t, f) over all buckets, maintained from the first insert.
 # 2: per-bucket partial time indexes (see time_index_name), built when the first scan ends.
 # 3: buckets.skip_gen and large_gen, which move only when what snapshot listings skip by
 #    changes (see SqliteSnapshotIndex._large_folders); timeline_hours.
+# 4: versions.packed replaces the columns vid, size and etag (codec.pack_version).
 # Statements on ``versions`` name the bucket id as a literal, never as a bound ``b=?``: with
 # a partial index in the schema, SQLite re-prepares a statement whose bound value could
 # decide whether that index applies every time the value is bound (~10 us per execution).
@@ -96,9 +103,23 @@ _R_OFFSET = 1 << 19  # packs (t, r) into one integer for max() over the time ind
 TIMELINE_ROLLUP_MS = 3_600_000
 
 _UPSERT = (
-    "INSERT OR REPLACE INTO versions(b, key, t, r, vid, size, etag, f, seq) "
-    "VALUES(?,?,?,?,?,?,?,?,?)"
+    "INSERT OR REPLACE INTO versions(b, key, t, r, packed, f, seq) VALUES(?,?,?,?,?,?,?)"
 )
+# A stored row read back for a write: (key, t, r, vid, size, etag, f, seq), vid and etag
+# encoded; and one to write: (b, key, t, r, vid, size, etag, f, seq) the same way.
+_STORED_COLUMNS = "key, t, r, packed, f, seq"
+
+
+def _unpacked(row: tuple) -> tuple:
+    vid, size, etag, _ = unpack_version(row[3])
+    return (row[0], row[1], row[2], vid, size, etag, row[4], row[5])
+
+
+def _packed_row(row: tuple) -> tuple:
+    """An unpacked row to write, as _UPSERT takes it."""
+    return (row[0], row[1], row[2], row[3], pack_version(row[4], row[5], row[6],
+                                                         bool(row[7] & F_DELETE)),
+            row[7], row[8])
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
@@ -127,9 +148,7 @@ CREATE TABLE IF NOT EXISTS versions(
     key TEXT NOT NULL,
     t INTEGER NOT NULL,
     r INTEGER NOT NULL,
-    vid BLOB NOT NULL,
-    size INTEGER NOT NULL,
-    etag BLOB NOT NULL,
+    packed BLOB NOT NULL,
     f INTEGER NOT NULL,
     seq TEXT,
     PRIMARY KEY(b, key, t DESC, r DESC)
@@ -208,6 +227,32 @@ def _migrate(conn: sqlite3.Connection, version: int) -> None:
                             (time_index_name(b),)).fetchone():
                 _fill_timeline_hours(conn, b, width)
         version = 3
+    if version == 3:
+        # Every row is rewritten with vid, size and etag packed into one value; the table
+        # is copied in its own order (appends), and the time indexes built again over it.
+        timed = [b for (b,) in conn.execute("SELECT id FROM buckets ORDER BY id").fetchall()
+                 if conn.execute("SELECT 1 FROM sqlite_master WHERE type='index' AND name=?",
+                                 (time_index_name(b),)).fetchone()]
+        conn.execute(
+            "CREATE TABLE versions_packed(b INTEGER NOT NULL, key TEXT NOT NULL, "
+            "t INTEGER NOT NULL, r INTEGER NOT NULL, packed BLOB NOT NULL, f INTEGER NOT NULL, "
+            "seq TEXT, PRIMARY KEY(b, key, t DESC, r DESC)) WITHOUT ROWID"
+        )
+        conn.create_function(
+            "infinstor_pack", 4,
+            lambda vid, size, etag, f: pack_version(vid, size, etag, bool(f & F_DELETE)),
+            deterministic=True,
+        )
+        conn.execute(
+            "INSERT INTO versions_packed(b, key, t, r, packed, f, seq) "
+            "SELECT b, key, t, r, infinstor_pack(vid, size, etag, f), f, seq FROM versions "
+            "ORDER BY b, key, t DESC, r DESC"
+        )
+        conn.execute("DROP TABLE versions")
+        conn.execute("ALTER TABLE versions_packed RENAME TO versions")
+        for b in timed:
+            _create_time_index(conn, b)
+        version = 4
     conn.execute("UPDATE meta SET v=? WHERE k='schema_version'", (str(version),))
 
 
@@ -269,8 +314,8 @@ _first = operator.itemgetter(0)
 
 
 def _to_version(row: tuple, *, latest: bool = False) -> ObjectVersion:
-    return ObjectVersion.from_stored(row[0], row[3], row[1], row[4], row[5],
-                                     bool(row[6] & F_DELETE), latest)
+    """An ObjectVersion from a row (key, t, r, packed, f)."""
+    return ObjectVersion.from_stored(row[0], row[3], row[1], bool(row[4] & F_DELETE), latest)
 
 
 class _FolderStats:
@@ -572,13 +617,12 @@ class SqliteSnapshotIndex(SnapshotIndex):
             if keys_only:
                 # Only the keys present are merged (an event-driven re-list of a few keys).
                 for key in dict.fromkeys(e[0] for e in entries):
-                    existing[key] = conn.execute(
-                        "SELECT key, t, r, vid, size, etag, f, seq FROM versions "
-                        f"WHERE b={b} AND key=?",
+                    existing[key] = [_unpacked(row) for row in conn.execute(
+                        f"SELECT {_STORED_COLUMNS} FROM versions WHERE b={b} AND key=?",
                         (key,),
-                    ).fetchall()
+                    )]
             else:
-                sql = f"SELECT key, t, r, vid, size, etag, f, seq FROM versions WHERE b={b}"
+                sql = f"SELECT {_STORED_COLUMNS} FROM versions WHERE b={b}"
                 params: list[object] = []
                 if after_key is not None:
                     sql += " AND key > ?"
@@ -587,7 +631,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
                     sql += " AND key <= ?"
                     params.append(through_key)
                 for row in conn.execute(sql, params):
-                    existing[row[0]].append(row)
+                    existing[row[0]].append(_unpacked(row))
 
             upserts: list[tuple] = []
             deletes: list[tuple] = []
@@ -602,6 +646,8 @@ class SqliteSnapshotIndex(SnapshotIndex):
             # first scan) take the fast paths below.
             vbs = encode_version_ids([e[1] for e in entries])
             ebs = encode_etags([e[4] for e in entries])
+            packs = pack_versions(vbs, [e[3] for e in entries], ebs,
+                                  [bool(e[5]) for e in entries])
             append = upserts.append
             pop_existing = existing.pop
             i = 0
@@ -615,7 +661,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 if j == i + 1 and old is None:
                     # Fast path: a key with one version and nothing known yet.
                     t = e[2]
-                    append((b, key, t, 0, vbs[i], e[3], ebs[i],
+                    append((b, key, t, 0, packs[i],
                             (F_DELETE if e[5] else 0) | (F_PRECISE if e[6] else 0), None))
                     (new_deleted if e[5] else new_created)(t)
                     d = key[: key.rfind("/") + 1]
@@ -640,7 +686,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
                     for k, (c, t) in enumerate(zip(chain, times), i):
                         r = r - 1 if t == prev_t else 0
                         prev_t = t
-                        append((b, key, t, r, vbs[k], c[3], ebs[k],
+                        append((b, key, t, r, packs[k],
                                 (F_DELETE if c[5] else 0) | (F_PRECISE if c[6] else 0), None))
                         (new_deleted if c[5] else new_created)(t)
                     # times[] is newest first and never increases down the chain
@@ -752,7 +798,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
         for pos, nrow in new_rows.items():
             orow = old_by_pos.get(pos)
             if orow is None or orow[3:] != nrow[4:]:
-                upserts.append(nrow)
+                upserts.append(_packed_row(nrow))
                 stats.add(key, pos[0])
         # The key's rows go from old to new_rows: the timeline hours change by exactly that.
         stats.count_rows(((row[1], row[6]) for row in old), -1)
@@ -771,9 +817,9 @@ class SqliteSnapshotIndex(SnapshotIndex):
             # version already known, a same-millisecond neighbour) goes through
             # _append_chains, in order, after the inserts before it.
             insert = (
-                "INSERT OR IGNORE INTO versions(b, key, t, r, vid, size, etag, f, seq) "
-                f"SELECT {b}, ?1, ?2, 0, ?3, ?4, ?5, ?6, ?7 WHERE NOT EXISTS ("
-                f"SELECT 1 FROM versions WHERE b={b} AND key=?1 AND vid=?3)"
+                "INSERT OR IGNORE INTO versions(b, key, t, r, packed, f, seq) "
+                f"SELECT {b}, ?1, ?2, 0, ?3, ?4, ?5 WHERE NOT EXISTS ("
+                f"SELECT 1 FROM versions WHERE b={b} AND key=?1 AND substr(packed, 1, ?6)=?7)"
             )
             execute = conn.execute
             written = 0
@@ -782,7 +828,9 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 t = e[2]
                 f = (F_DELETE if e[5] else 0) | (F_PRECISE if e[6] else 0)
                 seq = e[7] if len(e) > 7 else None
-                if execute(insert, (e[0], t, vbs[i], e[3], ebs[i], f, seq)).rowcount == 1:
+                head = version_id_prefix(vbs[i])
+                packed = pack_version(vbs[i], e[3], ebs[i], bool(e[5]))
+                if execute(insert, (e[0], t, packed, f, seq, len(head), head)).rowcount == 1:
                     written += 1
                     add(e[0], t)
                     stats.count(t, f, 1)
@@ -804,10 +852,10 @@ class SqliteSnapshotIndex(SnapshotIndex):
             part = wanted[start:start + 500]
             marks = ",".join("?" * len(part))
             for row in conn.execute(
-                f"SELECT key, t, r, vid, size, etag, f, seq FROM versions WHERE b={b} AND key "
+                f"SELECT {_STORED_COLUMNS} FROM versions WHERE b={b} AND key "
                 f"IN ({marks}) ORDER BY key, t DESC, r DESC", part
             ):
-                original.setdefault(row[0], []).append(row)
+                original.setdefault(row[0], []).append(_unpacked(row))
         # Per key, the chain newest first as mutable rows [t, vid, size, etag, f, seq].
         chains: dict[str, list[list]] = {}
         for e in entries:
@@ -844,7 +892,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
             for pos, nrow in final.items():
                 orow = old_by_pos.get(pos)
                 if orow is None or orow[3:] != nrow[4:]:
-                    upserts.append(nrow)
+                    upserts.append(_packed_row(nrow))
                     stats.add(key, pos[0])
             stats.count_rows(((row[1], row[6]) for row in original[key]), -1)
             stats.count_rows(((row[2], row[7]) for row in final.values()), 1)
@@ -972,12 +1020,12 @@ class SqliteSnapshotIndex(SnapshotIndex):
             b = self._bucket_id(conn, bucket)
             stats = self._stats(conn, b)
             for key, vid in versions:
-                vb = encode_version_id(vid)
-                gone = conn.execute(f"SELECT t, f FROM versions WHERE b={b} AND key=? AND vid=?",
-                                    (key, vb)).fetchall()
+                head = version_id_prefix(encode_version_id(vid))
+                match = f"b={b} AND key=? AND substr(packed, 1, ?)=?"
+                gone = conn.execute(f"SELECT t, f FROM versions WHERE {match}",
+                                    (key, len(head), head)).fetchall()
                 if gone:
-                    conn.execute(f"DELETE FROM versions WHERE b={b} AND key=? AND vid=?",
-                                 (key, vb))
+                    conn.execute(f"DELETE FROM versions WHERE {match}", (key, len(head), head))
                     removed += len(gone)
                     stats.count_rows(gone, -1)
             if removed:
@@ -1101,13 +1149,13 @@ class SqliteSnapshotIndex(SnapshotIndex):
 
     @staticmethod
     def _segment_sql(b: int, inclusive: bool, bounded: bool, grouped: bool = False) -> str:
-        """Rows (key, t, vid, size, etag, f) in key order, newest first within a key; or,
-        ``grouped``, only each key's newest row as of the end time, with t and r packed
-        (``t_r >> 20`` is t): SQLite takes the bare columns from the row with the max."""
+        """Rows (key, t, packed) in key order, newest first within a key; or, ``grouped``,
+        only each key's newest row as of the end time, with t and r in one integer
+        (``t_r >> 20`` is t): SQLite takes the bare column from the row with the max."""
         sql = _SEGMENT_SQL.get((b, inclusive, bounded, grouped))
         if sql is None:
-            cols = ("key, max(t * 1048576 + r + 524288), vid, size, etag, f" if grouped
-                    else "key, t, vid, size, etag, f")
+            cols = ("key, max(t * 1048576 + r + 524288), packed" if grouped
+                    else "key, t, packed")
             sql = _SEGMENT_SQL[(b, inclusive, bounded, grouped)] = (
                 f"SELECT {cols} FROM versions WHERE b={int(b)} AND key "
                 + (">= ?" if inclusive else "> ?")
@@ -1128,7 +1176,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
         end_ms: int,
         grouped: bool = False,
     ) -> tuple[sqlite3.Cursor, str | None]:
-        """Rows (key, t, vid, size, etag, f) from ``pos`` up to the next skippable folder (or
+        """Rows (key, t, packed) from ``pos`` up to the next skippable folder (or
         ``hi``), and where the scan continues after that folder (None: nothing skipped, the
         range ends at ``hi``).
 
@@ -1248,7 +1296,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
             # once a folder turns out to hold more than STREAM_SKIP_ROWS rows.
             skip_below: str | None = None
             budget = 0
-            for key, t, vid, size, etag, f in rows:
+            for key, t, packed in rows:
                 if skip_below is not None:
                     if key < skip_below:
                         budget -= 1
@@ -1260,8 +1308,8 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 if key == last:
                     continue
                 last = key
-                if f & F_DELETE or (start_ms is not None and t < start_ms):
-                    continue
+                if packed[-1] & 1 or (start_ms is not None and t < start_ms):
+                    continue  # a delete marker (codec.pack_version), or before the slice
                 if delimiter is not None:
                     i = key.find(delimiter, plen)
                     if i >= 0:
@@ -1294,7 +1342,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 if count == max_keys:
                     truncated = True
                     break
-                objects.append(make(key, vid, t, size, etag, False))
+                objects.append(make(key, packed, t, False))
                 count += 1
                 last_pos = (key, False)
             if truncated or done:
@@ -1331,7 +1379,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
             key = row[0]
             if skip_below is not None and key < skip_below:
                 continue
-            if row[6] & F_DELETE:
+            if row[4] & F_DELETE:
                 continue
             if delimiter is not None:
                 i = key.find(delimiter, plen)
@@ -1401,7 +1449,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
         b = int(b)
         name = self._time_index(conn, b)
         sql = (
-            "SELECT v.key, v.t, v.r, v.vid, v.size, v.etag, v.f FROM ("
+            "SELECT v.key, v.t, v.r, v.packed, v.f FROM ("
             " SELECT key, max(t * 1048576 + r + ?) AS o FROM versions"
             + (f" INDEXED BY {name}" if name else "")
             + f" WHERE b={b} AND t BETWEEN ? AND ?"
@@ -1445,11 +1493,11 @@ class SqliteSnapshotIndex(SnapshotIndex):
             hi = prefix_end(prefix) if prefix else None
             make = ObjectVersion.from_stored
             if start_ms is not None and self._slice_by_time(conn, b, prefix, start_ms, end_ms):
-                for key, t, _r, vid, size, etag, f in self._slice_rows_by_time(
+                for key, t, _r, packed, f in self._slice_rows_by_time(
                     conn, b, prefix, hi, prefix, True, start_ms, end_ms
                 ):
                     if not f & F_DELETE:
-                        yield make(key, vid, t, size, etag, False)
+                        yield make(key, packed, t, False)
                 return
             # One flat loop (the hot path of enumeration): per segment between skippable
             # large folders, the first row of each key is its newest as of end_ms.
@@ -1465,14 +1513,14 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 rows, skip_to = self._segment(cur, b, skippable, pos, inclusive, hi, end_ms,
                                               grouped)
                 if grouped:
-                    for key, t_r, vid, size, etag, f in rows:
+                    for key, t_r, packed in rows:
                         t = t_r >> 20
-                        if f & F_DELETE or t < lo_t:
+                        if packed[-1] & 1 or t < lo_t:  # a delete marker, or before
                             continue
-                        yield make(key, vid, t, size, etag, False)
+                        yield make(key, packed, t, False)
                 else:
                     last = None
-                    for key, t, vid, size, etag, f in rows:
+                    for key, t, packed in rows:
                         if key == last:
                             older -= 1
                             if older == 0 and keys <= 2 * GROUP_AFTER_OLDER_ROWS:
@@ -1481,9 +1529,9 @@ class SqliteSnapshotIndex(SnapshotIndex):
                             continue
                         last = key
                         keys += 1
-                        if f & F_DELETE or t < lo_t:
+                        if packed[-1] & 1 or t < lo_t:
                             continue
-                        yield make(key, vid, t, size, etag, False)
+                        yield make(key, packed, t, False)
                     if grouped:  # switched mid-segment: go on after the key just read
                         pos, inclusive = last, False
                         continue
@@ -1512,11 +1560,11 @@ class SqliteSnapshotIndex(SnapshotIndex):
         with self._read() as conn:
             b = self._bucket_id(conn, bucket)
             row = conn.execute(
-                f"SELECT key, t, r, vid, size, etag, f FROM versions WHERE b={b} AND key=? "
+                f"SELECT key, t, r, packed, f FROM versions WHERE b={b} AND key=? "
                 "AND t <= ? ORDER BY t DESC, r DESC LIMIT 1",
                 (key, end_ms),
             ).fetchone()
-            if row is None or row[6] & F_DELETE:
+            if row is None or row[4] & F_DELETE:
                 return None
             if start_ms is not None and row[1] < start_ms:
                 return None
@@ -1532,7 +1580,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
         lo_ms, hi_ms = min(from_ms, to_ms), max(from_ms, to_ms)
         with self._read() as conn:
             b = self._bucket_id(conn, bucket)
-            sql = f"SELECT key, t, r, vid, size, etag, f FROM versions WHERE b={b} AND key >= ?"
+            sql = f"SELECT key, t, r, packed, f FROM versions WHERE b={b} AND key >= ?"
             params: list[object] = [prefix]
             hi = prefix_end(prefix) if prefix else None
             if hi is not None:
@@ -1547,16 +1595,16 @@ class SqliteSnapshotIndex(SnapshotIndex):
             def flush() -> None:
                 a = at_lo if from_ms <= to_ms else at_hi
                 z = at_hi if from_ms <= to_ms else at_lo
-                a_live = a is not None and not a[6] & F_DELETE
-                z_live = z is not None and not z[6] & F_DELETE
+                a_live = a is not None and not a[4] & F_DELETE
+                z_live = z is not None and not z[4] & F_DELETE
                 if z_live and not a_live:
                     result.added.append(_to_version(z))
                 elif a_live and not z_live:
                     result.deleted.append(_to_version(a))
-                elif a_live and z_live and a[3] != z[3]:
+                elif a_live and z_live and a[3] != z[3]:  # another version (packed id first)
                     result.modified.append(
-                        ModifiedEntry(current or "", decode_version_id(a[3]),
-                                      decode_version_id(z[3]))
+                        ModifiedEntry(current or "", decode_version_id(unpack_version(a[3])[0]),
+                                      decode_version_id(unpack_version(z[3])[0]))
                     )
 
             for row in conn.execute(sql, params):
@@ -1577,7 +1625,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
         with self._read() as conn:
             b = self._bucket_id(conn, bucket)
             rows = conn.execute(
-                f"SELECT key, t, r, vid, size, etag, f FROM versions WHERE b={b} AND key=? "
+                f"SELECT key, t, r, packed, f FROM versions WHERE b={b} AND key=? "
                 "ORDER BY t DESC, r DESC",
                 (key,),
             ).fetchall()
