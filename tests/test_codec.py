@@ -15,6 +15,7 @@ from infinstor_jlab.index.codec import (
     pack_version,
     pack_versions,
     unpack_version,
+    version_id_of_packed,
     version_id_prefix,
 )
 
@@ -124,6 +125,7 @@ def test_a_packed_version_unpacks_to_what_was_packed(rows):
     for p, (v, s, e, d), vb, eb in zip(packed, rows, vids, etag_raws):
         assert unpack_version(p) == (vb, s, eb, d)
         assert decode_version_id(unpack_version(p)[0]) == v
+        assert version_id_of_packed(p) == v  # the listings' shortcut
         # the delete-marker flag is the last byte's low bit: listings read only that
         assert bool(p[-1] & 1) == d
         # the id prefix that SQL matches on is the packed value's own start

@@ -860,6 +860,33 @@ def test_event_for_the_older_of_two_same_second_versions_keeps_chain_order():
         assert [o.version_id for o in idx.iter_view(BUCKET, end_ms=s + 999)] == ["v2"]
 
 
+@pytest.mark.parametrize("plan", ["default", "grouped", "grouped-switch"])
+def test_a_slice_keeps_versions_written_exactly_at_its_start(plan):
+    """A slice [T1, T2] includes T1 itself, in every scan plan: versions at T1 (alone, or
+    ranked below a same-millisecond newer one) are in it, delete markers at T1 are not."""
+    etag = '"' + "0" * 32 + '"'
+    t1 = BASE_MS + 2000
+    listing = [  # chain order: keys ascending, newest first
+        VersionEntry("a", "a2", t1, 2, etag, False, True),
+        VersionEntry("a", "a1", t1 - 1000, 1, etag, False, True),
+        VersionEntry("b", "b3", t1, 3, etag, False, True),  # same ms: b3 is newer than b2
+        VersionEntry("b", "b2", t1, 2, etag, False, True),
+        VersionEntry("c", "c1", t1 - 1, 1, etag, False, True),
+        VersionEntry("d", "dm", t1, 0, "", True, True),
+        VersionEntry("d", "d1", t1 - 1000, 1, etag, False, True),
+        VersionEntry("e", "e2", t1 + 1, 2, etag, False, True),
+        VersionEntry("e", "e1", t1, 1, etag, False, True),
+    ]
+    with query_plan(plan), fresh_index() as idx:
+        idx.merge_listing(BUCKET, listing, after_key=None, through_key=None,
+                          scan_started_ms=FAR_FUTURE_MS)
+        got = [(o.key, o.version_id) for o in idx.iter_view(BUCKET, start_ms=t1, end_ms=t1)]
+        assert got == [("a", "a2"), ("b", "b3"), ("e", "e1")]
+        got = [(o.key, o.version_id, o.size) for o in
+               idx.iter_view(BUCKET, start_ms=t1, end_ms=t1 + 5)]
+        assert got == [("a", "a2", 2), ("b", "b3", 3), ("e", "e2", 2)]
+
+
 @st.composite
 def sequenced_events(draw, ops: Sequence[Op]) -> list[VersionEntry]:
     """Real S3 events: ms-precise times and a ``sequencer`` (per key, a greater hex value is

@@ -8,7 +8,7 @@ from json.encoder import encode_basestring_ascii as _encode_json_string
 from typing import NamedTuple
 
 from ..timespec import format_iso
-from .codec import decode_etag, decode_version_id, unpack_version
+from .codec import decode_etag, decode_version_id, unpack_version, version_id_of_packed
 
 
 class VersionEntry(NamedTuple):
@@ -84,14 +84,8 @@ class ObjectVersion:
     def version_id(self) -> str:
         vid = self._vid
         if vid is None:
-            # Only the id, in the usual case (lengths below 128: one byte each; see
-            # codec.pack_version): many callers read only keys and version ids.
-            p = self._packed
-            n = p[0]
-            if n & 0x80:
-                self._unpack()
-                return self._vid  # type: ignore[return-value]
-            vid = self._vid = decode_version_id(p[1 : 1 + n])
+            # Only the id: many callers read only keys and version ids.
+            vid = self._vid = version_id_of_packed(self._packed)
         return vid
 
     @property
