@@ -1081,6 +1081,9 @@ def main(argv: list[str] | None = None) -> int:
             with open(meta_path, "w") as f:
                 json.dump(meta, f)
 
+        # The build's writes, out to disk before the latencies are measured (see os.sync()
+        # after the incremental phase).
+        os.sync()
         index = SqliteSnapshotIndex(db)  # a fresh connection, as a server process would have
         rng = random.Random(args.seed + 2)
         q = measure_queries(index, meta, max(1, args.samples), rng, prof)
@@ -1098,7 +1101,7 @@ def main(argv: list[str] | None = None) -> int:
         index.close()
         # The incremental phase leaves hundreds of MB of dirty pages that the kernel writes
         # back ~30 s later, on one of this machine's two cores, in the middle of the next
-        # phase's measurements (pit listing p50 2.86 ms at 10M versions with, 2.25 ms
+        # phase's measurements (pit listing p50 2.86 ms at 10M versions with that, 2.27 ms
         # without): written out here, outside any measurement.
         os.sync()
 
