@@ -363,14 +363,19 @@ def versions_columns(path: str) -> list[str]:
         conn.close()
 
 
-def test_an_index_in_schema_3_is_migrated_on_open_and_answers_the_same(files, tmp_path):
+def test_an_index_in_schema_3_is_migrated_on_open_and_answers_the_same(files, tmp_path,
+                                                                       caplog):
     buckets, current, _ = files
     old = str(tmp_path / "v3.sqlite")
     write_v3_copy(current, old)
     assert schema_version(old) == 3 and "vid" in versions_columns(old)
     timed_before = {n for n in index_names(old) if n.startswith("versions_by_time_")}
     assert len(timed_before) == 2  # buckets "one" and "three" finished their first scan
-    ref, migrated = SqliteSnapshotIndex(current), SqliteSnapshotIndex(old)
+    ref = SqliteSnapshotIndex(current)
+    assert "Upgrading" not in caplog.text
+    migrated = SqliteSnapshotIndex(old)
+    # the wait is explained before it starts
+    assert f"Upgrading the index at {old} from schema 3 to {SCHEMA_VERSION}" in caplog.text
     try:
         assert all_answers(migrated, buckets) == all_answers(ref, buckets)
         # writes go on landing alike: an event, a re-listing of a key, a permanent delete

@@ -35,6 +35,7 @@ from __future__ import annotations
 import base64
 import bisect
 import json
+import logging
 import operator
 import os
 import sqlite3
@@ -72,6 +73,7 @@ from .models import (
 )
 
 SCHEMA_VERSION = 4
+_log = logging.getLogger(__name__)
 # 1: one index versions_by_time(b, t, f) over all buckets, maintained from the first insert.
 # 2: per-bucket partial time indexes (see time_index_name), built when the first scan ends.
 # 3: buckets.skip_gen and large_gen, which move only when what snapshot listings skip by
@@ -413,6 +415,13 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 row = conn.execute("SELECT v FROM meta WHERE k='schema_version'").fetchone()
                 version = int(row[0])
                 if version < SCHEMA_VERSION:
+                    # Said before it starts: from schema 3 every stored version is rewritten
+                    # (~6 s per million), and nothing else would show why opening waits.
+                    _log.warning(
+                        "Upgrading the index at %s from schema %d to %d, once: this rewrites "
+                        "every stored version (about 6 s per million versions).",
+                        path, version, SCHEMA_VERSION,
+                    )
                     _migrate(conn, version)
                 self._rollup_ms = _rollup_width(conn)
             except BaseException:
