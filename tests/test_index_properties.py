@@ -124,10 +124,14 @@ _vid_st = st.one_of(
     st.integers(0, 2**192 - 1).map(_aws_id),  # AWS-style
     st.integers(0, 2**128 - 1).map(lambda n: str(uuid.UUID(int=n, version=4))),  # moto, MinIO
     st.text(min_size=1, max_size=10),  # anything else an S3 implementation may use
+    # long ids sharing a long start: stored with two-byte lengths, matched as whole ids
+    st.text(min_size=1, max_size=10).map(lambda s: "L" * 128 + s),
     st.just("null"),  # written before versioning was enabled: only a key's oldest version
 )
-_etag_st = st.tuples(st.integers(0, 2**128 - 1), st.integers(0, 10000)).map(
-    lambda t: f'"{t[0]:032x}"' if t[1] == 0 or t[1] % 4 else f'"{t[0]:032x}-{t[1]}"'
+_etag_st = st.one_of(
+    st.tuples(st.integers(0, 2**128 - 1), st.integers(0, 10000)).map(
+        lambda t: f'"{t[0]:032x}"' if t[1] == 0 or t[1] % 4 else f'"{t[0]:032x}-{t[1]}"'),
+    st.text(min_size=1, max_size=8).map(lambda s: '"' + "e" * 130 + s + '"'),  # verbatim
 )
 
 
