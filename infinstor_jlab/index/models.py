@@ -92,13 +92,14 @@ class ObjectVersion:
     def etag(self) -> str:
         etag = self._etag
         if etag is None:
+            # The ETag alone when both lengths take one byte (below 128: see
+            # codec.pack_version); otherwise the whole value is unpacked.
             p = self._packed
             i = p[0] + 1
-            n = p[i]
-            if i > 0x80 or n & 0x80:
+            if i > 0x80 or p[i] & 0x80:
                 self._unpack()
                 return self._etag  # type: ignore[return-value]
-            etag = self._etag = decode_etag(p[i + 1 : i + 1 + n])
+            etag = self._etag = decode_etag(p[i + 1 : i + 1 + p[i]])
         return etag
 
     @property
