@@ -91,21 +91,10 @@ BASE_MS = 1_763_632_800_000
 FAR_FUTURE_MS = 10**13
 ETAG = '"' + "ab" * 16 + '"'
 TABLES = ("buckets", "versions", "folders", "labels")
-# versions in schemas 1-3 (schema 4 packs vid, size and etag into one column)
-VERSIONS_V3 = """
-CREATE TABLE versions_v3(
-    b INTEGER NOT NULL,
-    key TEXT NOT NULL,
-    t INTEGER NOT NULL,
-    r INTEGER NOT NULL,
-    vid BLOB NOT NULL,
-    size INTEGER NOT NULL,
-    etag BLOB NOT NULL,
-    f INTEGER NOT NULL,
-    seq TEXT,
-    PRIMARY KEY(b, key, t DESC, r DESC)
-) WITHOUT ROWID
-"""
+# versions in schemas 1-3, as schema 1 defines it (schema 4 packs vid, size and etag into
+# one column), under the name a copy is built with
+VERSIONS_V3 = SCHEMA_V1[SCHEMA_V1.index("CREATE TABLE IF NOT EXISTS versions("):].split(";")[0] \
+    .replace("IF NOT EXISTS versions(", "versions_v3(", 1)
 
 
 def old_version_rows(conn: sqlite3.Connection, schema: str) -> list[tuple]:

@@ -90,29 +90,27 @@ class ObjectVersion:
 
     @property
     def etag(self) -> str:
-        etag = self._etag
-        if etag is None:
-            # The ETag alone when both lengths take one byte (below 128: see
-            # codec.pack_version); otherwise the whole value is unpacked.
-            p = self._packed
-            i = p[0] + 1
-            if i > 0x80 or p[i] & 0x80:
-                self._unpack()
-                return self._etag  # type: ignore[return-value]
-            etag = self._etag = decode_etag(p[i + 1 : i + 1 + p[i]])
-        return etag
+        if self._etag is None:
+            self._unpack_etag_and_size()
+        return self._etag  # type: ignore[return-value]
 
     @property
     def size(self) -> int:
-        size = self._size
-        if size is None:
-            p = self._packed
-            i = p[0] + 1
-            if i > 0x80 or p[i] & 0x80:
-                self._unpack()
-                return self._size  # type: ignore[return-value]
-            size = self._size = int.from_bytes(p[i + 1 + p[i] :], "big") >> 1
-        return size
+        if self._size is None:
+            self._unpack_etag_and_size()
+        return self._size  # type: ignore[return-value]
+
+    def _unpack_etag_and_size(self) -> None:
+        """Both without the version id when both lengths take one byte (below 128: see
+        codec.pack_version); otherwise the whole value is unpacked."""
+        p = self._packed
+        i = p[0] + 1
+        if i > 0x80 or p[i] & 0x80:
+            self._unpack()
+            return
+        end = i + 1 + p[i]
+        self._etag = decode_etag(p[i + 1 : end])
+        self._size = int.from_bytes(p[end:], "big") >> 1
 
     def _fields(self) -> tuple:
         return (self.key, self.version_id, self.last_modified_ms, self.size, self.etag,

@@ -123,7 +123,19 @@ def _packed_row(row: tuple) -> tuple:
                                                          bool(row[7] & F_DELETE)),
             row[7], row[8])
 
-_SCHEMA = """
+# The versions table's definition after its name (also used by the schema 3 -> 4 migration).
+_VERSIONS_COLUMNS = """(
+    b INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    t INTEGER NOT NULL,
+    r INTEGER NOT NULL,
+    packed BLOB NOT NULL,
+    f INTEGER NOT NULL,
+    seq TEXT,
+    PRIMARY KEY(b, key, t DESC, r DESC)
+) WITHOUT ROWID"""
+
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS buckets(
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -145,16 +157,7 @@ CREATE TABLE IF NOT EXISTS buckets(
     skip_gen INTEGER NOT NULL DEFAULT 0,
     large_gen INTEGER NOT NULL DEFAULT 0
 );
-CREATE TABLE IF NOT EXISTS versions(
-    b INTEGER NOT NULL,
-    key TEXT NOT NULL,
-    t INTEGER NOT NULL,
-    r INTEGER NOT NULL,
-    packed BLOB NOT NULL,
-    f INTEGER NOT NULL,
-    seq TEXT,
-    PRIMARY KEY(b, key, t DESC, r DESC)
-) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS versions{_VERSIONS_COLUMNS};
 CREATE TABLE IF NOT EXISTS folders(
     b INTEGER NOT NULL,
     prefix TEXT NOT NULL,
@@ -235,11 +238,7 @@ def _migrate(conn: sqlite3.Connection, version: int) -> None:
         timed = [b for (b,) in conn.execute("SELECT id FROM buckets ORDER BY id").fetchall()
                  if conn.execute("SELECT 1 FROM sqlite_master WHERE type='index' AND name=?",
                                  (time_index_name(b),)).fetchone()]
-        conn.execute(
-            "CREATE TABLE versions_packed(b INTEGER NOT NULL, key TEXT NOT NULL, "
-            "t INTEGER NOT NULL, r INTEGER NOT NULL, packed BLOB NOT NULL, f INTEGER NOT NULL, "
-            "seq TEXT, PRIMARY KEY(b, key, t DESC, r DESC)) WITHOUT ROWID"
-        )
+        conn.execute(f"CREATE TABLE versions_packed{_VERSIONS_COLUMNS}")
         conn.create_function(
             "infinstor_pack", 4,
             lambda vid, size, etag, f: pack_version(vid, size, etag, bool(f & F_DELETE)),
