@@ -14,13 +14,24 @@ pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
+    """moto's server on an ephemeral loopback port, or the S3-compatible endpoint named by
+    ``INFINSTOR_TEST_S3_ENDPOINT`` (MinIO, LocalStack, Ceph RGW...: the suite then checks
+    this tool against that implementation; its credentials come from
+    ``INFINSTOR_TEST_S3_ACCESS_KEY``/``_SECRET_KEY``, default ``testing``)."""
     # Dummy credentials so nothing can ever reach real AWS from the tests.
-    os.environ["AWS_ACCESS_KEY_ID"] = "testing"
-    os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+    os.environ["AWS_ACCESS_KEY_ID"] = os.environ.get("INFINSTOR_TEST_S3_ACCESS_KEY", "testing")
+    os.environ["AWS_SECRET_ACCESS_KEY"] = os.environ.get(
+        "INFINSTOR_TEST_S3_SECRET_KEY", "testing"
+    )
     os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
     os.environ.pop("AWS_PROFILE", None)
+    external = os.environ.get("INFINSTOR_TEST_S3_ENDPOINT")
+    if external:
+        os.environ["AWS_ENDPOINT_URL"] = external
+        yield external
+        return
+    from moto.server import ThreadedMotoServer
+
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

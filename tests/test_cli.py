@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
 
@@ -168,19 +169,20 @@ def test_errors_are_one_sentence_on_stderr(capsys, seeded):
 
 
 def test_track_asks_before_enabling_versioning(s3, index_url, capsys):
-    s3.create_bucket(Bucket="unversioned-cli")
-    s3.put_object(Bucket="unversioned-cli", Key="k", Body=b"1")
+    name = f"unversioned-{uuid.uuid4().hex[:8]}"  # unique: the endpoint may be shared
+    s3.create_bucket(Bucket=name)
+    s3.put_object(Bucket=name, Key="k", Body=b"1")
     proc = subprocess.run(
-        [sys.executable, "-m", "infinstor_jlab.cli", "track", "unversioned-cli",
+        [sys.executable, "-m", "infinstor_jlab.cli", "track", name,
          "--index", index_url],
         capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60, check=False,
     )
     assert proc.returncode != 0 and "--yes" in proc.stderr
-    assert "Status" not in s3.get_bucket_versioning(Bucket="unversioned-cli")
-    code, _out, err = run(capsys, "track", "unversioned-cli", "--yes", "--index", index_url)
+    assert "Status" not in s3.get_bucket_versioning(Bucket=name)
+    code, _out, err = run(capsys, "track", name, "--yes", "--index", index_url)
     assert code == 0, err
-    assert s3.get_bucket_versioning(Bucket="unversioned-cli")["Status"] == "Enabled"
-    doc = run_json(capsys, "ls", "s3://unversioned-cli", "--index", index_url)
+    assert s3.get_bucket_versioning(Bucket=name)["Status"] == "Enabled"
+    doc = run_json(capsys, "ls", f"s3://{name}", "--index", index_url)
     assert [(o["key"], o["version_id"]) for o in doc["objects"]] == [("k", "null")]
 
 

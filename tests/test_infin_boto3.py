@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import uuid
 
 import boto3
 import pytest
@@ -181,11 +182,12 @@ def test_resource_api_and_downloads(tt_env, history, tmp_path):
 
 
 def test_untracked_buckets_and_writes_pass_through(tt_env, history, s3):
-    s3.create_bucket(Bucket="untracked-live-bucket")
-    s3.put_object(Bucket="untracked-live-bucket", Key="k", Body=b"live")
+    untracked = f"untracked-{uuid.uuid4().hex[:8]}"  # unique: the endpoint may be shared
+    s3.create_bucket(Bucket=untracked)
+    s3.put_object(Bucket=untracked, Key="k", Body=b"live")
     snap = boto3.client("s3", infinstor_time_spec=history["t0"])
     with pytest.warns(UserWarning, match="not in the snapshot index"):
-        resp = snap.list_objects_v2(Bucket="untracked-live-bucket")
+        resp = snap.list_objects_v2(Bucket=untracked)
     assert keys(resp) == ["k"]
     # Writes go to live S3, and the live object is there.
     snap.put_object(Bucket=history["bucket"], Key="outputs/model.bin", Body=b"weights")

@@ -227,7 +227,7 @@ def relist_keys(s3: Any, index: SnapshotIndex, bucket: str, keys: list[str]) -> 
         while True:
             page = list_versions_page(s3, bucket, prefix=key, key_marker=key_marker,
                                       version_id_marker=vid_marker)
-            split = split or is_split_listing(page.entries)
+            split = split or is_split_listing(page.entries, page.latest)
             for e, is_latest in zip(page.entries, page.latest):
                 if e.key == key:
                     entries.append(e)
@@ -317,7 +317,7 @@ def relist_prefix(s3: Any, index: SnapshotIndex, bucket: str, prefix: str) -> in
     while True:
         page = list_versions_page(s3, bucket, prefix=prefix, key_marker=key_marker,
                                   version_id_marker=vid_marker)
-        split = split or is_split_listing(page.entries)
+        split = split or is_split_listing(page.entries, page.latest)
         entries.extend(page.entries)
         latest.extend(page.latest)
         if not page.truncated:

@@ -65,13 +65,23 @@ def versioning_disabled_message(bucket: str) -> str:
     )
 
 
-def is_split_listing(entries: list[VersionEntry]) -> bool:
-    """True when a page lists delete markers apart from versions (key order restarts).
+def is_split_listing(entries: list[VersionEntry], latest: list[bool] | None = None) -> bool:
+    """True when a page lists delete markers apart from versions.
 
-    S3 interleaves a key's versions and delete markers in chain order, so its pages are in
-    key order; some stores (moto) list all versions, then all delete markers.
+    S3 interleaves a key's versions and delete markers in chain order (newest first), so
+    its pages are in key order and a key's IsLatest entry is its first. Some stores list a
+    page's versions, then its delete markers (moto) or the other way round (LocalStack):
+    key order restarts, or a key's IsLatest entry comes after another entry of that key.
     """
-    return any(entries[i].key < entries[i - 1].key for i in range(1, len(entries)))
+    if any(entries[i].key < entries[i - 1].key for i in range(1, len(entries))):
+        return True
+    if latest:
+        first_seen: set[str] = set()
+        for e, is_latest in zip(entries, latest):
+            if is_latest and e.key in first_seen:
+                return True
+            first_seen.add(e.key)
+    return False
 
 
 def order_chains(
@@ -155,8 +165,18 @@ def sync_bucket(
         )
         progress.pages += 1
         progress.versions_seen += len(page.entries)
-        if not split_style and is_split_listing(page.entries):
+        if not split_style and is_split_listing(page.entries, page.latest):
             split_style = True
+            if after_key is not None:
+                # Keys merged earlier in this pass took the listing's order as their chain
+                # order, which on this store it is not: list them again. The checkpoint goes
+                # first, so that a crash in between also starts over.
+                index.clear_checkpoint(bucket)
+                index.set_listing_style(bucket, "split")
+                key_marker = after_key = version_id_marker = None
+                held, held_latest = [], []
+                progress.resumed_after = None
+                continue
             index.set_listing_style(bucket, "split")
         entries = held + page.entries
         latest = held_latest + page.latest
