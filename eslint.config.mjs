@@ -13,6 +13,7 @@ export default defineConfig([
       'dist',
       'coverage',
       '.venv',
+      '.venv-localstack',
       '.yarn',
       'infinstor_jlab/labextension',
       '**/*.js',

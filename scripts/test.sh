@@ -4,10 +4,11 @@
 # Creates (or reuses) a virtualenv at .venv, installs the package editable with its
 # test extras (this runs `jlpm install` and builds the labextension, so Node.js must
 # be on PATH), then runs ruff, the TypeScript/JSON lint (prettier + eslint), pytest,
-# the front end's Jest unit tests and the Galata UI tests (ui-tests/, Playwright
-# driving Debian's /usr/bin/chromium against a Jupyter server wired to moto; the
-# server listens on port 8888, which must be free). Extra arguments are passed to
-# pytest. SKIP_UI_TESTS=1 skips the Galata tests.
+# the S3-backed tests again against LocalStack (scripts/test-other-s3.sh; needs Python
+# 3.13, else skipped; SKIP_OTHER_S3=1 skips it), the front end's Jest unit tests and
+# the Galata UI tests (ui-tests/, Playwright driving Debian's /usr/bin/chromium against
+# a Jupyter server wired to moto; the server listens on port 8888, which must be free).
+# Extra arguments are passed to pytest. SKIP_UI_TESTS=1 skips the Galata tests.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -36,6 +37,11 @@ jlpm lint:check
 
 # pytest exits 5 when it collects no tests; with set -e that fails the run, as it should.
 python -m pytest -q "$@"
+
+# The S3-backed tests again on a second S3 implementation (LocalStack).
+if [ "${SKIP_OTHER_S3:-0}" != "1" ]; then
+  bash scripts/test-other-s3.sh
+fi
 
 # Front end unit tests (ts-jest, jsdom).
 jlpm test
