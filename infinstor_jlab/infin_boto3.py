@@ -33,6 +33,7 @@ import botocore.handlers
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 
+from .errors import BadRequest
 from .services.timetravel import SNAPSHOT_ENV, TimeTravel
 from .timespec import TimeSpec
 
@@ -124,8 +125,18 @@ class TimeTravelClientMixin:
                 params["VersionId"] = version_id
                 context["infinstor_pinned"] = (bucket, params.get("Key", ""), version_id, view)
         else:
-            context[_CONTEXT_KEY] = _response(
-                200, tt.list_objects(params, view, v2=(op == "ListObjectsV2")))
+            try:
+                listing = tt.list_objects(params, view, v2=(op == "ListObjectsV2"))
+            except BadRequest as exc:
+                # What S3 answers for a continuation token it did not issue: code that
+                # handles S3's errors handles this one.
+                context[_CONTEXT_KEY] = _response(400, {"Error": {
+                    "Code": "InvalidArgument",
+                    "Message": f"The continuation token provided is incorrect. {exc}",
+                    "ArgumentName": "continuation-token",
+                }})
+            else:
+                context[_CONTEXT_KEY] = _response(200, listing)
         if run_id is not None:
             tt.note_run_read(run_id, view, bucket)
 

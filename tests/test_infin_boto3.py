@@ -131,6 +131,12 @@ def test_absent_keys_give_s3s_errors(tt_env, history):
     assert err.value.response["Error"]["Code"] == "404"
     head = snap.head_object(Bucket=history["bucket"], Key="flowers/a.jpg")
     assert head["VersionId"] == history["ids"]["a1"] and head["ContentLength"] == 5
+    # A continuation token the view did not issue: S3's 400 InvalidArgument, not a crash.
+    with pytest.raises(ClientError) as err:
+        snap.list_objects_v2(Bucket=history["bucket"], ContinuationToken="not-a-token")
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert err.value.response["Error"]["Code"] == "InvalidArgument"
+    assert "continuation token" in err.value.response["Error"]["Message"]
 
 
 def test_paginators_span_pages(tt_env, history, s3):
