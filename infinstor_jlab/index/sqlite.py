@@ -49,7 +49,6 @@ from ..errors import BadRequest, Conflict, UnknownBucket, UnknownLabel
 from ..timespec import now_ms
 from .base import MAX_KEYS_LIMIT, SnapshotIndex
 from .codec import (
-    decode_version_id,
     encode_etag,
     encode_etags,
     encode_version_id,
@@ -57,6 +56,7 @@ from .codec import (
     pack_version,
     pack_versions,
     unpack_version,
+    version_id_of_packed,
     version_id_prefix,
 )
 from .models import (
@@ -107,8 +107,9 @@ TIMELINE_ROLLUP_MS = 3_600_000
 _UPSERT = (
     "INSERT OR REPLACE INTO versions(b, key, t, r, packed, f, seq) VALUES(?,?,?,?,?,?,?)"
 )
-# A stored row read back for a write: (key, t, r, vid, size, etag, f, seq), vid and etag
-# encoded; and one to write: (b, key, t, r, vid, size, etag, f, seq) the same way.
+# The columns a write reads back; _unpacked makes such a row (key, t, r, vid, size, etag, f,
+# seq) with vid and etag encoded, and _packed_row takes (b, key, t, r, vid, size, etag, f,
+# seq) the same way and makes the row _UPSERT writes.
 _STORED_COLUMNS = "key, t, r, packed, f, seq"
 
 
@@ -1613,8 +1614,8 @@ class SqliteSnapshotIndex(SnapshotIndex):
                     result.deleted.append(_to_version(a))
                 elif a_live and z_live and a[3] != z[3]:  # another version (packed id first)
                     result.modified.append(
-                        ModifiedEntry(current or "", decode_version_id(unpack_version(a[3])[0]),
-                                      decode_version_id(unpack_version(z[3])[0]))
+                        ModifiedEntry(current or "", version_id_of_packed(a[3]),
+                                      version_id_of_packed(z[3]))
                     )
 
             for row in conn.execute(sql, params):

@@ -65,7 +65,7 @@ def versioning_disabled_message(bucket: str) -> str:
     )
 
 
-def is_split_listing(entries: list[VersionEntry], latest: list[bool] | None = None) -> bool:
+def is_split_listing(entries: list[VersionEntry], latest: list[bool]) -> bool:
     """True when a page lists delete markers apart from versions.
 
     S3 interleaves a key's versions and delete markers in chain order (newest first), so
@@ -75,12 +75,11 @@ def is_split_listing(entries: list[VersionEntry], latest: list[bool] | None = No
     """
     if any(entries[i].key < entries[i - 1].key for i in range(1, len(entries))):
         return True
-    if latest:
-        first_seen: set[str] = set()
-        for e, is_latest in zip(entries, latest):
-            if is_latest and e.key in first_seen:
-                return True
-            first_seen.add(e.key)
+    first_seen: set[str] = set()
+    for e, is_latest in zip(entries, latest):
+        if is_latest and e.key in first_seen:
+            return True
+        first_seen.add(e.key)
     return False
 
 
