@@ -373,7 +373,6 @@ def build_parser() -> argparse.ArgumentParser:
         description="Time travel over versioned S3 buckets: snapshots, slices, diffs, labels.",
         parents=[common],
     )
-    parser.set_defaults(index=None, endpoint_url=None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -476,6 +475,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # --index and --endpoint-url are accepted before or after the command. Their defaults are
+    # filled in here, not with set_defaults: the parsers share these option objects (parents=),
+    # so a default set on one would reach the command's parser too and overwrite a value given
+    # before the command.
+    for name in ("index", "endpoint_url"):
+        if not hasattr(args, name):
+            setattr(args, name, None)
     if getattr(args, "max_keys", None) is not None and not 1 <= args.max_keys <= 1000:
         parser.error("--max-keys must be between 1 and 1000")
     try:

@@ -68,6 +68,23 @@ def test_ls_json_shape_and_time_travel(capsys, seeded):
     assert [o["key"] for o in sliced["objects"]] == ["ds/a.csv"]
 
 
+def test_index_and_endpoint_options_work_before_or_after_the_command(capsys, seeded, s3):
+    b, ix = seeded["bucket"], seeded["index"]
+    after = run_json(capsys, "ls", f"s3://{b}", "--recursive", "--index", ix)
+    assert len(after["objects"]) == 2
+    before = run_json(capsys, "--index", ix, "ls", f"s3://{b}", "--recursive")
+    assert before == after
+    endpoint = s3.meta.endpoint_url
+    both = run_json(capsys, "--index", ix, "--endpoint-url", endpoint, "label", "create",
+                    "front", f"s3://{b}/ds/", "--at", "now")
+    assert both["object_count"] == 2
+    assert run_json(capsys, "label", "list", "--index", ix)["labels"][0]["name"] == "front"
+    # the option after the command wins, as with any repeated option
+    code, _, err = run(capsys, "--index", ix, "ls", f"s3://{b}", "--index",
+                       ix.replace("index.sqlite", "other.sqlite"))
+    assert code == 1 and "not in the index" in err
+
+
 def test_ls_paging_with_max_keys_and_token(capsys, seeded):
     b, ix = seeded["bucket"], seeded["index"]
     seen, token = [], None
