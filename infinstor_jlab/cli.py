@@ -100,16 +100,20 @@ def cmd_track(args: argparse.Namespace) -> int:
     return _run_sync(svc, args.bucket, full=False)
 
 
+def _sync_interrupted(bucket: str) -> int:
+    sys.stderr.write(
+        f"\nInterrupted. Progress is saved: run `infinstor-jlab sync {bucket}` to resume.\n"
+    )
+    return EXIT_INTERRUPTED
+
+
 def _run_sync(svc: Any, bucket: str, *, full: bool) -> int:
     bar = _ProgressBar(f"sync {bucket}")
     started = time.monotonic()
     try:
         result = svc.sync(bucket, full=full, on_progress=bar)
     except KeyboardInterrupt:
-        sys.stderr.write(
-            f"\nInterrupted. Progress is saved: run `infinstor-jlab sync {bucket}` to resume.\n"
-        )
-        return EXIT_INTERRUPTED
+        return _sync_interrupted(bucket)
     for warning in result.warnings:
         sys.stderr.write(f"warning: {warning}\n")
     p = result.progress
@@ -160,7 +164,12 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    return _run_sync(_service(args), args.bucket, full=args.full)
+    # Ctrl-C while the index opens or the S3 client is made (before any listing) gets the
+    # same answer as during the listing: running sync again carries on.
+    try:
+        return _run_sync(_service(args), args.bucket, full=args.full)
+    except KeyboardInterrupt:
+        return _sync_interrupted(args.bucket)
 
 
 def cmd_ls(args: argparse.Namespace) -> int:

@@ -155,3 +155,25 @@ def test_ctrl_c_in_the_cli_keeps_progress(history_bucket, tmp_path):
     reference = str(tmp_path / "reference.sqlite")
     run_sync(reference, history_bucket, 1000, None)
     assert dump(path)[0] == dump(reference)[0]
+
+
+def test_ctrl_c_as_the_cli_opens_the_index_says_how_to_resume(history_bucket, tmp_path):
+    # The signal lands while the index is being opened and the S3 client made, before any
+    # listing: the answer is the same as during the listing (it was a bare "Interrupted.").
+    path = str(tmp_path / "early.sqlite")
+    env = dict(os.environ)
+    env["PYTHONWARNINGS"] = "ignore"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "infinstor_jlab.cli", "sync", history_bucket,
+         "--index", "sqlite:///" + path],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while not os.path.exists(path) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.001)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    if proc.returncode == 130:
+        assert f"run `infinstor-jlab sync {history_bucket}` to resume".encode() in err, err
+    else:
+        assert b"Synced" in out, (proc.returncode, out.decode(), err.decode()[-3000:])
