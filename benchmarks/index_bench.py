@@ -770,6 +770,12 @@ def measure_queries(
     reps = len(secs_t)
     res["timeline_p50_ms"] = ms(statistics.median(secs_t))
     details["timeline_reps"] = reps
+    # The bucket's figures (the sidebar's status poll) and the check every time-travel read
+    # makes: neither may grow with the bucket.
+    secs_b = [timed(index.get_bucket, BUCKET)[0] for _ in range(samples)]
+    details["bucket_record_p50_ms"] = ms(statistics.median(secs_b))
+    secs_h = [timed(index.has_bucket, BUCKET)[0] for _ in range(samples)]
+    details["has_bucket_p50_ms"] = ms(statistics.median(secs_h))
     res["_details"] = details
     return res
 

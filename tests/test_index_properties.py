@@ -520,8 +520,25 @@ def check_timeline_hours(idx, ops) -> None:
     assert {h: [c, d] for h, c, d in rows if c or d} == want
 
 
+def check_bucket_record(idx, ops) -> None:
+    """The bucket's figures: its rows, and (once the time index exists: before, folder bounds
+    that may only be wider) its first and last version times, also after versions were
+    pruned."""
+    record = idx.get_bucket(BUCKET)
+    assert record.version_count == len(ops)
+    assert idx.has_bucket(BUCKET) and not idx.has_bucket(BUCKET + "-other")
+    times = [op.time_ms for op in ops]
+    want = (min(times), max(times)) if times else (None, None)
+    conn = idx._conn()
+    b = conn.execute("SELECT id FROM buckets WHERE name=?", (BUCKET,)).fetchone()[0]
+    if idx._time_index(conn, b) is not None:
+        assert (record.first_ms, record.last_ms) == want
+    elif times:
+        assert record.first_ms <= want[0] and record.last_ms >= want[1]
+
+
 def check_all(idx, ops, data, rounds: int = 3) -> None:
-    assert idx.get_bucket(BUCKET).version_count == len(ops)
+    check_bucket_record(idx, ops)
     check_history(idx, ops)
     check_timeline_hours(idx, ops)
     for _ in range(rounds):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 
+from ..errors import UnknownBucket
 from .models import (
     BucketRecord,
     DiffResult,
@@ -43,6 +44,15 @@ class SnapshotIndex(ABC):
     @abstractmethod
     def get_bucket(self, bucket: str) -> BucketRecord:
         """Raise UnknownBucket if the bucket is not in the index."""
+
+    def has_bucket(self, bucket: str) -> bool:
+        """Whether the bucket is in the index. Every time-travel read asks this, so a backend
+        should answer it without computing a BucketRecord's figures."""
+        try:
+            self.get_bucket(bucket)
+        except UnknownBucket:
+            return False
+        return True
 
     @abstractmethod
     def list_buckets(self) -> list[BucketRecord]: ...

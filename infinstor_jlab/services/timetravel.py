@@ -18,7 +18,6 @@ from urllib.parse import quote
 
 from dateutil.tz import tzutc
 
-from ..errors import UnknownBucket
 from ..index import SnapshotIndex, open_index, prefix_end
 from ..index.sqlite import continuation_token
 from ..timespec import TimeSpec, parse_time_spec
@@ -147,19 +146,17 @@ class TimeTravel:
             log.warning("infin_boto3: could not annotate MLflow run %s: %s", run_id, exc)
 
     def tracked(self, bucket: str) -> bool:
-        try:
-            self.index.get_bucket(bucket)
+        if self.index.has_bucket(bucket):
             return True
-        except UnknownBucket:
-            if bucket not in self._warned:
-                self._warned.add(bucket)
-                warnings.warn(
-                    f"infin_boto3: bucket {bucket!r} is not in the snapshot index, so reads of "
-                    f"it see the live bucket. Run `infinstor-jlab track {bucket}` to enable "
-                    "time travel for it.",
-                    stacklevel=2,
-                )
-            return False
+        if bucket not in self._warned:
+            self._warned.add(bucket)
+            warnings.warn(
+                f"infin_boto3: bucket {bucket!r} is not in the snapshot index, so reads of "
+                f"it see the live bucket. Run `infinstor-jlab track {bucket}` to enable "
+                "time travel for it.",
+                stacklevel=2,
+            )
+        return False
 
     # -- answers ----------------------------------------------------------------------------
     def list_objects(self, params: dict[str, Any], spec: TimeSpec, *, v2: bool
