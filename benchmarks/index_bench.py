@@ -770,6 +770,16 @@ def measure_queries(
     reps = len(secs_t)
     res["timeline_p50_ms"] = ms(statistics.median(secs_t))
     details["timeline_reps"] = reps
+    # What changed in the whole bucket over one day (diff T -> T + 1 day), at random T.
+    days = [rng.randint(START_MS, END_MS - DAY_S * 1000) for _ in range(10)]
+    secs_d, sizes_d = latencies(
+        "diff",
+        days,
+        lambda t: index.diff(BUCKET, prefix="", from_ms=t, to_ms=t + DAY_S * 1000),
+        lambda d: len(d.added) + len(d.deleted) + len(d.modified),
+    )
+    details["diff_1day_p50_ms"] = ms(statistics.median(secs_d))
+    details["diff_1day_avg_changes"] = round(statistics.mean(sizes_d))
     # The bucket's figures (the sidebar's status poll) and the check every time-travel read
     # makes: neither may grow with the bucket.
     secs_b = [timed(index.get_bucket, BUCKET)[0] for _ in range(samples)]

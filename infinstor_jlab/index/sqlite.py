@@ -1615,14 +1615,23 @@ class SqliteSnapshotIndex(SnapshotIndex):
         lo_ms, hi_ms = min(from_ms, to_ms), max(from_ms, to_ms)
         with self._read() as conn:
             b = self._bucket_id(conn, bucket)
-            sql = f"SELECT key, t, r, packed, f FROM versions WHERE b={b} AND key >= ?"
-            params: list[object] = [prefix]
             hi = prefix_end(prefix) if prefix else None
-            if hi is not None:
-                sql += " AND key < ?"
-                params.append(hi)
-            sql += " AND t <= ? ORDER BY key, t DESC, r DESC"
-            params.append(hi_ms)
+            rows: Iterable[tuple]
+            if lo_ms < hi_ms and self._slice_by_time(conn, b, prefix, lo_ms + 1, hi_ms):
+                # Only keys with a version in (lo_ms, hi_ms] can differ (without one, the
+                # newest as of either time is the same row): the time index finds them, and
+                # the rows of those keys alone are read, instead of every row under the prefix
+                # (a day's diff of a 10M-version bucket: 4.8 s that way).
+                rows = self._diff_rows_by_time(conn, b, prefix, hi, lo_ms, hi_ms)
+            else:
+                sql = f"SELECT key, t, r, packed, f FROM versions WHERE b={b} AND key >= ?"
+                params: list[object] = [prefix]
+                if hi is not None:
+                    sql += " AND key < ?"
+                    params.append(hi)
+                sql += " AND t <= ? ORDER BY key, t DESC, r DESC"
+                params.append(hi_ms)
+                rows = conn.execute(sql, params)
             current: str | None = None
             at_hi: tuple | None = None
             at_lo: tuple | None = None
@@ -1642,7 +1651,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
                                       version_id_of_packed(z[3]))
                     )
 
-            for row in conn.execute(sql, params):
+            for row in rows:
                 key = row[0]
                 if key != current:
                     if current is not None:
@@ -1655,6 +1664,31 @@ class SqliteSnapshotIndex(SnapshotIndex):
             if current is not None:
                 flush()
         return result
+
+    def _diff_rows_by_time(self, conn: sqlite3.Connection, b: int, prefix: str,
+                           hi: str | None, lo_ms: int, hi_ms: int) -> list[tuple]:
+        """The rows as of hi_ms (key, t, r, packed, f; per key newest first, keys in order)
+        of the keys under the prefix that have a version in (lo_ms, hi_ms]."""
+        b = int(b)
+        name = self._time_index(conn, b)
+        sql = (
+            "SELECT v.key, v.t, v.r, v.packed, v.f FROM ("
+            " SELECT DISTINCT key FROM versions"
+            + (f" INDEXED BY {name}" if name else "")
+            + f" WHERE b={b} AND t > ? AND t <= ? AND key >= ?"
+        )
+        params: list[object] = [lo_ms, hi_ms, prefix]
+        if hi is not None:
+            sql += " AND key < ?"
+            params.append(hi)
+        # CROSS JOIN keeps the window outermost (as in _slice_rows_by_time).
+        sql += f") w CROSS JOIN versions v ON v.b={b} AND v.key=w.key AND v.t <= ?"
+        params.append(hi_ms)
+        rows = conn.execute(sql, params).fetchall()
+        # Each key's rows come in the table's order (newest first); a stable sort by key
+        # puts the keys in order and keeps that.
+        rows.sort(key=_first)
+        return rows
 
     def history(self, bucket: str, key: str) -> list[ObjectVersion]:
         with self._read() as conn:
