@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import time
@@ -11,7 +12,7 @@ import uuid
 import pytest
 
 from infinstor_jlab.cli import main
-from infinstor_jlab.timespec import format_tm, now_ms
+from infinstor_jlab.timespec import format_tm
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -27,26 +28,32 @@ def run_json(capsys, *argv: str):
 
 
 def next_second() -> int:
-    time.sleep(1.02 - (time.time() % 1.0))
-    return (now_ms() // 1000) * 1000
+    """Sleep into the next whole second; return the last millisecond before it. Everything
+    written before the call has a time <= the result, everything after a greater one, however
+    long the writes before it took (a slow machine can carry a batch into the next second)."""
+    now = time.time()
+    boundary = math.floor(now) + 1
+    time.sleep(boundary - now + 0.02)
+    return boundary * 1000 - 1
 
 
 @pytest.fixture
 def seeded(s3, bucket, index_url, capsys):
     """Two seconds of history, synced through the CLI."""
-    t0 = next_second()
     ids = {
         "a": s3.put_object(Bucket=bucket, Key="ds/a.csv", Body=b"1")["VersionId"],
         "b": s3.put_object(Bucket=bucket, Key="ds/b.csv", Body=b"22")["VersionId"],
         "img": s3.put_object(Bucket=bucket, Key="ds/img/x.png", Body=b"333")["VersionId"],
     }
-    t1 = next_second()
+    t0 = next_second()
     ids["a2"] = s3.put_object(Bucket=bucket, Key="ds/a.csv", Body=b"4444")["VersionId"]
     s3.delete_object(Bucket=bucket, Key="ds/b.csv")
+    t1 = next_second()
     code, out, err = run(capsys, "sync", bucket, "--index", index_url)
     assert code == 0, err
     assert "versions listed" in out
     return {"bucket": bucket, "index": index_url, "t0": format_tm(t0), "t1": format_tm(t1),
+            "later": f"{format_tm(t0 + 1)}-{format_tm(t1)}",
             "ids": ids}
 
 
@@ -63,7 +70,7 @@ def test_ls_json_shape_and_time_travel(capsys, seeded):
     now = run_json(capsys, "ls", f"s3://{b}/ds/", "--index", ix, "--recursive")
     assert [(o["key"], o["version_id"]) for o in now["objects"]] == [
         ("ds/a.csv", seeded["ids"]["a2"]), ("ds/img/x.png", seeded["ids"]["img"])]
-    sliced = run_json(capsys, "ls", f"s3://{b}", "--slice", f"{seeded['t1']}-{seeded['t1']}",
+    sliced = run_json(capsys, "ls", f"s3://{b}", "--slice", seeded["later"],
                       "--recursive", "--index", ix)
     assert [o["key"] for o in sliced["objects"]] == ["ds/a.csv"]
 

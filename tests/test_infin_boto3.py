@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -11,12 +12,17 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from infinstor_jlab.timespec import format_tm, now_ms
+from infinstor_jlab.timespec import format_tm
 
 
 def next_second() -> int:
-    time.sleep(1.02 - (time.time() % 1.0))
-    return (now_ms() // 1000) * 1000
+    """Sleep into the next whole second; return the last millisecond before it. Everything
+    written before the call has a time <= the result, everything after a greater one, however
+    long the writes before it took (a slow machine can carry a batch into the next second)."""
+    now = time.time()
+    boundary = math.floor(now) + 1
+    time.sleep(boundary - now + 0.02)
+    return boundary * 1000 - 1
 
 
 @pytest.fixture
@@ -38,17 +44,19 @@ def tt_env(service, index_url, monkeypatch, tmp_path):
 
 @pytest.fixture
 def history(s3, bucket, service):
-    """flowers/ at t0: a(v1), b; at t1: a(v2), c, b deleted. 1200 keys under many/."""
-    t0 = next_second()
+    """flowers/ as of t0: a(v1), b; as of t1: a(v2), c, b deleted; the slice ``later``
+    holds just what arrived after t0."""
     ids = {"a1": s3.put_object(Bucket=bucket, Key="flowers/a.jpg", Body=b"A-one")["VersionId"],
            "b": s3.put_object(Bucket=bucket, Key="flowers/b.jpg", Body=b"B")["VersionId"]}
     s3.put_object(Bucket=bucket, Key="flowers/sub/x.jpg", Body=b"X")
-    t1 = next_second()
+    t0 = next_second()
     ids["a2"] = s3.put_object(Bucket=bucket, Key="flowers/a.jpg", Body=b"A-two")["VersionId"]
     ids["c"] = s3.put_object(Bucket=bucket, Key="flowers/c.jpg", Body=b"C")["VersionId"]
     s3.delete_object(Bucket=bucket, Key="flowers/b.jpg")
+    t1 = next_second()
     service.sync(bucket)
-    return {"bucket": bucket, "t0": format_tm(t0), "t1": format_tm(t1), "ids": ids}
+    return {"bucket": bucket, "t0": format_tm(t0), "t1": format_tm(t1),
+            "later": f"{format_tm(t0 + 1)}-{format_tm(t1)}", "ids": ids}
 
 
 def keys(resp):
@@ -100,14 +108,14 @@ def history_service(tt_env):
 
 
 def test_original_keyword_snapshot_and_slice(tt_env, history):
-    bucket, t0, t1 = history["bucket"], history["t0"], history["t1"]
+    bucket, t0 = history["bucket"], history["t0"]
     snap = boto3.client("s3", infinstor_time_spec=t0)
     resp = snap.list_objects_v2(Bucket=bucket, Prefix="flowers/", Delimiter="/")
     assert keys(resp) == ["flowers/a.jpg", "flowers/b.jpg"]
     assert [p["Prefix"] for p in resp["CommonPrefixes"]] == ["flowers/sub/"]
     assert resp["KeyCount"] == 3 and resp["IsTruncated"] is False
     assert snap.get_object(Bucket=bucket, Key="flowers/a.jpg")["Body"].read() == b"A-one"
-    sliced = boto3.client("s3", infinstor_time_spec=f"{t1}-{t1}")
+    sliced = boto3.client("s3", infinstor_time_spec=history["later"])
     assert keys(sliced.list_objects_v2(Bucket=bucket, Prefix="flowers/")) == [
         "flowers/a.jpg", "flowers/c.jpg"]
     with pytest.raises(ClientError) as err:  # existed, but did not arrive in the window

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 
@@ -24,9 +25,13 @@ WEIRD_KEYS = [
 
 
 def next_second() -> int:
-    """Sleep into the next whole second and return its start (epoch ms)."""
-    time.sleep(1.02 - (time.time() % 1.0))
-    return (now_ms() // 1000) * 1000
+    """Sleep into the next whole second; return the last millisecond before it. Everything
+    written before the call has a time <= the result, everything after a greater one, however
+    long the writes before it took (a slow machine can carry a batch into the next second)."""
+    now = time.time()
+    boundary = math.floor(now) + 1
+    time.sleep(boundary - now + 0.02)
+    return boundary * 1000 - 1
 
 
 def listing(service, bucket, spec, prefix="", delimiter=None):
@@ -42,22 +47,23 @@ def listing(service, bucket, spec, prefix="", delimiter=None):
 
 
 def test_snapshot_shows_the_past_after_overwrites_and_deletes(service, s3, bucket):
-    t0 = next_second()
+    start = next_second()
     v_a1 = s3.put_object(Bucket=bucket, Key="data/a.csv", Body=b"a1")["VersionId"]
     v_b1 = s3.put_object(Bucket=bucket, Key="data/b.csv", Body=b"b1")["VersionId"]
-    t1 = next_second()
+    t0 = next_second()
     v_a2 = s3.put_object(Bucket=bucket, Key="data/a.csv", Body=b"a2")["VersionId"]
     s3.delete_object(Bucket=bucket, Key="data/b.csv")
     v_c1 = s3.put_object(Bucket=bucket, Key="data/sub/c.csv", Body=b"c1")["VersionId"]
+    t1 = next_second()
     service.sync(bucket)
 
     before = listing(service, bucket, format_tm(t0), prefix="data/", delimiter="/")
     assert before == ([("data/a.csv", v_a1), ("data/b.csv", v_b1)], [])
     after = listing(service, bucket, format_tm(t1), prefix="data/", delimiter="/")
     assert after == ([("data/a.csv", v_a2)], ["data/sub/"])
-    assert listing(service, bucket, format_tm(t0 - 1000)) == ([], [])
+    assert listing(service, bucket, format_tm(start)) == ([], [])
     # A slice shows only the window's arrivals.
-    assert listing(service, bucket, f"{format_tm(t1)}-{format_tm(t1)}") == (
+    assert listing(service, bucket, f"{format_tm(t0 + 1)}-{format_tm(t1)}") == (
         [("data/a.csv", v_a2), ("data/sub/c.csv", v_c1)], [])
     diff = service.diff(bucket, prefix="", from_spec=parse_time_spec(format_tm(t0)),
                         to_spec=parse_time_spec(format_tm(t1)))
