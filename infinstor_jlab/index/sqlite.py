@@ -20,7 +20,8 @@ Layout (see docs in the README, "How the index works"):
   instead of counting every version. Like the time index it is counted once when the first
   full scan ends, and from then on every write adjusts it by exactly the rows it adds and
   removes.
-* ``folders`` keeps, per '/'-folder, the first and last version time under it (exact bounds)
+* ``folders`` keeps, per '/'-folder, the first and last version time under it (bounds: exact
+  until versions are pruned, which never narrows them)
   and ``n``, the rows ever written under it (an upper bound on its versions, enough to pick
   the folders large enough to be worth skipping). A listing as of an early T skips a large folder whose first version is after T
   instead of scanning its rows (likewise a slice skips folders with nothing after T1).
