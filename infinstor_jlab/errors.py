@@ -52,6 +52,12 @@ class AccessDenied(InfinstorError):
     status = 403
 
 
+class IndexUnavailable(InfinstorError):
+    """The snapshot index file cannot be opened (not a database, corrupt, no permission)."""
+
+    status = 503
+
+
 class StorageError(InfinstorError):
     """The object store failed in a way the user must act on (credentials, endpoint)."""
 

@@ -192,6 +192,19 @@ def test_errors_are_one_sentence_on_stderr(capsys, seeded):
     assert code != 0 and "two single times" in err
 
 
+def test_an_index_file_that_cannot_be_opened_is_one_sentence(tmp_path, capsys):
+    not_an_index = tmp_path / "notes.txt"
+    not_an_index.write_bytes(b"my notes, not a database\n" * 100)
+    code, out, err = run(capsys, "ls", "s3://some-bucket/", "--index", str(not_an_index),
+                         "--json")
+    assert code == 1 and out == ""
+    assert f"Cannot open the index at {not_an_index}" in err and "Traceback" not in err
+    assert not_an_index.read_bytes() == b"my notes, not a database\n" * 100  # untouched
+    under_a_file = not_an_index / "index.sqlite"
+    code, out, err = run(capsys, "sync", "some-bucket", "--index", f"sqlite:///{under_a_file}")
+    assert code == 1 and out == "" and f"Cannot open the index at {under_a_file}" in err
+
+
 def test_track_asks_before_enabling_versioning(s3, index_url, capsys):
     name = f"unversioned-{uuid.uuid4().hex[:8]}"  # unique: the endpoint may be shared
     s3.create_bucket(Bucket=name)

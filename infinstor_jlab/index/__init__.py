@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 
-from ..errors import BadRequest
+from ..errors import BadRequest, IndexUnavailable
 from .base import MAX_KEYS_LIMIT, SnapshotIndex
 from .models import (
     BucketRecord,
@@ -70,4 +71,13 @@ def sqlite_path(url: str) -> str:
 
 def open_index(url: str | None = None) -> SnapshotIndex:
     resolved = resolve_index_url(url)
-    return SqliteSnapshotIndex(sqlite_path(resolved))
+    path = sqlite_path(resolved)
+    try:
+        return SqliteSnapshotIndex(path)
+    except (sqlite3.DatabaseError, OSError) as exc:
+        # Not a database, a damaged one, or a place this user cannot write: one sentence
+        # that names the file and what to do, not a traceback.
+        raise IndexUnavailable(
+            f"Cannot open the index at {path} ({exc}). Point --index or {INDEX_URL_ENV} at "
+            "an infinstor_jlab index, or at a new file to start one."
+        ) from exc
