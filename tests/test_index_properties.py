@@ -533,6 +533,9 @@ def check_bucket_record(idx, ops) -> None:
     b = conn.execute("SELECT id FROM buckets WHERE name=?", (BUCKET,)).fetchone()[0]
     if idx._time_index(conn, b) is not None:
         assert (record.first_ms, record.last_ms) == want
+        if times:  # the whole bucket's timeline spans the same times by default
+            tl = idx.timeline(BUCKET, bins=1)
+            assert (tl.start_ms, tl.end_ms) == want
     elif times:
         assert record.first_ms <= want[0] and record.last_ms >= want[1]
 

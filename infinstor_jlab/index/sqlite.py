@@ -569,6 +569,16 @@ class SqliteSnapshotIndex(SnapshotIndex):
             return conn.execute("SELECT 1 FROM buckets WHERE name=?",
                                 (bucket,)).fetchone() is not None
 
+    @staticmethod
+    def _time_index_ends(conn: sqlite3.Connection, b: int, time_index: str
+                         ) -> tuple[int | None, int | None]:
+        """The bucket's first and last version times (None, None without versions): the
+        first and last rows of its time index, exact also after versions were pruned."""
+        ends = [conn.execute(
+            f"SELECT t FROM versions INDEXED BY {time_index} WHERE b={int(b)} "
+            f"ORDER BY t {order} LIMIT 1").fetchone() for order in ("ASC", "DESC")]
+        return (ends[0][0] if ends[0] else None, ends[1][0] if ends[1] else None)
+
     def _bucket_record(self, conn: sqlite3.Connection, row: tuple) -> BucketRecord:
         b, name, tracked, versioning, last_sync, _marker, started = row
         b = int(b)
@@ -582,11 +592,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
             count = conn.execute(
                 "SELECT coalesce(sum(created + deleted), 0) FROM timeline_hours WHERE b=?", (b,)
             ).fetchone()[0]
-            ends = [conn.execute(
-                f"SELECT t FROM versions INDEXED BY {time_index} WHERE b={b} "
-                f"ORDER BY t {order} LIMIT 1").fetchone() for order in ("ASC", "DESC")]
-            first_ms = ends[0][0] if ends[0] else None
-            last_ms = ends[1][0] if ends[1] else None
+            first_ms, last_ms = self._time_index_ends(conn, b, time_index)
         else:
             # Before the first full scan ends: count the rows, and take the folder bounds
             # (nothing has been pruned before the first scan ends).
@@ -1716,9 +1722,18 @@ class SqliteSnapshotIndex(SnapshotIndex):
             b = self._bucket_id(conn, bucket)
             if from_ms is None or to_ms is None:
                 folder = prefix[: prefix.rfind("/") + 1]
-                row = conn.execute(
-                    "SELECT first_t, last_t FROM folders WHERE b=? AND prefix=?", (b, folder)
-                ).fetchone()
+                time_index = self._time_index(conn, b) if not folder else None
+                if time_index is not None:
+                    # The whole bucket spans exactly its first to last version (the folder
+                    # bounds only widen: after old versions expire they would start the
+                    # histogram at the bucket's first day, with nothing in it for months).
+                    ends = self._time_index_ends(conn, b, time_index)
+                    row = ends if ends[0] is not None else None
+                else:
+                    row = conn.execute(
+                        "SELECT first_t, last_t FROM folders WHERE b=? AND prefix=?",
+                        (b, folder)
+                    ).fetchone()
                 now = now_ms()
                 first, last = (row[0], row[1]) if row else (now, now)
                 from_ms = first if from_ms is None else from_ms
