@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 import time
 from collections.abc import Sequence
@@ -30,6 +31,12 @@ def _service(args: argparse.Namespace) -> Any:
     from .services import InfinstorService
 
     return InfinstorService(open_index(args.index), s3_endpoint_url=args.endpoint_url)
+
+
+def _index_location(args: argparse.Namespace) -> str:
+    from .index import resolve_index_url
+
+    return resolve_index_url(args.index)
 
 
 def _emit_json(doc: Any) -> None:
@@ -497,6 +504,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except InfinstorError as exc:
         sys.stderr.write(f"infinstor-jlab: {exc.message}\n")
+        return EXIT_ERROR
+    except sqlite3.DatabaseError as exc:
+        # The index opened but a read or write failed (a damaged file, a full disk, a
+        # read-only file): say so and what to do; a sync rebuilds a new index from S3.
+        sys.stderr.write(
+            f"infinstor-jlab: The index at {_index_location(args)} could not be used ({exc}). "
+            "Check the disk and the file's permissions, or point --index at a new file and "
+            "run `infinstor-jlab sync BUCKET` to rebuild it from S3.\n"
+        )
         return EXIT_ERROR
     except KeyboardInterrupt:
         sys.stderr.write("\nInterrupted.\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 import subprocess
 import sys
 import time
@@ -203,6 +204,23 @@ def test_an_index_file_that_cannot_be_opened_is_one_sentence(tmp_path, capsys):
     under_a_file = not_an_index / "index.sqlite"
     code, out, err = run(capsys, "sync", "some-bucket", "--index", f"sqlite:///{under_a_file}")
     assert code == 1 and out == "" and f"Cannot open the index at {under_a_file}" in err
+
+
+def test_a_damaged_index_is_one_sentence(capsys, seeded, tmp_path):
+    b, ix = seeded["bucket"], seeded["index"]
+    path = ix[len("sqlite:///"):]
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name='versions'").fetchone()[0]
+    conn.close()
+    with open(path, "r+b") as f:  # the versions table's root page, zeroed: a damaged file
+        f.seek((root - 1) * page_size)
+        f.write(b"\0" * page_size)
+    code, out, err = run(capsys, "ls", f"s3://{b}/", "--recursive", "--index", ix, "--json")
+    assert code == 1 and out == ""
+    assert f"The index at {ix} could not be used" in err and "malformed" in err
+    assert "Traceback" not in err
 
 
 def test_track_asks_before_enabling_versioning(s3, index_url, capsys):
