@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import re
 import threading
 import time
@@ -15,6 +14,7 @@ from urllib.parse import quote
 
 import pytest
 import tornado.web
+from timing import next_second
 from tornado.httpclient import HTTPClientError, HTTPResponse
 
 from infinstor_jlab import app as extension_app
@@ -104,15 +104,6 @@ async def track(jp_fetch, bucket: str, **body: Any) -> dict[str, Any]:
     assert job["state"] == "done", job
     return doc
 
-
-def next_second() -> int:
-    """Sleep into the next whole second; return the last millisecond before it. Everything
-    written before the call has a time <= the result, everything after a greater one (whether
-    the store reports whole seconds or milliseconds)."""
-    now = time.time()
-    boundary = math.floor(now) + 1
-    time.sleep(boundary - now + 0.02)
-    return boundary * 1000 - 1
 
 
 def keys(page: dict[str, Any]) -> list[str]:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import math
 import sqlite3
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
+from timing import next_second
 
 from infinstor_jlab.cli import main
 from infinstor_jlab.timespec import format_tm
@@ -27,15 +26,6 @@ def run_json(capsys, *argv: str):
     assert code == 0, err
     return json.loads(out)
 
-
-def next_second() -> int:
-    """Sleep into the next whole second; return the last millisecond before it. Everything
-    written before the call has a time <= the result, everything after a greater one, however
-    long the writes before it took (a slow machine can carry a batch into the next second)."""
-    now = time.time()
-    boundary = math.floor(now) + 1
-    time.sleep(boundary - now + 0.02)
-    return boundary * 1000 - 1
 
 
 @pytest.fixture

@@ -130,22 +130,30 @@ def test_killed_ingest_resumes_to_identical_index(s3, history_bucket, tmp_path):
     assert kills >= 4, "the child finished before most kills; the test proved little"
 
 
-def test_ctrl_c_in_the_cli_keeps_progress(history_bucket, tmp_path):
-    path = str(tmp_path / "cli.sqlite")
+def interrupt_cli_sync(bucket: str, path: str, *, after: float, poll: float
+                       ) -> tuple[subprocess.Popen, bytes, bytes]:
+    """Run ``infinstor-jlab sync`` in a child and send it SIGINT ``after`` seconds once it is
+    running our code (it has created the index file)."""
     env = dict(os.environ)
     env["PYTHONWARNINGS"] = "ignore"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "infinstor_jlab.cli", "sync", history_bucket,
+        [sys.executable, "-m", "infinstor_jlab.cli", "sync", bucket,
          "--index", "sqlite:///" + path],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
-    # Interrupt only once the CLI is running our code (it has created the index file).
     deadline = time.monotonic() + 30
     while not os.path.exists(path) and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.02)
-    time.sleep(0.3)
+        time.sleep(poll)
+    if after:
+        time.sleep(after)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
+    return proc, out, err
+
+
+def test_ctrl_c_in_the_cli_keeps_progress(history_bucket, tmp_path):
+    path = str(tmp_path / "cli.sqlite")
+    proc, out, err = interrupt_cli_sync(history_bucket, path, after=0.3, poll=0.02)
     if proc.returncode == 130:
         assert b"run `infinstor-jlab sync" in err
     else:
@@ -161,18 +169,7 @@ def test_ctrl_c_as_the_cli_opens_the_index_says_how_to_resume(history_bucket, tm
     # The signal lands while the index is being opened and the S3 client made, before any
     # listing: the answer is the same as during the listing (it was a bare "Interrupted.").
     path = str(tmp_path / "early.sqlite")
-    env = dict(os.environ)
-    env["PYTHONWARNINGS"] = "ignore"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "infinstor_jlab.cli", "sync", history_bucket,
-         "--index", "sqlite:///" + path],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 30
-    while not os.path.exists(path) and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.001)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    proc, out, err = interrupt_cli_sync(history_bucket, path, after=0, poll=0.001)
     if proc.returncode == 130:
         assert f"run `infinstor-jlab sync {history_bucket}` to resume".encode() in err, err
     else:

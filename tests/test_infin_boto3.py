@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import math
 import os
 import threading
-import time
 import uuid
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from timing import next_second
 
 from infinstor_jlab.timespec import format_tm
-
-
-def next_second() -> int:
-    """Sleep into the next whole second; return the last millisecond before it. Everything
-    written before the call has a time <= the result, everything after a greater one, however
-    long the writes before it took (a slow machine can carry a batch into the next second)."""
-    now = time.time()
-    boundary = math.floor(now) + 1
-    time.sleep(boundary - now + 0.02)
-    return boundary * 1000 - 1
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from live_server import LiveServer
+from timing import next_second
 
 from infinstor_jlab.index.codec import unpack_version
 
@@ -45,14 +46,6 @@ def read_only(index_url: str) -> Iterator[sqlite3.Connection]:
     finally:
         conn.close()
 
-
-def next_second() -> int:
-    """Sleep into the next whole second; returns the last millisecond of the one before (S3
-    listings carry whole seconds, so this separates what was written before and after)."""
-    now = time.time()
-    boundary = int(now) + 1
-    time.sleep(boundary - now + 0.02)
-    return boundary * 1000 - 1
 
 
 def seed(s3: Any, bucket: str, ops: list[tuple[str, str]]) -> None:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
-import time
 import uuid
 
 import pytest
+from timing import next_second
 
 from infinstor_jlab.errors import UnknownBucket, VersioningDisabled
 from infinstor_jlab.services.sync import sync_bucket
@@ -23,15 +22,6 @@ WEIRD_KEYS = [
     "a/b/c/d/deep.json",
 ]
 
-
-def next_second() -> int:
-    """Sleep into the next whole second; return the last millisecond before it. Everything
-    written before the call has a time <= the result, everything after a greater one, however
-    long the writes before it took (a slow machine can carry a batch into the next second)."""
-    now = time.time()
-    boundary = math.floor(now) + 1
-    time.sleep(boundary - now + 0.02)
-    return boundary * 1000 - 1
 
 
 def listing(service, bucket, spec, prefix="", delimiter=None):
