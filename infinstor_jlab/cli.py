@@ -195,16 +195,17 @@ def cmd_ls(args: argparse.Namespace) -> int:
         if not prefix:
             prefix = label_prefix or ""
     delimiter = None if args.recursive else "/"
+    within = label_prefix if label_bucket is not None else None
     if args.max_keys is not None:
         page = svc.list_objects(bucket, spec=spec, prefix=prefix, delimiter=delimiter,
-                                max_keys=args.max_keys, token=args.token)
+                                max_keys=args.max_keys, token=args.token, within=within)
         objects, prefixes, next_token = page.objects, page.prefixes, page.next_token
     else:
         objects, prefixes = [], []
         token = args.token
         while True:
             page = svc.list_objects(bucket, spec=spec, prefix=prefix, delimiter=delimiter,
-                                    max_keys=1000, token=token)
+                                    max_keys=1000, token=token, within=within)
             objects.extend(page.objects)
             prefixes.extend(page.prefixes)
             token = page.next_token

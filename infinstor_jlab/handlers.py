@@ -376,6 +376,9 @@ class ObjectsHandler(InfinstorAPIHandler):
                 max_keys=max_keys,
                 token=token,
                 start_after=start_after,
+                # label= is the label's view (its keys only); a label:/ spec in at= or
+                # slice= is its time, over any prefix.
+                within=(spec.label_prefix or None) if label else None,
                 extra={
                     "bucket": bucket,
                     "prefix": effective_prefix,

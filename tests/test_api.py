@@ -510,6 +510,18 @@ async def test_label_lifecycle(jp_fetch, s3, bucket):
     page = await get_json(jp_fetch, "buckets", bucket, "objects", at=f"label:/{name}",
                           prefix="")
     assert keys(page) == ["other.txt"] and page["prefixes"] == ["train/"]
+    # label= is the label's view: at the bucket's root only the folder it holds, never the
+    # files beside it; a prefix beside it is refused with the prefix it does hold.
+    page = await get_json(jp_fetch, "buckets", bucket, "objects", label=name, prefix="")
+    assert keys(page) == [] and page["prefixes"] == ["train/"]
+    msg = await error_message(jp_fetch, "GET", "buckets", bucket, "objects", expect=400,
+                              label=name, prefix="other")
+    assert name in msg and f"s3://{bucket}/train/" in msg
+    # "train/" + "/..." would group under "train//" from the root but not from "train/":
+    # that listing is refused rather than answered wrongly.
+    msg = await error_message(jp_fetch, "GET", "buckets", bucket, "objects", expect=400,
+                              label=name, prefix="", delimiter="//")
+    assert "train/" in msg
     meta = await get_json(jp_fetch, "buckets", bucket, "object", key="train/2.jpg", label=name)
     assert meta["size"] == 3
     await get_json(jp_fetch, "buckets", bucket, "object", key="train/3.jpg", label=name,

@@ -141,6 +141,38 @@ def test_labels_lifecycle(capsys, seeded, s3):
     assert code != 0 and "no label named 'ds-v1'" in err
 
 
+def test_ls_through_a_label_shows_only_what_the_label_holds(capsys, s3, bucket, index_url):
+    """A label pins the keys under its prefix: a broader prefix lists only the label's part
+    (never a neighbour such as ds.csv or dsx/), a narrower one lists inside it, and a prefix
+    beside it is an error that says which prefix the label holds."""
+    for key in ("ds.csv", "ds/a.csv", "ds/img/x.png", "dsx/y.csv", "other/z.csv"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"1")
+    code, _, err = run(capsys, "sync", bucket, "--index", index_url)
+    assert code == 0, err
+    run_json(capsys, "label", "create", "ds-now", f"s3://{bucket}/ds/", "--at", "now",
+             "--index", index_url)
+
+    def ls(uri: str, *extra: str) -> dict:
+        return run_json(capsys, "ls", uri, "--label", "ds-now", "--index", index_url, *extra)
+
+    everything = ["ds/a.csv", "ds/img/x.png"]
+    assert [o["key"] for o in ls(f"s3://{bucket}", "--recursive")["objects"]] == everything
+    assert [o["key"] for o in ls(f"s3://{bucket}/d", "--recursive")["objects"]] == everything
+    # Not given a prefix: the label's own folder, as documented.
+    page = ls(f"s3://{bucket}")
+    assert page["prefixes"] == ["ds/img/"] and [o["key"] for o in page["objects"]] == ["ds/a.csv"]
+    # A broader prefix given explicitly: the one folder of it that the label holds.
+    for uri in (f"s3://{bucket}/d", f"s3://{bucket}/ds"):
+        page = ls(uri)
+        assert page == {"objects": [], "prefixes": ["ds/"], "next_token": None}, uri
+    page = ls(f"s3://{bucket}/ds/img/")
+    assert [o["key"] for o in page["objects"]] == ["ds/img/x.png"]
+    code, out, err = run(capsys, "ls", f"s3://{bucket}/other/", "--label", "ds-now",
+                         "--index", index_url, "--json")
+    assert code != 0 and out == ""
+    assert "outside label 'ds-now'" in err and f"s3://{bucket}/ds/" in err
+
+
 def test_label_verify_without_s3_is_an_error_not_drift(capsys, seeded):
     """An unreachable endpoint says so; it does not report every object as missing."""
     b, ix = seeded["bucket"], seeded["index"]

@@ -37,6 +37,26 @@ PREVIEWABLE_TEXT = {"application/json", "text/csv", "application/x-ndjson", "app
                     "application/yaml", "application/x-yaml"}
 
 
+
+def _folder_holding(within: str, prefix: str, delimiter: str | None) -> str | None:
+    """In a listing of ``prefix`` (a proper prefix of ``within``), the common prefix that
+    holds every key under ``within``, if the delimiter already occurs in ``within`` past
+    ``prefix``; None when the keys under ``within`` group as in a listing of ``within``.
+    A delimiter of several characters that could start inside ``within`` and end past it
+    has no such answer from a listing of ``within``: that is refused."""
+    if not delimiter:
+        return None
+    at = within.find(delimiter, len(prefix))
+    if at >= 0:
+        return within[: at + len(delimiter)]
+    for i in range(max(len(prefix), len(within) - len(delimiter) + 1), len(within)):
+        if delimiter.startswith(within[i:]):
+            raise BadRequest(
+                f"With delimiter {delimiter!r} this listing of the label's view cannot be "
+                f"told apart; list the label's prefix {within!r} or one under it."
+            )
+    return None
+
 @dataclass
 class SyncJob:
     id: str
@@ -462,9 +482,32 @@ class InfinstorService:
         max_keys: int = MAX_KEYS_LIMIT,
         token: str | None = None,
         start_after: str | None = None,
+        within: str | None = None,
     ) -> ListPage:
+        """One page of the view; ``within`` (a label's prefix) keeps the page to the keys
+        under it, as the label pins them: a broader prefix lists only the label's part of
+        it, a prefix beside it is an error."""
         if not 1 <= max_keys <= MAX_KEYS_LIMIT:
             raise BadRequest(f"max_keys must be between 1 and {MAX_KEYS_LIMIT}.")
+        if within and not prefix.startswith(within):
+            if not within.startswith(prefix):
+                name = f"label {spec.label!r}" if spec.label else "the label's view"
+                raise BadRequest(
+                    f"s3://{bucket}/{prefix} is outside {name}, which holds only "
+                    f"s3://{bucket}/{within}; list that prefix or one under it."
+                )
+            folder = _folder_holding(within, prefix, delimiter)
+            if folder is not None:
+                # Every key of the label lies under this one folder of the listing: the
+                # page is that folder, if the label's view holds anything there.
+                probe = self.index.list_view(
+                    bucket, end_ms=spec.end_ms, start_ms=spec.start_ms, prefix=within,
+                    delimiter=None, max_keys=1, token=token, start_after=start_after)
+                return ListPage(objects=[], prefixes=[folder] if probe.objects else [],
+                                next_token=None)
+            # No delimiter between the two prefixes: the keys under ``within`` group exactly
+            # as they do in a listing of ``within`` itself.
+            prefix = within
         return self.index.list_view(
             bucket,
             end_ms=spec.end_ms,
@@ -486,6 +529,7 @@ class InfinstorService:
         max_keys: int = MAX_KEYS_LIMIT,
         token: str | None = None,
         start_after: str | None = None,
+        within: str | None = None,
         extra: dict[str, Any] | None = None,
     ) -> str:
         """One page as JSON text (with ``extra`` fields), from the page cache when nothing
@@ -493,12 +537,12 @@ class InfinstorService:
         def compute() -> str:
             return self.list_objects(
                 bucket, spec=spec, prefix=prefix, delimiter=delimiter, max_keys=max_keys,
-                token=token, start_after=start_after).to_json_text(extra)
+                token=token, start_after=start_after, within=within).to_json_text(extra)
 
         if self.page_cache is None:
             return compute()
         key = (bucket, spec.kind, spec.start_ms, spec.end_ms, prefix, delimiter, max_keys,
-               token, start_after, repr(sorted((extra or {}).items())))
+               token, start_after, within, repr(sorted((extra or {}).items())))
         return self.page_cache.get_or_compute(key, compute)
 
     def iter_objects(self, bucket: str, *, spec: TimeSpec, prefix: str = "") -> Iterator[
