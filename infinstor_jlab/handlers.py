@@ -417,7 +417,9 @@ class ObjectHandler(InfinstorAPIHandler):
             if not version_id:
                 spec, _, _ = service.view_spec(at=at, slice_=slice_, label=label)
                 _check_label_bucket(spec, bucket)
-            return service.resolve_object(bucket, key, spec=spec, version_id=version_id), spec
+            within = (spec.label_prefix or None) if spec is not None and label else None
+            return service.resolve_object(bucket, key, spec=spec, version_id=version_id,
+                                          within=within), spec
 
         obj, spec = await self.run(resolve, query=True)
         if preview:

@@ -526,6 +526,13 @@ async def test_label_lifecycle(jp_fetch, s3, bucket):
     assert meta["size"] == 3
     await get_json(jp_fetch, "buckets", bucket, "object", key="train/3.jpg", label=name,
                    expect=404)
+    # other.txt existed at the label's time, but beside its prefix: not in the label.
+    msg = await error_message(jp_fetch, "GET", "buckets", bucket, "object", expect=404,
+                              key="other.txt", label=name)
+    assert f"s3://{bucket}/train/" in msg
+    meta = await get_json(jp_fetch, "buckets", bucket, "object", key="other.txt",
+                          at=f"label:/{name}")
+    assert meta["size"] == 5
     msg = await error_message(jp_fetch, "GET", "buckets", "another-bucket", "objects",
                               expect=400, label=name)
     assert bucket in msg

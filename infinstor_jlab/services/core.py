@@ -393,10 +393,16 @@ class InfinstorService:
 
     # -- objects ----------------------------------------------------------------------------
     def resolve_object(self, bucket: str, key: str, *, spec: TimeSpec | None = None,
-                       version_id: str | None = None) -> ObjectVersion:
-        """The version of ``key`` in the view (or the given version id), from the index."""
+                       version_id: str | None = None, within: str | None = None
+                       ) -> ObjectVersion:
+        """The version of ``key`` in the view (or the given version id), from the index;
+        ``within`` (a label's prefix): a key outside it is not in the label's view."""
         if not key:
             raise BadRequest("An object key is required.")
+        if within and not key.startswith(within) and spec is not None:
+            name = f"label {spec.label!r}" if spec.label else "the label's view"
+            raise NotFound(f"s3://{bucket}/{key} is not in {name}, which holds only "
+                           f"s3://{bucket}/{within}.")
         if version_id:
             for v in self.index.history(bucket, key):
                 if v.version_id == version_id:
