@@ -269,6 +269,30 @@ def test_timespec_command(capsys, index_url):
     assert doc["end_ms"] == 1795168800999  # the whole second 10:00:00
 
 
+def test_run_spec_without_a_tracking_store_says_so_and_creates_none(
+    capsys, index_url, tmp_path, monkeypatch
+):
+    """With no MLFLOW_TRACKING_URI, MLflow would create an empty store in the working
+    directory to look the run up; instead the error says which setting is missing."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    cwd = tmp_path / "notebooks"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    code, out, err = run(capsys, "timespec", "run:/0123456789abcdef", "--index", index_url)
+    assert code != 0 and out == ""
+    assert "MLFLOW_TRACKING_URI" in err and "run:/0123456789abcdef" in err
+    assert list(cwd.iterdir()) == []
+    # A store that exists is used as before: the run is simply not in it.
+    store = tmp_path / "runs.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store}")
+    import mlflow
+
+    mlflow.set_tracking_uri(None)  # re-read the environment
+    mlflow.MlflowClient().search_experiments()  # creates the store
+    code, _, err = run(capsys, "timespec", "run:/0123456789abcdef", "--index", index_url)
+    assert code != 0 and "MLflow has no run '0123456789abcdef'" in err
+
+
 def test_demo_no_lab(tmp_path):
     """The newcomer's demo: a local S3 with history, indexed and labelled, without AWS."""
     work = tmp_path / "demo"

@@ -7,6 +7,7 @@ The CLI, the REST handlers and the kernel-side boto3 hooks are thin adapters ove
 from __future__ import annotations
 
 import mimetypes
+import os
 import re
 import threading
 import uuid
@@ -109,12 +110,38 @@ def check_bucket_name(bucket: str) -> None:
         )
 
 
+def _require_existing_tracking_store(run_id: str) -> None:
+    """Looking a run up must not create a tracking store: with no MLFLOW_TRACKING_URI, MLflow
+    falls back to a local store in the working directory and would create an empty one there
+    (a stray mlflow.db, and a "no such run" that hides the real mistake)."""
+    import mlflow
+
+    uri = mlflow.get_tracking_uri()
+    path: str | None = None
+    if uri.startswith("sqlite:///"):
+        path = uri[len("sqlite:///"):] or None
+        if path is not None and uri.startswith("sqlite:////"):
+            path = "/" + path.lstrip("/")
+    elif uri.startswith("file:"):
+        path = uri[len("file:"):].removeprefix("//") or None
+    elif "://" not in uri:
+        path = uri
+    if path is None or path == ":memory:" or os.path.exists(path):
+        return
+    raise BadTimeSpec(
+        f"run:/{run_id} needs the MLflow tracking store that holds the run, and there is none "
+        f"at {uri}; set MLFLOW_TRACKING_URI (e.g. sqlite:///path/to/mlflow.db or "
+        "http://host:5000)."
+    )
+
+
 def mlflow_run_time(run_id: str) -> TimeSpec:
     """``run:/<id>``: the run's ``infinstor_snapshot_time`` param, else its start time."""
     try:
         from mlflow.tracking import MlflowClient
     except ImportError as exc:
         raise BadTimeSpec("run:/ specs need MLflow: pip install mlflow.") from exc
+    _require_existing_tracking_store(run_id)
     try:
         run = MlflowClient().get_run(run_id)
     except Exception as exc:
