@@ -903,7 +903,14 @@ export class InfinstorModel implements IDisposable {
     const view = this.pinnedViewParams();
     let at: string | undefined;
     let slice: string | undefined;
+    let prefix = this._state.prefix;
     if (view.label) {
+      // A label's view holds only the keys under its prefix (above it the browser shows
+      // just that folder): the new label names what is shown, not the whole bucket.
+      const source = this._labels.find(l => l.name === view.label);
+      if (source && source.prefix.startsWith(prefix)) {
+        prefix = source.prefix;
+      }
       const spec = this._spec;
       if (spec && spec.kind === 'slice') {
         slice = spec.canonical;
@@ -919,7 +926,7 @@ export class InfinstorModel implements IDisposable {
     const label = await this.client.createLabel({
       name,
       bucket,
-      prefix: this._state.prefix,
+      prefix,
       at,
       slice,
       description

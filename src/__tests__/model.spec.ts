@@ -448,6 +448,24 @@ describe('InfinstorModel time specs and labels', () => {
     expect(model.labels.map(l => l.name)).not.toContain('mine');
   });
 
+  it('labels what a label view shows: above its folder, only that folder', async () => {
+    const { client, model } = makeModel();
+    await model.refreshLabels();
+    model.useLabel('flowers-v1');
+    model.setPrefix('');
+    await flush();
+    await model.createLabel('again');
+    expect(client.createLabel).toHaveBeenLastCalledWith(
+      expect.objectContaining({ bucket: 'b2', prefix: 'flowers/' })
+    );
+    model.setPrefix('flowers/daisy/');
+    await flush();
+    await model.createLabel('daisies');
+    expect(client.createLabel).toHaveBeenLastCalledWith(
+      expect.objectContaining({ bucket: 'b2', prefix: 'flowers/daisy/' })
+    );
+  });
+
   it('keeps the outcome of a verification', async () => {
     const { model } = makeModel();
     const changed = jest.fn();
