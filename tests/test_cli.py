@@ -6,6 +6,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -171,6 +172,41 @@ def test_ls_through_a_label_shows_only_what_the_label_holds(capsys, s3, bucket, 
                          "--index", index_url, "--json")
     assert code != 0 and out == ""
     assert "outside label 'ds-now'" in err and f"s3://{bucket}/ds/" in err
+
+
+def test_a_label_after_the_last_sync_pins_what_s3_holds_then(capsys, seeded, s3):
+    """An object written after the last sync is in a label made "now" (the index reads the
+    label's prefix again first), so a later sync is not reported as drift; a label of a
+    future time is refused."""
+    b, ix = seeded["bucket"], seeded["index"]
+    late = s3.put_object(Bucket=b, Key="ds/late.csv", Body=b"5")["VersionId"]
+    s3.put_object(Bucket=b, Key="elsewhere.csv", Body=b"6")
+    made = run_json(capsys, "label", "create", "ds-now", f"s3://{b}/ds/", "--at", "now",
+                    "--index", ix)
+    assert made["object_count"] == 3  # ds/a.csv (second version), ds/img/x.png, ds/late.csv
+    pinned = run_json(capsys, "ls", f"s3://{b}", "--label", "ds-now", "--recursive",
+                      "--index", ix)
+    assert ("ds/late.csv", late) in [(o["key"], o["version_id"]) for o in pinned["objects"]]
+    code, _, err = run(capsys, "sync", b, "--index", ix)
+    assert code == 0, err
+    report = run_json(capsys, "label", "verify", "ds-now", "--index", ix)
+    assert report["ok"] and report["index_matches"], report
+    code, out, err = run(capsys, "label", "create", "tomorrow", f"s3://{b}/ds/", "--at",
+                         str(int(time.time() * 1000) + 86_400_000), "--index", ix, "--json")
+    assert code != 0 and out == "" and "in the future" in err
+
+
+def test_a_label_after_the_last_sync_needs_s3_and_says_so(capsys, seeded):
+    b, ix = seeded["bucket"], seeded["index"]
+    code, _, err = run(capsys, "--endpoint-url", "http://127.0.0.1:9", "label", "create",
+                       "offline", f"s3://{b}/ds/", "--at", "now", "--index", ix)
+    assert code != 0 and "last sync" in err and "Cannot reach" in err, err
+    code, _, err = run(capsys, "label", "show", "offline", "--index", ix)
+    assert code != 0  # nothing half-made
+    # A time the last sync covers needs no S3 at all.
+    made = run_json(capsys, "--endpoint-url", "http://127.0.0.1:9", "label", "create",
+                    "offline", f"s3://{b}/ds/", "--at", seeded["t1"], "--index", ix)
+    assert made["object_count"] == 2
 
 
 def test_label_verify_without_s3_is_an_error_not_drift(capsys, seeded):

@@ -26,7 +26,7 @@ from ..index.models import (
     ObjectVersion,
     Timeline,
 )
-from ..timespec import TimeSpec, now_ms, parse_time_spec
+from ..timespec import TimeSpec, format_human, now_ms, parse_time_spec
 from .events import disable_events, enable_events, make_sqs_client
 from .pagecache import PageCache
 from .s3 import call_s3, enable_versioning, get_versioning, make_s3_client, s3_error_status
@@ -638,7 +638,7 @@ class InfinstorService:
                 f"{name!r} is not a valid label name: use 1-128 letters, digits, '.', '_' or "
                 "'-', starting with a letter or digit."
             )
-        self.index.get_bucket(bucket)  # unknown bucket -> friendly 404
+        record = self.index.get_bucket(bucket)  # unknown bucket -> friendly 404
         try:
             self.index.get_label(name)
         except UnknownLabel:
@@ -650,6 +650,13 @@ class InfinstorService:
                 f"A label named {name!r} already exists; labels are immutable, so pick another "
                 "name (or delete the old label first)."
             )
+        if spec.end_ms >= now_ms() + 1000:
+            raise BadRequest(
+                f"A label pins what already exists, and {spec.display()} is in the future; "
+                "pick a time up to now."
+            )
+        if record.last_sync_ms is None or spec.end_ms >= record.last_sync_ms:
+            self._index_through(bucket, prefix, spec)
         fp, count, total = self.view_fingerprint(bucket, prefix, spec)
         label = LabelRecord(
             name=name,
@@ -667,6 +674,38 @@ class InfinstorService:
         )
         self.index.insert_label(label)
         return label
+
+    def _index_through(self, bucket: str, prefix: str, spec: TimeSpec) -> None:
+        """Make the index hold every version under ``prefix`` up to the end of ``spec``.
+
+        Everything created before the last full pass started is in the index; a label at a
+        later time could otherwise pin a view that misses versions not indexed yet (and
+        "drift" once a sync brings them). So the prefix is read from S3 again, once the
+        label's last second is over: S3 lists whole seconds, and a version written later in
+        that second would be listed with a time inside the label."""
+        import time as _time
+
+        wait_ms = (spec.end_ms // 1000 + 1) * 1000 - now_ms()
+        if wait_ms > 0:
+            _time.sleep(wait_ms / 1000)
+        try:
+            if prefix:
+                from .events import relist_prefix
+
+                relist_prefix(self.s3(), self.index, bucket, prefix)
+            else:
+                # A fresh pass: resuming an interrupted one would list only the keys after
+                # its checkpoint, and count as complete from when that pass began.
+                self.sync(bucket, full=True)
+        except InfinstorError as exc:
+            record = self.index.get_bucket(bucket)
+            since = (f"its last sync at {format_human(record.last_sync_ms)}"
+                     if record.last_sync_ms is not None else "a sync that has not finished")
+            raise type(exc)(
+                f"The index holds s3://{bucket} only up to {since}, and reading "
+                f"s3://{bucket}/{prefix} again to label {spec.display()} failed: {exc} "
+                "Sync the bucket once S3 is reachable, or label an earlier time."
+            ) from exc
 
     def label_spec(self, label: LabelRecord) -> TimeSpec:
         return TimeSpec(kind="slice" if label.kind == "slice" else "snapshot",
