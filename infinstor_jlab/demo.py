@@ -195,16 +195,24 @@ def _print_tour(steps: list[int], index_url: str, endpoint: str, no_lab: bool) -
 
 
 def _run_lab(demo_env: dict[str, str], work: str) -> int:
-    lab = shutil.which("jupyter")
-    if lab is None:
-        print("JupyterLab is not installed; pip install 'infinstor_jlab[demo]'.",
+    # The JupyterLab of this environment, where this extension is installed: not whichever
+    # `jupyter` comes first on PATH (another environment's, or none when this one's bin
+    # directory is not on PATH, as with ~/venv/bin/infinstor-jlab or pipx).
+    import importlib.util
+
+    if importlib.util.find_spec("jupyterlab") is None:
+        print("JupyterLab is not installed here; pip install 'infinstor_jlab[demo]'.",
               file=sys.stderr)
         return 1
     env = dict(os.environ)
     env.update(demo_env)
+    # Terminals opened in JupyterLab find this environment's infinstor-jlab and python.
+    bindir = os.path.dirname(sys.executable)
+    env["PATH"] = os.pathsep.join([bindir, env.get("PATH", "")]) if env.get("PATH") else bindir
     print("Starting JupyterLab with the extension configured against the local endpoint "
           "(Ctrl-C to stop)...")
-    args = [lab, "lab", f"--notebook-dir={work}", "--ServerApp.open_browser=True"]
+    args = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={work}",
+            "--ServerApp.open_browser=True"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         # Containers and cloud VMs often log in as root, where Jupyter refuses to start
         # unless told: the demo is a throwaway local session, so it says so for the user.

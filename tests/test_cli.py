@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -297,6 +298,59 @@ def test_track_asks_before_enabling_versioning(s3, index_url, capsys):
     assert s3.get_bucket_versioning(Bucket=name)["Status"] == "Enabled"
     doc = run_json(capsys, "ls", f"s3://{name}", "--index", index_url)
     assert [(o["key"], o["version_id"]) for o in doc["objects"]] == [("k", "null")]
+
+
+def test_demo_starts_this_environments_jupyterlab_even_off_path(tmp_path):
+    """`~/venv/bin/infinstor-jlab demo` (the environment's bin directory not on PATH) starts
+    the JupyterLab installed next to it, with the extension loaded, and Ctrl-C ends it."""
+    import re
+    import signal
+    import socket
+    import threading
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "AWS_"))}
+    env.update(PATH="/usr/bin:/bin", JUPYTER_PORT=str(port), BROWSER="true",
+               JUPYTER_CONFIG_DIR=str(tmp_path / "config"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "infinstor_jlab.cli", "demo", "--workdir", str(tmp_path / "w")],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 150
+        url = None
+        assert proc.stdout is not None
+        while time.monotonic() < deadline and url is None:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            m = re.search(rf"http://(?:127\.0\.0\.1|localhost):{port}/lab\?token=(\w+)", line)
+            if m:
+                url = f"http://localhost:{port}/infinstor/health?token={m.group(1)}"
+        assert url is not None, "".join(lines)[-3000:]
+        assert "JupyterLab is not installed" not in "".join(lines)
+        # Keep reading what the server logs, so that a full pipe never blocks it.
+        threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
+        health = None
+        while health is None and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(url, timeout=30) as resp:
+                    health = json.load(resp)
+            except OSError:
+                assert proc.poll() is None, "".join(lines)[-3000:]
+                time.sleep(0.5)
+        assert health["version"], health
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_timespec_command(capsys, index_url):
