@@ -7,8 +7,9 @@ turns on time travel for S3 clients and resources created afterwards in the proc
 through botocore's event system: a ``creating-client-class.s3`` handler, registered on every
 session, adds a small mixin whose instances register per-client handlers:
 
-* ``before-parameter-build`` decides the view of the call and, for GetObject/HeadObject, pins
-  the exact ``VersionId`` the view shows;
+* ``before-parameter-build`` decides the view of the call (a view later than the bucket's
+  last sync first has the prefix read again from S3, once: ``TimeTravel.ensure_indexed``)
+  and, for GetObject/HeadObject, pins the exact ``VersionId`` the view shows;
 * ``before-call`` answers ListObjects/ListObjectsV2 from the snapshot index (and gives S3's own
   404 errors for keys absent at that time) without a request to S3;
 * ``after-call`` turns S3's NoSuchVersion for a pinned version into a sentence that says the
@@ -109,6 +110,11 @@ class TimeTravelClientMixin:
         if not bucket or not tt.tracked(bucket):
             return
         op = model.name
+        is_object = op in ("GetObject", "HeadObject")
+        if not (is_object and params.get("VersionId")):
+            tt.ensure_indexed(
+                bucket, params.get("Key", "") if is_object else params.get("Prefix") or "",
+                view, endpoint_url=self.meta.endpoint_url, key=is_object)  # type: ignore[attr-defined]
         if op in ("GetObject", "HeadObject"):
             if params.get("VersionId"):
                 return  # the caller named a version: that is already exact

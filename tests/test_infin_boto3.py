@@ -96,6 +96,53 @@ def history_service(tt_env):
     return InfinstorService(tt_env._tt().index, s3_endpoint_url=os.environ["AWS_ENDPOINT_URL"])
 
 
+def test_a_run_after_the_last_sync_reads_what_s3_held_at_its_start(
+    tt_env, history, s3, monkeypatch
+):
+    """Objects written after the last sync are in a run that starts after them (the prefix is
+    read again from S3 first), and a re-run of that run, after later writes and a sync, reads
+    exactly the same versions."""
+    import mlflow
+
+    bucket = history["bucket"]
+    late = s3.put_object(Bucket=bucket, Key="flowers/late.jpg", Body=b"L")["VersionId"]
+    s3.put_object(Bucket=bucket, Key="other/new.csv", Body=b"N")
+    next_second()
+    with mlflow.start_run() as run:
+        client = boto3.client("s3")
+        listed = client.list_objects_v2(Bucket=bucket, Prefix="flowers/")
+        got = client.get_object(Bucket=bucket, Key="other/new.csv")["Body"].read()
+    assert keys(listed) == ["flowers/a.jpg", "flowers/c.jpg", "flowers/late.jpg",
+                            "flowers/sub/x.jpg"]
+    assert got == b"N"
+    next_second()
+    s3.put_object(Bucket=bucket, Key="flowers/later.jpg", Body=b"Z")
+    s3.put_object(Bucket=bucket, Key="flowers/late.jpg", Body=b"L2")
+    from infinstor_jlab.services import timetravel
+
+    tt_env._travel = timetravel.TimeTravel(os.environ["INFINSTOR_INDEX_URL"])  # a new kernel
+    monkeypatch.setenv("INFINSTOR_SNAPSHOT_TIME", f"run:/{run.info.run_id}")
+    again = boto3.client("s3")
+    relisted = again.list_objects_v2(Bucket=bucket, Prefix="flowers/")
+    assert [(o["Key"], o["ETag"]) for o in relisted["Contents"]] == \
+        [(o["Key"], o["ETag"]) for o in listed["Contents"]]
+    assert again.head_object(Bucket=bucket, Key="flowers/late.jpg")["VersionId"] == late
+
+
+def test_a_prefix_too_large_to_read_again_warns_and_reads_the_index(tt_env, history, s3,
+                                                                      monkeypatch):
+    from infinstor_jlab.services import timetravel
+
+    monkeypatch.setattr(timetravel, "CATCH_UP_MAX_VERSIONS", 2)
+    bucket = history["bucket"]
+    s3.put_object(Bucket=bucket, Key="flowers/late.jpg", Body=b"L")
+    next_second()
+    client = tt_env.client(at="now")
+    with pytest.warns(UserWarning, match=r"infinstor-jlab sync"):
+        listed = client.list_objects_v2(Bucket=bucket, Prefix="flowers/")
+    assert "flowers/late.jpg" not in keys(listed)  # what the index holds, said so
+
+
 def test_original_keyword_snapshot_and_slice(tt_env, history):
     bucket, t0 = history["bucket"], history["t0"]
     snap = boto3.client("s3", infinstor_time_spec=t0)

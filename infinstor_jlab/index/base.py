@@ -54,6 +54,11 @@ class SnapshotIndex(ABC):
             return False
         return True
 
+    def estimate_versions(self, bucket: str, prefix: str) -> int:
+        """An upper bound on the versions under ``prefix`` (what reading it again from S3
+        would cost), quickly; by default the bucket's count."""
+        return self.get_bucket(bucket).version_count
+
     @abstractmethod
     def list_buckets(self) -> list[BucketRecord]: ...
 

@@ -569,6 +569,14 @@ class SqliteSnapshotIndex(SnapshotIndex):
             return conn.execute("SELECT 1 FROM buckets WHERE name=?",
                                 (bucket,)).fetchone() is not None
 
+    def estimate_versions(self, bucket: str, prefix: str) -> int:
+        # The rows ever written under the '/'-folder holding the prefix (one row lookup).
+        with self._read() as conn:
+            b = self._bucket_id(conn, bucket)
+            row = conn.execute("SELECT n FROM folders WHERE b=? AND prefix=?",
+                               (b, prefix[: prefix.rfind("/") + 1])).fetchone()
+        return int(row[0]) if row else 0
+
     @staticmethod
     def _time_index_ends(conn: sqlite3.Connection, b: int, time_index: str
                          ) -> tuple[int | None, int | None]:

@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import threading
+import time
 import warnings
 from datetime import datetime
 from typing import Any
@@ -20,13 +21,17 @@ from dateutil.tz import tzutc
 
 from ..index import SnapshotIndex, open_index, prefix_end
 from ..index.sqlite import continuation_token
-from ..timespec import TimeSpec, parse_time_spec
+from ..timespec import TimeSpec, format_human, parse_time_spec
+from ..timespec import now_ms as _now_ms
 
 log = logging.getLogger(__name__)
 
 SNAPSHOT_ENV = "INFINSTOR_SNAPSHOT_TIME"
 RUN_PARAM = "infinstor_snapshot_time"
 BUCKETS_TAG = "infinstor_buckets"
+#: Versions under a prefix up to which a read at a time after the bucket's last sync reads
+#: the prefix again from S3 first (see ``TimeTravel.ensure_indexed``); beyond it, it warns.
+CATCH_UP_MAX_VERSIONS = 100_000
 
 
 _UTC = tzutc()
@@ -54,6 +59,11 @@ class TimeTravel:
         self._logged_runs: dict[str, set[str]] = {}
         self._env_cache: tuple[str, TimeSpec] | None = None
         self._run_cache: dict[str, TimeSpec] = {}
+        # Per bucket: (prefix, when its listing began) of the prefixes read again from S3.
+        self._caught_up: dict[str, list[tuple[str, int]]] = {}
+        self._catch_up_lock = threading.Lock()
+        self._s3_clients: dict[str | None, Any] = {}
+        self._horizons: dict[str, int] = {}
 
     # -- plumbing ---------------------------------------------------------------------------
     @property
@@ -157,6 +167,80 @@ class TimeTravel:
                 stacklevel=2,
             )
         return False
+
+    # -- a view later than the last sync ------------------------------------------------------
+    def ensure_indexed(self, bucket: str, prefix: str, spec: TimeSpec, *,
+                       endpoint_url: str | None = None, key: bool = False) -> None:
+        """Before a read answers from the index: make it hold every version under ``prefix``
+        (the listing's prefix, or with ``key`` the object's key) up to the view's end.
+
+        The last full sync pass covers everything before it began. A view after that (an
+        MLflow run started now) would otherwise miss what was written since, and a later
+        re-run of the same view would read more than the run did. So the prefix (for an
+        object, its folder when that is small, else the key) is read again from S3 once per
+        process and view, after the view's last second is over (S3 lists whole seconds)."""
+        horizon = self._horizons.get(bucket)  # a last sync seen before: it only moves on
+        if horizon is not None and spec.end_ms < horizon:
+            return
+        second_end = (spec.end_ms // 1000 + 1) * 1000
+        with self._catch_up_lock:
+            done = self._caught_up.get(bucket, [])
+            if any(prefix.startswith(p) and since >= second_end for p, since in done):
+                return
+            record = self.index.get_bucket(bucket)
+            if record.last_sync_ms is not None:
+                self._horizons[bucket] = record.last_sync_ms
+                if spec.end_ms < record.last_sync_ms:
+                    return
+            target = prefix
+            if key:
+                folder = prefix[: prefix.rfind("/") + 1]
+                if self.index.estimate_versions(bucket, folder) <= CATCH_UP_MAX_VERSIONS:
+                    target = folder
+                if any(target.startswith(p) and since >= second_end for p, since in done):
+                    return
+            elif self.index.estimate_versions(bucket, prefix) > CATCH_UP_MAX_VERSIONS:
+                self._warn_stale(bucket, record.last_sync_ms, spec,
+                                 f"s3://{bucket}/{prefix} holds too many versions to read "
+                                 "again from here")
+                return
+            wait_s = (second_end - _now_ms()) / 1000
+            if wait_s > 0:
+                time.sleep(wait_s)
+            started = _now_ms()
+            try:
+                from .events import relist_prefix
+
+                relist_prefix(self._s3(endpoint_url), self.index, bucket, target)
+            except Exception as exc:  # noqa: BLE001 - the read goes on, from the index as is
+                self._warn_stale(bucket, record.last_sync_ms, spec,
+                                 f"reading s3://{bucket}/{target} again failed ({exc})")
+                return
+            done.append((target, started))
+            self._caught_up[bucket] = done
+
+    def _s3(self, endpoint_url: str | None) -> Any:
+        client = self._s3_clients.get(endpoint_url)
+        if client is None:
+            from .s3 import make_s3_client
+
+            client = make_s3_client(endpoint_url)
+            self._s3_clients[endpoint_url] = client
+        return client
+
+    def _warn_stale(self, bucket: str, last_sync_ms: int | None, spec: TimeSpec,
+                    why: str) -> None:
+        if f"stale:{bucket}" in self._warned:
+            return
+        self._warned.add(f"stale:{bucket}")
+        since = (f"was last synced at {format_human(last_sync_ms)}" if last_sync_ms is not None
+                 else "has not finished a sync")
+        warnings.warn(
+            f"infin_boto3: bucket {bucket!r} {since}, before this view ({spec.display()}), "
+            f"and {why}: objects written since the sync are not in the view. Run "
+            f"`infinstor-jlab sync {bucket}` (or track it with events) before the run.",
+            stacklevel=3,
+        )
 
     # -- answers ----------------------------------------------------------------------------
     def list_objects(self, params: dict[str, Any], spec: TimeSpec, *, v2: bool
