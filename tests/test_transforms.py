@@ -97,6 +97,21 @@ def test_manifest_fingerprint_matches_the_label(transforms, service, view):
     assert snap.fingerprint == label.fingerprint
 
 
+def test_an_input_view_after_the_last_sync_holds_what_s3_held(transforms, service, view, s3):
+    """A file written after the last sync is in the manifest of a view of "now" (the prefix
+    is read again from S3 first); a view the sync covers needs no S3."""
+    before = service.parse_spec("now")
+    s3.put_object(Bucket=view, Key="in/late.txt", Body=b"late")
+    manifest = transforms.resolve_input({"type": "view", "bucket": view, "prefix": "in/"})
+    assert [e["key"] for e in json.loads("[" + ",".join(
+        manifest.to_jsonl().splitlines()[1:]) + "]")] == [
+        "in/a.txt", "in/b.txt", "in/late.txt", "in/sub/c.txt"]
+    # The view taken before the write still reads as it was (same second aside).
+    older = transforms.resolve_input({"type": "infinsnap", "bucketname": view, "prefix": "in/",
+                                      "time_spec": str(before.end_ms - 1000)})
+    assert "in/late.txt" not in older.to_jsonl()
+
+
 def test_local_executor_end_to_end_with_lineage(transforms, view, s3):
     import mlflow
 

@@ -20,6 +20,7 @@ from ..errors import BadRequest, BadTimeSpec, InfinstorError, NotFound, UnknownB
 from ..fingerprint import fingerprint
 from ..index.base import MAX_KEYS_LIMIT, SnapshotIndex
 from ..index.models import (
+    BucketRecord,
     DiffResult,
     LabelRecord,
     ListPage,
@@ -655,8 +656,7 @@ class InfinstorService:
                 f"A label pins what already exists, and {spec.display()} is in the future; "
                 "pick a time up to now."
             )
-        if record.last_sync_ms is None or spec.end_ms >= record.last_sync_ms:
-            self._index_through(bucket, prefix, spec)
+        self.index_through(bucket, prefix, spec, record=record)
         fp, count, total = self.view_fingerprint(bucket, prefix, spec)
         label = LabelRecord(
             name=name,
@@ -675,16 +675,21 @@ class InfinstorService:
         self.index.insert_label(label)
         return label
 
-    def _index_through(self, bucket: str, prefix: str, spec: TimeSpec) -> None:
-        """Make the index hold every version under ``prefix`` up to the end of ``spec``.
+    def index_through(self, bucket: str, prefix: str, spec: TimeSpec, *,
+                      record: BucketRecord | None = None) -> None:
+        """Make the index hold every version under ``prefix`` up to the end of ``spec``,
+        before something pins that view (a label, a transform's input manifest).
 
-        Everything created before the last full pass started is in the index; a label at a
-        later time could otherwise pin a view that misses versions not indexed yet (and
+        Everything created before the last full pass started is in the index; a view at a
+        later time could otherwise pin content that misses versions not indexed yet (and
         "drift" once a sync brings them). So the prefix is read from S3 again, once the
-        label's last second is over: S3 lists whole seconds, and a version written later in
-        that second would be listed with a time inside the label."""
+        view's last second is over: S3 lists whole seconds, and a version written later in
+        that second would be listed with a time inside the view."""
         import time as _time
 
+        record = record or self.index.get_bucket(bucket)
+        if record.last_sync_ms is not None and spec.end_ms < record.last_sync_ms:
+            return
         wait_ms = (spec.end_ms // 1000 + 1) * 1000 - now_ms()
         if wait_ms > 0:
             _time.sleep(wait_ms / 1000)
@@ -703,7 +708,7 @@ class InfinstorService:
                      if record.last_sync_ms is not None else "a sync that has not finished")
             raise type(exc)(
                 f"The index holds s3://{bucket} only up to {since}, and reading "
-                f"s3://{bucket}/{prefix} again to label {spec.display()} failed: {exc} "
+                f"s3://{bucket}/{prefix} again for the view {spec.display()} failed: {exc} "
                 "Sync the bucket once S3 is reachable, or label an earlier time."
             ) from exc
 

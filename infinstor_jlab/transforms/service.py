@@ -503,6 +503,9 @@ def resolve_input(service: InfinstorService, spec: dict[str, Any], *,
         raise BadRequest(
             f"Unknown input type {str(kind)[:40]!r}; use infinsnap, infinslice, label, view, "
             "mlflow-run-artifacts or no-input-data.")
+    if kind != "label":
+        # A view later than the last sync: the manifest must hold what S3 held then.
+        svc.index_through(bucket, prefix, view)
     return Manifest.of(bucket, prefix, view, svc.iter_objects(bucket, spec=view,
                                                               prefix=prefix))
 
