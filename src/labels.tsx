@@ -3,6 +3,7 @@
  */
 import {
   Dialog,
+  Notification,
   ReactWidget,
   showDialog,
   UseSignal
@@ -103,7 +104,7 @@ export async function createLabelWithDialog(
     });
     return null;
   }
-  const summary = `s3://${model.bucket}/${model.prefix} ${
+  const summary = `s3://${model.bucket}/${model.labelPrefix()} ${
     model.spec?.display ?? model.specText()
   }`;
   let form: ILabelForm = { name: '', description: '' };
@@ -122,8 +123,17 @@ export async function createLabelWithDialog(
       return null;
     }
     form = result.value;
+    // A view after the bucket's last sync is read again from S3 first: that can
+    // take a while on a large folder, so say what is going on.
+    const pending = Notification.emit(
+      trans.__('Creating label %1…', form.name.trim()),
+      'in-progress',
+      { autoClose: false }
+    );
     try {
-      const label = await model.createLabel(form.name.trim(), form.description);
+      const label = await model
+        .createLabel(form.name.trim(), form.description)
+        .finally(() => Notification.dismiss(pending));
       await showDialog({
         title: trans.__('Label %1 created', label.name),
         body: (

@@ -893,6 +893,22 @@ export class InfinstorModel implements IDisposable {
    * Name the current view (bucket, folder, time pinned to absolute times).
    * Rejects with the server's message (name taken, unknown bucket...).
    */
+  /**
+   * The prefix a new label of the current view covers: the folder shown, except
+   * above a label's own folder, where a label's view holds only that folder (the
+   * browser shows just it), so the new label names what is shown.
+   */
+  labelPrefix(): string {
+    const prefix = this._state.prefix;
+    if (this._state.mode === 'label' && this._state.label) {
+      const source = this._labels.find(l => l.name === this._state.label);
+      if (source && source.prefix.startsWith(prefix)) {
+        return source.prefix;
+      }
+    }
+    return prefix;
+  }
+
   async createLabel(name: string, description = ''): Promise<ILabel> {
     const bucket = this._state.bucket;
     if (!bucket) {
@@ -903,14 +919,8 @@ export class InfinstorModel implements IDisposable {
     const view = this.pinnedViewParams();
     let at: string | undefined;
     let slice: string | undefined;
-    let prefix = this._state.prefix;
+    const prefix = this.labelPrefix();
     if (view.label) {
-      // A label's view holds only the keys under its prefix (above it the browser shows
-      // just that folder): the new label names what is shown, not the whole bucket.
-      const source = this._labels.find(l => l.name === view.label);
-      if (source && source.prefix.startsWith(prefix)) {
-        prefix = source.prefix;
-      }
       const spec = this._spec;
       if (spec && spec.kind === 'slice') {
         slice = spec.canonical;
