@@ -136,11 +136,18 @@ def test_a_prefix_too_large_to_read_again_warns_and_reads_the_index(tt_env, hist
     monkeypatch.setattr(timetravel, "CATCH_UP_MAX_VERSIONS", 2)
     bucket = history["bucket"]
     s3.put_object(Bucket=bucket, Key="flowers/late.jpg", Body=b"L")
+    s3.put_object(Bucket=bucket, Key="flowers/late.jpg.bak", Body=b"LB")
+    s3.put_object(Bucket=bucket, Key="flowers/unread.jpg", Body=b"U")
     next_second()
     client = tt_env.client(at="now")
+    # One object of a large folder: that key alone is read again (not the folder) ...
+    assert client.get_object(Bucket=bucket, Key="flowers/late.jpg")["Body"].read() == b"L"
+    # ... and only that key: one that merely starts with it is read again in its turn.
+    assert client.get_object(Bucket=bucket, Key="flowers/late.jpg.bak")["Body"].read() == b"LB"
+    # The folder is too large to read again from here: the index as it is, with a warning.
     with pytest.warns(UserWarning, match=r"infinstor-jlab sync"):
         listed = client.list_objects_v2(Bucket=bucket, Prefix="flowers/")
-    assert "flowers/late.jpg" not in keys(listed)  # what the index holds, said so
+    assert "flowers/late.jpg.bak" in keys(listed) and "flowers/unread.jpg" not in keys(listed)
 
 
 def test_original_keyword_snapshot_and_slice(tt_env, history):

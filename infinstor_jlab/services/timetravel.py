@@ -61,6 +61,7 @@ class TimeTravel:
         self._run_cache: dict[str, TimeSpec] = {}
         # Per bucket: (prefix, when its listing began) of the prefixes read again from S3.
         self._caught_up: dict[str, list[tuple[str, int]]] = {}
+        self._caught_up_keys: dict[str, dict[str, int]] = {}  # keys read again one by one
         self._catch_up_lock = threading.Lock()
         self._s3_clients: dict[str | None, Any] = {}
         self._horizons: dict[str, int] = {}
@@ -192,32 +193,42 @@ class TimeTravel:
                 self._horizons[bucket] = record.last_sync_ms
                 if spec.end_ms < record.last_sync_ms:
                     return
-            target = prefix
+            keys_done = self._caught_up_keys.setdefault(bucket, {})
+            if key and keys_done.get(prefix, -1) >= second_end:
+                return
+            target: str | None = prefix  # a prefix to read again; None: only the key
             if key:
                 folder = prefix[: prefix.rfind("/") + 1]
-                if self.index.estimate_versions(bucket, folder) <= CATCH_UP_MAX_VERSIONS:
-                    target = folder
-                if any(target.startswith(p) and since >= second_end for p, since in done):
-                    return
+                target = folder if self.index.estimate_versions(
+                    bucket, folder) <= CATCH_UP_MAX_VERSIONS else None
             elif self.index.estimate_versions(bucket, prefix) > CATCH_UP_MAX_VERSIONS:
                 self._warn_stale(bucket, record.last_sync_ms, spec,
                                  f"s3://{bucket}/{prefix} holds too many versions to read "
                                  "again from here")
+                done.append((prefix, second_end))  # said once; not tried on every read
+                self._caught_up[bucket] = done
                 return
             wait_s = (second_end - _now_ms()) / 1000
             if wait_s > 0:
                 time.sleep(wait_s)
             started = _now_ms()
             try:
-                from .events import relist_prefix
+                from .events import relist_keys, relist_prefix
 
-                relist_prefix(self._s3(endpoint_url), self.index, bucket, target)
+                if target is None:
+                    relist_keys(self._s3(endpoint_url), self.index, bucket, [prefix])
+                else:
+                    relist_prefix(self._s3(endpoint_url), self.index, bucket, target)
             except Exception as exc:  # noqa: BLE001 - the read goes on, from the index as is
                 self._warn_stale(bucket, record.last_sync_ms, spec,
-                                 f"reading s3://{bucket}/{target} again failed ({exc})")
-                return
-            done.append((target, started))
-            self._caught_up[bucket] = done
+                                 f"reading s3://{bucket}/{target or prefix} again failed "
+                                 f"({exc})")
+                started = second_end  # given up for this view: not tried on every read
+            if target is None:
+                keys_done[prefix] = started
+            else:
+                done.append((target, started))
+                self._caught_up[bucket] = done
 
     def _s3(self, endpoint_url: str | None) -> Any:
         client = self._s3_clients.get(endpoint_url)
