@@ -10,6 +10,7 @@ import mimetypes
 import os
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -39,7 +40,6 @@ PREVIEWABLE_TEXT = {"application/json", "text/csv", "application/x-ndjson", "app
                     "application/yaml", "application/x-yaml"}
 
 
-
 def _folder_holding(within: str, prefix: str, delimiter: str | None) -> str | None:
     """In a listing of ``prefix`` (a proper prefix of ``within``), the common prefix that
     holds every key under ``within``, if the delimiter already occurs in ``within`` past
@@ -58,6 +58,7 @@ def _folder_holding(within: str, prefix: str, delimiter: str | None) -> str | No
                 f"told apart; list the label's prefix {within!r} or one under it."
             )
     return None
+
 
 @dataclass
 class SyncJob:
@@ -685,14 +686,12 @@ class InfinstorService:
         "drift" once a sync brings them). So the prefix is read from S3 again, once the
         view's last second is over: S3 lists whole seconds, and a version written later in
         that second would be listed with a time inside the view."""
-        import time as _time
-
         record = record or self.index.get_bucket(bucket)
         if record.last_sync_ms is not None and spec.end_ms < record.last_sync_ms:
             return
         wait_ms = (spec.end_ms // 1000 + 1) * 1000 - now_ms()
         if wait_ms > 0:
-            _time.sleep(wait_ms / 1000)
+            time.sleep(wait_ms / 1000)
         try:
             if prefix:
                 from .events import relist_prefix
@@ -709,7 +708,7 @@ class InfinstorService:
             raise type(exc)(
                 f"The index holds s3://{bucket} only up to {since}, and reading "
                 f"s3://{bucket}/{prefix} again for the view {spec.display()} failed: {exc} "
-                "Sync the bucket once S3 is reachable, or label an earlier time."
+                "Sync the bucket once S3 is reachable, or pick an earlier time."
             ) from exc
 
     def label_spec(self, label: LabelRecord) -> TimeSpec:
