@@ -308,7 +308,13 @@ def cmd_label_create(args: argparse.Namespace) -> int:
     if not args.at and not args.slice:
         raise CliError("label create needs --at SPEC or --slice SPEC.")
     spec, _, _ = svc.view_spec(at=args.at, slice_=args.slice)
-    label = svc.create_label(args.name, bucket, prefix, spec, description=args.description)
+
+    def say(message: str) -> None:  # a terminal hears why it waits; scripts stay quiet
+        if sys.stderr.isatty():
+            sys.stderr.write(message + "\n")
+
+    label = svc.create_label(args.name, bucket, prefix, spec, description=args.description,
+                             on_catch_up=say, on_progress=_ProgressBar(f"sync {bucket}"))
     if args.json:
         _emit_json(label.to_json())
     else:

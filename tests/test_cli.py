@@ -197,6 +197,19 @@ def test_a_label_after_the_last_sync_pins_what_s3_holds_then(capsys, seeded, s3)
     assert code != 0 and out == "" and "in the future" in err
 
 
+def test_a_label_says_when_it_reads_s3_again_first(service, s3, bucket):
+    """Why a label takes a moment: the service says so (the CLI prints it on a terminal)."""
+    s3.put_object(Bucket=bucket, Key="p/a.csv", Body=b"1")
+    service.sync(bucket)
+    said: list[str] = []
+    service.create_label("before", bucket, "p/", service.parse_spec(
+        str(service.index.get_bucket(bucket).last_sync_ms - 1)), on_catch_up=said.append)
+    assert said == []  # covered by the last sync: no S3
+    service.create_label("now", bucket, "p/", service.parse_spec("now"),
+                         on_catch_up=said.append)
+    assert len(said) == 1 and f"s3://{bucket}/p/ again from S3" in said[0]
+
+
 def test_a_label_after_the_last_sync_needs_s3_and_says_so(capsys, seeded):
     b, ix = seeded["bucket"], seeded["index"]
     code, _, err = run(capsys, "--endpoint-url", "http://127.0.0.1:9", "label", "create",

@@ -634,6 +634,8 @@ class InfinstorService:
         spec: TimeSpec,
         *,
         description: str = "",
+        on_catch_up: Callable[[str], None] | None = None,
+        on_progress: Callable[[SyncProgress], None] | None = None,
     ) -> LabelRecord:
         if not _LABEL_NAME_RE.match(name or ""):
             raise BadRequest(
@@ -657,7 +659,8 @@ class InfinstorService:
                 f"A label pins what already exists, and {spec.display()} is in the future; "
                 "pick a time up to now."
             )
-        self.index_through(bucket, prefix, spec, record=record)
+        self.index_through(bucket, prefix, spec, record=record, on_catch_up=on_catch_up,
+                           on_progress=on_progress)
         fp, count, total = self.view_fingerprint(bucket, prefix, spec)
         label = LabelRecord(
             name=name,
@@ -677,7 +680,9 @@ class InfinstorService:
         return label
 
     def index_through(self, bucket: str, prefix: str, spec: TimeSpec, *,
-                      record: BucketRecord | None = None) -> None:
+                      record: BucketRecord | None = None,
+                      on_catch_up: Callable[[str], None] | None = None,
+                      on_progress: Callable[[SyncProgress], None] | None = None) -> None:
         """Make the index hold every version under ``prefix`` up to the end of ``spec``,
         before something pins that view (a label, a transform's input manifest).
 
@@ -689,6 +694,11 @@ class InfinstorService:
         record = record or self.index.get_bucket(bucket)
         if record.last_sync_ms is not None and spec.end_ms < record.last_sync_ms:
             return
+        since = (f"its last sync at {format_human(record.last_sync_ms)}"
+                 if record.last_sync_ms is not None else "a sync that has not finished")
+        if on_catch_up is not None:
+            on_catch_up(f"Reading s3://{bucket}/{prefix} again from S3 first: the index holds "
+                        f"it up to {since}, before {spec.display()}.")
         wait_ms = (spec.end_ms // 1000 + 1) * 1000 - now_ms()
         if wait_ms > 0:
             time.sleep(wait_ms / 1000)
@@ -700,11 +710,8 @@ class InfinstorService:
             else:
                 # A fresh pass: resuming an interrupted one would list only the keys after
                 # its checkpoint, and count as complete from when that pass began.
-                self.sync(bucket, full=True)
+                self.sync(bucket, full=True, on_progress=on_progress)
         except InfinstorError as exc:
-            record = self.index.get_bucket(bucket)
-            since = (f"its last sync at {format_human(record.last_sync_ms)}"
-                     if record.last_sync_ms is not None else "a sync that has not finished")
             raise type(exc)(
                 f"The index holds s3://{bucket} only up to {since}, and reading "
                 f"s3://{bucket}/{prefix} again for the view {spec.display()} failed: {exc} "
