@@ -331,6 +331,7 @@ def test_demo_starts_this_environments_jupyterlab_even_off_path(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "infinstor_jlab.cli", "demo", "--workdir", str(tmp_path / "w")],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,  # so that nothing it started outlives the test
     )
     lines: list[str] = []
     try:
@@ -360,10 +361,15 @@ def test_demo_starts_this_environments_jupyterlab_even_off_path(tmp_path):
         assert health["version"], health
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0
+        # JupyterLab ended with it: nothing is left listening on the port.
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
 
 
 def test_timespec_command(capsys, index_url):
