@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .errors import BadRequest, InfinstorError
-from .timespec import format_iso, window_start_ms
+from .timespec import format_human, format_iso, window_start_ms
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -179,6 +179,20 @@ def cmd_sync(args: argparse.Namespace) -> int:
         return _sync_interrupted(args.bucket)
 
 
+def _staleness_hint(svc: Any, bucket: str, spec: Any) -> str | None:
+    """For a view later than the bucket's last sync (and no live events): what the index
+    does not know yet, and how to bring it."""
+    record = svc.index.get_bucket(bucket)
+    if record.last_sync_ms is not None and spec.end_ms < record.last_sync_ms:
+        return None
+    if svc.index.get_event_source(bucket).get("queue_url"):
+        return None  # kept current by events
+    since = (f"its last sync at {format_human(record.last_sync_ms)}"
+             if record.last_sync_ms is not None else "a sync that has not finished")
+    return (f"the index has s3://{bucket} up to {since}; "
+            f"`infinstor-jlab sync {bucket}` brings later changes")
+
+
 def cmd_ls(args: argparse.Namespace) -> int:
     from .services import parse_s3_uri
 
@@ -220,6 +234,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
         })
         return 0
     print(f"# s3://{bucket}/{prefix} {spec.display()}")
+    hint = _staleness_hint(svc, bucket, spec)
+    if hint:
+        print(f"# {hint}")
     for p in prefixes:
         print(f"{'PRE':>43} {p}")
     for o in objects:

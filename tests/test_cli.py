@@ -68,6 +68,17 @@ def test_ls_json_shape_and_time_travel(capsys, seeded):
     assert [o["key"] for o in sliced["objects"]] == ["ds/a.csv"]
 
 
+def test_ls_of_a_time_after_the_last_sync_says_what_the_index_lacks(capsys, seeded):
+    b, ix = seeded["bucket"], seeded["index"]
+    code, out, _ = run(capsys, "ls", f"s3://{b}/ds/", "--index", ix)
+    assert code == 0 and f"the index has s3://{b} up to its last sync at" in out
+    assert f"infinstor-jlab sync {b}" in out
+    code, out, _ = run(capsys, "ls", f"s3://{b}/ds/", "--at", seeded["t0"], "--index", ix)
+    assert code == 0 and "last sync" not in out  # the sync covers that time
+    doc = run_json(capsys, "ls", f"s3://{b}/ds/", "--index", ix)  # JSON stays the contract
+    assert set(doc) == {"objects", "prefixes", "next_token"}
+
+
 def test_index_and_endpoint_options_work_before_or_after_the_command(capsys, seeded, s3):
     b, ix = seeded["bucket"], seeded["index"]
     after = run_json(capsys, "ls", f"s3://{b}", "--recursive", "--index", ix)
