@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .errors import BadRequest, InfinstorError
-from .timespec import format_human, format_iso, window_start_ms
+from .timespec import format_iso, window_start_ms
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -183,13 +183,11 @@ def _staleness_hint(svc: Any, bucket: str, spec: Any) -> str | None:
     """For a view later than the bucket's last sync (and no live events): what the index
     does not know yet, and how to bring it."""
     record = svc.index.get_bucket(bucket)
-    if record.last_sync_ms is not None and spec.end_ms < record.last_sync_ms:
+    if record.covers(spec.end_ms):
         return None
     if svc.index.get_event_source(bucket).get("queue_url"):
         return None  # kept current by events
-    since = (f"its last sync at {format_human(record.last_sync_ms)}"
-             if record.last_sync_ms is not None else "a sync that has not finished")
-    return (f"the index has s3://{bucket} up to {since}; "
+    return (f"the index has s3://{bucket} up to {record.synced_through()}; "
             f"`infinstor-jlab sync {bucket}` brings later changes")
 
 

@@ -49,6 +49,19 @@ MIN_MS = 0
 MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
 
+def second_end_ms(ms: int) -> int:
+    """The first millisecond after the whole second that holds ``ms``."""
+    return (ms // 1000 + 1) * 1000
+
+
+def wait_past_second(ms: int) -> None:
+    """Sleep until the second that holds ``ms`` is over: S3 lists whole seconds, so only
+    then does a listing show every version that will ever be listed inside it."""
+    wait_ms = second_end_ms(ms) - now_ms()
+    if wait_ms > 0:
+        time.sleep(wait_ms / 1000)
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii as _encode_json_string
 from typing import NamedTuple
 
-from ..timespec import format_iso
+from ..timespec import format_human, format_iso
 from .codec import decode_etag, decode_version_id, unpack_version, version_id_of_packed
 
 
@@ -231,6 +231,17 @@ class BucketRecord:
     first_ms: int | None
     last_ms: int | None
     sync_in_progress: bool
+
+    def covers(self, ms: int) -> bool:
+        """Whether the index holds every version up to ``ms``: the last full sync pass
+        began after it (a view at or after that may miss what was written since)."""
+        return self.last_sync_ms is not None and ms < self.last_sync_ms
+
+    def synced_through(self) -> str:
+        """How far the index goes, for messages: 'its last sync at ...'."""
+        if self.last_sync_ms is None:
+            return "a sync that has not finished"
+        return f"its last sync at {format_human(self.last_sync_ms)}"
 
     def to_json(self) -> dict[str, object]:
         return {

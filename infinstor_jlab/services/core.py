@@ -10,7 +10,6 @@ import mimetypes
 import os
 import re
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +27,7 @@ from ..index.models import (
     ObjectVersion,
     Timeline,
 )
-from ..timespec import TimeSpec, format_human, now_ms, parse_time_spec
+from ..timespec import TimeSpec, now_ms, parse_time_spec, wait_past_second
 from .events import disable_events, enable_events, make_sqs_client
 from .pagecache import PageCache
 from .s3 import call_s3, enable_versioning, get_versioning, make_s3_client, s3_error_status
@@ -692,16 +691,13 @@ class InfinstorService:
         view's last second is over: S3 lists whole seconds, and a version written later in
         that second would be listed with a time inside the view."""
         record = record or self.index.get_bucket(bucket)
-        if record.last_sync_ms is not None and spec.end_ms < record.last_sync_ms:
+        if record.covers(spec.end_ms):
             return
-        since = (f"its last sync at {format_human(record.last_sync_ms)}"
-                 if record.last_sync_ms is not None else "a sync that has not finished")
+        since = record.synced_through()
         if on_catch_up is not None:
             on_catch_up(f"Reading s3://{bucket}/{prefix} again from S3 first: the index holds "
                         f"it up to {since}, before {spec.display()}.")
-        wait_ms = (spec.end_ms // 1000 + 1) * 1000 - now_ms()
-        if wait_ms > 0:
-            time.sleep(wait_ms / 1000)
+        wait_past_second(spec.end_ms)
         try:
             if prefix:
                 from .events import relist_prefix

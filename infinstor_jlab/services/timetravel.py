@@ -11,7 +11,6 @@ import logging
 import os
 import sys
 import threading
-import time
 import warnings
 from datetime import datetime
 from typing import Any
@@ -20,8 +19,9 @@ from urllib.parse import quote
 from dateutil.tz import tzutc
 
 from ..index import SnapshotIndex, open_index, prefix_end
+from ..index.models import BucketRecord
 from ..index.sqlite import continuation_token
-from ..timespec import TimeSpec, format_human, parse_time_spec
+from ..timespec import TimeSpec, parse_time_spec, second_end_ms, wait_past_second
 from ..timespec import now_ms as _now_ms
 
 log = logging.getLogger(__name__)
@@ -183,7 +183,7 @@ class TimeTravel:
         horizon = self._horizons.get(bucket)  # a last sync seen before: it only moves on
         if horizon is not None and spec.end_ms < horizon:
             return
-        second_end = (spec.end_ms // 1000 + 1) * 1000
+        second_end = second_end_ms(spec.end_ms)
         with self._catch_up_lock:
             done = self._caught_up.get(bucket, [])
             if any(prefix.startswith(p) and since >= second_end for p, since in done):
@@ -191,8 +191,8 @@ class TimeTravel:
             record = self.index.get_bucket(bucket)
             if record.last_sync_ms is not None:
                 self._horizons[bucket] = record.last_sync_ms
-                if spec.end_ms < record.last_sync_ms:
-                    return
+            if record.covers(spec.end_ms):
+                return
             keys_done = self._caught_up_keys.setdefault(bucket, {})
             if key and keys_done.get(prefix, -1) >= second_end:
                 return
@@ -202,15 +202,12 @@ class TimeTravel:
                 target = folder if self.index.estimate_versions(
                     bucket, folder) <= CATCH_UP_MAX_VERSIONS else None
             elif self.index.estimate_versions(bucket, prefix) > CATCH_UP_MAX_VERSIONS:
-                self._warn_stale(bucket, record.last_sync_ms, spec,
-                                 f"s3://{bucket}/{prefix} holds too many versions to read "
-                                 "again from here")
+                self._warn_stale(record, spec, f"s3://{bucket}/{prefix} holds too many "
+                                 "versions to read again from here")
                 done.append((prefix, second_end))  # said once; not tried on every read
                 self._caught_up[bucket] = done
                 return
-            wait_s = (second_end - _now_ms()) / 1000
-            if wait_s > 0:
-                time.sleep(wait_s)
+            wait_past_second(spec.end_ms)
             started = _now_ms()
             try:
                 from .events import relist_keys, relist_prefix
@@ -220,9 +217,8 @@ class TimeTravel:
                 else:
                     relist_prefix(self._s3(endpoint_url), self.index, bucket, target)
             except Exception as exc:  # noqa: BLE001 - the read goes on, from the index as is
-                self._warn_stale(bucket, record.last_sync_ms, spec,
-                                 f"reading s3://{bucket}/{target or prefix} again failed "
-                                 f"({exc})")
+                self._warn_stale(record, spec, f"reading s3://{bucket}/{target or prefix} "
+                                 f"again failed ({exc})")
                 started = second_end  # given up for this view: not tried on every read
             if target is None:
                 keys_done[prefix] = started
@@ -239,16 +235,15 @@ class TimeTravel:
             self._s3_clients[endpoint_url] = client
         return client
 
-    def _warn_stale(self, bucket: str, last_sync_ms: int | None, spec: TimeSpec,
-                    why: str) -> None:
+    def _warn_stale(self, record: BucketRecord, spec: TimeSpec, why: str) -> None:
+        bucket = record.name
         if f"stale:{bucket}" in self._warned:
             return
         self._warned.add(f"stale:{bucket}")
-        since = (f"was last synced at {format_human(last_sync_ms)}" if last_sync_ms is not None
-                 else "has not finished a sync")
         warnings.warn(
-            f"infin_boto3: bucket {bucket!r} {since}, before this view ({spec.display()}), "
-            f"and {why}: objects written since the sync are not in the view. Run "
+            f"infin_boto3: the index holds bucket {bucket!r} up to {record.synced_through()}, "
+            f"before this view ({spec.display()}), and {why}: objects written since the "
+            "sync are not in the view. Run "
             f"`infinstor-jlab sync {bucket}` (or track it with events) before the run.",
             stacklevel=3,
         )
