@@ -893,6 +893,82 @@ def test_event_for_the_older_of_two_same_second_versions_keeps_chain_order():
         assert [o.version_id for o in idx.iter_view(BUCKET, end_ms=s + 999)] == ["v2"]
 
 
+# S3 lists an object with the time its upload started (a multipart upload's: when it was
+# initiated) in whole seconds, while its event carries the time S3 finished it, which can be
+# seconds or minutes later; the object is visible from then on.
+upload_delays = st.lists(st.sampled_from([0, 1, 400, 1000, 2500, 60_000]), max_size=30)
+
+
+def listed_at_upload_start(ops: Sequence[Op], delays: Sequence[int]) -> list[Op]:
+    return [
+        op._replace(time_ms=(op.time_ms - (delays[i] if i < len(delays) else 0)) // 1000 * 1000)
+        for i, op in enumerate(ops)
+    ]
+
+
+def check_precise_answers(idx, ops: Sequence[Op]) -> None:
+    check_history(idx, ops)
+    for t in time_candidates(ops):
+        want = brute.snapshot(ops, t)
+        got = [ov(o) for o in idx.iter_view(BUCKET, end_ms=t)]
+        assert got == [op_t(want[k]) for k in sorted(want)], t
+
+
+@SMALL
+@given(ops=precise_histories, cuts=cuts_st, delays=upload_delays)
+def test_events_then_listing_of_upload_start_times_keep_event_times(ops, cuts, delays):
+    """Every version's event first, then a listing whose times are the uploads' starts (whole
+    seconds, any number of seconds before the event's): the event times stay, so every answer
+    is exact to the millisecond (DESIGN: a precise time is never replaced by a listing's)."""
+    with fresh_index() as idx:
+        idx.append_versions(BUCKET, [brute.to_entry(op, precise=True) for op in ops])
+        merge_all(idx, listed_at_upload_start(ops, delays), cuts)
+        check_precise_answers(idx, ops)
+
+
+@SMALL
+@given(ops=precise_histories, cuts=cuts_st, delays=upload_delays)
+def test_listing_of_upload_start_times_then_events_take_event_times(ops, cuts, delays):
+    """The same listing first, then every version's event: the same exact answers."""
+    with fresh_index() as idx:
+        merge_all(idx, listed_at_upload_start(ops, delays), cuts)
+        idx.append_versions(BUCKET, [brute.to_entry(op, precise=True) for op in ops])
+        check_precise_answers(idx, ops)
+
+
+def test_multipart_upload_is_visible_from_its_completion_after_a_reconcile():
+    """Minimal case: v1 written at 10:00:03 (event 10:00:03.100); a multipart upload of the
+    same key initiated at 10:00:00 completes as v2 at 10:00:05.200 (its event). S3 lists v2
+    as the latest with LastModified 10:00:00. After the reconciling listing, the bucket as of
+    10:00:04 still shows v1 (v2 did not exist yet) and v2 keeps its event's time."""
+    etag = '"' + "0" * 32 + '"'
+    s = BASE_MS
+    with fresh_index() as idx:
+        idx.append_versions(
+            BUCKET,
+            [
+                VersionEntry("k", "v1", s + 3100, 1, etag, False, True),
+                VersionEntry("k", "v2", s + 5200, 2, etag, False, True),
+            ],
+        )
+        idx.merge_listing(
+            BUCKET,
+            [
+                VersionEntry("k", "v2", s, 2, etag, False, False),  # IsLatest, initiation time
+                VersionEntry("k", "v1", s + 3000, 1, etag, False, False),
+            ],
+            after_key=None,
+            through_key=None,
+            scan_started_ms=FAR_FUTURE_MS,
+        )
+        assert [(o.version_id, o.last_modified_ms) for o in idx.history(BUCKET, "k")] == [
+            ("v2", s + 5200),
+            ("v1", s + 3100),
+        ]
+        assert idx.get_version_at(BUCKET, "k", end_ms=s + 4000).version_id == "v1"
+        assert idx.get_version_at(BUCKET, "k", end_ms=s + 5200).version_id == "v2"
+
+
 @pytest.mark.parametrize("plan", ["default", "grouped", "grouped-switch"])
 def test_a_slice_keeps_versions_written_exactly_at_its_start(plan):
     """A slice [T1, T2] includes T1 itself, in every scan plan: versions at T1 (alone, or

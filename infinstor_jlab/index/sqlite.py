@@ -795,8 +795,11 @@ class SqliteSnapshotIndex(SnapshotIndex):
             t = e[2]
             precise = e[6]
             o = old_by_vid.pop(vb, None)
-            if o is not None and (o[6] & F_PRECISE) and not precise and o[1] // 1000 == t // 1000:
-                # Keep the more precise time an event gave us.
+            if o is not None and (o[6] & F_PRECISE) and not precise and o[1] >= t:
+                # Keep the more precise time an event gave us. A listed time can be seconds
+                # before S3 finished the object (a multipart upload's is its initiation); the
+                # event carries when S3 finished it, from which on the object is visible. An
+                # event time before the listed second contradicts S3's listing, which wins.
                 t = o[1]
                 precise = True
             items.append([t, vb, e, precise, o[7] if o is not None else None])
@@ -958,12 +961,12 @@ class SqliteSnapshotIndex(SnapshotIndex):
     @staticmethod
     def _refine(chain: list[list], at: int, t: int, precise: bool, seq: str | None) -> None:
         """A version we know, seen again: keep its place in the chain; take a more precise
-        time (same second) and lift newer versions known only to the second up to it."""
+        time (at or after the listed one) and lift newer versions up to it."""
         row = chain[at]
         if seq and not row[5]:
             row[5] = seq
-        if not precise or row[4] & F_PRECISE or row[0] // 1000 != t // 1000 or t < row[0]:
-            return
+        if not precise or row[4] & F_PRECISE or t < row[0]:
+            return  # (an event time before the listed one: see _merge_chain)
         row[0] = t
         row[4] |= F_PRECISE
         for newer in chain[:at]:
