@@ -14,8 +14,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from .errors import BadRequest, InfinstorError
-from .timespec import format_iso, window_start_ms
+from .errors import BadRequest, BadTimeSpec, InfinstorError
+from .timespec import accepted_forms_message, format_iso, window_start_ms
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -523,6 +523,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "max_keys", None) is not None and not 1 <= args.max_keys <= 1000:
         parser.error("--max-keys must be between 1 and 1000")
     try:
+        # An option given with an empty value (`--at "$T"` with T unset) is a mistake, not
+        # "now": the option's absence is how to ask for now.
+        for option, dest in (("--at", "at"), ("--slice", "slice"), ("--from", "from_spec"),
+                             ("--to", "to_spec")):
+            value = getattr(args, dest, None)
+            if isinstance(value, str) and not value.strip():
+                raise BadTimeSpec(accepted_forms_message(f"{option} was given an empty time spec."))
         return int(args.func(args) or 0)
     except InfinstorError as exc:
         sys.stderr.write(f"infinstor-jlab: {exc.message}\n")

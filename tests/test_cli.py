@@ -149,6 +149,9 @@ def test_labels_lifecycle(capsys, seeded, s3):
     report = json.loads(out)
     assert code != 0 and not report["ok"]
     assert [m["key"] for m in report["s3_missing"]] == ["ds/b.csv"]
+    # ...saying that the version is gone (the bucket is there)
+    assert "version" in report["s3_missing"][0]["error"]
+    assert "Bucket" not in report["s3_missing"][0]["error"]
     assert run_json(capsys, "label", "delete", "ds-v1", "--index", ix) == {"deleted": "ds-v1"}
     code, _, err = run(capsys, "label", "show", "ds-v1", "--index", ix)
     assert code != 0 and "no label named 'ds-v1'" in err
@@ -435,3 +438,51 @@ def test_demo_no_lab(tmp_path):
     assert "flowers/daisy/daisy_002.png" in keys0 and "flowers/daisy/daisy_002.png" not in keys3
     assert "README.txt" in keys0 and "README.txt" not in keys3
     assert "flowers/tulip/tulip_001.png" in keys3 and "flowers/tulip/tulip_001.png" not in keys0
+
+
+def test_an_empty_time_spec_is_an_error_not_now(capsys, seeded):
+    """`--at "$T"` with T unset must not quietly list the present (nor --slice a snapshot)."""
+    b, ix = seeded["bucket"], seeded["index"]
+    for argv in (("ls", f"s3://{b}/ds/", "--at", ""), ("ls", f"s3://{b}/ds/", "--slice", " "),
+                 ("diff", f"s3://{b}/ds/", "--from", "", "--to", "now")):
+        code, out, err = run(capsys, *argv, "--index", ix, "--json")
+        assert code != 0 and out == "", argv
+        assert "empty time spec" in err and "Accepted time specs" in err, err
+
+
+@pytest.mark.parametrize(
+    ("env", "argv", "says"),
+    [
+        ({"AWS_PROFILE": "no-such-profile"}, (), "AWS profile 'no-such-profile'"),
+        ({"AWS_DEFAULT_REGION": "bad region!"}, (), "not a valid AWS region"),
+        ({}, ("--endpoint-url", "not a url"), "not a valid S3 endpoint URL"),
+    ],
+)
+def test_a_broken_aws_configuration_is_one_sentence(capsys, monkeypatch, bucket, index_url,
+                                                    env, argv, says):
+    """boto3's own configuration errors (a missing profile, a malformed region or endpoint)
+    are one sentence on stderr that says what to fix, not a traceback."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    code, out, err = run(capsys, "sync", bucket, "--index", index_url, *argv)
+    assert code != 0 and out == ""
+    assert says in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_rejected_credentials_are_not_reported_as_missing_permissions():
+    """S3 answers a wrong key with 403 InvalidAccessKeyId: the error says the credentials were
+    rejected; a plain 403 AccessDenied names the permissions needed."""
+    from botocore.exceptions import ClientError
+
+    from infinstor_jlab.services.s3 import translate_client_error
+
+    def error(code: str, status: int = 403) -> ClientError:
+        return ClientError({"Error": {"Code": code, "Message": "m"},
+                            "ResponseMetadata": {"HTTPStatusCode": status}}, "ListObjectVersions")
+
+    for code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"):
+        assert "rejected the credentials" in str(translate_client_error(error(code), "b"))
+    assert "s3:ListBucketVersions" in str(translate_client_error(error("AccessDenied"), "b"))
+    # a HEAD answer has no body: either cause is possible, and the sentence says both
+    head = str(translate_client_error(error("403"), "b"))
+    assert "not valid" in head and "s3:ListBucketVersions" in head

@@ -88,6 +88,13 @@ class SyncJob:
 
 _LABEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,254}$")
+# What a HeadObject of one version answers when that version is not there (HEAD answers carry
+# no error code, only the status).
+_HEAD_VERSION_GONE = {
+    404: "S3 has no such version of this key (HTTP 404).",
+    400: "S3 does not know this version id (HTTP 400).",
+    405: "This version id is a delete marker in S3 (HTTP 405).",
+}
 
 RunResolver = Callable[[str], TimeSpec]
 
@@ -757,8 +764,9 @@ class InfinstorService:
                 # HEAD answers carry no error code: 404 (no such version or key), 400 (a
                 # version id this store does not know) and 405 (the id is now a delete
                 # marker) say the version is not there.
-                if s3_error_status(exc) in (400, 404, 405):
-                    return obj, "missing", str(exc)
+                status = s3_error_status(exc)
+                if status in _HEAD_VERSION_GONE:
+                    return obj, "missing", _HEAD_VERSION_GONE[status]
                 failed.set()
                 raise cannot_check(exc) from exc
             etag = resp.get("ETag", "")

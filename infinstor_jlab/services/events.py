@@ -23,7 +23,7 @@ from ..errors import InfinstorError
 from ..index.base import SnapshotIndex
 from ..index.models import VersionEntry, sequencer_sort_key
 from ..timespec import now_ms, parse_s3_timestamp
-from .s3 import call_s3, list_versions_page
+from .s3 import aws_configuration_errors, call_s3, list_versions_page
 from .sync import is_split_listing, order_chains
 
 log = logging.getLogger(__name__)
@@ -46,10 +46,11 @@ def make_sqs_client(endpoint_url: str | None = None) -> Any:
     kwargs: dict[str, Any] = {}
     if endpoint_url:
         kwargs["endpoint_url"] = endpoint_url
-    session = boto3.session.Session()
-    if not session.region_name:
-        kwargs["region_name"] = "us-east-1"
-    return session.client("sqs", **kwargs)
+    with aws_configuration_errors(endpoint_url):
+        session = boto3.session.Session()
+        if not session.region_name:
+            kwargs["region_name"] = "us-east-1"
+        return session.client("sqs", **kwargs)
 
 
 def _queue_policy(queue_arn: str, bucket: str) -> str:

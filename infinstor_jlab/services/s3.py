@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
@@ -33,10 +35,11 @@ def make_s3_client(endpoint_url: str | None = None) -> Any:
     }
     if endpoint_url:
         kwargs["endpoint_url"] = endpoint_url
-    session = boto3.session.Session()
-    if not session.region_name and not os.environ.get("AWS_DEFAULT_REGION"):
-        kwargs["region_name"] = "us-east-1"
-    client = session.client("s3", **kwargs)
+    with aws_configuration_errors(endpoint_url):
+        session = boto3.session.Session()
+        if not session.region_name and not os.environ.get("AWS_DEFAULT_REGION"):
+            kwargs["region_name"] = "us-east-1"
+        client = session.client("s3", **kwargs)
     client.meta.events.register(
         "before-parse.s3.ListObjectVersions", _capture_ordered_versions
     )
@@ -44,6 +47,36 @@ def make_s3_client(endpoint_url: str | None = None) -> Any:
     # kernel that imported infin_boto3.
     client._infinstor_internal = True
     return client
+
+
+@contextmanager
+def aws_configuration_errors(endpoint_url: str | None = None) -> Iterator[None]:
+    """boto3's complaints about its own configuration (a missing profile, a malformed region
+    or endpoint), raised while making a client, as one sentence that says what to fix."""
+    from botocore.exceptions import BotoCoreError, InvalidRegionError, ProfileNotFound
+
+    try:
+        yield
+    except ProfileNotFound as exc:
+        raise StorageError(
+            f"The AWS profile {exc.kwargs.get('profile', '')!r} is not configured; set "
+            "AWS_PROFILE to a profile in ~/.aws/config (or unset it)."
+        ) from None
+    except InvalidRegionError as exc:
+        raise StorageError(
+            f"{exc.kwargs.get('region_name', '')!r} is not a valid AWS region; set "
+            "AWS_DEFAULT_REGION to a region such as us-east-1."
+        ) from None
+    except ValueError as exc:
+        if "endpoint" not in str(exc).lower():
+            raise
+        shown = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or ""
+        raise StorageError(
+            f"{shown!r} is not a valid S3 endpoint URL; give one such as "
+            "http://127.0.0.1:9000 (--endpoint-url or AWS_ENDPOINT_URL)."
+        ) from None
+    except BotoCoreError as exc:
+        raise StorageError(f"The AWS configuration cannot be used: {exc}") from None
 
 
 def _local(tag: str) -> str:
@@ -188,7 +221,16 @@ def translate_client_error(exc: Any, bucket: str) -> InfinstorError:
     if code in ("NoSuchBucket",) or (status == 404 and code in ("404", "NotFound")):
         return UnknownBucket(f"Bucket {bucket!r} does not exist (or is not visible with "
                              "these credentials).")
-    if code in ("AccessDenied", "AllAccessDisabled", "403") or status == 403:
+    if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"):
+        return StorageError(f"S3 rejected the credentials ({code}); refresh or fix them.")
+    if code == "403" or (status == 403 and not code):
+        # A HEAD answer has no body: wrong credentials and missing permissions look alike.
+        return AccessDenied(
+            f"Access to bucket {bucket!r} was denied (HTTP 403): the credentials in use are "
+            "not valid, or lack s3:ListBucket, s3:ListBucketVersions and s3:GetObjectVersion "
+            "on it."
+        )
+    if code in ("AccessDenied", "AllAccessDisabled") or status == 403:
         return AccessDenied(
             f"Access to bucket {bucket!r} was denied; the credentials in use need "
             "s3:ListBucketVersions, s3:GetObjectVersion and s3:GetBucketVersioning on it."
@@ -196,8 +238,6 @@ def translate_client_error(exc: Any, bucket: str) -> InfinstorError:
     if code in ("InvalidBucketName", "InvalidArgument", "KeyTooLongError", "InvalidRequest"):
         message = exc.response.get("Error", {}).get("Message", "") or code
         return BadRequest(f"S3 rejected the request for bucket {bucket!r}: {message}")
-    if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"):
-        return StorageError(f"S3 rejected the credentials ({code}); refresh or fix them.")
     message = exc.response.get("Error", {}).get("Message", "") or str(exc)
     return StorageError(f"S3 error on bucket {bucket!r}: {code or status} {message}".strip())
 
