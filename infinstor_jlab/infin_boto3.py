@@ -63,11 +63,14 @@ class _FakeRaw:
         return iter(())
 
 
-def _response(status: int, parsed: dict[str, Any]) -> tuple[AWSResponse, dict[str, Any]]:
+def _response(status: int, parsed: dict[str, Any], extra_headers: dict[str, str] | None = None
+              ) -> tuple[AWSResponse, dict[str, Any]]:
     request_id = uuid.uuid4().hex.upper()[:16]
     headers = HTTPHeaders()
     headers["x-amz-request-id"] = request_id
     headers["x-infinstor-time-travel"] = "1"
+    for name, value in (extra_headers or {}).items():
+        headers[name] = value
     parsed["ResponseMetadata"] = {
         "RequestId": request_id,
         "HTTPStatusCode": status,
@@ -126,13 +129,20 @@ class TimeTravelClientMixin:
                                         "Key": params.get("Key", "")}}
                 else:
                     parsed = {"Error": {"Code": "404", "Message": "Not Found"}}
-                context[_CONTEXT_KEY] = _response(404, parsed)
+                # As S3 does when the key's current version is a delete marker.
+                marker = tt.delete_marker_at(bucket, params.get("Key", ""), view)
+                headers = ({"x-amz-delete-marker": "true", "x-amz-version-id": marker}
+                           if marker else None)
+                context[_CONTEXT_KEY] = _response(404, parsed, headers)
             else:
                 params["VersionId"] = version_id
                 context["infinstor_pinned"] = (bucket, params.get("Key", ""), version_id, view)
         else:
             try:
-                listing = tt.list_objects(params, view, v2=(op == "ListObjectsV2"))
+                v2 = op == "ListObjectsV2"
+                owner = (tt.bucket_owner(bucket, self.meta.endpoint_url)  # type: ignore[attr-defined]
+                         if not v2 or params.get("FetchOwner") else None)
+                listing = tt.list_objects(params, view, v2=v2, owner=owner)
             except BadRequest as exc:
                 # What S3 answers for a continuation token it did not issue: code that
                 # handles S3's errors handles this one.

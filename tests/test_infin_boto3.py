@@ -361,3 +361,52 @@ def test_list_objects_v2_as_of_now_answers_like_the_live_bucket(tt_env, s3, buck
                         params
                     checked += 1
     assert checked == 288
+
+
+def test_list_objects_v1_marker_is_a_start_after_unless_it_is_a_folder_of_the_listing(
+        tt_env, s3, bucket, service):
+    """ListObjects (V1) lists what sorts after Marker, as V2 does after StartAfter: a marker
+    that ends with the delimiter but is a key inside an earlier folder ('a//', whose folder
+    'a/' sorts before it) must not bring that folder back; a marker that is a folder of the
+    listing ('a/', as NextMarker gives) continues after everything under it."""
+    for key in ("a/b", "a//b", "a.b", "b", "big/k0a", "big/k01000", "big/k01001", "big/k1"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    service.sync(bucket)
+    travel = tt_env.client(at="now")
+    for prefix, delimiter, marker in [("", "/", "a//"), ("", "/", "a/"), ("", "/", "a/b"),
+                                      ("big/", "0", "big/k01000"), ("big/", "0", "big/k0"),
+                                      ("", "//", "a//")]:
+        v1 = travel.list_objects(Bucket=bucket, Prefix=prefix, Delimiter=delimiter,
+                                 Marker=marker)
+        v2 = travel.list_objects_v2(Bucket=bucket, Prefix=prefix, Delimiter=delimiter,
+                                    StartAfter=marker)
+        got = (keys(v1), [p["Prefix"] for p in v1.get("CommonPrefixes", [])])
+        assert got == (keys(v2), [p["Prefix"] for p in v2.get("CommonPrefixes", [])]), marker
+        assert all(k > marker for k in got[0] + got[1]), (marker, got)
+    v1 = travel.list_objects(Bucket=bucket, Delimiter="/", Marker="a//")
+    assert keys(v1) == ["b"] and [p["Prefix"] for p in v1["CommonPrefixes"]] == ["big/"]
+
+
+def test_listing_owner_and_delete_marker_headers_as_s3_gives_them(tt_env, s3, bucket, service):
+    """Code written against S3 finds what S3 puts there: each object's Owner in ListObjects
+    (V1) and in ListObjectsV2 with FetchOwner; and a HEAD of a key whose current version is a
+    delete marker answers 404 with x-amz-delete-marker and the marker's version id."""
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    s3.put_object(Bucket=bucket, Key="gone", Body=b"x")
+    marker = s3.delete_object(Bucket=bucket, Key="gone")["VersionId"]
+    service.sync(bucket)
+    live = boto3.client("s3")
+    travel = tt_env.client(at="now")
+    owner = live.list_objects_v2(Bucket=bucket, FetchOwner=True)["Contents"][0]["Owner"]
+    assert travel.list_objects(Bucket=bucket)["Contents"][0]["Owner"] == owner
+    assert travel.list_objects_v2(Bucket=bucket, FetchOwner=True)["Contents"][0]["Owner"] == owner
+    assert "Owner" not in travel.list_objects_v2(Bucket=bucket)["Contents"][0]
+    with pytest.raises(ClientError) as err:
+        travel.head_object(Bucket=bucket, Key="gone")
+    headers = err.value.response["ResponseMetadata"]["HTTPHeaders"]
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    assert headers.get("x-amz-delete-marker") == "true"
+    assert headers.get("x-amz-version-id") == marker
+    with pytest.raises(ClientError) as err:
+        travel.head_object(Bucket=bucket, Key="never")
+    assert "x-amz-delete-marker" not in err.value.response["ResponseMetadata"]["HTTPHeaders"]

@@ -65,6 +65,7 @@ class TimeTravel:
         self._catch_up_lock = threading.Lock()
         self._s3_clients: dict[str | None, Any] = {}
         self._horizons: dict[str, int] = {}
+        self._owners: dict[str, dict[str, str] | None] = {}
 
     # -- plumbing ---------------------------------------------------------------------------
     @property
@@ -249,8 +250,8 @@ class TimeTravel:
         )
 
     # -- answers ----------------------------------------------------------------------------
-    def list_objects(self, params: dict[str, Any], spec: TimeSpec, *, v2: bool
-                     ) -> dict[str, Any]:
+    def list_objects(self, params: dict[str, Any], spec: TimeSpec, *, v2: bool,
+                     owner: dict[str, str] | None = None) -> dict[str, Any]:
         """A ListObjects(V2) response (botocore's parsed shape) for the view."""
         bucket = params["Bucket"]
         prefix = params.get("Prefix") or ""
@@ -260,9 +261,12 @@ class TimeTravel:
         encode = params.get("EncodingType") == "url"
         token = params.get("ContinuationToken") if v2 else None
         start_after = params.get("StartAfter") if v2 else params.get("Marker")
-        if not v2 and start_after and delimiter and start_after.endswith(delimiter) \
-                and start_after.startswith(prefix) and start_after != prefix:
-            # A V1 marker that is a common prefix: continue after everything under it.
+        if not v2 and start_after and delimiter and start_after.startswith(prefix) \
+                and start_after != prefix and start_after[len(prefix):].find(delimiter) \
+                == len(start_after) - len(prefix) - len(delimiter):
+            # A V1 marker that is a common prefix of this listing (its first delimiter after
+            # the prefix is its end): continue after everything under it. A marker such as
+            # 'a//' is not one: it is a key, and the folder 'a/' sorts before it.
             end = prefix_end(start_after)
             token = continuation_token(end, True) if end is not None else None
             start_after = None
@@ -275,6 +279,9 @@ class TimeTravel:
              "ETag": o.etag, "Size": o.size, "StorageClass": "STANDARD"}
             for o in page.objects
         ]
+        if owner:  # S3 lists owners in V1 always, in V2 with FetchOwner
+            for entry in contents:
+                entry["Owner"] = dict(owner)
         resp: dict[str, Any] = {
             "IsTruncated": page.next_token is not None,
             "Name": bucket,
@@ -303,6 +310,28 @@ class TimeTravel:
                 last = max([o.key for o in page.objects] + list(page.prefixes))
                 resp["NextMarker"] = _enc(last, encode)
         return resp
+
+    def delete_marker_at(self, bucket: str, key: str, spec: TimeSpec) -> str | None:
+        """The version id of the delete marker that hides ``key`` in a snapshot view (None:
+        the key is absent for another reason, or the view is a slice)."""
+        if spec.start_ms is not None:
+            return None
+        for version in self.index.history(bucket, key):  # newest first
+            if version.last_modified_ms <= spec.end_ms:
+                return version.version_id if version.is_delete_marker else None
+        return None
+
+    def bucket_owner(self, bucket: str, endpoint_url: str | None) -> dict[str, str] | None:
+        """The bucket's owner, shown as each object's Owner in listings (objects are owned by
+        the bucket owner unless ACLs say otherwise; the index does not keep per-version
+        owners). Asked once per bucket; None when S3 will not say (no s3:GetBucketAcl)."""
+        if bucket not in self._owners:
+            try:
+                owner = self._s3(endpoint_url).get_bucket_acl(Bucket=bucket).get("Owner")
+            except Exception:  # noqa: BLE001 - a listing must not fail for a cosmetic field
+                owner = None
+            self._owners[bucket] = dict(owner) if owner else None
+        return self._owners[bucket]
 
     def version_for_read(self, bucket: str, key: str, spec: TimeSpec) -> str | None:
         """The version id a GetObject/HeadObject must fetch, or None if the key is absent
