@@ -319,3 +319,63 @@ def test_a_store_listing_delete_markers_first_gives_one_history_whatever_the_pag
     # each chain keeps its IsLatest entry on top and its times newest first
     assert [h[0] for h in results[0].values()] == ["a4", "b2", "c3", "d1"]
     assert sorted(results[0]["a"]) == ["a1", "a2", "a3", "a4"]
+
+
+def test_forgetting_a_bucket_stops_its_running_sync_so_the_bucket_stays_forgotten(
+        service, s3, bucket):
+    """DELETE track?forget=1 while a sync job of the bucket is running (or about to run): the
+    job stops, and nothing it was writing brings the bucket back into the index."""
+    import threading
+
+    s3.put_object(Bucket=bucket, Key="a", Body=b"x")
+    service.sync(bucket)
+    # The job's thread has not begun when the bucket is forgotten: it must not start.
+    pending: list = []
+    job = service.start_sync_job(bucket, full=True, runner=pending.append)
+    forgetting = threading.Thread(target=service.untrack, args=(bucket,),
+                                  kwargs={"forget_history": True})
+    forgetting.start()
+    assert job.stop.wait(10)  # the forget asked the job to stop and now waits for it
+    assert forgetting.is_alive()
+    pending[0]()  # the job's thread runs only now
+    forgetting.join(10)
+    assert not forgetting.is_alive() and job.state == "error" and "stopped" in job.error
+    with pytest.raises(UnknownBucket):
+        service.index.get_bucket(bucket)
+    # A job that is listing when the bucket is forgotten stops after its page.
+    for i in range(6):
+        s3.put_object(Bucket=bucket, Key=f"k{i}", Body=b"x")
+    service.track(bucket, enable_versioning_consent=True)
+    pages: list = []
+    jobs: list = []
+    started = threading.Event()
+    real_sync = service.sync
+
+    def sync_in_small_pages(name, *, full=False, on_progress=None, should_stop=None):
+        def stop_check():
+            pages.append(1)
+            if len(pages) == 1:  # forget while the pass is between its pages
+                threading.Thread(target=service.untrack, args=(bucket,),
+                                 kwargs={"forget_history": True}).start()
+                assert started.wait(10) and jobs[0].stop.wait(10)
+            return should_stop()
+
+        return sync_bucket(service.s3(), service.index, name, full=full, page_size=2,
+                           on_progress=on_progress, should_stop=stop_check)
+
+    service.sync = sync_in_small_pages
+    try:
+        jobs.append(service.start_sync_job(bucket, full=True))
+        started.set()
+        assert jobs[0].ended.wait(30) and jobs[0].state == "error"
+    finally:
+        service.sync = real_sync
+    deadline = now_ms() + 10_000
+    while now_ms() < deadline:
+        try:
+            service.index.get_bucket(bucket)
+        except UnknownBucket:
+            break
+    with pytest.raises(UnknownBucket):
+        service.index.get_bucket(bucket)
+    assert len(pages) == 1  # it stopped after the page it was on

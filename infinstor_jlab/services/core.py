@@ -16,7 +16,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import BadRequest, BadTimeSpec, InfinstorError, NotFound, UnknownBucket, UnknownLabel
+from ..errors import (
+    BadRequest,
+    BadTimeSpec,
+    Conflict,
+    InfinstorError,
+    NotFound,
+    UnknownBucket,
+    UnknownLabel,
+)
 from ..fingerprint import fingerprint
 from ..index.base import MAX_KEYS_LIMIT, SnapshotIndex
 from ..index.models import (
@@ -31,9 +39,11 @@ from ..timespec import TimeSpec, now_ms, parse_time_spec, wait_past_second
 from .events import disable_events, enable_events, make_sqs_client
 from .pagecache import PageCache
 from .s3 import call_s3, enable_versioning, get_versioning, make_s3_client, s3_error_status
-from .sync import SyncProgress, SyncResult, sync_bucket
+from .sync import SyncInterrupted, SyncProgress, SyncResult, sync_bucket
 
 MAX_FINISHED_JOBS = 200
+# How long forgetting a bucket waits for its running sync to stop (it stops after a page).
+STOP_SYNC_TIMEOUT_S = 120.0
 
 PREVIEWABLE_TEXT = {"application/json", "text/csv", "application/x-ndjson", "application/xml",
                     "application/yaml", "application/x-yaml"}
@@ -70,6 +80,10 @@ class SyncJob:
     error: str | None = None
     finished_ms: int | None = None
     warnings: list[str] = field(default_factory=list)
+    # Set to stop the pass after its current page (forgetting the bucket); ``ended`` is set
+    # when the job's thread is done with the index.
+    stop: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
+    ended: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         doc = self.progress.to_json()
@@ -329,6 +343,8 @@ class InfinstorService:
         if self.index.get_event_source(bucket).get("queue_url"):
             disable_events(self.s3(), self.sqs(), self.index, bucket)
         if forget_history:
+            # A sync still running would write the bucket back after it is forgotten.
+            self._stop_sync_jobs(bucket)
             self.index.forget_bucket(bucket)
         else:
             self.index.set_tracked(bucket, False)
@@ -370,6 +386,20 @@ class InfinstorService:
         return out
 
     # -- sync jobs --------------------------------------------------------------------------
+    def _stop_sync_jobs(self, bucket: str, timeout_s: float = STOP_SYNC_TIMEOUT_S) -> None:
+        """Stop the bucket's running sync jobs after their current page and wait for them."""
+        with self._jobs_lock:
+            running = [j for j in self._jobs.values()
+                       if j.bucket == bucket and not j.ended.is_set()]
+        for job in running:
+            job.stop.set()
+        for job in running:
+            if not job.ended.wait(timeout_s):
+                raise Conflict(
+                    f"The sync of {bucket!r} did not stop within {timeout_s:.0f} s; try again "
+                    "when it has ended."
+                )
+
     def running_job_id(self, bucket: str) -> str | None:
         with self._jobs_lock:
             for job in self._jobs.values():
@@ -401,7 +431,10 @@ class InfinstorService:
 
         def run() -> None:
             try:
-                result = self.sync(bucket, full=full, on_progress=on_progress)
+                if job.stop.is_set():  # stopped before its thread began
+                    raise SyncInterrupted(f"The sync of {bucket!r} was stopped before it began.")
+                result = self.sync(bucket, full=full, on_progress=on_progress,
+                                   should_stop=job.stop.is_set)
                 job.warnings = result.warnings
                 job.state = "done"
             except InfinstorError as exc:
@@ -412,6 +445,7 @@ class InfinstorService:
                 job.state = "error"
             finally:
                 job.finished_ms = now_ms()
+                job.ended.set()
 
         if runner is None:
             threading.Thread(target=run, name=f"infinstor-sync-{bucket}", daemon=True).start()
@@ -507,10 +541,15 @@ class InfinstorService:
         *,
         full: bool = False,
         on_progress: Callable[[SyncProgress], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> SyncResult:
         check_bucket_name(bucket)
+
+        def stopping() -> bool:
+            return self._stopping.is_set() or (should_stop is not None and should_stop())
+
         return sync_bucket(self.s3(), self.index, bucket, full=full, on_progress=on_progress,
-                           should_stop=self._stopping.is_set)
+                           should_stop=stopping)
 
     # -- queries ----------------------------------------------------------------------------
     def list_objects(
