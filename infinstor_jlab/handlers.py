@@ -144,9 +144,16 @@ class InfinstorHandlerMixin:
 
     # -- input ------------------------------------------------------------------------------
     def query(self, name: str) -> str | None:
-        """A query parameter exactly as sent (keys and prefixes may start or end with spaces),
-        or None when absent."""
-        return self.get_query_argument(name, None, strip=False)  # type: ignore[attr-defined]
+        """A query parameter exactly as sent (keys and prefixes may start or end with spaces
+        and hold control characters, which Tornado's get_query_argument turns into spaces),
+        or None when absent; the last one when repeated."""
+        values = self.request.query_arguments.get(name)  # type: ignore[attr-defined]
+        if not values:
+            return None
+        try:
+            return values[-1].decode("utf-8")
+        except UnicodeDecodeError:
+            raise http_error(400, f"The {name} query parameter is not valid UTF-8.") from None
 
     def query_spec(self, name: str) -> str | None:
         """A time-spec parameter; empty means not given."""

@@ -633,3 +633,29 @@ async def test_bad_input_is_a_sentence(jp_fetch, s3, bucket):
                         body={"events": 1})
     await error_message(jp_fetch, "DELETE", "buckets", bucket, "track", expect=400,
                         forget="maybe")
+
+
+async def test_keys_with_control_characters_reach_the_index_unchanged(jp_fetch, bucket,
+                                                                     index_url):
+    """S3 keys may hold control characters (listings carry them url-encoded). A key or prefix
+    sent as a query parameter arrives as sent: Tornado's own reading would turn \\x07 into a
+    space and answer for another key."""
+    from infinstor_jlab.index import VersionEntry, open_index
+
+    key = "bell\x07key.txt"
+    etag = '"' + "0" * 32 + '"'
+    index = open_index(index_url)
+    index.register_bucket(bucket, versioning="Enabled")
+    index.merge_listing(bucket, [VersionEntry(key, "v1", 1_763_632_800_000, 3, etag, False, False),
+                                 VersionEntry("bell key.txt", "v2", 1_763_632_800_000, 4, etag,
+                                              False, False)],
+                        after_key=None, through_key=None, scan_started_ms=10**13)
+    history = await get_json(jp_fetch, "buckets", bucket, "history", key=key)
+    assert [(v["key"], v["version_id"]) for v in history["versions"]] == [(key, "v1")]
+    page = await get_json(jp_fetch, "buckets", bucket, "objects", prefix="bell\x07",
+                          at="1763632801000")
+    assert page["prefix"] == "bell\x07"
+    assert [o["key"] for o in page["objects"]] == [key]
+    msg = await error_message(jp_fetch, "GET", "buckets", bucket, "history", expect=400,
+                              key=b"\xff\xfe")
+    assert "UTF-8" in msg
