@@ -486,3 +486,16 @@ def test_rejected_credentials_are_not_reported_as_missing_permissions():
     # a HEAD answer has no body: either cause is possible, and the sentence says both
     head = str(translate_client_error(error("403"), "b"))
     assert "not valid" in head and "s3:ListBucketVersions" in head
+
+
+def test_a_label_description_is_a_note_not_a_document(capsys, seeded):
+    """Every label listing carries each description: a very long one is refused, nothing
+    is stored, and the message says the limit."""
+    b, ix = seeded["bucket"], seeded["index"]
+    code, out, err = run(capsys, "label", "create", "big", f"s3://{b}/ds/", "--at", seeded["t0"],
+                         "--description", "x" * 10_001, "--index", ix)
+    assert code != 0 and out == "" and "at most 10,000" in err
+    assert run_json(capsys, "label", "list", "--index", ix)["labels"] == []
+    made = run_json(capsys, "label", "create", "big", f"s3://{b}/ds/", "--at", seeded["t0"],
+                    "--description", "y" * 10_000, "--index", ix)
+    assert made["description"] == "y" * 10_000

@@ -44,6 +44,8 @@ from .sync import SyncInterrupted, SyncProgress, SyncResult, sync_bucket
 MAX_FINISHED_JOBS = 200
 # How long forgetting a bucket waits for its running sync to stop (it stops after a page).
 STOP_SYNC_TIMEOUT_S = 120.0
+# Every label listing carries each label's description: keep them notes, not documents.
+MAX_LABEL_DESCRIPTION = 10_000
 
 PREVIEWABLE_TEXT = {"application/json", "text/csv", "application/x-ndjson", "application/xml",
                     "application/yaml", "application/x-yaml"}
@@ -687,14 +689,18 @@ class InfinstorService:
                 f"{name!r} is not a valid label name: use 1-128 letters, digits, '.', '_' or "
                 "'-', starting with a letter or digit."
             )
+        if len(description) > MAX_LABEL_DESCRIPTION:
+            raise BadRequest(
+                f"The description has {len(description):,} characters; a label's description "
+                f"holds at most {MAX_LABEL_DESCRIPTION:,} (keep long notes in a file the label "
+                "covers)."
+            )
         record = self.index.get_bucket(bucket)  # unknown bucket -> friendly 404
         try:
             self.index.get_label(name)
         except UnknownLabel:
             pass
         else:
-            from ..errors import Conflict
-
             raise Conflict(
                 f"A label named {name!r} already exists; labels are immutable, so pick another "
                 "name (or delete the old label first)."
