@@ -21,3 +21,14 @@ def _jupyter_server_extension_points():
     from .app import InfinstorApp
 
     return [{"module": "infinstor_jlab", "app": InfinstorApp}]
+
+
+def __getattr__(name: str):
+    # ``from infinstor_jlab import test_infin_transform`` (the original InfinStor entry point)
+    # gives the function. Resolved on first use, so that `import infinstor_jlab` stays light;
+    # no submodule may carry that name, or the import would give the module instead.
+    if name == "test_infin_transform":
+        from .transforms.local_test import test_infin_transform
+
+        return test_infin_transform
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

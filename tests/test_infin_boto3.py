@@ -293,6 +293,10 @@ def test_bad_snapshot_env_is_a_clear_error(tt_env, history, monkeypatch):
     monkeypatch.setenv("INFINSTOR_SNAPSHOT_TIME", "last tuesday")
     with pytest.raises(BadTimeSpec, match="Accepted time specs"):
         boto3.client("s3").list_objects_v2(Bucket=history["bucket"])
+    # A time in the future is an error at once (not a read that waits until then).
+    monkeypatch.setenv("INFINSTOR_SNAPSHOT_TIME", "tm20990101000000")
+    with pytest.raises(BadTimeSpec, match="in the future"):
+        boto3.client("s3").list_objects_v2(Bucket=history["bucket"])
 
 
 def test_service_clients_never_time_travel(tt_env, history, service, monkeypatch):

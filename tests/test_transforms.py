@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 
 import pytest
 
@@ -97,6 +99,32 @@ def test_manifest_fingerprint_matches_the_label(transforms, service, view):
     assert snap.fingerprint == label.fingerprint
 
 
+def test_a_label_that_lost_pinned_versions_is_refused_as_input(transforms, service, view, s3):
+    """A version the label pins was removed from S3 and pruned from the index: a run over
+    the label would read less than the label promises, so it is refused, naming the label;
+    labels that still match (snapshot or slice) resolve as before."""
+    from infinstor_jlab.errors import Conflict, InfinstorError
+
+    label = service.create_label("in-pinned", view, "in/", service.parse_spec("now"))
+    window = service.parse_spec(f"{label.end_ms - 3_600_000}/{label.end_ms}")
+    sliced = service.create_label("in-window", view, "in/", window)
+    assert transforms.resolve_input({"type": "label", "label": "in-window"}).fingerprint == \
+        sliced.fingerprint
+    gone = next(o for o in service.iter_objects(view, spec=service.label_spec(label),
+                                                 prefix="in/") if o.key == "in/b.txt")
+    s3.delete_object(Bucket=view, Key="in/b.txt", VersionId=gone.version_id)
+    service.index.remove_versions(view, [("in/b.txt", gone.version_id)])  # what a sync prunes
+    for spec in ({"type": "label", "label": "in-pinned"},
+                 {"type": "infinsnap", "bucketname": view, "prefix": "in/",
+                  "time_spec": "label:/in-pinned"}):
+        with pytest.raises(Conflict, match="'in-pinned' no longer matches") as err:
+            transforms.resolve_input(spec)
+        assert "label verify in-pinned" in str(err.value)
+    with pytest.raises(InfinstorError, match="in the future"):
+        transforms.resolve_input({"type": "infinsnap", "bucketname": view, "prefix": "in/",
+                                  "time_spec": "tm20990101000000"})
+
+
 def test_an_input_view_after_the_last_sync_holds_what_s3_held(transforms, service, view, s3):
     """A file written after the last sync is in the manifest of a view of "now" (the prefix
     is read again from S3 first); a view the sync covers needs no S3."""
@@ -110,6 +138,38 @@ def test_an_input_view_after_the_last_sync_holds_what_s3_held(transforms, servic
     older = transforms.resolve_input({"type": "infinsnap", "bucketname": view, "prefix": "in/",
                                       "time_spec": str(before.end_ms - 1000)})
     assert "in/late.txt" not in older.to_jsonl()
+
+
+SLOW_ONE = '''
+import time
+def infin_transform_one_object(filename, output_dir, parentdir, **kwargs):
+    time.sleep(120)
+'''
+
+
+def test_local_runs_stop_with_the_server(transforms, view, s3):
+    """A stopping server stops its local drivers (the next server could not follow them: a
+    driver left running would finish unrecorded), and no _SUCCESS.json appears."""
+    transforms.save_revision("slow", SLOW_ONE)
+    run = transforms.start_run("slow", input_spec={"type": "infinsnap", "bucketname": view,
+                                                   "prefix": "in/", "time_spec": "now"},
+                               output_uri=f"s3://{view}/slow-out/")
+    deadline = time.monotonic() + 60
+    while "pid" not in transforms.refresh(run.id).details and time.monotonic() < deadline:
+        time.sleep(0.1)
+    pid = transforms.refresh(run.id).details["pid"]
+    os.killpg(pid, 0)  # the driver's process group is running
+    transforms.close()
+    deadline = time.monotonic() + 10  # the workers' last exits are reaped by init
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pid, 0)  # the driver and its workers are gone
+    assert s3_keys(s3, view, f"slow-out/{run.id}/") == []
 
 
 def test_local_executor_end_to_end_with_lineage(transforms, view, s3):
@@ -266,7 +326,11 @@ def test_test_infin_transform_runs_the_notebooks_function(service, view, tmp_pat
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///" + str(tmp_path / "mlflow.db"))
     monkeypatch.setenv("INFINSTOR_INDEX_URL", index_url)
     monkeypatch.chdir(tmp_path)
+    # The README's (and InfinStor's) import gives the function, not a module.
+    from infinstor_jlab import test_infin_transform
+    from infinstor_jlab.transforms import local_test
     from infinstor_jlab.transforms.local_test import run_local_test
+    assert test_infin_transform is local_test.test_infin_transform
 
     seen = []
 

@@ -745,6 +745,13 @@ class InfinstorService:
         record = record or self.index.get_bucket(bucket)
         if record.covers(spec.end_ms):
             return
+        if spec.end_ms >= now_ms() + 1000:
+            # Nothing can pin what does not exist yet (and waiting for that second to be
+            # over would hold the request until then).
+            raise BadRequest(
+                f"{spec.display()} is in the future; a view that is pinned (a label, a "
+                "transform's input) must end at a time up to now."
+            )
         since = record.synced_through()
         if on_catch_up is not None:
             on_catch_up(f"Reading s3://{bucket}/{prefix} again from S3 first: the index holds "

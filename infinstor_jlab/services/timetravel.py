@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from dateutil.tz import tzutc
 
+from ..errors import BadTimeSpec
 from ..index import SnapshotIndex, open_index, prefix_end
 from ..index.models import BucketRecord
 from ..index.sqlite import continuation_token
@@ -194,6 +195,13 @@ class TimeTravel:
                 self._horizons[bucket] = record.last_sync_ms
             if record.covers(spec.end_ms):
                 return
+            if spec.end_ms >= _now_ms() + 1000:
+                # What S3 will hold then is not known (and waiting for that second to be
+                # over would hold the read until then).
+                raise BadTimeSpec(
+                    f"The view {spec.display()} is in the future; time travel reads S3 as it "
+                    "was at a time up to now (`now` for the present)."
+                )
             keys_done = self._caught_up_keys.setdefault(bucket, {})
             if key and keys_done.get(prefix, -1) >= second_end:
                 return

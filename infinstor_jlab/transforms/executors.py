@@ -5,11 +5,13 @@ plugged in with the ``InfinstorApp.*_executor_class`` ``Type`` traits."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +77,10 @@ class TransformExecutor(LoggingConfigurable):
     def cancel(self, launch: Launch, details: dict[str, Any]) -> None:
         raise NotImplementedError
 
+    def stop_all(self, timeout_s: float = 5.0) -> None:
+        """The Jupyter server is stopping: end the jobs that cannot outlive it (a detached
+        executor's jobs go on, and a restarted server picks them up)."""
+
 
 class LocalExecutor(TransformExecutor):
     """Worker processes on the Jupyter server's machine: the driver with a process pool."""
@@ -123,6 +129,22 @@ class LocalExecutor(TransformExecutor):
         details["cancelled"] = True
         if proc is not None and proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
+
+    def stop_all(self, timeout_s: float = 5.0) -> None:
+        # A driver left running would finish on its own after the server stopped, and the
+        # restarted server, which no longer knows its process, would mark the run failed:
+        # its outputs would be neither recorded nor labelled. Stop it with the server.
+        running = [p for p in self._procs.values() if p.poll() is None]
+        for proc in running:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        for proc in running:
+            try:
+                proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _progress_from_log(path: str) -> tuple[int, int]:

@@ -85,8 +85,14 @@ class TransformService:
         self._closing = threading.Event()
 
     def close(self) -> None:
-        """Stop watching runs (they keep running; a restarted server picks them up)."""
+        """The server is stopping: stop watching runs, and stop the local and Spark drivers
+        (they cannot be followed by the next server; EMR steps go on and it picks them up)."""
         self._closing.set()
+        for executor in self.executors.values():
+            try:
+                executor.stop_all()
+            except Exception:
+                logging.getLogger(__name__).exception("stopping %s runs failed", executor.name)
 
     def mlflow(self) -> Any:
         return _mlflow_client(self.mlflow_tracking_uri)
@@ -506,8 +512,20 @@ def resolve_input(service: InfinstorService, spec: dict[str, Any], *,
     if kind != "label":
         # A view later than the last sync: the manifest must hold what S3 held then.
         svc.index_through(bucket, prefix, view)
-    return Manifest.of(bucket, prefix, view, svc.iter_objects(bucket, spec=view,
-                                                              prefix=prefix))
+    manifest = Manifest.of(bucket, prefix, view, svc.iter_objects(bucket, spec=view,
+                                                                  prefix=prefix))
+    if view.label:
+        label = svc.get_label(view.label)
+        if label.prefix == prefix and manifest.fingerprint != label.fingerprint:
+            # The index lost versions the label pins (removed from S3, then pruned by a
+            # sync): a run over it would quietly read less than the label promises.
+            raise Conflict(
+                f"Label {label.name!r} no longer matches the index: its view now holds "
+                f"{len(manifest.objects)} objects where the label pinned {label.object_count} "
+                "(versions it pins were removed from S3). `infinstor-jlab label verify "
+                f"{label.name}` shows which; the run was not started."
+            )
+    return manifest
 
 
 def mlflow_artifacts_manifest(service: InfinstorService, run_id: str,
