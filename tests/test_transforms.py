@@ -230,6 +230,10 @@ def test_unknown_inputs_and_executors(transforms, view):
                              output_uri=f"s3://{view}/out/", executor="mainframe")
     with pytest.raises(BadRequest, match="Unknown input type"):
         transforms.resolve_input({"type": "ftp"})
+    with pytest.raises(BadRequest, match='no "type"'):  # not quietly "no input"
+        transforms.resolve_input({"bucketname": "b", "prefix": "in/"})
+    assert transforms.resolve_input({}) is None and \
+        transforms.resolve_input({"type": "no-input-data"}) is None
 
 
 def _spark_available() -> bool:

@@ -482,6 +482,13 @@ def resolve_input(service: InfinstorService, spec: dict[str, Any], *,
         raise BadRequest('The input must be an object such as {"type": "label", "label": "x"}.')
     kind = spec.get("type")
     svc = service
+    if kind is None and spec:
+        # {"bucketname": ...} without its type would otherwise run over nothing.
+        raise BadRequest(
+            'The input has no "type"; use infinsnap, infinslice, label, view, '
+            "mlflow-run-artifacts or no-input-data, e.g. "
+            '{"type": "infinsnap", "bucketname": "my-bucket", "time_spec": "now"}.'
+        )
     if kind in (None, "no-input-data"):
         return None
     if kind == "label":
