@@ -215,6 +215,9 @@ def test_failing_transform_is_not_reported_as_success(transforms, view, s3):
                                output_uri=f"s3://{view}/out/")
     done = transforms.wait(run.id, timeout=120)
     assert done.state == "failed"
+    # The run itself says how many objects failed and which first, not just an exit status.
+    assert done.error.startswith("1 of 3 objects failed (first: in/b.txt: ")
+    assert "cannot handle b.txt" in done.error and "_FAILURES.json" in done.error
     log = transforms.log(run.id)
     assert "ValueError: cannot handle b.txt" in log and "Traceback" in log
     keys = s3_keys(s3, view, f"out/{run.id}/")

@@ -121,8 +121,11 @@ class LocalExecutor(TransformExecutor):
             return Status("running", done, total)
         if details.get("cancelled"):
             return Status("cancelled", done, total)
-        return Status("succeeded" if code == 0 else "failed", done, total,
-                      None if code == 0 else f"the driver exited with status {code}")
+        if code == 0:
+            return Status("succeeded", done, total)
+        return Status("failed", done, total,
+                      _failures_from_log(launch.log_path)
+                      or f"the driver exited with status {code}")
 
     def cancel(self, launch: Launch, details: dict[str, Any]) -> None:
         proc = self._procs.get(launch.run_id)
@@ -158,6 +161,32 @@ def _progress_from_log(path: str) -> tuple[int, int]:
     except (OSError, ValueError, KeyError):
         pass
     return done, total
+
+
+def _failures_from_log(path: str) -> str | None:
+    """What failed, from the driver's log (``FAILED <key>: <error>`` lines and its closing
+    summary): how many objects and the first one, so the run says it without opening
+    _FAILURES.json."""
+    count, first, objects = 0, None, None
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("FAILED "):
+                    count += 1
+                    first = first or line[len("FAILED "):].strip()
+                elif line.startswith("{") and '"failed"' in line:
+                    try:
+                        objects = int(json.loads(line).get("objects"))
+                    except (ValueError, TypeError, AttributeError):
+                        pass
+    except OSError:
+        return None
+    if not count or first is None:
+        return None
+    of = f" of {objects:,}" if objects is not None else ""
+    first = first if len(first) <= 300 else first[:297] + "..."
+    return (f"{count:,}{of} objects failed (first: {first}); _FAILURES.json in the output and "
+            "the run's log have each one")
 
 
 def log_tail(path: str | None, lines: int = 200) -> str:
