@@ -259,13 +259,21 @@ def test_spark_executor_runs_spark_submit(service, view, s3, tmp_path, monkeypat
     svc = TransformService(service, TransformStore(str(tmp_path / "t.sqlite")),
                            str(tmp_path / "runs"),
                            executors={"spark": SparkExecutor(master="local[2]")})
-    svc.save_revision("copy", COPY_ONE)
+    # Each object takes a while, so the run's progress can be seen between 0 and all.
+    svc.save_revision("copy", "import time\n" + COPY_ONE.replace(
+        "    shutil.copy(", "    time.sleep(2)\n    shutil.copy("))
     run = svc.start_run("copy", input_spec={"type": "view", "bucket": view, "prefix": "in/"},
                         output_uri=f"s3://{view}/spark-out/", executor="spark")
     done = svc.wait(run.id, timeout=240)
     assert done.state == "succeeded", svc.log(run.id)[-3000:]
     assert f"spark-out/{run.id}/_SUCCESS.json" in s3_keys(s3, view, f"spark-out/{run.id}/")
     assert len(s3_keys(s3, view, f"spark-out/{run.id}/")) == 4
+    from infinstor_jlab.transforms.driver import PROGRESS_PREFIX
+
+    seen = [json.loads(line[len(PROGRESS_PREFIX):])["done"]
+            for line in svc.log(run.id, lines=100_000).splitlines()
+            if line.startswith(PROGRESS_PREFIX)]
+    assert seen[0] == 0 and seen[-1] == 3 and any(0 < n < 3 for n in seen), seen
 
 
 def test_emr_step_carries_the_staged_driver(service, view, s3, tmp_path, monkeypatch):

@@ -48,7 +48,7 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 ONE_OBJECT = "infin_transform_one_object"
@@ -544,6 +544,37 @@ def _run_local(tasks: list[dict[str, Any]], workers: int, on_result: Any) -> Non
             on_result(res)
 
 
+def _run_spark(sc: Any, tasks: list[dict[str, Any]], on_done: Callable[[int], None]
+               ) -> list[dict[str, Any]]:
+    """The tasks as one Spark job; ``on_done`` hears, about twice a second while it runs,
+    how many objects the finished tasks held (an accumulator: Spark merges a task's update
+    into the driver's value when the task ends)."""
+    finished = sc.accumulator(0)
+
+    def run_counted(task: dict[str, Any]) -> dict[str, Any]:
+        res = run_task(task)
+        finished.add(res["objects"])
+        return res
+
+    stop = threading.Event()
+
+    def report() -> None:
+        last = -1
+        while not stop.wait(0.5):
+            value = finished.value
+            if value != last:
+                on_done(value)
+                last = value
+
+    reporter = threading.Thread(target=report, name="infinstor-spark-progress", daemon=True)
+    reporter.start()
+    try:
+        return sc.parallelize(tasks, len(tasks)).map(run_counted).collect()
+    finally:
+        stop.set()
+        reporter.join(2)
+
+
 def _write_failures(output: str, summary: dict[str, Any],
                     failed: list[dict[str, Any]]) -> None:
     for f in failed:
@@ -634,8 +665,13 @@ def main(argv: list[str] | None = None) -> int:
         progress()
 
     progress()
+    def on_spark_done(objects_done: int) -> None:
+        nonlocal done
+        done = objects_done
+        progress()
+
     if spark is not None:
-        results = spark.sparkContext.parallelize(tasks, len(tasks)).map(run_task).collect()
+        results = _run_spark(spark.sparkContext, tasks, on_done=on_spark_done)
         done = total
         progress()
     else:
