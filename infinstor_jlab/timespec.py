@@ -54,6 +54,12 @@ def second_end_ms(ms: int) -> int:
     return (ms // 1000 + 1) * 1000
 
 
+def is_future(ms: int) -> bool:
+    """``ms`` is at least a second from now: a view there cannot be pinned or read yet (and
+    waiting for its second to be over, as ``wait_past_second`` would, could take forever)."""
+    return ms >= now_ms() + 1000
+
+
 def wait_past_second(ms: int) -> None:
     """Sleep until the second that holds ``ms`` is over: S3 lists whole seconds, so only
     then does a listing show every version that will ever be listed inside it."""

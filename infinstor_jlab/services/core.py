@@ -35,7 +35,7 @@ from ..index.models import (
     ObjectVersion,
     Timeline,
 )
-from ..timespec import TimeSpec, now_ms, parse_time_spec, wait_past_second
+from ..timespec import TimeSpec, is_future, now_ms, parse_time_spec, wait_past_second
 from .events import disable_events, enable_events, make_sqs_client
 from .pagecache import PageCache
 from .s3 import call_s3, enable_versioning, get_versioning, make_s3_client, s3_error_status
@@ -705,7 +705,7 @@ class InfinstorService:
                 f"A label named {name!r} already exists; labels are immutable, so pick another "
                 "name (or delete the old label first)."
             )
-        if spec.end_ms >= now_ms() + 1000:
+        if is_future(spec.end_ms):
             raise BadRequest(
                 f"A label pins what already exists, and {spec.display()} is in the future; "
                 "pick a time up to now."
@@ -745,7 +745,7 @@ class InfinstorService:
         record = record or self.index.get_bucket(bucket)
         if record.covers(spec.end_ms):
             return
-        if spec.end_ms >= now_ms() + 1000:
+        if is_future(spec.end_ms):
             # Nothing can pin what does not exist yet (and waiting for that second to be
             # over would hold the request until then).
             raise BadRequest(

@@ -22,7 +22,7 @@ from ..errors import BadTimeSpec
 from ..index import SnapshotIndex, open_index, prefix_end
 from ..index.models import BucketRecord
 from ..index.sqlite import continuation_token
-from ..timespec import TimeSpec, parse_time_spec, second_end_ms, wait_past_second
+from ..timespec import TimeSpec, is_future, parse_time_spec, second_end_ms, wait_past_second
 from ..timespec import now_ms as _now_ms
 
 log = logging.getLogger(__name__)
@@ -195,7 +195,7 @@ class TimeTravel:
                 self._horizons[bucket] = record.last_sync_ms
             if record.covers(spec.end_ms):
                 return
-            if spec.end_ms >= _now_ms() + 1000:
+            if is_future(spec.end_ms):
                 # What S3 will hold then is not known (and waiting for that second to be
                 # over would hold the read until then).
                 raise BadTimeSpec(

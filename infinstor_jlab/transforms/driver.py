@@ -664,12 +664,12 @@ def main(argv: list[str] | None = None) -> int:
         done += res["objects"]
         progress()
 
-    progress()
     def on_spark_done(objects_done: int) -> None:
         nonlocal done
         done = objects_done
         progress()
 
+    progress()
     if spark is not None:
         results = _run_spark(spark.sparkContext, tasks, on_done=on_spark_done)
         done = total

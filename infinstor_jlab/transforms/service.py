@@ -495,9 +495,9 @@ def resolve_input(service: InfinstorService, spec: dict[str, Any], *,
         name = _str_field(spec, "label").removeprefix("label:/")
         if not name:
             raise BadRequest('A label input needs "label": the label\'s name.')
-        label = svc.get_label(name)
-        view = svc.label_spec(label)
-        bucket, prefix = label.bucket, label.prefix
+        pinned = svc.get_label(name)
+        view = svc.label_spec(pinned)
+        bucket, prefix = pinned.bucket, pinned.prefix
     elif kind in ("infinsnap", "infinslice", "view"):
         bucket = _str_field(spec, "bucketname", "bucket")
         if not bucket:
@@ -521,17 +521,16 @@ def resolve_input(service: InfinstorService, spec: dict[str, Any], *,
         svc.index_through(bucket, prefix, view)
     manifest = Manifest.of(bucket, prefix, view, svc.iter_objects(bucket, spec=view,
                                                                   prefix=prefix))
-    if view.label:
-        label = svc.get_label(view.label)
-        if label.prefix == prefix and manifest.fingerprint != label.fingerprint:
-            # The index lost versions the label pins (removed from S3, then pruned by a
-            # sync): a run over it would quietly read less than the label promises.
-            raise Conflict(
-                f"Label {label.name!r} no longer matches the index: its view now holds "
-                f"{len(manifest.objects)} objects where the label pinned {label.object_count} "
-                "(versions it pins were removed from S3). `infinstor-jlab label verify "
-                f"{label.name}` shows which; the run was not started."
-            )
+    label = pinned if kind == "label" else svc.get_label(view.label) if view.label else None
+    if label is not None and label.prefix == prefix and manifest.fingerprint != label.fingerprint:
+        # The index lost versions the label pins (removed from S3, then pruned by a sync): a
+        # run over it would quietly read less than the label promises.
+        raise Conflict(
+            f"Label {label.name!r} no longer matches the index: its view now holds "
+            f"{len(manifest.objects)} objects where the label pinned {label.object_count} "
+            "(versions it pins were removed from S3). `infinstor-jlab label verify "
+            f"{label.name}` shows which; the run was not started."
+        )
     return manifest
 
 
