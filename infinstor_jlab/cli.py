@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .errors import BadRequest, BadTimeSpec, InfinstorError
-from .timespec import accepted_forms_message, format_iso, window_start_ms
+from .timespec import accepted_forms_message, format_iso
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -195,19 +195,12 @@ def cmd_ls(args: argparse.Namespace) -> int:
     from .services import parse_s3_uri
 
     svc = _service(args)
-    bucket, prefix = parse_s3_uri(args.uri)
-    spec, label_bucket, label_prefix = svc.view_spec(at=args.at, slice_=args.slice,
-                                                     label=args.label)
-    if label_bucket is not None:
-        if label_bucket != bucket:
-            raise CliError(
-                f"Label {args.label!r} is over bucket {label_bucket!r}, not {bucket!r}; "
-                f"list s3://{label_bucket}/{label_prefix} instead."
-            )
-        if not prefix:
-            prefix = label_prefix or ""
+    bucket, given_prefix = parse_s3_uri(args.uri)
+    # s3://b and s3://b/ both mean "no prefix given": a label's prefix then.
+    view = svc.views.resolve_view(bucket, at=args.at, slice_=args.slice, label=args.label,
+                                  prefix=given_prefix or None)
+    spec, prefix, within = view.spec, view.prefix, view.within
     delimiter = None if args.recursive else "/"
-    within = label_prefix if label_bucket is not None else None
     if args.max_keys is not None:
         page = svc.list_objects(bucket, spec=spec, prefix=prefix, delimiter=delimiter,
                                 max_keys=args.max_keys, token=args.token, within=within)
@@ -250,8 +243,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
     svc = _service(args)
     bucket, prefix = parse_s3_uri(args.uri)
-    result = svc.diff(bucket, prefix=prefix, from_spec=svc.parse_spec(args.from_spec),
-                      to_spec=svc.parse_spec(args.to_spec))
+    from_spec, to_spec = svc.views.resolve_diff(args.from_spec, args.to_spec)
+    result = svc.diff(bucket, prefix=prefix, from_spec=from_spec, to_spec=to_spec)
     if args.json:
         _emit_json(result.to_json())
         return 0
@@ -291,8 +284,7 @@ def cmd_timeline(args: argparse.Namespace) -> int:
 
     svc = _service(args)
     bucket, prefix = parse_s3_uri(args.uri)
-    from_ms = window_start_ms(svc.parse_spec(args.from_spec)) if args.from_spec else None
-    to_ms = svc.parse_spec(args.to_spec).end_ms if args.to_spec else None
+    from_ms, to_ms = svc.views.time_window(args.from_spec, args.to_spec)
     tl = svc.timeline(bucket, prefix=prefix, from_ms=from_ms, to_ms=to_ms, bins=args.bins)
     if args.json:
         _emit_json(tl.to_json())
@@ -307,7 +299,7 @@ def cmd_timeline(args: argparse.Namespace) -> int:
 
 def cmd_timespec(args: argparse.Namespace) -> int:
     svc = _service(args)
-    spec = svc.parse_spec(args.spec, default_now=False)
+    spec = svc.views.parse_spec(args.spec, default_now=False)
     if args.json:
         _emit_json(spec.to_dict())
     else:
@@ -322,7 +314,7 @@ def cmd_label_create(args: argparse.Namespace) -> int:
     bucket, prefix = parse_s3_uri(args.uri)
     if not args.at and not args.slice:
         raise CliError("label create needs --at SPEC or --slice SPEC.")
-    spec, _, _ = svc.view_spec(at=args.at, slice_=args.slice)
+    spec = svc.views.resolve_pin(bucket, prefix, at=args.at, slice_=args.slice).spec
 
     def say(message: str) -> None:  # a terminal hears why it waits; scripts stay quiet
         if sys.stderr.isatty():

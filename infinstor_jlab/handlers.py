@@ -28,8 +28,8 @@ from tornado.ioloop import IOLoop
 from tornado.iostream import StreamClosedError
 
 from . import __version__
-from .errors import BadRequest, InfinstorError
-from .timespec import accepted_forms_message, window_start_ms
+from .errors import InfinstorError
+from .timespec import accepted_forms_message
 
 #: Resource name checked by the server's Authorizer for every infinstor_jlab endpoint.
 AUTH_RESOURCE = "infinstor"
@@ -72,10 +72,8 @@ def http_error(status: int, message: str) -> tornado.web.HTTPError:
 
 
 def _index_schema_version() -> int:
-    try:
-        from .index import SCHEMA_VERSION
-    except ImportError:
-        return 1
+    from .index import SCHEMA_VERSION
+
     return int(SCHEMA_VERSION)
 
 
@@ -266,15 +264,6 @@ class InfinstorAPIHandler(InfinstorHandlerMixin, APIHandler):
     """Base class of the handlers below."""
 
 
-def _check_label_bucket(spec: Any, bucket: str) -> None:
-    """A label pins one bucket: using it on another is a mistake, not an empty view."""
-    if spec.label_bucket and spec.label_bucket != bucket:
-        raise BadRequest(
-            f"Label {spec.label!r} is a view of bucket {spec.label_bucket!r}, not {bucket!r}; "
-            f"open it on bucket {spec.label_bucket!r}."
-        )
-
-
 
 class HealthHandler(InfinstorAPIHandler):
     """``GET /infinstor/health``: the extension's version and its index schema version."""
@@ -369,28 +358,24 @@ class ObjectsHandler(InfinstorAPIHandler):
         service = self.service
 
         def work() -> str:
-            spec, _, _ = service.view_spec(at=at, slice_=slice_, label=label)
-            _check_label_bucket(spec, bucket)
-            # A label (as label= or a label:/ spec) pins a prefix: the default listing.
-            effective_prefix = prefix if prefix is not None else (spec.label_prefix or "")
+            view = service.views.resolve_view(bucket, at=at, slice_=slice_, label=label,
+                                              prefix=prefix)
             # Encoded in the pool (the event loop only sends the text), and cached until
             # the next commit to the index.
             return service.list_objects_json(
                 bucket,
-                spec=spec,
-                prefix=effective_prefix,
+                spec=view.spec,
+                prefix=view.prefix,
                 delimiter=delimiter,
                 max_keys=max_keys,
                 token=token,
                 start_after=start_after,
-                # label= is the label's view (its keys only); a label:/ spec in at= or
-                # slice= is its time, over any prefix.
-                within=(spec.label_prefix or None) if label else None,
+                within=view.within,
                 extra={
                     "bucket": bucket,
-                    "prefix": effective_prefix,
+                    "prefix": view.prefix,
                     "delimiter": delimiter,
-                    "spec": spec.to_dict(),
+                    "spec": view.spec.to_dict(),
                 },
             )
 
@@ -420,13 +405,11 @@ class ObjectHandler(InfinstorAPIHandler):
         service = self.service
 
         def resolve() -> tuple[Any, Any]:
-            spec = None
-            if not version_id:
-                spec, _, _ = service.view_spec(at=at, slice_=slice_, label=label)
-                _check_label_bucket(spec, bucket)
-            within = (spec.label_prefix or None) if spec is not None and label else None
-            return service.resolve_object(bucket, key, spec=spec, version_id=version_id,
-                                          within=within), spec
+            if version_id:
+                return service.resolve_object(bucket, key, version_id=version_id), None
+            view = service.views.resolve_view(bucket, at=at, slice_=slice_, label=label)
+            return service.resolve_object(bucket, key, spec=view.spec,
+                                          within=view.within), view.spec
 
         obj, spec = await self.run(resolve, query=True)
         if preview:
@@ -506,19 +489,10 @@ class DiffHandler(InfinstorAPIHandler):
     async def get(self, bucket: str):
         prefix = self.query("prefix") or ""
         from_text, to_text = self.query_spec("from"), self.query_spec("to")
-        if not from_text or not to_text:
-            raise http_error(
-                400,
-                accepted_forms_message(
-                    "A diff needs both a from and a to time spec "
-                    "(e.g. from=tm20261101000000&to=now)."
-                ),
-            )
         service = self.service
 
         def work() -> dict[str, Any]:
-            from_spec = service.parse_spec(from_text, default_now=False)
-            to_spec = service.parse_spec(to_text, default_now=False)
+            from_spec, to_spec = service.views.resolve_diff(from_text, to_text)
             result = service.diff(bucket, prefix=prefix, from_spec=from_spec, to_spec=to_spec)
             doc = result.to_json()
             doc.update({
@@ -549,11 +523,7 @@ class TimelineHandler(InfinstorAPIHandler):
         service = self.service
 
         def work() -> dict[str, Any]:
-            from_ms = to_ms = None
-            if from_text:
-                from_ms = window_start_ms(service.parse_spec(from_text, default_now=False))
-            if to_text:
-                to_ms = service.parse_spec(to_text, default_now=False).end_ms
+            from_ms, to_ms = service.views.time_window(from_text, to_text)
             timeline = service.timeline(bucket, prefix=prefix, from_ms=from_ms, to_ms=to_ms,
                                         bins=bins)
             return timeline.to_json()
@@ -582,21 +552,13 @@ class LabelsHandler(InfinstorAPIHandler):
         at = self.body_str(body, "at")
         slice_ = self.body_str(body, "slice")
         description = self.body_str(body, "description", "")
-        if at and slice_:
-            raise http_error(400, 'Give either "at" or "slice" for the label, not both.')
         service = self.service
 
         def work() -> Any:
-            if slice_:
-                spec, _, _ = service.view_spec(slice_=slice_)
-            else:
-                spec = service.parse_spec(at)  # absent or empty: now
-                if spec.is_slice:
-                    raise BadRequest(
-                        f'"at" must be a single time, but {at!r} is a window; send it as '
-                        '"slice" instead.'
-                    )
-            return service.create_label(name, bucket, prefix, spec, description=description)
+            # "at" absent or empty: now.
+            view = service.views.resolve_pin(bucket, prefix, at=at, slice_=slice_)
+            return service.create_label(name, bucket, view.prefix, view.spec,
+                                        description=description)
 
         label = await self.run(work)
         self.set_header("Location", self.api_url("labels", label.name))
@@ -643,7 +605,8 @@ class TimespecHandler(InfinstorAPIHandler):
         if text is None:
             raise http_error(400, accepted_forms_message("The spec query parameter is required."))
         service = self.service
-        spec = await self.run(lambda: service.parse_spec(text, default_now=False), query=True)
+        spec = await self.run(lambda: service.views.parse_spec(text, default_now=False),
+                              query=True)
         self.write_json(spec.to_dict())
 
 

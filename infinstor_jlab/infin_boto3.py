@@ -264,19 +264,10 @@ def resource(*args: Any, at: Any = None, slice: Any = None, label: str | None = 
 
 
 def _explicit(at: Any, slice_: Any, label: str | None) -> TimeSpec | None:
-    given = [x for x in (at, slice_, label) if x is not None]
-    if len(given) > 1:
-        raise ValueError("Give only one of at=, slice= and label=.")
-    if label is not None:
-        return _tt().parse(label if label.startswith("label:/") else f"label:/{label}")
-    if slice_ is not None:
-        spec = _tt().parse(slice_)
-        if not spec.is_slice:
-            raise ValueError(f"{slice_!r} is a single time; slice= needs a window (A/B).")
-        return spec
-    if at is not None:
-        return _tt().parse(at)
-    return None
+    if at is None and slice_ is None and label is None:
+        return None
+    # Errors about the choice itself are ViewChoiceError, a ValueError.
+    return _tt().views.resolve_spec(at=at, slice_=slice_, label=label, default_now=False)
 
 
 enable()

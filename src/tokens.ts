@@ -12,12 +12,6 @@ export interface IHealth {
   index_schema_version: number;
 }
 
-/** `Error`: every non-2xx answer. */
-export interface IErrorBody {
-  message: string;
-  reason?: string | null;
-}
-
 /** `TimeSpec`: a spec resolved to absolute times (`GET timespec`, listings, diffs). */
 export interface ITimeSpec {
   kind: 'snapshot' | 'slice';

@@ -152,10 +152,6 @@ class ListPage:
     prefixes: list[str]
     next_token: str | None
 
-    @property
-    def is_truncated(self) -> bool:
-        return self.next_token is not None
-
     def to_json(self) -> dict[str, object]:
         return {
             "objects": [o.to_json() for o in self.objects],

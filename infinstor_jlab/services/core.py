@@ -35,11 +35,12 @@ from ..index.models import (
     ObjectVersion,
     Timeline,
 )
-from ..timespec import TimeSpec, is_future, now_ms, parse_time_spec, wait_past_second
-from .events import disable_events, enable_events, make_sqs_client
+from ..timespec import TimeSpec, now_ms, parse_time_spec, wait_past_second
+from .events import disable_events, enable_events, make_sqs_client, relist_prefix
 from .pagecache import PageCache
 from .s3 import call_s3, enable_versioning, get_versioning, make_s3_client, s3_error_status
 from .sync import SyncInterrupted, SyncProgress, SyncResult, sync_bucket
+from .views import ViewResolver, label_spec, refuse_future
 
 MAX_FINISHED_JOBS = 200
 # How long forgetting a bucket waits for its running sync to stop (it stops after a page).
@@ -225,11 +226,11 @@ class InfinstorService:
         self.index = index
         self._endpoint = s3_endpoint_url or None
         self._factory = s3_client_factory
-        self._run_resolver = run_resolver or mlflow_run_time
+        # The one view resolver (REST, CLI, transforms and the kernel side all use one).
+        self.views = ViewResolver(lambda: self.index, run_resolver or mlflow_run_time)
         self._local = threading.local()
         self._jobs: dict[str, SyncJob] = {}
         self._jobs_lock = threading.Lock()
-        self._sync_locks: dict[str, threading.Lock] = {}
         path = getattr(index, "path", None)
         self.page_cache = PageCache(path) if isinstance(path, str) and path != ":memory:" \
             else None
@@ -257,52 +258,8 @@ class InfinstorService:
             self._local.sqs = client
         return client
 
-    def _sync_lock(self, bucket: str) -> threading.Lock:
-        with self._jobs_lock:
-            return self._sync_locks.setdefault(bucket, threading.Lock())
-
-    # SpecResolver protocol
-    def resolve_label(self, name: str) -> TimeSpec:
-        label = self.index.get_label(name)
-        return TimeSpec(
-            kind="slice" if label.kind == "slice" else "snapshot",
-            start_ms=label.start_ms,
-            end_ms=label.end_ms,
-            text=f"label:/{name}",
-            label=name,
-            label_bucket=label.bucket,
-            label_prefix=label.prefix,
-        )
-
-    def resolve_run(self, run_id: str) -> TimeSpec:
-        return self._run_resolver(run_id)
-
     def parse_spec(self, text: str | int | None, *, default_now: bool = True) -> TimeSpec:
-        if text is None or (isinstance(text, str) and not text.strip()):
-            if default_now:
-                return parse_time_spec("now")
-            raise BadTimeSpec("A time spec is required.")
-        return parse_time_spec(text, resolver=self)
-
-    def view_spec(
-        self, *, at: str | None = None, slice_: str | None = None, label: str | None = None
-    ) -> tuple[TimeSpec, str | None, str | None]:
-        """Resolve the (at | slice | label) choice of a listing: (spec, label bucket, prefix)."""
-        given = [x for x in (at, slice_, label) if x]
-        if len(given) > 1:
-            raise BadRequest("Give only one of at, slice and label (--at, --slice, --label).")
-        if label:
-            spec = self.resolve_label(label.removeprefix("label:/"))
-            return spec, spec.label_bucket, spec.label_prefix
-        if slice_:
-            spec = self.parse_spec(slice_)
-            if not spec.is_slice:
-                raise BadTimeSpec(
-                    f"{slice_!r} is a single time; a slice needs a window such as "
-                    "tm20261101000000-tm20261120000000 or A/B."
-                )
-            return spec, None, None
-        return self.parse_spec(at), None, None
+        return self.views.parse_spec(text, default_now=default_now)
 
     # -- buckets ----------------------------------------------------------------------------
     def versioning_status(self, bucket: str) -> str | None:
@@ -643,8 +600,6 @@ class InfinstorService:
     def history(self, bucket: str, key: str) -> list[ObjectVersion]:
         versions = self.index.history(bucket, key)
         if not versions:
-            from ..errors import NotFound
-
             raise NotFound(f"The index knows no version of s3://{bucket}/{key}.")
         return versions
 
@@ -705,11 +660,7 @@ class InfinstorService:
                 f"A label named {name!r} already exists; labels are immutable, so pick another "
                 "name (or delete the old label first)."
             )
-        if is_future(spec.end_ms):
-            raise BadRequest(
-                f"A label pins what already exists, and {spec.display()} is in the future; "
-                "pick a time up to now."
-            )
+        refuse_future(spec)
         self.index_through(bucket, prefix, spec, record=record, on_catch_up=on_catch_up,
                            on_progress=on_progress)
         fp, count, total = self.view_fingerprint(bucket, prefix, spec)
@@ -745,13 +696,7 @@ class InfinstorService:
         record = record or self.index.get_bucket(bucket)
         if record.covers(spec.end_ms):
             return
-        if is_future(spec.end_ms):
-            # Nothing can pin what does not exist yet (and waiting for that second to be
-            # over would hold the request until then).
-            raise BadRequest(
-                f"{spec.display()} is in the future; a view that is pinned (a label, a "
-                "transform's input) must end at a time up to now."
-            )
+        refuse_future(spec)
         since = record.synced_through()
         if on_catch_up is not None:
             on_catch_up(f"Reading s3://{bucket}/{prefix} again from S3 first: the index holds "
@@ -759,8 +704,6 @@ class InfinstorService:
         wait_past_second(spec.end_ms)
         try:
             if prefix:
-                from .events import relist_prefix
-
                 relist_prefix(self.s3(), self.index, bucket, prefix)
             else:
                 # A fresh pass: resuming an interrupted one would list only the keys after
@@ -773,16 +716,10 @@ class InfinstorService:
                 "Sync the bucket once S3 is reachable, or pick an earlier time."
             ) from exc
 
-    def label_spec(self, label: LabelRecord) -> TimeSpec:
-        return TimeSpec(kind="slice" if label.kind == "slice" else "snapshot",
-                        start_ms=label.start_ms, end_ms=label.end_ms, text=label.spec,
-                        label=label.name, label_bucket=label.bucket,
-                        label_prefix=label.prefix)
-
     def verify_label(self, name: str, *, check_s3: bool = True, workers: int = 8
                      ) -> VerifyReport:
         label = self.index.get_label(name)
-        spec = self.label_spec(label)
+        spec = label_spec(label)
         objects = list(self.iter_objects(label.bucket, spec=spec, prefix=label.prefix))
         index_fp = fingerprint(((o.key, o.version_id) for o in objects), presorted=True)
         report = VerifyReport(

@@ -23,7 +23,7 @@ from ..errors import InfinstorError
 from ..index.base import SnapshotIndex
 from ..index.models import VersionEntry, sequencer_sort_key
 from ..timespec import now_ms, parse_s3_timestamp
-from .s3 import aws_configuration_errors, call_s3, list_versions_page
+from .s3 import aws_configuration_errors, call_s3, iter_version_pages
 from .sync import is_split_listing, order_chains
 
 log = logging.getLogger(__name__)
@@ -223,20 +223,14 @@ def relist_keys(s3: Any, index: SnapshotIndex, bucket: str, keys: list[str]) -> 
     for key in keys:
         entries: list[VersionEntry] = []
         latest: list[bool] = []
-        key_marker: str | None = None
-        vid_marker: str | None = None
-        while True:
-            page = list_versions_page(s3, bucket, prefix=key, key_marker=key_marker,
-                                      version_id_marker=vid_marker)
+        for page in iter_version_pages(s3, bucket, prefix=key):
             split = split or is_split_listing(page.entries, page.latest)
             for e, is_latest in zip(page.entries, page.latest):
                 if e.key == key:
                     entries.append(e)
                     latest.append(is_latest)
-            past = any(e.key > key for e in page.entries)
-            if not page.truncated or past:
-                break
-            key_marker, vid_marker = page.next_key_marker, page.next_version_id_marker
+            if any(e.key > key for e in page.entries):
+                break  # past the key: the rest of the prefix holds other keys
         ordered = order_chains(entries, latest, split_style=split)
         if ordered:
             index.merge_listing(bucket, ordered, after_key=None, through_key=None,
@@ -313,17 +307,10 @@ def relist_prefix(s3: Any, index: SnapshotIndex, bucket: str, prefix: str) -> in
     split = index.get_listing_style(bucket) == "split"
     entries: list[VersionEntry] = []
     latest: list[bool] = []
-    key_marker: str | None = None
-    vid_marker: str | None = None
-    while True:
-        page = list_versions_page(s3, bucket, prefix=prefix, key_marker=key_marker,
-                                  version_id_marker=vid_marker)
+    for page in iter_version_pages(s3, bucket, prefix=prefix):
         split = split or is_split_listing(page.entries, page.latest)
         entries.extend(page.entries)
         latest.extend(page.latest)
-        if not page.truncated:
-            break
-        key_marker, vid_marker = page.next_key_marker, page.next_version_id_marker
     ordered = order_chains(entries, latest, split_style=split)
     if ordered:
         index.merge_listing(bucket, ordered, after_key=None, through_key=None,

@@ -178,6 +178,21 @@ def list_versions_page(
     )
 
 
+def iter_version_pages(client: Any, bucket: str, *, prefix: str | None = None,
+                       max_keys: int = 1000) -> Iterator[VersionPage]:
+    """Every ListObjectVersions page under ``prefix``, following S3's key/version markers.
+    The caller may stop early (stop iterating) once it has seen what it needs."""
+    key_marker: str | None = None
+    vid_marker: str | None = None
+    while True:
+        page = list_versions_page(client, bucket, prefix=prefix, key_marker=key_marker,
+                                  version_id_marker=vid_marker, max_keys=max_keys)
+        yield page
+        if not page.truncated:
+            return
+        key_marker, vid_marker = page.next_key_marker, page.next_version_id_marker
+
+
 def call_s3(fn: Any, bucket: str, **params: Any) -> Any:
     """Call a boto3 operation, turning the failures a user can fix into sentences."""
     from botocore.exceptions import (

@@ -18,12 +18,12 @@ from urllib.parse import quote
 
 from dateutil.tz import tzutc
 
-from ..errors import BadTimeSpec
 from ..index import SnapshotIndex, open_index, prefix_end
 from ..index.models import BucketRecord
 from ..index.sqlite import continuation_token
-from ..timespec import TimeSpec, is_future, parse_time_spec, second_end_ms, wait_past_second
+from ..timespec import TimeSpec, second_end_ms, wait_past_second
 from ..timespec import now_ms as _now_ms
+from .views import ViewResolver, refuse_future
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,12 @@ def _enc(value: str, encode: bool) -> str:
     return quote(value, safe="/") if encode else value
 
 
+def _mlflow_run_time(run_id: str) -> TimeSpec:
+    from .core import mlflow_run_time  # not at import: the kernel side stays light
+
+    return mlflow_run_time(run_id)
+
+
 class TimeTravel:
     """Process-wide state of time travel: the index, cached spec resolutions, warnings
     already given, and the MLflow runs already annotated. Thread-safe."""
@@ -67,6 +73,7 @@ class TimeTravel:
         self._s3_clients: dict[str | None, Any] = {}
         self._horizons: dict[str, int] = {}
         self._owners: dict[str, dict[str, str] | None] = {}
+        self.views = ViewResolver(lambda: self.index, _mlflow_run_time)
 
     # -- plumbing ---------------------------------------------------------------------------
     @property
@@ -77,21 +84,8 @@ class TimeTravel:
                     self._index = open_index(self._index_url)
         return self._index
 
-    def resolve_label(self, name: str) -> TimeSpec:
-        label = self.index.get_label(name)
-        return TimeSpec(kind="slice" if label.kind == "slice" else "snapshot",
-                        start_ms=label.start_ms, end_ms=label.end_ms, text=f"label:/{name}",
-                        label=name, label_bucket=label.bucket, label_prefix=label.prefix)
-
-    def resolve_run(self, run_id: str) -> TimeSpec:
-        from .core import mlflow_run_time
-
-        return mlflow_run_time(run_id)
-
     def parse(self, spec: str | int | TimeSpec) -> TimeSpec:
-        if isinstance(spec, TimeSpec):
-            return spec
-        return parse_time_spec(spec, resolver=self)
+        return self.views.parse_spec(spec, default_now=False)
 
     # -- which view a read sees ---------------------------------------------------------------
     def implicit_view(self) -> tuple[TimeSpec | None, str | None]:
@@ -195,13 +189,7 @@ class TimeTravel:
                 self._horizons[bucket] = record.last_sync_ms
             if record.covers(spec.end_ms):
                 return
-            if is_future(spec.end_ms):
-                # What S3 will hold then is not known (and waiting for that second to be
-                # over would hold the read until then).
-                raise BadTimeSpec(
-                    f"The view {spec.display()} is in the future; time travel reads S3 as it "
-                    "was at a time up to now (`now` for the present)."
-                )
+            refuse_future(spec)
             keys_done = self._caught_up_keys.setdefault(bucket, {})
             if key and keys_done.get(prefix, -1) >= second_end:
                 return

@@ -15,7 +15,8 @@ from typing import Any
 from ..errors import BadRequest, Conflict, InfinstorError, NotFound, UnknownBucket
 from ..index.models import ObjectVersion
 from ..services.core import InfinstorService, parse_s3_uri
-from ..services.s3 import call_s3
+from ..services.s3 import call_s3, iter_version_pages
+from ..services.views import label_spec
 from ..timespec import TimeSpec, now_ms
 from .capture import SCRIPT, CapturedCode, capture, parse_kwargs
 from .executors import Launch, LocalExecutor, TransformExecutor, log_tail
@@ -496,7 +497,7 @@ def resolve_input(service: InfinstorService, spec: dict[str, Any], *,
         if not name:
             raise BadRequest('A label input needs "label": the label\'s name.')
         pinned = svc.get_label(name)
-        view = svc.label_spec(pinned)
+        view = label_spec(pinned)
         bucket, prefix = pinned.bucket, pinned.prefix
     elif kind in ("infinsnap", "infinslice", "view"):
         bucket = _str_field(spec, "bucketname", "bucket")
@@ -504,12 +505,10 @@ def resolve_input(service: InfinstorService, spec: dict[str, Any], *,
             raise BadRequest("The input needs a bucket (bucketname).")
         prefix = _str_field(spec, "prefix")
         text = _str_field(spec, "time_spec", "at", "slice", default="now") or "now"
-        view = svc.parse_spec(text)
-        if kind == "infinslice" and not view.is_slice:
-            raise BadRequest("An infinslice input needs a slice time spec (tmA-tmB or A/B).")
-        if view.label_bucket and view.label_bucket != bucket:
-            raise BadRequest(f"Label {view.label!r} is a view of bucket {view.label_bucket!r}, "
-                             f"not {bucket!r}.")
+        if kind == "infinslice":
+            view = svc.views.resolve_view(bucket, slice_=text, prefix=prefix).spec
+        else:
+            view = svc.views.resolve_view(bucket, at=text, prefix=prefix).spec
     elif kind == "mlflow-run-artifacts":
         return mlflow_artifacts_manifest(svc, _str_field(spec, "run_id"), mlflow_tracking_uri)
     else:
@@ -578,21 +577,11 @@ def mlflow_artifacts_manifest(service: InfinstorService, run_id: str,
 def _current_versions(service: InfinstorService, bucket: str, prefix: str
                       ) -> list[ObjectVersion]:
     """The current version of every object under a prefix, straight from S3."""
-    from ..services.s3 import list_versions_page
-
-    s3 = service.s3()
     out: list[ObjectVersion] = []
-    key_marker: str | None = None
-    vid_marker: str | None = None
-    while True:
-        page = list_versions_page(s3, bucket, prefix=prefix, key_marker=key_marker,
-                                  version_id_marker=vid_marker)
+    for page in iter_version_pages(service.s3(), bucket, prefix=prefix):
         for entry, latest in zip(page.entries, page.latest):
             if latest and not entry.is_delete_marker:
                 out.append(ObjectVersion(entry.key, entry.version_id, entry.time_ms,
                                          entry.size, entry.etag))
-        if not page.truncated:
-            break
-        key_marker, vid_marker = page.next_key_marker, page.next_version_id_marker
     out.sort(key=lambda o: o.key.encode("utf-8"))
     return out
