@@ -2,7 +2,7 @@
  * The browser: breadcrumbs, the "as of" line, a filter, sortable columns and a
  * virtualized list of folders then files that loads pages as it scrolls.
  */
-import { ReactWidget, UseSignal } from '@jupyterlab/apputils';
+import { ReactWidget } from '@jupyterlab/apputils';
 import {
   caretDownIcon,
   caretUpIcon,
@@ -25,6 +25,7 @@ import { IEntry, InfinstorModel, SortKey } from './model';
 import { formatBytes, formatCount, formatTime, TimeDisplay } from './time';
 import { VirtualList } from './virtuallist';
 import { trans } from './i18n';
+import { OnSignals } from './signals';
 
 /** Height of a row, in pixels (fixed: the list is windowed). */
 export const ROW_HEIGHT = 24;
@@ -505,21 +506,16 @@ export class BrowserWidget extends ReactWidget {
   render(): JSX.Element {
     const model = this._model;
     return (
-      <UseSignal signal={model.listingChanged}>
-        {() => (
-          <UseSignal signal={model.stateChanged}>
-            {() => (
-              <UseSignal signal={model.selectionChanged}>
-                {() => (
-                  <UseSignal signal={model.settingsChanged}>
-                    {() => <Browser model={model} actions={this._actions} />}
-                  </UseSignal>
-                )}
-              </UseSignal>
-            )}
-          </UseSignal>
-        )}
-      </UseSignal>
+      <OnSignals
+        signals={[
+          model.listingChanged,
+          model.stateChanged,
+          model.selectionChanged,
+          model.settingsChanged
+        ]}
+      >
+        {() => <Browser model={model} actions={this._actions} />}
+      </OnSignals>
     );
   }
 }

@@ -2,12 +2,7 @@
  * The buckets section: every bucket the credentials see and every tracked one,
  * with sync status, a consent dialog to track, sync progress, and stop tracking.
  */
-import {
-  Dialog,
-  ReactWidget,
-  showDialog,
-  UseSignal
-} from '@jupyterlab/apputils';
+import { Dialog, ReactWidget, showDialog } from '@jupyterlab/apputils';
 import { closeIcon, refreshIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
@@ -15,6 +10,7 @@ import { InfinstorModel } from './model';
 import { IBucket, ITrackedBucket } from './tokens';
 import { formatCount, formatDuration, formatTime, TimeDisplay } from './time';
 import { trans } from './i18n';
+import { OnSignals } from './signals';
 
 /** Body of the "Track bucket" consent dialog; its value is the events choice. */
 class TrackDialogBody
@@ -413,17 +409,15 @@ export class BucketsWidget extends ReactWidget {
   render(): JSX.Element {
     const model = this._model;
     return (
-      <UseSignal signal={model.bucketsChanged}>
-        {() => (
-          <UseSignal signal={model.stateChanged}>
-            {() => (
-              <UseSignal signal={model.settingsChanged}>
-                {() => <BucketsView model={model} />}
-              </UseSignal>
-            )}
-          </UseSignal>
-        )}
-      </UseSignal>
+      <OnSignals
+        signals={[
+          model.bucketsChanged,
+          model.stateChanged,
+          model.settingsChanged
+        ]}
+      >
+        {() => <BucketsView model={model} />}
+      </OnSignals>
     );
   }
 }

@@ -2,7 +2,7 @@
  * The diff section: what was added, modified and deleted under the current
  * folder between two times (or across the slice window).
  */
-import { ReactWidget, UseSignal } from '@jupyterlab/apputils';
+import { ReactWidget } from '@jupyterlab/apputils';
 import * as React from 'react';
 
 import { InfinstorActions } from './actions';
@@ -10,6 +10,7 @@ import { InfinstorModel } from './model';
 import { formatCount, secondEnd, snapshotSpec } from './time';
 import { TimePicker } from './timecontrol';
 import { trans } from './i18n';
+import { OnSignals } from './signals';
 
 /** Default times of a diff for the current view: [from, to] (to null = now). */
 export function defaultDiffTimes(
@@ -245,17 +246,11 @@ export class DiffWidget extends ReactWidget {
   render(): JSX.Element {
     const model = this._model;
     return (
-      <UseSignal signal={model.diffChanged}>
-        {() => (
-          <UseSignal signal={model.stateChanged}>
-            {() => (
-              <UseSignal signal={model.settingsChanged}>
-                {() => <DiffView model={model} actions={this._actions} />}
-              </UseSignal>
-            )}
-          </UseSignal>
-        )}
-      </UseSignal>
+      <OnSignals
+        signals={[model.diffChanged, model.stateChanged, model.settingsChanged]}
+      >
+        {() => <DiffView model={model} actions={this._actions} />}
+      </OnSignals>
     );
   }
 }

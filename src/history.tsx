@@ -2,7 +2,7 @@
  * The version history of one key in a main-area tab. A click on a version
  * moves the sidebar's time control to the moment it was written.
  */
-import { MainAreaWidget, ReactWidget, UseSignal } from '@jupyterlab/apputils';
+import { MainAreaWidget, ReactWidget } from '@jupyterlab/apputils';
 import {
   historyIcon,
   refreshIcon,
@@ -14,6 +14,7 @@ import { InfinstorModel } from './model';
 import { IHistory, IObjectVersion } from './tokens';
 import { formatBytes, formatTime, parseIsoTime, secondEnd } from './time';
 import { trans } from './i18n';
+import { OnSignals } from './signals';
 
 export interface IHistoryOptions {
   model: InfinstorModel;
@@ -59,13 +60,9 @@ export class HistoryContent extends ReactWidget {
   render(): JSX.Element {
     const { model } = this.options;
     return (
-      <UseSignal signal={model.stateChanged}>
-        {() => (
-          <UseSignal signal={model.settingsChanged}>
-            {() => this._renderTable()}
-          </UseSignal>
-        )}
-      </UseSignal>
+      <OnSignals signals={[model.stateChanged, model.settingsChanged]}>
+        {() => this._renderTable()}
+      </OnSignals>
     );
   }
 

@@ -5,8 +5,7 @@ import {
   Dialog,
   Notification,
   ReactWidget,
-  showDialog,
-  UseSignal
+  showDialog
 } from '@jupyterlab/apputils';
 import * as React from 'react';
 
@@ -14,6 +13,9 @@ import { InfinstorModel } from './model';
 import { ILabel } from './tokens';
 import { formatBytes, formatCount, formatTime } from './time';
 import { trans } from './i18n';
+import { errorMessage } from './errors';
+import { deleteWithConfirm } from './dialogs';
+import { OnSignals } from './signals';
 
 interface ILabelForm {
   name: string;
@@ -168,7 +170,7 @@ export async function createLabelWithDialog(
       });
       return label;
     } catch (e) {
-      error = (e as Error).message || String(e);
+      error = errorMessage(e);
     }
   }
 }
@@ -311,31 +313,15 @@ export async function deleteLabelWithConfirm(
   model: InfinstorModel,
   name: string
 ): Promise<boolean> {
-  const result = await showDialog({
+  return deleteWithConfirm({
     title: trans.__('Delete label %1?', name),
     body: trans.__(
       'The label goes; the objects it names stay in S3. Anyone using label:/%1 will get an error.',
       name
     ),
-    buttons: [
-      Dialog.cancelButton(),
-      Dialog.warnButton({ label: trans.__('Delete') })
-    ]
+    name,
+    remove: () => model.deleteLabel(name)
   });
-  if (!result.button.accept) {
-    return false;
-  }
-  try {
-    await model.deleteLabel(name);
-    return true;
-  } catch (e) {
-    await showDialog({
-      title: trans.__('Could not delete %1', name),
-      body: (e as Error).message || String(e),
-      buttons: [Dialog.okButton()]
-    });
-    return false;
-  }
 }
 
 export function LabelsView(props: { model: InfinstorModel }): JSX.Element {
@@ -372,17 +358,15 @@ export class LabelsWidget extends ReactWidget {
   render(): JSX.Element {
     const model = this._model;
     return (
-      <UseSignal signal={model.labelsChanged}>
-        {() => (
-          <UseSignal signal={model.stateChanged}>
-            {() => (
-              <UseSignal signal={model.settingsChanged}>
-                {() => <LabelsView model={model} />}
-              </UseSignal>
-            )}
-          </UseSignal>
-        )}
-      </UseSignal>
+      <OnSignals
+        signals={[
+          model.labelsChanged,
+          model.stateChanged,
+          model.settingsChanged
+        ]}
+      >
+        {() => <LabelsView model={model} />}
+      </OnSignals>
     );
   }
 }

@@ -33,6 +33,7 @@ import {
   snapshotSpec
 } from './time';
 import { trans } from './i18n';
+import { errorMessage } from './errors';
 
 /** Which kind of view the browser shows. */
 export type TimeMode = 'now' | 'snapshot' | 'slice' | 'label';
@@ -110,16 +111,6 @@ const EMPTY_STATE: IViewState = {
 
 /** Most pages a filter loads on its own before asking the user to load more. */
 const FILTER_AUTOLOAD_PAGES = 10;
-
-function errorMessage(error: unknown): string {
-  if (error && typeof error === 'object' && 'message' in error) {
-    const message = String((error as { message: unknown }).message);
-    if (message) {
-      return message;
-    }
-  }
-  return String(error);
-}
 
 function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;

@@ -3,7 +3,7 @@
  * buckets, the time control, the browser, the diff, the labels and the
  * transforms.
  */
-import { ReactWidget, UseSignal } from '@jupyterlab/apputils';
+import { ReactWidget } from '@jupyterlab/apputils';
 import {
   addIcon,
   codeIcon,
@@ -35,6 +35,7 @@ import {
 } from './transformactions';
 import { TransformsWidget } from './transforms';
 import { TransformsModel } from './transformsmodel';
+import { OnSignals } from './signals';
 
 /** The id of the sidebar widget (layout restorer, activateById). */
 export const SIDEBAR_ID = 'infinstor-sidebar';
@@ -49,37 +50,33 @@ class BucketPicker extends ReactWidget {
   render(): JSX.Element {
     const model = this._model;
     return (
-      <UseSignal signal={model.bucketsChanged}>
-        {() => (
-          <UseSignal signal={model.stateChanged}>
-            {() => {
-              const tracked = model.buckets.filter(b => b.tracked);
-              const options = tracked.map(b => ({
-                label: b.name,
-                value: b.name
-              }));
-              if (model.bucket && !tracked.some(b => b.name === model.bucket)) {
-                options.unshift({ label: model.bucket, value: model.bucket });
-              }
-              if (!model.bucket) {
-                options.unshift({
-                  label: trans.__('Choose a bucket…'),
-                  value: ''
-                });
-              }
-              return (
-                <HTMLSelect
-                  aria-label={trans.__('Bucket')}
-                  title={trans.__('Tracked bucket to browse')}
-                  value={model.bucket ?? ''}
-                  onChange={e => model.setBucket(e.currentTarget.value || null)}
-                  options={options}
-                />
-              );
-            }}
-          </UseSignal>
-        )}
-      </UseSignal>
+      <OnSignals signals={[model.bucketsChanged, model.stateChanged]}>
+        {() => {
+          const tracked = model.buckets.filter(b => b.tracked);
+          const options = tracked.map(b => ({
+            label: b.name,
+            value: b.name
+          }));
+          if (model.bucket && !tracked.some(b => b.name === model.bucket)) {
+            options.unshift({ label: model.bucket, value: model.bucket });
+          }
+          if (!model.bucket) {
+            options.unshift({
+              label: trans.__('Choose a bucket…'),
+              value: ''
+            });
+          }
+          return (
+            <HTMLSelect
+              aria-label={trans.__('Bucket')}
+              title={trans.__('Tracked bucket to browse')}
+              value={model.bucket ?? ''}
+              onChange={e => model.setBucket(e.currentTarget.value || null)}
+              options={options}
+            />
+          );
+        }}
+      </OnSignals>
     );
   }
 }

@@ -3,7 +3,7 @@
  * time or UTC, to the second), a free-text time spec checked by the server,
  * and the timeline.
  */
-import { ReactWidget, UseSignal } from '@jupyterlab/apputils';
+import { ReactWidget } from '@jupyterlab/apputils';
 import { HTMLSelect } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
@@ -18,6 +18,7 @@ import {
 } from './time';
 import { Timeline } from './timeline';
 import { trans } from './i18n';
+import { OnSignals } from './signals';
 
 /** The time modes, with their (translated) names and explanations. */
 function modes(): { mode: TimeMode; label: string; title: string }[] {
@@ -291,25 +292,17 @@ export class TimeControlWidget extends ReactWidget {
   render(): JSX.Element {
     const model = this._model;
     return (
-      <UseSignal signal={model.stateChanged}>
-        {() => (
-          <UseSignal signal={model.timelineChanged}>
-            {() => (
-              <UseSignal signal={model.settingsChanged}>
-                {() => (
-                  <UseSignal signal={model.labelsChanged}>
-                    {() => (
-                      <UseSignal signal={model.listingChanged}>
-                        {() => <TimeControl model={model} />}
-                      </UseSignal>
-                    )}
-                  </UseSignal>
-                )}
-              </UseSignal>
-            )}
-          </UseSignal>
-        )}
-      </UseSignal>
+      <OnSignals
+        signals={[
+          model.stateChanged,
+          model.timelineChanged,
+          model.settingsChanged,
+          model.labelsChanged,
+          model.listingChanged
+        ]}
+      >
+        {() => <TimeControl model={model} />}
+      </OnSignals>
     );
   }
 }

@@ -30,6 +30,7 @@ import {
 } from './runform';
 import { IExecutors, ILabel, IRun, ITransformSummary } from './tokens';
 import { TransformsModel } from './transformsmodel';
+import { errorMessage } from './errors';
 
 /** The entry point check of the cell (`POST transforms/check`). */
 export type CheckState =
@@ -37,16 +38,6 @@ export type CheckState =
   | { state: 'ok'; entryPoint: string; sha256: string }
   | { state: 'error'; message: string }
   | { state: 'none' };
-
-function errorMessage(error: unknown): string {
-  if (error && typeof error === 'object' && 'message' in error) {
-    const message = String((error as { message: unknown }).message);
-    if (message) {
-      return message;
-    }
-  }
-  return String(error);
-}
 
 /**
  * The dialog's body: holds the form, checks the cell when created, validates

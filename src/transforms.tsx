@@ -2,12 +2,7 @@
  * The sidebar's Transforms section: runs with their live status, progress,
  * EMR step state, log, MLflow run and output; transforms with their revisions.
  */
-import {
-  Dialog,
-  ReactWidget,
-  showDialog,
-  UseSignal
-} from '@jupyterlab/apputils';
+import { Dialog, ReactWidget, showDialog } from '@jupyterlab/apputils';
 import * as React from 'react';
 
 import { trans } from './i18n';
@@ -16,6 +11,9 @@ import { describeInput } from './runform';
 import { formatCount, formatDuration, formatTime } from './time';
 import { IRun, ITransformSummary } from './tokens';
 import { isActive, TransformsModel } from './transformsmodel';
+import { errorMessage } from './errors';
+import { deleteWithConfirm } from './dialogs';
+import { OnSignals } from './signals';
 
 /** What the section does outside itself (dialogs, the browser). */
 export interface ITransformsActions {
@@ -48,16 +46,6 @@ function stateText(state: string): string {
     default:
       return state;
   }
-}
-
-function errorMessage(error: unknown): string {
-  if (error && typeof error === 'object' && 'message' in error) {
-    const message = String((error as { message: unknown }).message);
-    if (message) {
-      return message;
-    }
-  }
-  return String(error);
 }
 
 // -- log ---------------------------------------------------------------------------------
@@ -388,30 +376,14 @@ export async function deleteTransformWithConfirm(
   transforms: TransformsModel,
   name: string
 ): Promise<boolean> {
-  const result = await showDialog({
+  return deleteWithConfirm({
     title: trans.__('Delete transform %1?', name),
     body: trans.__(
       'Its revisions go; its runs, their outputs and their MLflow runs stay.'
     ),
-    buttons: [
-      Dialog.cancelButton(),
-      Dialog.warnButton({ label: trans.__('Delete') })
-    ]
+    name,
+    remove: () => transforms.deleteTransform(name)
   });
-  if (!result.button.accept) {
-    return false;
-  }
-  try {
-    await transforms.deleteTransform(name);
-    return true;
-  } catch (e) {
-    await showDialog({
-      title: trans.__('Could not delete %1', name),
-      body: errorMessage(e),
-      buttons: [Dialog.okButton()]
-    });
-    return false;
-  }
 }
 
 function TransformItem(props: {
@@ -576,19 +548,17 @@ export class TransformsWidget extends ReactWidget {
 
   render(): JSX.Element {
     return (
-      <UseSignal signal={this._transforms.changed}>
+      <OnSignals
+        signals={[this._transforms.changed, this._model.settingsChanged]}
+      >
         {() => (
-          <UseSignal signal={this._model.settingsChanged}>
-            {() => (
-              <TransformsView
-                transforms={this._transforms}
-                model={this._model}
-                actions={this._actions}
-              />
-            )}
-          </UseSignal>
+          <TransformsView
+            transforms={this._transforms}
+            model={this._model}
+            actions={this._actions}
+          />
         )}
-      </UseSignal>
+      </OnSignals>
     );
   }
 }

@@ -18,6 +18,7 @@ import {
   ITransformRevision,
   ITransformSummary
 } from './tokens';
+import { errorMessage } from './errors';
 
 /** Default time between two `GET runs` while a run is queued or running. */
 export const RUN_POLL_INTERVAL = 1500;
@@ -25,16 +26,6 @@ export const RUN_POLL_INTERVAL = 1500;
 /** Whether a run can still change (and be cancelled). */
 export function isActive(state: IRunState | string): boolean {
   return state === 'queued' || state === 'running';
-}
-
-function errorMessage(error: unknown): string {
-  if (error && typeof error === 'object' && 'message' in error) {
-    const message = String((error as { message: unknown }).message);
-    if (message) {
-      return message;
-    }
-  }
-  return String(error);
 }
 
 export class TransformsModel implements IDisposable {
