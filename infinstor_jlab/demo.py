@@ -6,6 +6,7 @@ Needs the ``demo`` extra (moto's server). Nothing touches AWS: the endpoint is m
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -22,6 +23,32 @@ from .timespec import format_tm, now_ms
 
 DEMO_BUCKET = "infinstor-demo"
 DEMO_LABEL = "flowers-v1"
+#: Where transform runs write unless the run dialog says otherwise (``<uri>/<run id>/``).
+DEMO_OUTPUT_URI = f"s3://{DEMO_BUCKET}/transform-outputs/"
+#: The notebook the demo writes into JupyterLab's root directory and opens.
+DEMO_NOTEBOOK = "infinstor-demo.ipynb"
+
+DEMO_TRANSFORM_CELL = '''import os
+import struct
+
+
+def infin_transform_one_object(filename, output_dir, parentdir, **kwargs):
+    """Called once per object of the input view: writes <name>.txt with the image's size."""
+    name = os.path.basename(filename)
+    with open(filename, "rb") as f:
+        head = f.read(24)
+    if head[:8] == b"\\x89PNG\\r\\n\\x1a\\n":
+        width, height = struct.unpack(">II", head[16:24])
+        text = f"{name}: {width}x{height} pixels\\n"
+    else:
+        text = f"{name}: {os.path.getsize(filename)} bytes\\n"
+    with open(os.path.join(output_dir, name + ".txt"), "w") as out:
+        out.write(text)
+
+
+# Lines marked "# infinstor" try it here, in this kernel; they are not part of the transform.
+from infinstor_jlab import test_infin_transform  # infinstor
+''' + f'test_infin_transform("label:/{DEMO_LABEL}")  # infinstor\n'
 
 
 def png_bytes(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
@@ -106,6 +133,45 @@ def seed_history(client: Any, bucket: str = DEMO_BUCKET) -> list[int]:
     return steps
 
 
+def write_demo_notebook(path: str) -> None:
+    """The notebook the demo opens: what to try, and a cell to run as a transform."""
+    intro = (
+        "# infinstor_jlab demo\n"
+        "\n"
+        f"This JupyterLab works against a local S3 endpoint (moto) with the versioned bucket "
+        f"`{DEMO_BUCKET}`, already indexed, and the label `{DEMO_LABEL}` over its flower images "
+        "as first uploaded. Open **S3 Time Travel** in the left sidebar to browse the bucket "
+        "at any past second.\n"
+        "\n"
+        "**Transforms.** Run the cell below to try it here on the label's images. Then "
+        "right-click it → **Run cell as transform…**: type a name, pick the input (the "
+        f"label `{DEMO_LABEL}`, or the sidebar's view) and *Run*. The output location is "
+        f"prefilled with `{DEMO_OUTPUT_URI}`; each run writes under `<output>/<run id>/`, "
+        "which the sidebar's **Transforms** section links to. Local runs always work here; "
+        "Spark runs where pyspark and Java are installed. Lineage goes to MLflow "
+        "(`$MLFLOW_TRACKING_URI`, a SQLite file next to this notebook).\n"
+    )
+    doc = {
+        "cells": [
+            {"cell_type": "markdown", "id": "demo-intro", "metadata": {},
+             "source": intro.splitlines(keepends=True)},
+            {"cell_type": "code", "id": "demo-transform", "metadata": {},
+             "execution_count": None, "outputs": [],
+             "source": DEMO_TRANSFORM_CELL.splitlines(keepends=True)},
+        ],
+        "metadata": {
+            "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python",
+                           "name": "python3"},
+            "language_info": {"name": "python"},
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+
+
 def start_local_s3(port: int = 0) -> tuple[Any, str]:
     try:
         from moto.server import ThreadedMotoServer
@@ -128,11 +194,16 @@ def run_demo(*, no_lab: bool, port: int = 0, workdir: str | None = None) -> int:
     from .index import open_index
     from .services import InfinstorService
 
-    work = workdir or tempfile.mkdtemp(prefix="infinstor-demo-")
+    work = os.path.abspath(workdir or tempfile.mkdtemp(prefix="infinstor-demo-"))
     os.makedirs(work, exist_ok=True)
-    index_url = "sqlite:///" + os.path.abspath(os.path.join(work, "index.sqlite"))
-    if os.path.exists(os.path.join(work, "index.sqlite")):
-        os.remove(os.path.join(work, "index.sqlite"))
+    index_url = "sqlite:///" + os.path.join(work, "index.sqlite")
+    # MLflow's store of transform lineage; its artifacts go to ./mlruns of the lab, which
+    # runs in the work directory. Both start afresh with the bucket (moto keeps nothing).
+    mlflow_url = "sqlite:///" + os.path.join(work, "mlflow.db")
+    for name in ("index.sqlite", "mlflow.db"):
+        if os.path.exists(os.path.join(work, name)):
+            os.remove(os.path.join(work, name))
+    shutil.rmtree(os.path.join(work, "mlruns"), ignore_errors=True)
 
     server, endpoint = start_local_s3(port)
     # Dummy credentials for the local endpoint only; real ones are never needed or read.
@@ -142,6 +213,7 @@ def run_demo(*, no_lab: bool, port: int = 0, workdir: str | None = None) -> int:
         "AWS_SECRET_ACCESS_KEY": "demo",
         "AWS_DEFAULT_REGION": "us-east-1",
         "INFINSTOR_INDEX_URL": index_url,
+        "MLFLOW_TRACKING_URI": mlflow_url,
     }
     os.environ.update(demo_env)
     os.environ.pop("AWS_PROFILE", None)
@@ -164,7 +236,11 @@ def run_demo(*, no_lab: bool, port: int = 0, workdir: str | None = None) -> int:
         _print_tour(steps, index_url, endpoint, no_lab)
         if no_lab:
             return 0
-        return _run_lab(demo_env, work)
+        notebook = os.path.join(work, DEMO_NOTEBOOK)
+        if not os.path.exists(notebook):  # a --workdir used before keeps the user's edits
+            write_demo_notebook(notebook)
+        _print_transforms(mlflow_url)
+        return _run_lab(demo_env, work, notebook)
     finally:
         server.stop()
         if workdir is None and no_lab is False:
@@ -194,7 +270,23 @@ def _print_tour(steps: list[int], index_url: str, endpoint: str, no_lab: bool) -
     print()
 
 
-def _run_lab(demo_env: dict[str, str], work: str) -> int:
+def _print_transforms(mlflow_url: str) -> None:
+    import importlib.util
+
+    from .transforms.executors import SparkExecutor
+
+    print(f"Transforms: JupyterLab opens {DEMO_NOTEBOOK}; right-click its cell, then "
+          f"'Run cell as transform...'. Outputs go to {DEMO_OUTPUT_URI}<run id>/, "
+          f"lineage to MLflow at {mlflow_url}.")
+    if importlib.util.find_spec("mlflow") is None:
+        print("  MLflow is not installed here, so transforms cannot run: "
+              "pip install 'infinstor_jlab[demo]'.")
+    ok, why = SparkExecutor().available()
+    print("  Runs can go to Local" + (" and Spark." if ok else f"; Spark {why}."))
+    print()
+
+
+def _run_lab(demo_env: dict[str, str], work: str, notebook: str) -> int:
     # The JupyterLab of this environment, where this extension is installed: not whichever
     # `jupyter` comes first on PATH (another environment's, or none when this one's bin
     # directory is not on PATH, as with ~/venv/bin/infinstor-jlab or pipx).
@@ -211,13 +303,16 @@ def _run_lab(demo_env: dict[str, str], work: str) -> int:
     env["PATH"] = os.pathsep.join([bindir, env.get("PATH", "")]) if env.get("PATH") else bindir
     print("Starting JupyterLab with the extension configured against the local endpoint "
           "(Ctrl-C to stop)...")
+    # The run dialog offers the demo bucket as the output; the notebook opens at start.
     args = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={work}",
-            "--ServerApp.open_browser=True"]
+            "--ServerApp.open_browser=True",
+            f"--InfinstorApp.transform_output_uri={DEMO_OUTPUT_URI}", notebook]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         # Containers and cloud VMs often log in as root, where Jupyter refuses to start
         # unless told: the demo is a throwaway local session, so it says so for the user.
         args.append("--ServerApp.allow_root=True")
-    proc = subprocess.Popen(args, env=env)
+    # In the work directory: MLflow's sqlite store keeps run artifacts under ./mlruns.
+    proc = subprocess.Popen(args, env=env, cwd=work)
     try:
         return proc.wait()
     except KeyboardInterrupt:

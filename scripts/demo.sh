@@ -2,6 +2,8 @@
 # The newcomer's demo (see README): a local S3 endpoint (moto) with a versioned sample
 # dataset, indexed and labelled, then JupyterLab with the extension configured against it.
 # No AWS account is needed. Extra arguments go to `infinstor-jlab demo` (e.g. --no-lab).
+# Transforms run locally; Spark too when Java is here (pyspark, a large download, is
+# installed only then: without Java it could not run).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -12,5 +14,9 @@ fi
 # shellcheck disable=SC1091
 source .venv/bin/activate
 python -m pip install -q --upgrade pip
-python -m pip install -q -e ".[demo]"
+extras=demo
+if command -v java >/dev/null 2>&1 || [ -n "${JAVA_HOME:-}" ]; then
+  extras=demo,spark
+fi
+python -m pip install -q -e ".[$extras]"
 exec infinstor-jlab demo "$@"

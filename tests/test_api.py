@@ -659,3 +659,16 @@ async def test_keys_with_control_characters_reach_the_index_unchanged(jp_fetch, 
     msg = await error_message(jp_fetch, "GET", "buckets", bucket, "history", expect=400,
                               key=b"\xff\xfe")
     assert "UTF-8" in msg
+
+
+async def test_the_run_dialog_hears_that_mlflow_is_missing_as_it_opens(jp_fetch, monkeypatch):
+    """Without MLflow no run can start: `GET executors`, which the run dialog asks before
+    showing its form, answers 503 with what to install, instead of the form failing only at
+    *Run*. Stored transforms can still be listed."""
+    import sys
+
+    for name in ("mlflow", "mlflow.tracking"):
+        monkeypatch.setitem(sys.modules, name, None)  # `import mlflow` fails, as uninstalled
+    msg = await error_message(jp_fetch, "GET", "executors", expect=503)
+    assert "MLflow" in msg and "pip install mlflow" in msg
+    assert (await get_json(jp_fetch, "transforms"))["transforms"] == []

@@ -32,6 +32,24 @@ _MLFLOW_STATUS = {"succeeded": "FINISHED", "failed": "FAILED", "cancelled": "KIL
 
 _MAX_REQUIREMENTS = 50
 
+MLFLOW_MISSING_MESSAGE = (
+    "Transforms record their lineage in MLflow, which is not installed on this Jupyter "
+    "server: pip install mlflow (or 'infinstor_jlab[mlflow]'), then restart JupyterLab."
+)
+
+
+class MlflowMissing(InfinstorError):
+    """No run can start: MLflow cannot be imported on the server."""
+
+    status = 503
+
+
+def _check_mlflow() -> None:
+    try:
+        import mlflow.tracking  # noqa: F401
+    except ImportError as exc:
+        raise MlflowMissing(MLFLOW_MISSING_MESSAGE) from exc
+
 
 def _mlflow_client(tracking_uri: str | None = None) -> Any:
     try:
@@ -100,6 +118,9 @@ class TransformService:
 
     # -- what the dialog offers ---------------------------------------------------------------
     def executors_info(self) -> dict[str, Any]:
+        # The run dialog asks this as it opens: without MLflow no run can start, and the
+        # user hears so then, not after filling the whole form.
+        _check_mlflow()
         infos = []
         for name, ex in self.executors.items():
             ok, detail = ex.available()
