@@ -18,8 +18,9 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from http.client import responses
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
+import tornado.log
 import tornado.web
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
@@ -27,7 +28,16 @@ from jupyter_server.utils import url_path_join
 from tornado.ioloop import IOLoop
 from tornado.iostream import StreamClosedError
 
+try:
+    from jupyter_server.auth.decorator import allow_unauthenticated
+except ImportError:  # jupyter_server < 2.13 refuses no unauthenticated request by itself
+
+    def allow_unauthenticated(method):  # type: ignore[no-redef]
+        return method
+
+
 from . import __version__
+from .download_tickets import DownloadTickets
 from .errors import InfinstorError
 from .timespec import accepted_forms_message
 
@@ -56,8 +66,37 @@ NOT_STARTED_MESSAGE = (
     "Jupyter server log says why."
 )
 BAD_BODY_MESSAGE = "The request body must be a JSON object."
+DOWNLOAD_TICKET_INVALID_MESSAGE = (
+    "This download link has expired or was already used (a link works once, for a minute); "
+    "start the download again from the InfinStor sidebar."
+)
+DOWNLOAD_TICKET_OTHER_USER_MESSAGE = (
+    "This download link was made for another Jupyter user; start the download from your own "
+    "InfinStor sidebar."
+)
+DOWNLOAD_TICKETS_KEY = "infinstor_download_tickets"
 
 T = TypeVar("T")
+
+#: Query parameters whose values never reach a log line: any parameter whose name contains one
+#: of these (the list jupyter_server's access log scrubs, ``jupyter_server.log``), plus the
+#: server's ``extra_log_scrub_param_keys``.
+SCRUB_PARAM_KEYS = frozenset({"token", "auth", "key", "code", "state", "xsrf"})
+
+
+def scrub_uri(uri: str, extra_keys: Any = ()) -> str:
+    """``uri`` with the value of every sensitive query parameter replaced by ``[secret]``, as
+    jupyter_server's access log writes it (``?token=abc&x=1`` -> ``?token=[secret]&x=1``)."""
+    keys = SCRUB_PARAM_KEYS.union(extra_keys or ())
+    parts = urlsplit(uri)
+    if not parts.query:
+        return uri
+    params = parts.query.split("&")
+    for i, param in enumerate(params):
+        name, sep, _value = param.partition("=")
+        if any(k in name.lower() for k in keys):
+            params[i] = f"{name}{sep}[secret]"
+    return urlunsplit(parts._replace(query="&".join(params)))
 
 
 def http_error(status: int, message: str) -> tornado.web.HTTPError:
@@ -69,6 +108,14 @@ def http_error(status: int, message: str) -> tornado.web.HTTPError:
     return tornado.web.HTTPError(
         status, log_message=message, reason=responses.get(status, "Unknown")
     )
+
+
+def download_tickets(settings: dict[str, Any]) -> DownloadTickets:
+    """The download tickets of this server (made on first use)."""
+    tickets = settings.get(DOWNLOAD_TICKETS_KEY)
+    if tickets is None:
+        tickets = settings.setdefault(DOWNLOAD_TICKETS_KEY, DownloadTickets())
+    return tickets
 
 
 def _index_schema_version() -> int:
@@ -218,6 +265,25 @@ class InfinstorHandlerMixin:
             raise http_error(400, f'"{name}" in the request body must be a string.')
         return value
 
+    # -- logging ----------------------------------------------------------------------------
+    def _request_summary(self) -> str:
+        """What Tornado's warning for a 4xx and error for a 5xx name the request by (``GET
+        <uri> (<ip>)``): the URI without the Jupyter token (a download link or a script may
+        carry ``?token=``), scrubbed as jupyter_server's own access log does."""
+        request = self.request  # type: ignore[attr-defined]
+        extra = self.settings.get("extra_log_scrub_param_keys", [])  # type: ignore[attr-defined]
+        return f"{request.method} {scrub_uri(request.uri, extra)} ({request.remote_ip})"
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        """Tornado's, except that an uncaught exception is logged with the scrubbed summary
+        instead of ``repr(self.request)`` (which holds the URI with its token)."""
+        if isinstance(value, tornado.web.HTTPError):
+            super().log_exception(typ, value, tb)  # type: ignore[misc]
+            return
+        tornado.log.app_log.error(
+            "Uncaught exception %s", self._request_summary(), exc_info=(typ, value, tb)
+        )
+
     # -- output -----------------------------------------------------------------------------
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """``{"message": <the sentence>, "reason": <phrase>}``, as ``APIHandler.write_error``
@@ -263,6 +329,15 @@ class InfinstorHandlerMixin:
 class InfinstorAPIHandler(InfinstorHandlerMixin, APIHandler):
     """Base class of the handlers below."""
 
+
+def _resolve_object(service: Any, bucket: str, key: str, version_id: str | None,
+                    at: str | None, slice_: str | None, label: str | None) -> tuple[Any, Any]:
+    """The version of ``key`` that an explicit version id or a view names, and the view's
+    spec (None for a version id)."""
+    if version_id:
+        return service.resolve_object(bucket, key, version_id=version_id), None
+    view = service.views.resolve_view(bucket, at=at, slice_=slice_, label=label)
+    return service.resolve_object(bucket, key, spec=view.spec, within=view.within), view.spec
 
 
 class HealthHandler(InfinstorAPIHandler):
@@ -403,15 +478,10 @@ class ObjectHandler(InfinstorAPIHandler):
                 400, "Give either version_id or a view (at, slice or label), not both."
             )
         service = self.service
-
-        def resolve() -> tuple[Any, Any]:
-            if version_id:
-                return service.resolve_object(bucket, key, version_id=version_id), None
-            view = service.views.resolve_view(bucket, at=at, slice_=slice_, label=label)
-            return service.resolve_object(bucket, key, spec=view.spec,
-                                          within=view.within), view.spec
-
-        obj, spec = await self.run(resolve, query=True)
+        obj, spec = await self.run(
+            lambda: _resolve_object(service, bucket, key, version_id, at, slice_, label),
+            query=True,
+        )
         if preview:
             await self._preview(bucket, obj)
         elif download:
@@ -461,6 +531,75 @@ class ObjectHandler(InfinstorAPIHandler):
         finally:
             body.close()
         self.finish(set_content_type=ctype)
+
+
+class DownloadsHandler(InfinstorAPIHandler):
+    """``POST /infinstor/downloads``: a single-use link that downloads the version a view (or
+    a version id) names, so that the browser's download URL carries no Jupyter token (see
+    :mod:`infinstor_jlab.download_tickets`). Needs only read access: it reads."""
+
+    @tornado.web.authenticated
+    @authorized("read")
+    async def post(self):
+        body = self.json_body()
+        bucket = self.body_str(body, "bucket", required=True)
+        key = self.body_str(body, "key", required=True)
+        version_id, at, slice_, label = (
+            (self.body_str(body, name) or "").strip() or None
+            for name in ("version_id", "at", "slice", "label")
+        )
+        if not bucket or not key:
+            raise http_error(400, 'The request body needs a non-empty "bucket" and "key".')
+        if version_id and (at or slice_ or label):
+            raise http_error(
+                400, "Give either version_id or a view (at, slice or label), not both."
+            )
+        service = self.service
+        obj, _ = await self.run(
+            lambda: _resolve_object(service, bucket, key, version_id, at, slice_, label),
+            query=True,
+        )
+        ticket = download_tickets(self.settings).issue(self.current_user, bucket, obj)
+        url = self.api_url("downloads", ticket.id)
+        self.set_header("Location", url)
+        self.set_header("Cache-Control", "no-store")
+        self.write_json({
+            "ticket": ticket.id,
+            "url": url,
+            "expires_ms": ticket.expires_ms,
+            "bucket": bucket,
+            "key": obj.key,
+            "version_id": obj.version_id,
+            "size": obj.size,
+        }, status=201)
+
+
+class DownloadHandler(ObjectHandler):
+    """``GET /infinstor/downloads/{ticket}``: stream the version a ticket names (what
+    ``ObjectHandler`` streams for ``download=1``). The ticket is the credential: it is spent
+    before anything else happens, and the request runs as the user it was issued to (a
+    request signed in as someone else is refused). Authentication and authorization then
+    check that user as for every route."""
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        ticket_id = self.path_kwargs.get("ticket", "")
+        ticket = download_tickets(self.settings).redeem(ticket_id)
+        await super().prepare()
+        if ticket is None:
+            raise http_error(403, DOWNLOAD_TICKET_INVALID_MESSAGE)
+        user = self.current_user
+        if user is not None and getattr(user, "username", None) != getattr(
+            ticket.user, "username", None
+        ):
+            raise http_error(403, DOWNLOAD_TICKET_OTHER_USER_MESSAGE)
+        self.current_user = self._jupyter_current_user = ticket.user
+        self._ticket = ticket
+
+    @allow_unauthenticated
+    @tornado.web.authenticated
+    @authorized("read")
+    async def get(self, ticket: str):
+        await self._download(self._ticket.bucket, self._ticket.obj)
 
 
 class HistoryHandler(InfinstorAPIHandler):
@@ -613,6 +752,7 @@ class TimespecHandler(InfinstorAPIHandler):
 _BUCKET = r"(?P<bucket>[^/]+)"
 _LABEL = r"(?P<name>[^/]+)"
 _JOB = r"(?P<job_id>[^/]+)"
+_TICKET = r"(?P<ticket>[^/]+)"
 
 
 def _route(*parts: str) -> str:
@@ -636,4 +776,6 @@ default_handlers = [
     (_route("labels", _LABEL), LabelHandler),
     (_route("labels", _LABEL, "verify"), LabelVerifyHandler),
     (_route("timespec"), TimespecHandler),
+    (_route("downloads"), DownloadsHandler),
+    (_route("downloads", _TICKET), DownloadHandler),
 ]

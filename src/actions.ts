@@ -107,15 +107,32 @@ export class InfinstorActions {
     return widget;
   }
 
-  /** Download exactly the target's version through the browser. */
-  download(target: IObjectTarget | null): void {
+  /**
+   * Download exactly the target's version through the browser, by a
+   * single-use link (no Jupyter token in the URL). When the version cannot be
+   * downloaded (deleted, expired), the server's sentence is shown.
+   */
+  async download(target: IObjectTarget | null): Promise<void> {
     if (!target || target.kind !== 'file') {
       return;
     }
-    const url = this.model.client.downloadUrl(
-      target.bucket,
-      this._request(target)
-    );
+    let url: string;
+    try {
+      url = await this.model.client.downloadUrl(
+        target.bucket,
+        this._request(target)
+      );
+    } catch (error) {
+      Notification.error(
+        trans.__(
+          'Could not download %1: %2',
+          target.key,
+          (error as Error).message ?? String(error)
+        ),
+        { autoClose: false }
+      );
+      return;
+    }
     const anchor = document.createElement('a');
     anchor.href = url;
     anchor.download = target.key.split('/').pop() || 'download';

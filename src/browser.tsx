@@ -220,7 +220,7 @@ const Row = React.memo(function Row(props: {
               aria-label={trans.__('Download')}
               onClick={e => {
                 e.stopPropagation();
-                actions.download(actions.target(entry));
+                void actions.download(actions.target(entry));
               }}
             >
               <downloadIcon.react tag="span" className="jp-Infinstor-icon" />

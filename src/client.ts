@@ -12,6 +12,7 @@ import {
   IBucketList,
   IDiff,
   IDiffRequest,
+  IDownloadTicket,
   IExecutors,
   IHealth,
   IHistory,
@@ -64,14 +65,6 @@ export function queryString(params: { [name: string]: QueryValue }): string {
 
 function segment(value: string): string {
   return encodeURIComponent(value);
-}
-
-function xsrfCookie(): string | null {
-  if (typeof document === 'undefined') {
-    return null;
-  }
-  const match = document.cookie.match('\\b_xsrf=([^;]*)\\b');
-  return match ? match[1] : null;
 }
 
 function jsonInit(method: string, body?: unknown): RequestInit {
@@ -189,26 +182,34 @@ export class InfinstorClient {
   }
 
   /**
-   * The URL that downloads exactly the version a view names
-   * (`GET buckets/{bucket}/object?download=1`), for an anchor or a new window.
+   * `POST downloads`: a single-use link, valid for a minute, that downloads
+   * exactly the version a view names, for an anchor or a new window.
    *
-   * A browser navigation sends the login cookie but no Authorization header:
-   * the URL carries the server token when the page has one, and the `_xsrf`
-   * cookie value as JupyterLab's own download links do.
+   * A browser navigation sends the login cookie but no Authorization header.
+   * Instead of putting the server token into the URL (where the server log
+   * would record it whenever the download fails), this authenticated request
+   * gets a ticket, and the link carries only that. The server streams the
+   * bytes, so large objects never sit in the browser's memory. An unknown key
+   * or version fails here, with the server's sentence.
    */
-  downloadUrl(bucket: string, request: IObjectRequest): string {
-    const extra: { [name: string]: QueryValue } = { download: '1' };
-    const xsrf = xsrfCookie();
-    if (xsrf) {
-      extra._xsrf = xsrf;
-    }
-    if (this.serverSettings.token) {
-      extra.token = this.serverSettings.token;
-    }
-    return apiUrl(
-      this._objectPath(bucket, request, extra),
-      this.serverSettings
-    );
+  async downloadUrl(bucket: string, request: IObjectRequest): Promise<string> {
+    const ticket = await this.createDownload(bucket, request);
+    return apiUrl(`downloads/${segment(ticket.ticket)}`, this.serverSettings);
+  }
+
+  /** `POST downloads`: the ticket of a single-use download link. */
+  createDownload(
+    bucket: string,
+    request: IObjectRequest
+  ): Promise<IDownloadTicket> {
+    return this._send<IDownloadTicket>('downloads', 'POST', {
+      bucket,
+      key: request.key,
+      at: request.at,
+      slice: request.slice,
+      label: request.label,
+      version_id: request.version_id
+    });
   }
 
   /** `GET buckets/{bucket}/history`: every version of a key, newest first. */

@@ -283,6 +283,22 @@ export interface ITimelineRequest {
   bins?: number;
 }
 
+/**
+ * What `POST downloads` answers: a single-use link (valid for a minute) that
+ * downloads one version, so the download URL carries no Jupyter token.
+ */
+export interface IDownloadTicket {
+  ticket: string;
+  /** The link's path on the server (`<base_url>infinstor/downloads/<ticket>`). */
+  url: string;
+  /** When the link stops working (UTC epoch ms). */
+  expires_ms: number;
+  bucket: string;
+  key: string;
+  version_id: string;
+  size: number;
+}
+
 /** What `GET object?preview=1` gives: the bytes and the headers that describe them. */
 export interface IPreview {
   blob: Blob;

@@ -262,6 +262,17 @@ async def test_real_answers_match_the_document(spec, jp_fetch, s3, bucket):
     await api("GET", obj, path=b, expect=400)
     await api("GET", obj, path=b, params={"key": "d/b.bin"}, expect=404)
 
+    ticket = await api("POST", "/infinstor/downloads", body={"bucket": bucket, "key": "d/b.bin",
+                                                             "at": str(t1)}, expect=201)
+    link = "/infinstor/downloads/{ticket}"
+    download = await api("GET", link, path={"ticket": ticket["ticket"]}, expect=200,
+                         headers={"Authorization": ""})
+    assert download.body == bytes(range(200))
+    await api("GET", link, path={"ticket": ticket["ticket"]}, expect=403)
+    await api("POST", "/infinstor/downloads", body={"bucket": bucket}, expect=400)
+    await api("POST", "/infinstor/downloads", body={"bucket": bucket, "key": "d/b.bin"},
+              expect=404)
+
     history = "/infinstor/buckets/{bucket}/history"
     await api("GET", history, path=b, params={"key": "d/b.bin"}, expect=200)
     await api("GET", history, path=b, expect=400)

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from infinstor_jlab.errors import BadRequest
+from infinstor_jlab.services.views import label_spec
 from infinstor_jlab.transforms.capture import capture, clean_source, parse_kwargs
 
 COPY_ONE = '''
@@ -110,7 +111,7 @@ def test_a_label_that_lost_pinned_versions_is_refused_as_input(transforms, servi
     sliced = service.create_label("in-window", view, "in/", window)
     assert transforms.resolve_input({"type": "label", "label": "in-window"}).fingerprint == \
         sliced.fingerprint
-    gone = next(o for o in service.iter_objects(view, spec=service.label_spec(label),
+    gone = next(o for o in service.iter_objects(view, spec=label_spec(label),
                                                  prefix="in/") if o.key == "in/b.txt")
     s3.delete_object(Bucket=view, Key="in/b.txt", VersionId=gone.version_id)
     service.index.remove_versions(view, [("in/b.txt", gone.version_id)])  # what a sync prunes

@@ -77,7 +77,7 @@ def kernel_error(index_url: str, **view: Any) -> Exception:
 
 async def test_every_adapter_refuses_the_same_views_in_the_same_words(
         jp_fetch, capsys, service, index_url, two_buckets):
-    a, b, label = two_buckets
+    a, _b, label = two_buckets
 
     # Two of at/slice/label.
     rest = await rest_error(jp_fetch, "buckets", a, "objects", at="now", label=label)

@@ -226,23 +226,54 @@ describe('InfinstorClient', () => {
     expect(url.searchParams.get('version_id')).toBe('v1');
   });
 
-  it('builds download URLs with the token and the XSRF cookie', () => {
+  it('downloads through a single-use link that carries no token', async () => {
     document.cookie = '_xsrf=abc123';
-    const { client } = makeClient(() => json({}), 'secret-token');
-    const url = new URL(
-      client.downloadUrl('b', { key: 'dir/file name.csv', slice: 'tmA-tmB' })
+    const { client, sent } = makeClient(
+      () =>
+        json(
+          {
+            ticket: 'T-1',
+            url: '/lab-base/infinstor/downloads/T-1',
+            expires_ms: 1,
+            bucket: 'b',
+            key: 'dir/file name.csv',
+            version_id: 'v1',
+            size: 3
+          },
+          201
+        ),
+      'secret-token'
     );
-    expect(url.pathname).toBe('/lab-base/infinstor/buckets/b/object');
-    expect(url.searchParams.get('key')).toBe('dir/file name.csv');
-    expect(url.searchParams.get('slice')).toBe('tmA-tmB');
-    expect(url.searchParams.get('download')).toBe('1');
-    expect(url.searchParams.get('_xsrf')).toBe('abc123');
-    expect(url.searchParams.get('token')).toBe('secret-token');
+    const url = new URL(
+      await client.downloadUrl('b', {
+        key: 'dir/file name.csv',
+        slice: 'tmA-tmB'
+      })
+    );
+    expect(url.href).toBe(
+      'http://localhost:8888/lab-base/infinstor/downloads/T-1'
+    );
+    expect(url.href).not.toContain('secret-token');
+    expect(url.search).toBe('');
+    // The ticket comes from an authenticated request (token in the header).
+    expect(sent).toHaveLength(1);
+    expect(sent[0].method).toBe('POST');
+    expect(new URL(sent[0].url).pathname).toBe('/lab-base/infinstor/downloads');
+    expect(sent[0].url).not.toContain('secret-token');
+    expect(sent[0].headers.get('Authorization')).toBe('token secret-token');
+    expect(JSON.parse(sent[0].body)).toEqual({
+      bucket: 'b',
+      key: 'dir/file name.csv',
+      slice: 'tmA-tmB'
+    });
   });
 
-  it('leaves the token out of download URLs when the page has none', () => {
-    const { client } = makeClient(() => json({}), '');
-    const url = new URL(client.downloadUrl('b', { key: 'k' }));
-    expect(url.searchParams.has('token')).toBe(false);
+  it("fails a download with the server's sentence", async () => {
+    const { client } = makeClient(() =>
+      json({ message: 'No version of k in this view; pick another time.' }, 404)
+    );
+    await expect(
+      client.downloadUrl('b', { key: 'k', version_id: 'gone' })
+    ).rejects.toThrow('No version of k in this view; pick another time.');
   });
 });
