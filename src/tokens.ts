@@ -472,6 +472,9 @@ export interface IRun {
   /** The label over the output, once created. */
   output_label: string | null;
   label_error: string | null;
+  /** `_FAILED.json` or `_CANCELLED.json` once written into a failed or cancelled run's
+   * output (next to its partial outputs). */
+  output_marker?: string | null;
 }
 
 /** `GET runs`. */

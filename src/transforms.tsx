@@ -270,6 +270,21 @@ function RunItem(props: {
         >
           {run.output_uri}
         </button>
+        {run.output_marker && (
+          <span
+            className="jp-Infinstor-warning"
+            data-testid="run-output-marker"
+            title={trans.__(
+              'What the run wrote is partial; %1 in the output says so',
+              run.output_marker
+            )}
+          >
+            {' '}
+            {run.state === 'cancelled'
+              ? trans.__('(partial: marked cancelled, %1)', run.output_marker)
+              : trans.__('(partial: marked failed, %1)', run.output_marker)}
+          </span>
+        )}
       </div>
       {(run.output_label || run.label_output || run.label_error) && (
         <div className="jp-Infinstor-run-meta">

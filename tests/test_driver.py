@@ -49,21 +49,30 @@ def _in_tmp(tmp_path, monkeypatch, s3_endpoint):
     monkeypatch.setenv("INFINSTOR_REQUIREMENTS_CACHE", str(tmp_path / "default-cache"))
 
 
+#: (bucket, stage name) -> the driver's arguments naming what was staged there: the SHA-256
+#: and version id of each file as staged (what the service passes to the driver).
+_STAGED: dict[tuple[str, str], list[str]] = {}
+
+
 def stage(s3, bucket: str, objects: list[dict], code: str, *, prefix: str = "in/",
           name: str = "stage") -> str:
     header = {"manifest_version": 1, "bucket": bucket, "prefix": prefix,
               "count": len(objects), "fingerprint": "fp-" + name}
     body = "\n".join(json.dumps(line) for line in [header, *objects]) + "\n"
-    s3.put_object(Bucket=bucket, Key=f"{name}/manifest.jsonl", Body=body.encode())
-    s3.put_object(Bucket=bucket, Key=f"{name}/code.py", Body=code.encode())
+    args: list[str] = []
+    for what, data in (("manifest", body.encode()), ("code", code.encode())):
+        key = f"{name}/{'manifest.jsonl' if what == 'manifest' else 'code.py'}"
+        resp = s3.put_object(Bucket=bucket, Key=key, Body=data)
+        args += [f"--{what}", f"s3://{bucket}/{key}", f"--{what}-sha256", _sha(data)]
+        if resp.get("VersionId") not in (None, "null"):
+            args += [f"--{what}-version-id", resp["VersionId"]]
+    _STAGED[(bucket, name)] = args
     return name
 
 
 def driver_cmd(bucket: str, run_id: str, *extra: str, stage_name: str = "stage",
                entry_point: str = driver.ONE_OBJECT) -> list[str]:
-    return [sys.executable, str(DRIVER),
-            "--manifest", f"s3://{bucket}/{stage_name}/manifest.jsonl",
-            "--code", f"s3://{bucket}/{stage_name}/code.py",
+    return [sys.executable, str(DRIVER), *_STAGED[(bucket, stage_name)],
             "--output", f"s3://{bucket}/out/", "--run-id", run_id,
             "--entry-point", entry_point, "--progress", *extra]
 
@@ -125,7 +134,7 @@ def test_failures_are_recorded_per_object_and_nothing_claims_success(s3, bucket)
         assert proc.returncode == 1
         out = outputs(s3, bucket, run_id)
         assert "_SUCCESS.json" not in out
-        failures = json.loads(out.pop("_FAILURES.json"))
+        failures = json.loads(out.pop("_FAILED.json"))
         assert out == {"a.txt": b"a", "c.txt": b"c"}
         by_key = {f["key"]: f for f in failures["failures"]}
         assert set(by_key) == {"in/b.txt", "in/gone.txt"}
@@ -134,6 +143,63 @@ def test_failures_are_recorded_per_object_and_nothing_claims_success(s3, bucket)
         assert "Traceback" in by_key["in/gone.txt"]["traceback"]
         assert failures["failed"] == 2 and failures["succeeded"] == 2
         assert "ValueError: cannot handle b.txt" in proc.stderr
+
+
+FOREIGN = '''
+import os, shutil
+open({marker!r}, "w").write("foreign code ran")
+def infin_transform_one_object(filename, output_dir, parentdir, **kwargs):
+    open({marker!r}, "w").write("foreign code ran")
+    shutil.copy(filename, os.path.join(output_dir, "foreign-" + os.path.basename(filename)))
+'''
+
+
+def test_staged_code_or_manifest_swapped_after_staging_never_runs(s3, s3_endpoint, bucket,
+                                                                  tmp_path):
+    """A second S3 client overwrites the staged code.py (or manifest) after staging, before
+    the driver reads it: on a versioned bucket the driver reads the version it was given
+    (the run's own code runs); without a version (an unversioned bucket) the bytes do not
+    match the SHA-256 in its arguments and it stops, naming the file, before running
+    anything."""
+    import uuid
+
+    import boto3
+
+    marker = tmp_path / "foreign-code-ran"
+    other = boto3.client("s3", endpoint_url=s3_endpoint)  # write access, no Jupyter
+    objects = put_objects(s3, bucket, {"in/a.txt": b"a", "in/b.txt": b"b"})
+
+    stage(s3, bucket, objects, COPY_ONE, name="swap")
+    other.put_object(Bucket=bucket, Key="swap/code.py",
+                     Body=FOREIGN.format(marker=str(marker)).encode())
+    proc = run_driver(bucket, "swap-versioned", "--workers", "1", stage_name="swap")
+    assert proc.returncode == 0, proc.stderr
+    assert not marker.exists()
+    out = outputs(s3, bucket, "swap-versioned")
+    assert out.pop("_SUCCESS.json") and out == {"input-a.txt": b"a", "input-b.txt": b"b"}
+
+    plain = f"plain-{uuid.uuid4().hex[:12]}"  # no versioning: PutObject returns no version
+    s3.create_bucket(Bucket=plain)
+    s3.put_object(Bucket=plain, Key="in/a.txt", Body=b"a")
+    objects = [{"bucket": plain, "key": "in/a.txt", "size": 1}]
+    for swapped in ("code.py", "manifest.jsonl"):
+        name = "swap-" + swapped.split(".")[0]
+        stage(s3, plain, objects, COPY_ONE, name=name)
+        assert not any(a.endswith("-version-id") for a in _STAGED[(plain, name)])
+        body = (FOREIGN.format(marker=str(marker)).encode() if swapped == "code.py" else
+                s3.get_object(Bucket=plain, Key=f"{name}/manifest.jsonl")["Body"].read()
+                .replace(b"fp-", b"forged-"))
+        other.put_object(Bucket=plain, Key=f"{name}/{swapped}", Body=body)
+        proc = run_driver(plain, name, "--workers", "1", stage_name=name)
+        assert proc.returncode == 1
+        assert not marker.exists()
+        uri = f"s3://{plain}/{name}/{swapped}"
+        assert f"{uri} is not the one this run was started with" in proc.stderr
+        assert "Nothing ran" in proc.stderr and progress(proc.stdout) == []
+        out = outputs(s3, plain, name)
+        assert list(out) == ["_FAILED.json"]  # no output, no _SUCCESS.json
+        failure = json.loads(out["_FAILED.json"])["failures"][0]
+        assert failure["key"] == uri and "SHA-256" in failure["error"]
 
 
 def test_user_code_that_exits_or_kills_its_worker(s3, bucket):
@@ -148,7 +214,7 @@ def infin_transform_one_object(filename, output_dir, parentdir, **kwargs):
     proc = run_driver(bucket, "exits", "--workers", "1")
     assert proc.returncode == 1
     out = outputs(s3, bucket, "exits")
-    failures = json.loads(out["_FAILURES.json"])["failures"]
+    failures = json.loads(out["_FAILED.json"])["failures"]
     assert [f["key"] for f in failures] == ["in/b.txt"] and "SystemExit(3)" in failures[0]["error"]
     assert out["a.txt"] == b"a"
 
@@ -162,7 +228,7 @@ def infin_transform_one_object(filename, output_dir, parentdir, **kwargs):
     assert proc.returncode == 1
     out = outputs(s3, bucket, "dies")
     assert "_SUCCESS.json" not in out
-    assert "a worker process died" in out["_FAILURES.json"].decode()
+    assert "a worker process died" in out["_FAILED.json"].decode()
 
     # A script may end itself with sys.exit(0); it sees INPUT_DIR and OUTPUT_DIR.
     stage(s3, bucket, objects, '''
@@ -223,7 +289,7 @@ def test_local_path_objects_are_copied_and_checked(s3, bucket, tmp_path):
     assert proc.returncode == 1
     out = outputs(s3, bucket, "local-bad")
     assert "_SUCCESS.json" not in out and "model-weights.bin" in out
-    by_key = {f["key"]: f["error"] for f in json.loads(out["_FAILURES.json"])["failures"]}
+    by_key = {f["key"]: f["error"] for f in json.loads(out["_FAILED.json"])["failures"]}
     assert "changed since the manifest was made" in by_key["metrics.txt"]
     assert "input-metrics.txt" not in out
     assert "does not exist on this machine" in by_key["missing.txt"]
@@ -293,8 +359,8 @@ def test_requirements_default_cache_and_failure_stops_before_any_task(s3, bucket
     assert "pip could not install" in proc.stderr and str(missing) in proc.stderr
     assert progress(proc.stdout) == []
     out = outputs(s3, bucket, "req-bad")
-    assert list(out) == ["_FAILURES.json"]
-    failure = json.loads(out["_FAILURES.json"])["failures"][0]
+    assert list(out) == ["_FAILED.json"]
+    failure = json.loads(out["_FAILED.json"])["failures"][0]
     assert failure["error"].startswith("requirements: pip could not install")
     # Nothing half-installed is left to be taken for a finished install.
     cache = Path(os.environ["INFINSTOR_REQUIREMENTS_CACHE"])

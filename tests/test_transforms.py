@@ -218,12 +218,110 @@ def test_failing_transform_is_not_reported_as_success(transforms, view, s3):
     assert done.state == "failed"
     # The run itself says how many objects failed and which first, not just an exit status.
     assert done.error.startswith("1 of 3 objects failed (first: in/b.txt: ")
-    assert "cannot handle b.txt" in done.error and "_FAILURES.json" in done.error
+    assert "cannot handle b.txt" in done.error and "_FAILED.json" in done.error
     log = transforms.log(run.id)
     assert "ValueError: cannot handle b.txt" in log and "Traceback" in log
     keys = s3_keys(s3, view, f"out/{run.id}/")
     assert f"out/{run.id}/_SUCCESS.json" not in keys
-    assert f"out/{run.id}/_FAILURES.json" in keys
+    # The partial output is marked: _FAILED.json names the object that failed.
+    failed = json.loads(s3.get_object(Bucket=view, Key=f"out/{run.id}/_FAILED.json")[
+        "Body"].read())
+    assert failed["run_id"] == run.id and failed["state"] == "failed"
+    assert [f["key"] for f in failed["failures"]] == ["in/b.txt"]
+    assert "cannot handle b.txt" in failed["failures"][0]["error"]
+    assert done.output_marker == "_FAILED.json"
+    assert mlflow.tracking.MlflowClient().get_run(run.id).info.status == "FAILED"
+
+
+def test_a_cancelled_run_marks_its_output(transforms, view, s3):
+    """Cancelling a running local run leaves _CANCELLED.json (shaped like _SUCCESS.json)
+    next to whatever it wrote, and no _SUCCESS.json; the run says its output is marked."""
+    transforms.save_revision("slow", SLOW_ONE)
+    run = transforms.start_run("slow", input_spec={"type": "infinsnap", "bucketname": view,
+                                                   "prefix": "in/", "time_spec": "now"},
+                               output_uri=f"s3://{view}/slow-out/")
+    deadline = time.monotonic() + 60
+    while "pid" not in transforms.refresh(run.id).details and time.monotonic() < deadline:
+        time.sleep(0.1)
+    transforms.cancel(run.id)
+    done = transforms.wait(run.id, timeout=60)
+    assert done.state == "cancelled" and done.output_marker == "_CANCELLED.json"
+    keys = s3_keys(s3, view, f"slow-out/{run.id}/")
+    assert keys == [f"slow-out/{run.id}/_CANCELLED.json"]
+    marker = json.loads(s3.get_object(Bucket=view, Key=keys[0])["Body"].read())
+    assert marker["run_id"] == run.id and marker["state"] == "cancelled"
+    assert marker["objects"] == 3 and marker["fingerprint"] == done.manifest_fingerprint
+
+
+FOREIGN_CODE = '''
+import os, shutil
+open({marker!r}, "w").write("foreign code ran")
+def infin_transform_one_object(filename, output_dir, parentdir, **kwargs):
+    shutil.copy(filename, os.path.join(output_dir, "foreign-" + os.path.basename(filename)))
+'''
+
+
+def _swapping_service(service, tmp_path, s3_endpoint, marker):
+    """A service whose local executor lets a second S3 client (write access to the output
+    bucket, no Jupyter) overwrite the staged code.py between staging and the driver."""
+    import boto3
+
+    from infinstor_jlab.transforms.executors import LocalExecutor
+    from infinstor_jlab.transforms.service import TransformService
+    from infinstor_jlab.transforms.store import TransformStore
+
+    other = boto3.client("s3", endpoint_url=s3_endpoint)
+
+    class SwappedBeforeStart(LocalExecutor):
+        def start(self, launch):
+            bucket, key = launch.code_uri[5:].split("/", 1)
+            other.put_object(Bucket=bucket, Key=key,
+                             Body=FOREIGN_CODE.format(marker=str(marker)).encode())
+            return super().start(launch)
+
+    return TransformService(service, TransformStore(str(tmp_path / "swap.sqlite")),
+                            str(tmp_path / "runs"),
+                            executors={"local": SwappedBeforeStart(workers=1)})
+
+
+def test_staged_code_swapped_by_another_client_never_runs(transforms, service, view, s3,
+                                                          s3_endpoint, tmp_path):
+    """End to end: the staged code.py is replaced after staging. In a versioned output
+    bucket the driver reads the version it staged, so the run's own code runs; in an
+    unversioned one the bytes are not the run's (SHA-256), the run fails saying so, and
+    the foreign code never ran."""
+    import uuid
+
+    marker = tmp_path / "foreign-code-ran"
+    svc = _swapping_service(service, tmp_path, s3_endpoint, marker)
+    rev = svc.save_revision("copy", COPY_ONE)
+    spec = {"type": "infinsnap", "bucketname": view, "prefix": "in/", "time_spec": "now"}
+
+    run = svc.start_run("copy", input_spec=spec, output_uri=f"s3://{view}/out/")
+    done = svc.wait(run.id, timeout=120)
+    assert done.state == "succeeded", svc.log(run.id)
+    assert not marker.exists()
+    assert s3_keys(s3, view, f"out/{run.id}/") == sorted(
+        f"out/{run.id}/{n}" for n in ("a.txt", "b.txt", "c.txt", "_SUCCESS.json"))
+
+    plain = f"plain-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=plain)  # versioning off: PutObject gives no version id
+    run = svc.start_run("copy", input_spec=spec, output_uri=f"s3://{plain}/out/")
+    done = svc.wait(run.id, timeout=120)
+    assert done.state == "failed"
+    assert not marker.exists()
+    code_uri = f"{run.staging_uri}code.py"
+    assert done.error.startswith(f"the staged code {code_uri} is not the one this run was "
+                                 "started with"), done.error
+    assert "Nothing ran" in done.error
+    keys = s3_keys(s3, plain, f"out/{run.id}/")
+    assert keys == [f"out/{run.id}/_FAILED.json"] and done.output_marker == "_FAILED.json"
+    failed = json.loads(s3.get_object(Bucket=plain, Key=keys[0])["Body"].read())
+    assert failed["failures"][0]["key"] == code_uri
+    import mlflow
+
+    params = mlflow.tracking.MlflowClient().get_run(run.id).data.params
+    assert params["code_sha256"] == rev.sha256
     assert mlflow.tracking.MlflowClient().get_run(run.id).info.status == "FAILED"
 
 
@@ -305,6 +403,13 @@ def test_emr_step_carries_the_staged_driver(service, view, s3, tmp_path, monkeyp
     args = step["Config"]["Args"]
     assert args[:3] == ["spark-submit", "--deploy-mode", "cluster"]
     assert args[3] == run.staging_uri + "driver.py" and "--spark" in args
+    # The driver runs only the bytes staged: their SHA-256 and version ids are step args.
+    rev = svc.store.revision("copy")
+    code_version = s3.head_object(Bucket=view, Key=f"emr-out/_infinstor_staging/{run.id}/"
+                                  "code.py")["VersionId"]
+    assert args[args.index("--code-sha256") + 1] == rev.sha256
+    assert args[args.index("--code-version-id") + 1] == code_version
+    assert "--manifest-sha256" in args and "--manifest-version-id" in args
     flow = emr.describe_cluster(ClusterId=details["cluster_id"])["Cluster"]
     assert flow["AutoTerminate"] is True  # a transient cluster
     staged = s3_keys(s3, view, "emr-out/_infinstor_staging/" + run.id + "/")
@@ -383,7 +488,7 @@ def _emr_service(service, tmp_path, monkeypatch, **emr_config):
     return TransformService(service, store, str(tmp_path / "runs"), executors={"emr": emr_exec})
 
 
-def test_emr_cancel_terminates_a_transient_cluster(service, view, tmp_path, monkeypatch):
+def test_emr_cancel_terminates_a_transient_cluster(service, view, s3, tmp_path, monkeypatch):
     """Cancelling a run on its own transient cluster terminates that cluster; the run then
     reads cancelled, MLflow says KILLED, and the cluster and step ids are MLflow params."""
     import os
@@ -403,6 +508,7 @@ def test_emr_cancel_terminates_a_transient_cluster(service, view, tmp_path, monk
     svc.cancel(run.id)
     done = svc.wait(run.id, timeout=30)
     assert done.state == "cancelled"
+    assert s3_keys(s3, view, f"emr-out/{run.id}/") == [f"emr-out/{run.id}/_CANCELLED.json"]
     emr = boto3.client("emr", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
     state = emr.describe_cluster(ClusterId=details["cluster_id"])["Cluster"]["Status"]["State"]
     assert state in ("TERMINATING", "TERMINATED")
@@ -450,7 +556,7 @@ def test_emr_step_on_a_configured_cluster(service, view, tmp_path, monkeypatch):
     svc.close()
 
 
-def test_runs_are_recovered_after_a_server_restart(service, view, tmp_path, monkeypatch):
+def test_runs_are_recovered_after_a_server_restart(service, view, s3, tmp_path, monkeypatch):
     """A local run whose worker died with the old server is marked failed with a reason; an
     EMR run (its job lives on the cluster) is watched again."""
     from infinstor_jlab.transforms.executors import LocalExecutor
@@ -462,7 +568,8 @@ def test_runs_are_recovered_after_a_server_restart(service, view, tmp_path, monk
     emr_run = svc.start_run("copy", input_spec={"type": "no-input-data"},
                             output_uri=f"s3://{view}/emr-out/", executor="emr")
     svc.store.save_run(TransformRun(id="local-run", transform="copy", revision=1,
-                                    executor="local", input_spec={}, output_uri="s3://x/y/",
+                                    executor="local", input_spec={},
+                                    output_uri=f"s3://{view}/lost/local-run/",
                                     kwargs={}, state="running", created_ms=1))
     restarted = TransformService(service, svc.store, str(tmp_path / "runs"),
                                  executors={"emr": svc.executors["emr"],
@@ -470,6 +577,10 @@ def test_runs_are_recovered_after_a_server_restart(service, view, tmp_path, monk
     restarted.recover()
     lost = restarted.store.get_run("local-run")
     assert lost.state == "failed" and "server stopped" in lost.error
+    # Its output says so, with the reason (the driver never wrote one).
+    failed = json.loads(s3.get_object(Bucket=view, Key="lost/local-run/_FAILED.json")[
+        "Body"].read())
+    assert failed["state"] == "failed" and "server stopped" in failed["failures"][0]["error"]
     assert restarted.refresh(emr_run.id).details.get("emr_state") in ("PENDING", "RUNNING")
     svc.close()
     restarted.close()

@@ -5,13 +5,19 @@ It is staged to S3 next to the manifest and the cleaned code, and depends only o
 pyspark with --spark), never on infinstor_jlab or the snapshot index: a job reads exactly the
 object versions the manifest lists.
 
-    driver.py --manifest s3://b/stage/manifest.jsonl --code s3://b/stage/code.py
+    driver.py --manifest s3://b/stage/manifest.jsonl --manifest-sha256 HEX
+              [--manifest-version-id V] --code s3://b/stage/code.py --code-sha256 HEX
+              [--code-version-id V]
               --output s3://b/out/ --run-id RUN --entry-point infin_transform_one_object
               [--kwargs JSON] [--workers N | --spark] [--io-threads N] [--progress]
               [--requirements JSON-LIST] [--requirements-cache DIR]
 
+The staged code and manifest are read at the version ids given (the ones their PutObject
+returned, on a versioned bucket) and run only if their SHA-256 is the one given in these
+arguments: bytes someone changed after staging fail the run before anything runs.
+
 Output goes to <output>/<run id>/. ``_SUCCESS.json`` (counts, manifest fingerprint) is written
-last and only when every object succeeded; otherwise ``_FAILURES.json`` lists each failure
+last and only when every object succeeded; otherwise ``_FAILED.json`` lists each failure
 with its traceback and the driver exits 1.
 
 How the work is spread: the manifest is split into tasks; tasks run in ``--workers`` processes
@@ -83,6 +89,15 @@ class RequirementsError(Exception):
     """The extra requirements could not be installed (the message says why)."""
 
 
+class StagedFileError(Exception):
+    """A staged file (code, manifest) could not be read or is not the one the run was
+    started with (the message says which and why; ``uri`` names it)."""
+
+    def __init__(self, message: str, uri: str) -> None:
+        super().__init__(message)
+        self.uri = uri
+
+
 def _state() -> Any:
     mod = sys.modules.get(_STATE_MODULE)
     if mod is None:
@@ -138,17 +153,35 @@ def split_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def read_text(uri: str) -> str:
-    if uri.startswith("s3://"):
-        bucket, key = split_uri(uri)
-        return _s3().get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
-    with open(uri, encoding="utf-8") as fh:
-        return fh.read()
+def read_checked(uri: str, sha256: str, version_id: str | None = None,
+                 what: str = "file") -> str:
+    """The text of a staged file, at ``version_id`` when given, only if its SHA-256 is
+    ``sha256`` (which comes from the driver's arguments, never from the staging prefix)."""
+    try:
+        if uri.startswith("s3://"):
+            bucket, key = split_uri(uri)
+            extra = {"VersionId": version_id} if version_id else {}
+            data = _s3().get_object(Bucket=bucket, Key=key, **extra)["Body"].read()
+        else:
+            with open(uri, "rb") as fh:
+                data = fh.read()
+    except Exception as exc:
+        at = f" (version {version_id})" if version_id else ""
+        raise StagedFileError(f"could not read the staged {what} {uri}{at}: {exc}. Nothing "
+                              "ran; start the run again.", uri) from exc
+    got = hashlib.sha256(data).hexdigest()
+    if got != sha256.lower():
+        raise StagedFileError(
+            f"the staged {what} {uri} is not the one this run was started with: its SHA-256 "
+            f"is {got}, the run expects {sha256} (it was changed after it was staged). "
+            "Nothing ran; check who can write to the output bucket, then start the run again.",
+            uri)
+    return data.decode("utf-8")
 
 
-def load_manifest(uri: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def parse_manifest(text: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(header, objects): the first JSON line is the header with the fingerprint."""
-    lines = [line for line in read_text(uri).splitlines() if line.strip()]
+    lines = [line for line in text.splitlines() if line.strip()]
     header = json.loads(lines[0])
     objects = [json.loads(line) for line in lines[1:]]
     return header, objects
@@ -575,20 +608,33 @@ def _run_spark(sc: Any, tasks: list[dict[str, Any]], on_done: Callable[[int], No
         reporter.join(2)
 
 
+FAILED_MARKER = "_FAILED.json"
+
+
 def _write_failures(output: str, summary: dict[str, Any],
-                    failed: list[dict[str, Any]]) -> None:
-    for f in failed:
-        print(f"FAILED {f['key']}: {f['error']}\n{f['traceback']}", file=sys.stderr,
-              flush=True)
+                    failed: list[dict[str, Any]], *, echo: bool = True) -> None:
+    if echo:
+        for f in failed:
+            print(f"FAILED {f['key']}: {f['error']}\n{f['traceback']}", file=sys.stderr,
+                  flush=True)
     out_bucket, out_key = split_uri(output)
-    _s3().put_object(Bucket=out_bucket, Key=out_key + "_FAILURES.json",
-                     Body=json.dumps({**summary, "failures": failed}, indent=1).encode())
+    _s3().put_object(Bucket=out_bucket, Key=out_key + FAILED_MARKER,
+                     Body=json.dumps({**summary, "state": "failed", "failures": failed},
+                                     indent=1).encode())
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="infinstor_jlab transform driver")
     parser.add_argument("--manifest", required=True)
+    parser.add_argument("--manifest-sha256", required=True,
+                        help="SHA-256 the manifest's bytes must have")
+    parser.add_argument("--manifest-version-id", default=None,
+                        help="S3 version id of the staged manifest")
     parser.add_argument("--code", required=True)
+    parser.add_argument("--code-sha256", required=True,
+                        help="SHA-256 the code's bytes must have")
+    parser.add_argument("--code-version-id", default=None,
+                        help="S3 version id of the staged code")
     parser.add_argument("--output", required=True)
     parser.add_argument("--run-id", required=True)
     parser.add_argument("--entry-point", required=True)
@@ -618,6 +664,21 @@ def main(argv: list[str] | None = None) -> int:
         print(msg, flush=True)
 
     try:
+        # Before anything else runs (pip, the user's code): exactly the staged bytes.
+        manifest_text = read_checked(args.manifest, args.manifest_sha256,
+                                     args.manifest_version_id, "manifest")
+        code = read_checked(args.code, args.code_sha256, args.code_version_id, "code")
+    except StagedFileError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr, flush=True)
+        try:
+            _write_failures(output, {**base_summary, "objects": None, "succeeded": 0,
+                                     "failed": 1, "finished": time.time()},
+                            [_failure(exc.uri, str(exc), exc)], echo=False)
+        except Exception as write_exc:  # noqa: BLE001 - the log has the reason already
+            print(f"(could not write {FAILED_MARKER}: {write_exc})", file=sys.stderr)
+        return 1
+
+    try:
         reqs = check_requirement_list(args.requirements)
         activate_requirements(install_requirements(reqs, args.requirements_cache, log=say))
     except RequirementsError as exc:
@@ -628,11 +689,10 @@ def main(argv: list[str] | None = None) -> int:
             _write_failures(output, {**base_summary, "objects": None, "succeeded": 0,
                                      "failed": 1, "finished": time.time()}, [failure])
         except Exception as write_exc:  # noqa: BLE001 - the log has the reason already
-            print(f"(could not write _FAILURES.json: {write_exc})", file=sys.stderr)
+            print(f"(could not write {FAILED_MARKER}: {write_exc})", file=sys.stderr)
         return 1
 
-    header, objects = load_manifest(args.manifest)
-    code = read_text(args.code)
+    header, objects = parse_manifest(manifest_text)
     kwargs = json.loads(args.kwargs)
     prefix = header.get("prefix", "")
     parallelism = max(1, args.workers)

@@ -37,11 +37,22 @@ class Launch:
     local_driver_path: str
     env: dict[str, str] = field(default_factory=dict)
     requirements: list[str] = field(default_factory=list)
+    #: SHA-256 of the staged bytes and the version ids PutObject returned (on a versioned
+    #: bucket): the driver runs only exactly these.
+    manifest_sha256: str = ""
+    code_sha256: str = ""
+    manifest_version_id: str | None = None
+    code_version_id: str | None = None
 
     def driver_args(self) -> list[str]:
-        args = ["--manifest", self.manifest_uri, "--code", self.code_uri,
-                "--output", self.output_uri, "--run-id", self.run_id,
-                "--entry-point", self.entry_point, "--kwargs", json.dumps(self.kwargs)]
+        args = ["--manifest", self.manifest_uri, "--manifest-sha256", self.manifest_sha256,
+                "--code", self.code_uri, "--code-sha256", self.code_sha256]
+        if self.manifest_version_id:
+            args += ["--manifest-version-id", self.manifest_version_id]
+        if self.code_version_id:
+            args += ["--code-version-id", self.code_version_id]
+        args += ["--output", self.output_uri, "--run-id", self.run_id,
+                 "--entry-point", self.entry_point, "--kwargs", json.dumps(self.kwargs)]
         if self.requirements:
             args += ["--requirements", json.dumps(self.requirements)]
         return args
@@ -129,8 +140,10 @@ class LocalExecutor(TransformExecutor):
 
     def cancel(self, launch: Launch, details: dict[str, Any]) -> None:
         proc = self._procs.get(launch.run_id)
+        if proc is not None and proc.poll() is not None:
+            return  # it ended already: the next poll says how (a success stays one)
         details["cancelled"] = True
-        if proc is not None and proc.poll() is None:
+        if proc is not None:
             os.killpg(proc.pid, signal.SIGTERM)
 
     def stop_all(self, timeout_s: float = 5.0) -> None:
@@ -166,12 +179,15 @@ def _progress_from_log(path: str) -> tuple[int, int]:
 def _failures_from_log(path: str) -> str | None:
     """What failed, from the driver's log (``FAILED <key>: <error>`` lines and its closing
     summary): how many objects and the first one, so the run says it without opening
-    _FAILURES.json."""
-    count, first, objects = 0, None, None
+    _FAILED.json; or the ``ERROR: `` line of a driver that stopped before any task ran
+    (staged code that is not the run's)."""
+    count, first, objects, error = 0, None, None, None
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
             for line in fh:
-                if line.startswith("FAILED "):
+                if line.startswith("ERROR: ") and error is None:
+                    error = line[len("ERROR: "):].strip()  # the run stopped before any task
+                elif line.startswith("FAILED "):
                     count += 1
                     first = first or line[len("FAILED "):].strip()
                 elif line.startswith("{") and '"failed"' in line:
@@ -182,10 +198,10 @@ def _failures_from_log(path: str) -> str | None:
     except OSError:
         return None
     if not count or first is None:
-        return None
+        return error
     of = f" of {objects:,}" if objects is not None else ""
     first = first if len(first) <= 300 else first[:297] + "..."
-    return (f"{count:,}{of} objects failed (first: {first}); _FAILURES.json in the output and "
+    return (f"{count:,}{of} objects failed (first: {first}); _FAILED.json in the output and "
             "the run's log have each one")
 
 

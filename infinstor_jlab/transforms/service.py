@@ -251,7 +251,7 @@ class TransformService:
         )
         self.store.save_run(run)
         try:
-            self._stage(staging, manifest, rev)
+            staged = self._stage(staging, manifest, rev)
             view = manifest.spec
             params: dict[str, Any] = {
                 "transform_name": name,
@@ -277,6 +277,9 @@ class TransformService:
                 manifest_uri=staging + "manifest.jsonl", code_uri=staging + "code.py",
                 output_uri=out_root, entry_point=rev.entry_point if rev.entry_point else SCRIPT,
                 kwargs=kw, log_path=log_path, local_driver_path=DRIVER_PATH, requirements=reqs,
+                manifest_sha256=staged["manifest.jsonl"][0],
+                manifest_version_id=staged["manifest.jsonl"][1],
+                code_sha256=staged["code.py"][0], code_version_id=staged["code.py"][1],
             )
             run.details = self.executors[executor].start(launch)
         except InfinstorError as exc:
@@ -297,14 +300,22 @@ class TransformService:
         self._start_watch(run_id)
         return run
 
-    def _stage(self, staging: str, manifest: Manifest, rev: TransformRevision) -> None:
+    def _stage(self, staging: str, manifest: Manifest, rev: TransformRevision
+               ) -> dict[str, tuple[str, str | None]]:
+        """Put the run's files under ``staging``; {name: (sha256, version id or None)}: the
+        driver gets these in its arguments and runs only exactly these bytes."""
         s3 = self.service.s3()
         bucket, key = parse_s3_uri(staging)
         with open(DRIVER_PATH, "rb") as fh:
             driver = fh.read()
+        staged: dict[str, tuple[str, str | None]] = {}
         for name, body in (("manifest.jsonl", manifest.to_jsonl().encode("utf-8")),
                            ("code.py", rev.code.encode("utf-8")), ("driver.py", driver)):
-            call_s3(s3.put_object, bucket, Bucket=bucket, Key=key + name, Body=body)
+            resp = call_s3(s3.put_object, bucket, Bucket=bucket, Key=key + name, Body=body)
+            version = (resp or {}).get("VersionId")
+            staged[name] = (hashlib.sha256(body).hexdigest(),
+                            version if version and version != "null" else None)
+        return staged
 
     def _check_output_label(self, label: str, out_bucket: str) -> None:
         from ..services.core import _LABEL_NAME_RE
@@ -427,6 +438,7 @@ class TransformService:
                     return
                 self._finishing.add(run.id)
         try:
+            self._mark_output(run, state, detail)
             try:
                 client = self.mlflow()
                 if run.log_path and os.path.exists(run.log_path):
@@ -445,6 +457,45 @@ class TransformService:
             if not claimed:
                 with self._state_lock:
                     self._finishing.discard(run.id)
+
+    def _mark_output(self, run: TransformRun, state: str, detail: str | None) -> None:
+        """A failed or cancelled run's output says so, next to whatever partial outputs it
+        has: ``_FAILED.json`` (the driver's, listing each failed object, when it wrote one;
+        else this one with the run's error) or ``_CANCELLED.json``, shaped like
+        ``_SUCCESS.json``. Best effort: the run ends either way."""
+        if state not in ("failed", "cancelled") or not run.output_uri.startswith("s3://"):
+            return
+        from botocore.exceptions import ClientError
+
+        name = "_FAILED.json" if state == "failed" else "_CANCELLED.json"
+        bucket, prefix = parse_s3_uri(run.output_uri)
+        key = (prefix.rstrip("/") + "/" if prefix else "") + name
+        try:
+            s3 = self.service.s3()
+            if state == "failed":
+                try:
+                    s3.head_object(Bucket=bucket, Key=key)
+                    run.output_marker = name  # the driver's own, with each failure
+                    return
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey",
+                                                                         "NotFound"):
+                        raise
+            doc: dict[str, Any] = {
+                "run_id": run.id, "state": state, "transform": run.transform,
+                "revision": run.revision, "executor": run.executor,
+                "started": run.created_ms / 1000, "objects": run.total, "done": run.done,
+                "fingerprint": run.manifest_fingerprint, "finished": time.time(),
+                "error": detail,
+            }
+            if state == "failed":
+                doc["failures"] = [{"key": "*", "error": detail or "the run failed",
+                                    "traceback": ""}]
+            s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(doc, indent=1).encode())
+            run.output_marker = name
+        except Exception as exc:  # noqa: BLE001 - the run's end is recorded regardless
+            log.warning("could not write %s for transform run %s into %s: %s", name, run.id,
+                        run.output_uri, exc)
 
     def cancel(self, run_id: str) -> TransformRun:
         with self._state_lock:

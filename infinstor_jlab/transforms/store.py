@@ -72,6 +72,8 @@ class TransformRun:
     label_output: str | None = None  # the label to create over the output after success
     output_label: str | None = None  # ... once it exists
     label_error: str | None = None
+    #: _FAILED.json or _CANCELLED.json, once written into the output (None otherwise)
+    output_marker: str | None = None
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> TransformRun:

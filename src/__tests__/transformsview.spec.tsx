@@ -87,6 +87,7 @@ describe('TransformsView', () => {
       run('c3', {
         state: 'failed',
         error: '1 of 4 objects failed',
+        output_marker: '_FAILED.json',
         mlflow_url: 'http://mlflow:5000/#/experiments/7/runs/c3',
         finished_ms: T + 65_000
       })
@@ -131,6 +132,13 @@ describe('TransformsView', () => {
     expect(
       item('c3').querySelector('[data-testid="run-failure"]')?.textContent
     ).toBe('1 of 4 objects failed');
+    // The partial output is marked, and the sidebar says so.
+    expect(
+      item('c3').querySelector('[data-testid="run-output-marker"]')?.textContent
+    ).toContain('marked failed, _FAILED.json');
+    expect(
+      item('a1').querySelector('[data-testid="run-output-marker"]')
+    ).toBeNull();
     const link = item('c3').querySelector(
       'a[data-testid="run-mlflow"]'
     ) as HTMLAnchorElement;
