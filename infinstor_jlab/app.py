@@ -20,6 +20,28 @@ QUERY_EXECUTOR_KEY = "infinstor_query_executor"
 CONFIG_KEY = "infinstor_config"
 TRANSFORMS_KEY = "infinstor_transforms"
 
+#: Request heads (request line and headers) Tornado reads before it gives up. Its default,
+#: 64 KiB, makes it drop the connection with no answer on a longer URL; up to this size the
+#: handlers answer a too-long key, prefix or URL with a JSON 400. Longer heads are still
+#: dropped by Tornado unanswered.
+MAX_HEADER_BYTES = 1024 * 1024
+
+
+def _raise_header_limit(limit: int = MAX_HEADER_BYTES) -> None:
+    """Make Tornado HTTPServers created from now on read heads of up to ``limit`` bytes.
+
+    jupyter_server creates its HTTPServer after loading extensions and offers no setting for
+    this, so it is set through Tornado's ``Configurable.configure`` defaults (which arguments
+    the server passes itself still override)."""
+    from tornado.httpserver import HTTPServer
+
+    save = getattr(HTTPServer, "_save_configuration", None)
+    impl, kwargs = save() if save is not None else (None, None)
+    kwargs = dict(kwargs or {})
+    if (kwargs.get("max_header_size") or 0) < limit:
+        kwargs["max_header_size"] = limit
+        HTTPServer.configure(impl, **kwargs)
+
 
 class InfinstorApp(ExtensionApp):
     """Serves the infinstor_jlab REST API under ``<base_url>/infinstor/`` and keeps the
@@ -189,6 +211,7 @@ class InfinstorApp(ExtensionApp):
         from .services import InfinstorService
         from .services.watcher import BucketWatcher
 
+        _raise_header_limit()
         url = resolve_index_url(self.index_url or None)
         # Kernels started by this server inherit its environment: notebook code finds the
         # same index (and endpoint) with no configuration.

@@ -56,6 +56,16 @@ DOWNLOAD_CHUNK_BYTES = 1 << 20
 MAX_KEYS_LIMIT = 1000
 MAX_TIMELINE_BINS = 10_000
 DEFAULT_PREVIEW_MAX_BYTES = 1_048_576
+#: S3's limit on a key, in UTF-8 bytes; a longer key, prefix or start_after names nothing.
+MAX_KEY_BYTES = 1024
+#: Query parameters that hold a key or a key prefix.
+KEY_PARAMS = ("key", "prefix", "start_after")
+#: The longest request target (path and query) we read: several keys at their 1024-byte
+#: limit, percent-encoded, and a page token fit with room to spare. Tornado is set to read
+#: request heads up to ``app.MAX_HEADER_BYTES``, so a longer one is answered by us (a 400),
+#: not dropped.
+MAX_URI_BYTES = 32 * 1024
+_ASCII_INT = re.compile(r"-?[0-9]{1,18}")
 
 INTERNAL_ERROR_MESSAGE = (
     "infinstor_jlab failed unexpectedly while handling this request; the Jupyter server log "
@@ -188,26 +198,72 @@ class InfinstorHandlerMixin:
             raise http_error(500, INTERNAL_ERROR_MESSAGE) from exc
 
     # -- input ------------------------------------------------------------------------------
+    async def prepare(self) -> None:
+        """Refuse an over-long request target with a sentence (after the server's own checks,
+        such as authentication)."""
+        result = super().prepare()  # type: ignore[misc]
+        if result is not None:
+            await result
+        uri = self.request.uri or ""  # type: ignore[attr-defined]
+        if len(uri) > MAX_URI_BYTES:
+            raise http_error(
+                400,
+                f"The request URL is {len(uri)} bytes long; infinstor_jlab reads at most "
+                f"{MAX_URI_BYTES} (an S3 key or prefix is at most {MAX_KEY_BYTES} bytes). "
+                "Send a shorter key, prefix or page token.",
+            )
+
     def query(self, name: str) -> str | None:
         """A query parameter exactly as sent (keys and prefixes may start or end with spaces
         and hold control characters, which Tornado's get_query_argument turns into spaces),
-        or None when absent; the last one when repeated."""
+        or None when absent; the last one when repeated. A key or prefix parameter longer
+        than S3's 1024-byte limit is a 400."""
         values = self.request.query_arguments.get(name)  # type: ignore[attr-defined]
         if not values:
             return None
         try:
-            return values[-1].decode("utf-8")
+            value = values[-1].decode("utf-8")
         except UnicodeDecodeError:
             raise http_error(400, f"The {name} query parameter is not valid UTF-8.") from None
+        if name in KEY_PARAMS:
+            self.check_key_length(name, value)
+        return value
+
+    @staticmethod
+    def check_key_length(name: str, value: str) -> None:
+        size = len(value.encode("utf-8", "surrogatepass"))
+        if size > MAX_KEY_BYTES:
+            raise http_error(
+                400,
+                f"The {name} is {size} bytes long; S3 keys are at most {MAX_KEY_BYTES} bytes "
+                "(UTF-8), so no object has it. Send a shorter one.",
+            )
+
+    def query_value(self, name: str) -> str | None:
+        """A parameter that must not be empty when given: None when absent, 400 when empty
+        (an empty value is a mistake, not a request for the default)."""
+        value = self.query(name)
+        if value is not None and not value.strip():
+            raise http_error(
+                400, f"The {name} query parameter is empty; give it a value or leave it out."
+            )
+        return value
 
     def query_spec(self, name: str) -> str | None:
-        """A time-spec parameter; empty means not given."""
+        """A time-spec parameter: None when absent, 400 when empty."""
         value = self.query(name)
-        return value if value is not None and value.strip() else None
+        if value is not None and not value.strip():
+            raise http_error(
+                400,
+                accepted_forms_message(
+                    f"The {name} query parameter is empty; give a time spec or leave it out."
+                ),
+            )
+        return value
 
     def query_bool(self, name: str, default: bool = False) -> bool:
-        value = self.query(name)
-        if value is None or value.strip() == "":
+        value = self.query_value(name)
+        if value is None:
             return default
         text = value.strip().lower()
         if text in ("1", "true", "yes", "on"):
@@ -217,13 +273,12 @@ class InfinstorHandlerMixin:
         raise http_error(400, f"The {name} query parameter must be 1 or 0 (true or false).")
 
     def query_int(self, name: str, default: int, low: int, high: int) -> int:
-        value = self.query(name)
-        if value is None or value.strip() == "":
+        """A whole number in ASCII digits (int() would also read '５' or '١'); absent means
+        the default, empty is a 400."""
+        value = self.query_value(name)
+        if value is None:
             return default
-        try:
-            number = int(value.strip(), 10)
-        except ValueError:
-            number = None
+        number = int(value, 10) if _ASCII_INT.fullmatch(value) else None
         if number is None or not low <= number <= high:
             raise http_error(
                 400,
@@ -427,7 +482,7 @@ class ObjectsHandler(InfinstorAPIHandler):
         delimiter = "/" if delimiter_arg is None else (delimiter_arg or None)
         max_keys = self.query_int("max_keys", MAX_KEYS_LIMIT, 1, MAX_KEYS_LIMIT)
         # Not "token": Jupyter reads ?token= as its own auth token (and refuses a wrong one).
-        token = self.query("page_token") or None
+        token = self.query_value("page_token")
         start_after = self.query("start_after") or None
         at, slice_, label = (self.query_spec(n) for n in ("at", "slice", "label"))
         service = self.service
@@ -467,7 +522,7 @@ class ObjectHandler(InfinstorAPIHandler):
         key = self.query("key")
         if not key:
             raise http_error(400, "The key query parameter is required (the object's full key).")
-        version_id = self.query("version_id") or None
+        version_id = self.query_value("version_id")
         at, slice_, label = (self.query_spec(n) for n in ("at", "slice", "label"))
         download = self.query_bool("download")
         preview = self.query_bool("preview")
@@ -676,7 +731,7 @@ class LabelsHandler(InfinstorAPIHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self):
-        bucket = self.query("bucket") or None
+        bucket = self.query_value("bucket")
         service = self.service
         labels = await self.run(lambda: service.list_labels(bucket), query=True)
         self.write_json({"labels": [label.to_json() for label in labels]})
@@ -691,6 +746,7 @@ class LabelsHandler(InfinstorAPIHandler):
         at = self.body_str(body, "at")
         slice_ = self.body_str(body, "slice")
         description = self.body_str(body, "description", "")
+        self.check_key_length("prefix", prefix or "")
         service = self.service
 
         def work() -> Any:

@@ -34,13 +34,17 @@ ACCEPTED_FORMS = (
 
 SpecKind = Literal["snapshot", "slice"]
 
-_TM_RE = re.compile(r"^tm(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$")
-_TM_SLICE_RE = re.compile(r"^(tm\d{14})-(tm\d{14})$")
-_EPOCH_RE = re.compile(r"^\d{1,16}$")
+# Digits are ASCII [0-9], never \d: Python's \d and int() also take other scripts' digits
+# (Arabic-Indic, fullwidth), which no one means in a time spec.
+
+_TM_RE = re.compile(r"^tm([0-9]{4})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})\Z")
+_TM_SLICE_RE = re.compile(r"^(tm[0-9]{14})-(tm[0-9]{14})\Z")
+_EPOCH_RE = re.compile(r"^[0-9]{1,16}\Z")
 _ISO_RE = re.compile(
-    r"^(?P<date>\d{4}-\d{2}-\d{2})"
-    r"(?:[T ](?P<h>\d{2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:[.,](?P<frac>\d{1,9}))?)?)?"
-    r"(?P<tz>Z|z|[+-]\d{2}:?\d{2})?$"
+    r"^(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})"
+    r"(?:[T ](?P<h>[0-9]{2}):(?P<m>[0-9]{2})"
+    r"(?::(?P<s>[0-9]{2})(?:[.,](?P<frac>[0-9]{1,9}))?)?)?"
+    r"(?P<tz>Z|z|[+-][0-9]{2}:?[0-9]{2})?\Z"
 )
 
 

@@ -639,6 +639,114 @@ async def test_bad_input_is_a_sentence(jp_fetch, s3, bucket):
                         forget="maybe")
 
 
+async def test_numbers_are_ascii_digits(jp_fetch, s3, bucket):
+    """int() reads '５' (fullwidth) and '١' (Arabic-Indic) as 5 and 1; the API does not."""
+    s3.put_object(Bucket=bucket, Key="a", Body=b"a")
+    await track(jp_fetch, bucket)
+    for value in ("\uff15", "\u0661", "1\u0660"):
+        msg = await error_message(jp_fetch, "GET", "buckets", bucket, "objects", expect=400,
+                                  max_keys=value)
+        assert "max_keys" in msg and "whole number" in msg
+        await error_message(jp_fetch, "GET", "buckets", bucket, "timeline", expect=400,
+                            bins=value)
+    msg = await error_message(jp_fetch, "GET", "buckets", bucket, "objects", expect=400,
+                              at="tm2026010100000\u0661")
+    assert "tmYYYYMMDDHHMMSS" in msg and "epoch milliseconds" in msg
+    await error_message(jp_fetch, "GET", "timespec", expect=400, spec="\uff11\uff10\uff10\uff10")
+
+
+async def test_empty_values_are_bad_requests_not_defaults(jp_fetch, s3, bucket):
+    """``?forget=`` is not ``forget=0``: an empty value where the API needs one is a 400,
+    and nothing is done."""
+    s3.put_object(Bucket=bucket, Key="a", Body=b"a")
+    await track(jp_fetch, bucket)
+    msg = await error_message(jp_fetch, "DELETE", "buckets", bucket, "track", expect=400,
+                              forget="")
+    assert "forget" in msg and "empty" in msg
+    mine = [b for b in (await get_json(jp_fetch, "buckets"))["buckets"] if b["name"] == bucket]
+    assert mine[0]["tracked"] is True
+    for name in ("max_keys", "page_token", "at", "slice", "label"):
+        msg = await error_message(jp_fetch, "GET", "buckets", bucket, "objects", expect=400,
+                                  **{name: ""})
+        assert name in msg and "empty" in msg
+    for name in ("version_id", "download", "preview"):
+        await error_message(jp_fetch, "GET", "buckets", bucket, "object", expect=400, key="a",
+                            **{name: ""})
+    await error_message(jp_fetch, "GET", "labels", expect=400, bucket="")
+    # An empty prefix is a prefix (the root), as the front end sends it.
+    assert keys(await get_json(jp_fetch, "buckets", bucket, "objects", prefix="")) == ["a"]
+
+
+async def test_page_tokens_are_signed_by_the_index(jp_fetch, s3, bucket, index_url):
+    """A page token resumes only where a listing of this index left off: a forged one
+    (valid base64 JSON, as real tokens look) or a changed one is a 400 that says to start
+    from the first page; a real one works, also for another opening of the same index."""
+    import base64
+
+    from infinstor_jlab.index import open_index
+
+    for name in ("a.txt", "b.txt", "c.txt"):
+        s3.put_object(Bucket=bucket, Key=name, Body=b"x")
+    await track(jp_fetch, bucket)
+    first = await get_json(jp_fetch, "buckets", bucket, "objects", max_keys="1")
+    token = first["next_token"]
+    assert keys(first) == ["a.txt"] and token
+    rest = await get_json(jp_fetch, "buckets", bucket, "objects", page_token=token)
+    assert keys(rest) == ["b.txt", "c.txt"]
+
+    def b64(doc: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(doc).encode()).decode()
+
+    changed = token[:5] + ("A" if token[5] != "A" else "B") + token[6:]
+    forged = [b64({"p": None}), b64({"p": None, "i": True}), b64({"p": "b.txt", "i": False}),
+              b64({"p": "b.txt", "i": False}) + "." + token.rpartition(".")[2],
+              changed, token[:-1] + ("A" if token[-1] != "A" else "B"), token + "x"]
+    for bad in forged:
+        msg = await error_message(jp_fetch, "GET", "buckets", bucket, "objects", expect=400,
+                                  page_token=bad)
+        assert "page token is not valid" in msg and "first page" in msg, (bad, msg)
+
+    # Another opening of the same file (as after a server restart) accepts the token.
+    index = open_index(index_url)
+    try:
+        page = index.list_view(bucket, end_ms=10**14, token=token)
+        assert [o.key for o in page.objects] == ["b.txt", "c.txt"]
+    finally:
+        index.close()
+
+
+async def test_over_long_keys_and_urls_are_a_json_400(jp_fetch, s3, bucket):
+    """S3 keys are at most 1024 bytes: a longer key, prefix or start_after names nothing and
+    is refused with the limit; a URL longer than Tornado's 64 KiB default gets our JSON 400
+    instead of a dropped connection."""
+    s3.put_object(Bucket=bucket, Key="a", Body=b"a")
+    await track(jp_fetch, bucket)
+    long_key = "k" * 2000
+    for route in ("history", "object"):
+        msg = await error_message(jp_fetch, "GET", "buckets", bucket, route, expect=400,
+                                  key=long_key)
+        assert "1024 bytes" in msg
+    # Bytes, not characters: 600 two-byte characters are 1200 bytes.
+    msg = await error_message(jp_fetch, "GET", "buckets", bucket, "objects", expect=400,
+                              prefix="\u00e9" * 600)
+    assert "1024 bytes" in msg and "prefix" in msg
+    msg = await error_message(jp_fetch, "GET", "buckets", bucket, "objects", expect=400,
+                              start_after=long_key)
+    assert "1024 bytes" in msg
+    # A key at the limit is a key.
+    await error_message(jp_fetch, "GET", "buckets", bucket, "history", expect=404,
+                        key="k" * 1024)
+    msg = await error_message(jp_fetch, "POST", "labels", expect=400,
+                              body={"name": "long", "bucket": bucket, "prefix": long_key})
+    assert "1024 bytes" in msg
+    for params in ({"prefix": "p" * 70 * 1024}, {"page_token": "t" * 70 * 1024}):
+        msg = await error_message(jp_fetch, "GET", "buckets", bucket, "objects", expect=400,
+                                  **params)
+        assert "bytes" in msg
+    await error_message(jp_fetch, "GET", "timespec", expect=400, spec="now",
+                        junk="j" * 70 * 1024)
+
+
 async def test_keys_with_control_characters_reach_the_index_unchanged(jp_fetch, bucket,
                                                                      index_url):
     """S3 keys may hold control characters (listings carry them url-encoded). A key or prefix

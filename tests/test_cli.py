@@ -392,6 +392,13 @@ def test_timespec_command(capsys, index_url):
     assert doc["end_ms"] == 1795168800999  # the whole second 10:00:00
 
 
+def test_timespec_command_reads_only_ascii_digits(capsys, index_url):
+    for text in ("tm2026010100000\u0661", "\uff11\uff17\uff19\uff15"):
+        code, out, err = run(capsys, "timespec", text, "--index", index_url, "--json")
+        assert code != 0 and out == "", text
+        assert "Accepted time specs" in err and "epoch milliseconds" in err, err
+
+
 def test_run_spec_without_a_tracking_store_says_so_and_creates_none(
     capsys, index_url, tmp_path, monkeypatch
 ):

@@ -210,6 +210,12 @@ def write_v2_copy(source: str, path: str) -> None:
         conn.close()
 
 
+def token_position(token: str | None) -> str | None:
+    """Where a page token resumes (its signed payload): each index file signs with its own
+    secret, so two indexes agree on positions, not on signatures."""
+    return None if token is None else token.rpartition(".")[0]
+
+
 def answers(idx: SqliteSnapshotIndex, bucket: str, ops: list[Op]) -> dict:
     times = sorted({op.time_ms for op in ops})
     probes = [times[0] - 1, *times[:: max(1, len(times) // 12)], times[-1] + 1]
@@ -221,7 +227,7 @@ def answers(idx: SqliteSnapshotIndex, bucket: str, ops: list[Op]) -> dict:
         for prefix in ("", "x/", "y/q/"):
             page = idx.list_view(bucket, end_ms=t, prefix=prefix, delimiter="/", max_keys=7)
             out[("page", t, prefix)] = ([repr(o) for o in page.objects], page.prefixes,
-                                        page.next_token)
+                                        token_position(page.next_token))
         for t2 in probes[i : i + 4]:
             out[("slice", t, t2)] = [repr(o) for o in idx.iter_view(bucket, start_ms=t,
                                                                     end_ms=t2)]

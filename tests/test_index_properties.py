@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import os
 import random
 import sys
@@ -21,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from unittest import mock
 
 import pytest
-from hypothesis import HealthCheck, Phase, assume, example, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -552,6 +551,12 @@ def check_all(idx, ops, data, rounds: int = 3) -> None:
         check_timeline(idx, ops, data)
 
 
+def token_position(token: str | None) -> str | None:
+    """Where a page token resumes (its signed payload): each index file signs with its own
+    secret, so two indexes agree on positions, not on signatures."""
+    return None if token is None else token.rpartition(".")[0]
+
+
 def answers(idx, ops) -> dict:
     """A deterministic battery of answers, to compare two index states."""
     ts = time_candidates(ops)
@@ -561,7 +566,8 @@ def answers(idx, ops) -> dict:
     for i, t in enumerate(ts):
         out[("snap", t)] = [ov(o) for o in idx.iter_view(BUCKET, end_ms=t)]
         page = idx.list_view(BUCKET, end_ms=t, delimiter="/")
-        out[("list", t)] = ([ov(o) for o in page.objects], page.prefixes, page.next_token)
+        out[("list", t)] = ([ov(o) for o in page.objects], page.prefixes,
+                            token_position(page.next_token))
         for t2 in ts[i : i + 3]:
             out[("slice", t, t2)] = [ov(o) for o in idx.iter_view(BUCKET, start_ms=t, end_ms=t2)]
         d = idx.diff(BUCKET, prefix="", from_ms=ts[0], to_ms=t)
@@ -1098,25 +1104,18 @@ def test_start_after_examples():
             ["prefix1/object"], [])
 
 
-def _is_valid_token(token: str) -> bool:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8"))
-        data["p"], data["i"]
-        return True
-    except Exception:  # noqa: BLE001
-        return False
-
-
 @SMALL
 @given(
     token=st.one_of(
         st.text(min_size=1, max_size=30),
         st.binary(min_size=1, max_size=30).map(lambda b: base64.urlsafe_b64encode(b).decode()),
-        st.sampled_from(["garbage", "!!!!", "é", "WzFd", "e30=", "bnVsbA==", "eyJwIjogMX0="]),
+        st.sampled_from(["garbage", "!!!!", "é", "WzFd", "e30=", "bnVsbA==", "eyJwIjogMX0=",
+                         # {"p": "a", "i": true}: well formed, but not signed by the index
+                         "eyJwIjogImEiLCAiaSI6IHRydWV9"]),
     )
 )
 def test_bad_continuation_token_is_bad_request(token):
-    assume(not _is_valid_token(token))
+    """Only tokens the index signed are accepted: any other text is a 400."""
     with fresh_index() as idx:
         merge_all(idx, [Op("a", str(uuid.uuid4()), BASE_MS, False, 1, '"' + "0" * 32 + '"')], [])
         with pytest.raises(BadRequest):

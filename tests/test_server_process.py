@@ -128,6 +128,13 @@ def all_pages(server: LiveServer, bucket: str, **params: Any) -> list[dict[str, 
             return pages
 
 
+def unsigned(pages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``pages`` with each next_token cut to the position it resumes at (before its
+    signature, which differs from one index file to another)."""
+    return [dict(p, next_token=p["next_token"] and p["next_token"].rpartition(".")[0])
+            for p in pages]
+
+
 def run_in_kernel(server: LiveServer, kernel_id: str, code: str, timeout: float = 90) -> str:
     """Execute ``code`` in the kernel over its websocket (Jupyter's JSON protocol) and return
     what it printed; fails with the traceback if it raised."""
@@ -322,8 +329,9 @@ def test_restart_in_the_middle_of_a_sync_loses_and_duplicates_nothing(
             queries.append({"at": str(at), "prefix": "d1/s1/", "max_keys": "37"})
         queries.append({"slice": f"{times[0] + 1}/{times[1]}", "delimiter": ""})
         for params in queries:
-            got = all_pages(server, bucket, **params)
-            assert got == all_pages(fresh, bucket, **params), (params, why)
+            # Each index signs its page tokens with its own secret: compare where they resume.
+            got = unsigned(all_pages(server, bucket, **params))
+            assert got == unsigned(all_pages(fresh, bucket, **params)), (params, why)
         assert sum(len(p["objects"]) for p in all_pages(
             server, bucket, at=str(times[-1]), delimiter="")) > 500
     finally:

@@ -230,6 +230,47 @@ def test_bad_spec_message_lists_the_accepted_forms(bad):
         assert word in message, (bad, word, message)
 
 
+def _non_ascii_variants(text: str) -> list[str]:
+    """``text`` with its last ASCII digit, then all of them, in Arabic-Indic and fullwidth
+    digits: Python's int() and re's \\d read both as numbers."""
+    out = []
+    for zero in ("\u0660", "\uff10"):  # ARABIC-INDIC DIGIT ZERO, FULLWIDTH DIGIT ZERO
+        def swap(c: str, zero: str = zero) -> str:
+            return chr(ord(zero) + int(c)) if c in "0123456789" else c
+        last = max(i for i, c in enumerate(text) if c in "0123456789")
+        out.append(text[:last] + swap(text[last]) + text[last + 1:])
+        out.append("".join(swap(c) for c in text))
+    return out
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["tm2026010100000\u0661"]
+    + [
+        variant
+        for good in (
+            "tm20261120100000",
+            "tm20261120100000-tm20261121000000",
+            "1763632800000",
+            "2026-11-20T10:00:00Z",
+            "2026-11-20T10:00:00.123+01:30",
+            "2026-11-20",
+            "2026-11-20T10:00Z/2026-11-21T00:00Z",
+            "1000/2000",
+        )
+        for variant in _non_ascii_variants(good)
+    ],
+)
+def test_non_ascii_digits_are_not_numbers(bad):
+    """Only ASCII 0-9 are digits, in every numeric form: a spec with another script's digit
+    is a bad spec, not that number."""
+    with pytest.raises(BadTimeSpec) as info:
+        parse(bad)
+    message = str(info.value)
+    for word in FORM_WORDS:
+        assert word in message, (bad, word, message)
+
+
 @pytest.mark.parametrize("bad", [True, False])
 def test_booleans_are_not_epoch_milliseconds(bad):
     with pytest.raises(BadTimeSpec):

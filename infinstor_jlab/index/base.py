@@ -141,6 +141,11 @@ class SnapshotIndex(ABC):
         """One page of the snapshot at ``end_ms`` (or the slice [start_ms, end_ms])."""
 
     @abstractmethod
+    def continuation_token(self, position: str, inclusive: bool) -> str:
+        """A page token (signed by this index) that resumes a listing at ``position``, keys
+        >= it when ``inclusive``; ``list_view`` refuses any token it did not issue."""
+
+    @abstractmethod
     def iter_view(
         self,
         bucket: str,

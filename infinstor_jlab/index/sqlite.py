@@ -35,10 +35,13 @@ from __future__ import annotations
 
 import base64
 import bisect
+import hashlib
+import hmac
 import json
 import logging
 import operator
 import os
+import secrets
 import sqlite3
 import threading
 from collections import Counter, defaultdict
@@ -292,25 +295,50 @@ def prefix_end(prefix: str) -> str | None:
 _SEGMENT_SQL: dict[tuple[int, bool, bool, bool], str] = {}
 
 
-def _encode_token(position: str, inclusive: bool) -> str:
+BAD_TOKEN_MESSAGE = (
+    "The page token is not valid (it was not issued by this index, or was changed); pass "
+    "back exactly the next_token a previous page returned, or leave it out to start from "
+    "the first page."
+)
+#: Bytes of the HMAC-SHA256 kept in a token: 128 bits cannot be guessed.
+_TOKEN_MAC_BYTES = 16
+
+
+def _token_mac(secret: bytes, payload: str) -> str:
+    mac = hmac.new(secret, payload.encode("ascii"), hashlib.sha256).digest()[:_TOKEN_MAC_BYTES]
+    return base64.urlsafe_b64encode(mac).decode("ascii").rstrip("=")
+
+
+def _encode_token(secret: bytes, position: str, inclusive: bool) -> str:
+    """``<base64url JSON {"p": position, "i": inclusive}>.<its HMAC>``, signed with the
+    index's own secret: a token resumes only where a listing of this index left off."""
     raw = json.dumps({"p": position, "i": inclusive}, ensure_ascii=False).encode("utf-8")
-    return base64.urlsafe_b64encode(raw).decode("ascii")
+    payload = base64.urlsafe_b64encode(raw).decode("ascii")
+    return f"{payload}.{_token_mac(secret, payload)}"
 
 
-def continuation_token(position: str, inclusive: bool) -> str:
-    """An opaque token that resumes a listing at ``position`` (keys >= it when inclusive)."""
-    return _encode_token(position, inclusive)
-
-
-def _decode_token(token: str) -> tuple[str, bool]:
+def _decode_token(secret: bytes, token: str) -> tuple[str, bool]:
+    payload, dot, mac = token.partition(".")
     try:
-        data = json.loads(base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8"))
-        return str(data["p"]), bool(data["i"])
+        if not dot or not hmac.compare_digest(mac.encode("ascii"),
+                                               _token_mac(secret, payload).encode("ascii")):
+            raise ValueError("bad signature")
+        data = json.loads(base64.urlsafe_b64decode(payload.encode("ascii")).decode("utf-8"))
+        position, inclusive = data["p"], data["i"]
+        if not isinstance(position, str) or not isinstance(inclusive, bool):
+            raise TypeError("bad fields")
+        return position, inclusive
     except Exception as exc:
-        raise BadRequest(
-            "The continuation token is not valid; pass back exactly the next_token a previous "
-            "page returned, or leave it out to start from the beginning."
-        ) from exc
+        raise BadRequest(BAD_TOKEN_MESSAGE) from exc
+
+
+def _token_secret(conn: sqlite3.Connection) -> bytes:
+    """The index's page-token secret, made the first time the index is opened (kept in
+    ``meta``, so tokens stay valid across restarts and for every process on the file)."""
+    conn.execute("INSERT OR IGNORE INTO meta(k, v) VALUES('page_token_secret', ?)",
+                 (secrets.token_hex(32),))
+    row = conn.execute("SELECT v FROM meta WHERE k='page_token_secret'").fetchone()
+    return bytes.fromhex(row[0])
 
 
 _first = operator.itemgetter(0)
@@ -404,6 +432,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
         self._large_lock = threading.Lock()
         self._iter_pool: list[sqlite3.Connection] = []  # idle connections for iter_view
         self._rollup_ms = TIMELINE_ROLLUP_MS
+        self._token_secret = b""
         conn = self._conn()
         with self._write_lock:
             conn.execute("BEGIN IMMEDIATE")  # one process creates or migrates at a time
@@ -425,6 +454,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
                     )
                     _migrate(conn, version)
                 self._rollup_ms = _rollup_width(conn)
+                self._token_secret = _token_secret(conn)
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -1260,6 +1290,10 @@ class SqliteSnapshotIndex(SnapshotIndex):
         return cur.execute(self._segment_sql(b, inclusive, True, grouped),
                            (pos, seg_hi, end_ms)), skip_to
 
+    def continuation_token(self, position: str, inclusive: bool) -> str:
+        """A token that resumes a listing at ``position`` (keys >= it when inclusive)."""
+        return _encode_token(self._token_secret, position, inclusive)
+
     def _start_position(
         self, prefix: str, token: str | None, start_after: str | None
     ) -> tuple[str, bool]:
@@ -1267,7 +1301,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
         if start_after is not None and start_after >= pos:
             pos, inclusive = start_after, False
         if token:
-            tpos, tinc = _decode_token(token)
+            tpos, tinc = _decode_token(self._token_secret, token)
             if (tpos, not tinc) > (pos, not inclusive):
                 pos, inclusive = tpos, tinc
         return pos, inclusive
@@ -1409,12 +1443,12 @@ class SqliteSnapshotIndex(SnapshotIndex):
             if skip_to is None or (hi is not None and skip_to >= hi):
                 break
             pos, inclusive = skip_to, True
-        next_token = _encode_token(*last_pos) if truncated and last_pos is not None else None
+        next_token = (self.continuation_token(*last_pos)
+                      if truncated and last_pos is not None else None)
         return ListPage(objects=objects, prefixes=prefixes, next_token=next_token)
 
-    @staticmethod
     def _page_from_rows(
-        rows: Iterable[tuple], prefix: str, delimiter: str | None, max_keys: int,
+        self, rows: Iterable[tuple], prefix: str, delimiter: str | None, max_keys: int,
         inside: str | None = None,
     ) -> ListPage:
         """A page from rows already reduced to one visible row per key, in key order
@@ -1460,7 +1494,8 @@ class SqliteSnapshotIndex(SnapshotIndex):
             objects.append(_to_version(row))
             count += 1
             last_pos = (key, False)
-        next_token = _encode_token(*last_pos) if truncated and last_pos is not None else None
+        next_token = (self.continuation_token(*last_pos)
+                      if truncated and last_pos is not None else None)
         return ListPage(objects=objects, prefixes=prefixes, next_token=next_token)
 
     def _slice_by_time(

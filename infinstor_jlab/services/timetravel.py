@@ -20,7 +20,6 @@ from dateutil.tz import tzutc
 
 from ..index import SnapshotIndex, open_index, prefix_end
 from ..index.models import BucketRecord
-from ..index.sqlite import continuation_token
 from ..timespec import TimeSpec, second_end_ms, wait_past_second
 from ..timespec import now_ms as _now_ms
 from .views import ViewResolver, refuse_future
@@ -264,7 +263,7 @@ class TimeTravel:
             # the prefix is its end): continue after everything under it. A marker such as
             # 'a//' is not one: it is a key, and the folder 'a/' sorts before it.
             end = prefix_end(start_after)
-            token = continuation_token(end, True) if end is not None else None
+            token = self.index.continuation_token(end, True) if end is not None else None
             start_after = None
         page = self.index.list_view(
             bucket, end_ms=spec.end_ms, start_ms=spec.start_ms, prefix=prefix,
