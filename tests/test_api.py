@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import threading
 import time
@@ -588,6 +589,71 @@ async def test_timespec(jp_fetch):
     msg = await error_message(jp_fetch, "GET", "timespec", expect=400)
     assert "Accepted time specs" in msg
     await error_message(jp_fetch, "GET", "timespec", expect=404, spec="label:/no-such-label")
+
+
+async def test_tracking_credentials_and_paths_stay_out_of_answers_and_the_log(
+        jp_fetch, monkeypatch, caplog, tmp_path):
+    """A run:/ spec that MLflow cannot look up: the answer names the tracking store, but
+    neither its userinfo nor a sqlite store's local path reaches the user or the server log."""
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://user:secret@127.0.0.1:1")
+    msg = await error_message(jp_fetch, "GET", "timespec", expect=503, spec="run:/0a1b2c3d4e")
+    assert "0a1b2c3d4e" in msg and "127.0.0.1:1" in msg
+    assert "secret" not in msg and "user:" not in msg
+    assert "0a1b2c3d4e" in caplog.text  # the failure is logged ...
+    assert "secret" not in caplog.text and "user:" not in caplog.text  # ... without them
+
+    where = tmp_path / "private-dir" / "mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{where}")
+    msg = await error_message(jp_fetch, "GET", "timespec", expect=400, spec="run:/0a1b2c3d4e")
+    assert "mlflow.db" in msg and "MLFLOW_TRACKING_URI" in msg
+    assert "private-dir" not in msg and str(tmp_path) not in msg
+    assert "private-dir" not in caplog.text
+
+
+def test_redaction_masks_userinfo_query_secrets_and_local_paths():
+    from infinstor_jlab.redact import redact, safe_uri
+
+    assert safe_uri("https://bob:pw@mlflow.example:5000/x?token=abc&page=2") == \
+        "https://***@mlflow.example:5000/x?token=***&page=2"
+    text = redact("GET https://b.s3.amazonaws.com/k?X-Amz-Signature=abc&X-Amz-Credential=AK%2F1"
+                  "&sig=zz&password=p failed")
+    assert "abc" not in text and "AK%2F1" not in text and "zz" not in text and "=p " not in text
+    assert safe_uri("sqlite:////srv/private/mlflow.db") == "sqlite:///.../mlflow.db"
+    assert redact("cannot open /srv/private/mlflow.db", ["sqlite:////srv/private/mlflow.db"]) \
+        == "cannot open .../mlflow.db"
+
+
+async def test_a_tracking_store_mlflow_refuses_is_a_503_with_mlflows_hint(
+        jp_fetch, s3, bucket, monkeypatch, tmp_path):
+    """MLflow 3 refuses a file: store unless MLFLOW_ALLOW_FILE_STORE=true: starting a run says
+    so (not a bare 500), and the executors answer shows the tracking store as unusable."""
+    import mlflow
+
+    if int(mlflow.__version__.split(".")[0]) < 3:
+        pytest.skip("MLflow 2 accepts file: stores")
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
+    info = await get_json(jp_fetch, "executors")
+    assert info["tracking"]["available"] is False
+    assert "MLFLOW_ALLOW_FILE_STORE" in info["tracking"]["detail"]
+    assert "sqlite:///" in info["tracking"]["detail"]
+    assert str(tmp_path) not in json.dumps(info)
+    assert info["executors"][0]["name"] == "local" and info["default_executor"] == "local"
+    await post_json(jp_fetch, "transforms", body={"name": "noop", "source": "x = 1\n"},
+                    expect=201)
+    msg = await error_message(jp_fetch, "POST", "runs", expect=503, body={
+        "transform": "noop", "output_uri": f"s3://{bucket}/out/"})
+    assert msg == info["tracking"]["detail"]
+    assert "MLFLOW_ALLOW_FILE_STORE=true" in msg and "MLFLOW_TRACKING_URI" in msg
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)  # MLflow's sqlite store keeps artifacts under ./mlruns
+    await post_json(jp_fetch, "runs", expect=201, body={
+        "transform": "noop", "output_uri": f"s3://{bucket}/out/"})
+    tracking = (await get_json(jp_fetch, "executors"))["tracking"]
+    assert tracking == {"available": True, "store": "sqlite:///.../mlflow.db", "detail": None}
 
 
 async def test_bad_input_is_a_sentence(jp_fetch, s3, bucket):

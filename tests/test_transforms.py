@@ -239,6 +239,32 @@ def test_unknown_inputs_and_executors(transforms, view):
         transforms.resolve_input({"type": "no-input-data"}) is None
 
 
+def test_a_tracking_store_mlflow_refuses_is_our_error(transforms, view, tmp_path, monkeypatch,
+                                                     index_url):
+    """MLflow 3 refuses a file: store unless MLFLOW_ALLOW_FILE_STORE=true: the Python API
+    raises TrackingUnavailable with MLflow's explanation, before any run is recorded."""
+    import mlflow
+
+    from infinstor_jlab.errors import TrackingUnavailable
+    from infinstor_jlab.transforms.local_test import run_local_test
+
+    if int(mlflow.__version__.split(".")[0]) < 3:
+        pytest.skip("MLflow 2 accepts file: stores")
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
+    transforms.save_revision("copy", COPY_ONE)
+    with pytest.raises(TrackingUnavailable, match="MLFLOW_ALLOW_FILE_STORE=true") as err:
+        transforms.start_run("copy", input_spec={"type": "no-input-data"},
+                             output_uri=f"s3://{view}/out/")
+    assert err.value.status == 503 and "sqlite:///" in err.value.message
+    assert err.value.message == transforms.executors_info()["tracking"]["detail"]
+    assert transforms.store.runs("copy") == []
+    monkeypatch.setenv("INFINSTOR_INDEX_URL", index_url)
+    with pytest.raises(TrackingUnavailable, match="MLFLOW_ALLOW_FILE_STORE=true"):
+        run_local_test({"infin_transform_all_objects": lambda i, o: None},
+                       {"type": "no-input-data"})
+
+
 def _spark_available() -> bool:
     import shutil
     import sys

@@ -156,7 +156,10 @@ class TimeTravel:
                     client.log_param(run_id, RUN_PARAM, value)
             client.set_tag(run_id, BUCKETS_TAG, names)
         except Exception as exc:  # noqa: BLE001 - annotation is best effort, reads go on
-            log.warning("infin_boto3: could not annotate MLflow run %s: %s", run_id, exc)
+            from ..redact import redact, tracking_uri
+
+            log.warning("infin_boto3: could not annotate MLflow run %s: %s", run_id,
+                        redact(exc, [tracking_uri()]))
 
     def tracked(self, bucket: str) -> bool:
         if self.index.has_bucket(bucket):

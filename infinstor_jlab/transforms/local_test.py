@@ -71,6 +71,9 @@ def run_local_test(namespace: dict[str, Any], input_data_spec: Any, *,
             local.append((obj.key, path))
     import mlflow
 
+    from ..tracking import open_client
+
+    open_client()  # a store MLflow refuses is our error, with MLflow's explanation
     fn = namespace[entry]
     failures: list[str] = []
     with mlflow.start_run(run_name=f"test {entry}"):
