@@ -598,8 +598,8 @@ async def test_tracking_credentials_and_paths_stay_out_of_answers_and_the_log(
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://user:secret@127.0.0.1:1")
-    msg = await error_message(jp_fetch, "GET", "timespec", expect=503, spec="run:/0a1b2c3d4e")
-    assert "0a1b2c3d4e" in msg and "127.0.0.1:1" in msg
+    msg = await error_message(jp_fetch, "GET", "timespec", expect=400, spec="run:/0a1b2c3d4e")
+    assert "0a1b2c3d4e" in msg and "127.0.0.1:1" in msg and "reachable" in msg
     assert "secret" not in msg and "user:" not in msg
     assert "0a1b2c3d4e" in caplog.text  # the failure is logged ...
     assert "secret" not in caplog.text and "user:" not in caplog.text  # ... without them

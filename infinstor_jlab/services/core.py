@@ -22,7 +22,6 @@ from ..errors import (
     Conflict,
     InfinstorError,
     NotFound,
-    TrackingUnavailable,
     UnknownBucket,
     UnknownLabel,
 )
@@ -169,14 +168,17 @@ def mlflow_run_time(run_id: str) -> TimeSpec:
     except ImportError as exc:
         raise BadTimeSpec("run:/ specs need MLflow: pip install mlflow.") from exc
     _require_existing_tracking_store(run_id)
-    client = open_tracking_client()
+    try:
+        client = open_tracking_client()
+    except InfinstorError as exc:  # a store MLflow refuses; the spec routes answer 400
+        raise BadTimeSpec(f"run:/{run_id} cannot be looked up: {exc.message}") from exc
     try:
         run = client.get_run(run_id)
     except Exception as exc:
         why = redact(exc, [tracking_uri()])
         code = getattr(exc, "get_http_status_code", None)
         if callable(code) and code() >= 500:  # the store failed (unreachable, ...), not the id
-            raise TrackingUnavailable(
+            raise BadTimeSpec(
                 f"MLflow could not look run {run_id!r} up in the tracking store "
                 f"{safe_uri(tracking_uri())} ({why}); check that it is reachable and "
                 "MLFLOW_TRACKING_URI is right.") from exc
