@@ -28,7 +28,7 @@ def __getattr__(name: str):
     # gives the function. Resolved on first use, so that `import infinstor_jlab` stays light;
     # no submodule may carry that name, or the import would give the module instead.
     if name == "test_infin_transform":
-        from .transforms.local_test import test_infin_transform
+        from .kernel.local_test import test_infin_transform
 
         return test_infin_transform
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,16 +9,12 @@ from typing import ClassVar
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Int, List, Type, Unicode
 
-from .handlers import default_handlers
-from .transform_handlers import transform_handlers
+from .rest import handlers as rest_handlers
+from .rest.base import CONFIG_KEY, EXECUTOR_KEY, QUERY_EXECUTOR_KEY, SERVICE_KEY
+from .rest.transforms import TRANSFORMS_KEY
 from .transforms.executors import EmrExecutor, LocalExecutor, SparkExecutor, TransformExecutor
 
-#: Keys under which the shared services live in the Tornado settings.
-SERVICE_KEY = "infinstor_service"
-EXECUTOR_KEY = "infinstor_executor"
-QUERY_EXECUTOR_KEY = "infinstor_query_executor"
-CONFIG_KEY = "infinstor_config"
-TRANSFORMS_KEY = "infinstor_transforms"
+__all__ = ["CONFIG_KEY", "EXECUTOR_KEY", "QUERY_EXECUTOR_KEY", "SERVICE_KEY", "TRANSFORMS_KEY"]
 
 #: Request heads (request line and headers) Tornado reads before it gives up. Its default,
 #: 64 KiB, makes it drop the connection with no answer on a longer URL; up to this size the
@@ -256,8 +252,7 @@ class InfinstorApp(ExtensionApp):
     def initialize_handlers(self) -> None:
         # ExtensionApp prepends the server's base_url to each pattern, so these
         # resolve to url_path_join(base_url, "infinstor", ...).
-        self.handlers.extend(default_handlers)
-        self.handlers.extend(transform_handlers)
+        self.handlers.extend(rest_handlers)
 
     async def stop_extension(self) -> None:
         """Stop background work cleanly: pollers finish their current receive (messages are

@@ -62,3 +62,9 @@ class StorageError(InfinstorError):
     """The object store failed in a way the user must act on (credentials, endpoint)."""
 
     status = 502
+
+
+class TrackingUnavailable(InfinstorError):
+    """MLflow cannot use the configured tracking store (it refuses it, or cannot reach it)."""
+
+    status = 503

@@ -329,6 +329,17 @@ export interface IExecutors {
   default_output_uri: string;
   /** '' when no MLflow UI is configured. */
   mlflow_ui_url: string;
+  /** The MLflow tracking store runs record their lineage in. */
+  tracking: ITrackingStatus;
+}
+
+/** Whether MLflow can use its tracking store (`GET executors`). */
+export interface ITrackingStatus {
+  available: boolean;
+  /** The tracking URI without credentials; a local store shows only its file name. */
+  store: string;
+  /** MLflow's explanation and what to set, when it cannot (else null). */
+  detail: string | null;
 }
 
 /** A stored revision of a transform (`Rev`; `code` only where a route sends it). */

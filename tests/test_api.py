@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import threading
 import time
@@ -18,7 +19,8 @@ from timing import next_second
 from tornado.httpclient import HTTPClientError, HTTPResponse
 
 from infinstor_jlab import app as extension_app
-from infinstor_jlab import handlers, transform_handlers
+from infinstor_jlab import rest
+from infinstor_jlab.rest import base as rest_base
 from infinstor_jlab.timespec import format_tm
 
 PREVIEW_MAX_BYTES = 4096
@@ -26,7 +28,7 @@ VERBS = ("get", "post", "put", "patch", "delete")
 #: Sample values for the path parameters of default_handlers' patterns.
 PATH_SAMPLES = {"bucket": "some-bucket", "name": "some-label", "job_id": "0123abcd",
                 "run_id": "0123abcd", "ticket": "not-a-ticket"}
-ALL_HANDLERS = handlers.default_handlers + transform_handlers.transform_handlers
+ALL_HANDLERS = rest.handlers
 
 
 @pytest.fixture
@@ -111,7 +113,7 @@ def keys(page: dict[str, Any]) -> list[str]:
 
 
 def service_of(jp_serverapp) -> Any:
-    return jp_serverapp.web_app.settings[handlers.SERVICE_KEY]
+    return jp_serverapp.web_app.settings[rest_base.SERVICE_KEY]
 
 
 # -- configuration and auth ------------------------------------------------------------------
@@ -125,9 +127,9 @@ async def test_config_section_is_applied(jp_fetch, jp_serverapp, index_url, s3_e
     assert app.preview_max_bytes == PREVIEW_MAX_BYTES
     settings = jp_serverapp.web_app.settings
     assert settings[extension_app.CONFIG_KEY]["preview_max_bytes"] == PREVIEW_MAX_BYTES
-    # handlers.py repeats app.py's settings keys (app.py imports handlers.py).
-    assert (handlers.SERVICE_KEY, handlers.EXECUTOR_KEY, handlers.QUERY_EXECUTOR_KEY,
-            handlers.CONFIG_KEY) == (
+    # rest_base.py repeats app.py's settings keys (app.py imports rest_base.py).
+    assert (rest_base.SERVICE_KEY, rest_base.EXECUTOR_KEY, rest_base.QUERY_EXECUTOR_KEY,
+            rest_base.CONFIG_KEY) == (
         extension_app.SERVICE_KEY, extension_app.EXECUTOR_KEY,
         extension_app.QUERY_EXECUTOR_KEY, extension_app.CONFIG_KEY)
     health = await get_json(jp_fetch, "health")
@@ -151,7 +153,7 @@ def test_every_verb_is_authenticated_then_authorized():
             outer = getattr(cls, verb)
             if getattr(outer, "__allow_unauthenticated", False):
                 # Only a download link: its ticket signs the request in (see DownloadHandler).
-                assert cls is handlers.DownloadHandler, (pattern, verb)
+                assert cls is rest.DownloadHandler, (pattern, verb)
                 outer = outer.__wrapped__
             inner = getattr(outer, "__wrapped__", None)
             assert outer.__code__.co_filename.endswith("tornado/web.py"), (pattern, verb)
@@ -276,8 +278,8 @@ async def test_listings_answer_while_slow_s3_work_fills_the_general_pool(
     s3.put_object(Bucket=bucket, Key="a.txt", Body=b"a")
     await track(jp_fetch, bucket)
     settings = jp_serverapp.web_app.settings
-    general = settings[handlers.EXECUTOR_KEY]
-    assert settings[handlers.QUERY_EXECUTOR_KEY] is not general
+    general = settings[rest_base.EXECUTOR_KEY]
+    assert settings[rest_base.QUERY_EXECUTOR_KEY] is not general
     gate = threading.Event()
     stuck = [general.submit(gate.wait, 30) for _ in range(general._max_workers)]
     try:
@@ -594,6 +596,71 @@ async def test_timespec(jp_fetch):
     await error_message(jp_fetch, "GET", "timespec", expect=404, spec="label:/no-such-label")
 
 
+async def test_tracking_credentials_and_paths_stay_out_of_answers_and_the_log(
+        jp_fetch, monkeypatch, caplog, tmp_path):
+    """A run:/ spec that MLflow cannot look up: the answer names the tracking store, but
+    neither its userinfo nor a sqlite store's local path reaches the user or the server log."""
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://user:secret@127.0.0.1:1")
+    msg = await error_message(jp_fetch, "GET", "timespec", expect=400, spec="run:/0a1b2c3d4e")
+    assert "0a1b2c3d4e" in msg and "127.0.0.1:1" in msg and "reachable" in msg
+    assert "secret" not in msg and "user:" not in msg
+    assert "0a1b2c3d4e" in caplog.text  # the failure is logged ...
+    assert "secret" not in caplog.text and "user:" not in caplog.text  # ... without them
+
+    where = tmp_path / "private-dir" / "mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{where}")
+    msg = await error_message(jp_fetch, "GET", "timespec", expect=400, spec="run:/0a1b2c3d4e")
+    assert "mlflow.db" in msg and "MLFLOW_TRACKING_URI" in msg
+    assert "private-dir" not in msg and str(tmp_path) not in msg
+    assert "private-dir" not in caplog.text
+
+
+def test_redaction_masks_userinfo_query_secrets_and_local_paths():
+    from infinstor_jlab.redact import redact, safe_uri
+
+    assert safe_uri("https://bob:pw@mlflow.example:5000/x?token=abc&page=2") == \
+        "https://***@mlflow.example:5000/x?token=***&page=2"
+    text = redact("GET https://b.s3.amazonaws.com/k?X-Amz-Signature=abc&X-Amz-Credential=AK%2F1"
+                  "&sig=zz&password=p failed")
+    assert "abc" not in text and "AK%2F1" not in text and "zz" not in text and "=p " not in text
+    assert safe_uri("sqlite:////srv/private/mlflow.db") == "sqlite:///.../mlflow.db"
+    assert redact("cannot open /srv/private/mlflow.db", ["sqlite:////srv/private/mlflow.db"]) \
+        == "cannot open .../mlflow.db"
+
+
+async def test_a_tracking_store_mlflow_refuses_is_a_503_with_mlflows_hint(
+        jp_fetch, s3, bucket, monkeypatch, tmp_path):
+    """MLflow 3 refuses a file: store unless MLFLOW_ALLOW_FILE_STORE=true: starting a run says
+    so (not a bare 500), and the executors answer shows the tracking store as unusable."""
+    import mlflow
+
+    if int(mlflow.__version__.split(".")[0]) < 3:
+        pytest.skip("MLflow 2 accepts file: stores")
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
+    info = await get_json(jp_fetch, "executors")
+    assert info["tracking"]["available"] is False
+    assert "MLFLOW_ALLOW_FILE_STORE" in info["tracking"]["detail"]
+    assert "sqlite:///" in info["tracking"]["detail"]
+    assert str(tmp_path) not in json.dumps(info)
+    assert info["executors"][0]["name"] == "local" and info["default_executor"] == "local"
+    await post_json(jp_fetch, "transforms", body={"name": "noop", "source": "x = 1\n"},
+                    expect=201)
+    msg = await error_message(jp_fetch, "POST", "runs", expect=503, body={
+        "transform": "noop", "output_uri": f"s3://{bucket}/out/"})
+    assert msg == info["tracking"]["detail"]
+    assert "MLFLOW_ALLOW_FILE_STORE=true" in msg and "MLFLOW_TRACKING_URI" in msg
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)  # MLflow's sqlite store keeps artifacts under ./mlruns
+    await post_json(jp_fetch, "runs", expect=201, body={
+        "transform": "noop", "output_uri": f"s3://{bucket}/out/"})
+    tracking = (await get_json(jp_fetch, "executors"))["tracking"]
+    assert tracking == {"available": True, "store": "sqlite:///.../mlflow.db", "detail": None}
+
+
 async def test_bad_input_is_a_sentence(jp_fetch, s3, bucket):
     s3.put_object(Bucket=bucket, Key="a", Body=b"a")
     await track(jp_fetch, bucket)
@@ -629,7 +696,7 @@ async def test_bad_input_is_a_sentence(jp_fetch, s3, bucket):
     for body in ("{not json", "[1, 2]", '"text"', "null"):
         msg = await error_message(jp_fetch, "POST", "buckets", bucket, "sync", expect=400,
                                   body=body)
-        assert msg == handlers.BAD_BODY_MESSAGE
+        assert msg == rest_base.BAD_BODY_MESSAGE
     msg = await error_message(jp_fetch, "POST", "buckets", bucket, "sync", expect=400,
                               body={"full": "yes"})
     assert "full" in msg

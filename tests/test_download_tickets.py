@@ -13,7 +13,7 @@ from jupyter_server.auth import IdentityProvider, User
 from test_api import call, track
 from timing import next_second
 
-from infinstor_jlab import handlers
+from infinstor_jlab.rest import base as rest_base
 
 BOB_TOKEN = "bob-" + uuid.uuid4().hex
 
@@ -89,7 +89,7 @@ async def test_a_ticket_expires(jp_fetch, jp_serverapp, s3, bucket):
     s3.put_object(Bucket=bucket, Key="a.txt", Body=b"a")
     await track(jp_fetch, bucket)
     doc = await ticket_for(jp_fetch, bucket=bucket, key="a.txt")
-    tickets = handlers.download_tickets(jp_serverapp.web_app.settings)
+    tickets = rest_base.download_tickets(jp_serverapp.web_app.settings)
     real_clock = tickets.clock
     tickets.clock = lambda: real_clock() + tickets.ttl_s + 1
     try:

@@ -23,7 +23,7 @@ def tt_env(service, index_url, monkeypatch, tmp_path):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///" + str(tmp_path / "mlflow.db"))
     monkeypatch.chdir(tmp_path)  # MLflow's sqlite store keeps artifacts under ./mlruns
     from infinstor_jlab import infin_boto3
-    from infinstor_jlab.services import timetravel
+    from infinstor_jlab.kernel import timetravel
 
     infin_boto3._travel = timetravel.TimeTravel(index_url)  # a fresh process-wide state
     infin_boto3.enable()
@@ -118,7 +118,7 @@ def test_a_run_after_the_last_sync_reads_what_s3_held_at_its_start(
     next_second()
     s3.put_object(Bucket=bucket, Key="flowers/later.jpg", Body=b"Z")
     s3.put_object(Bucket=bucket, Key="flowers/late.jpg", Body=b"L2")
-    from infinstor_jlab.services import timetravel
+    from infinstor_jlab.kernel import timetravel
 
     tt_env._travel = timetravel.TimeTravel(os.environ["INFINSTOR_INDEX_URL"])  # a new kernel
     monkeypatch.setenv("INFINSTOR_SNAPSHOT_TIME", f"run:/{run.info.run_id}")
@@ -131,7 +131,7 @@ def test_a_run_after_the_last_sync_reads_what_s3_held_at_its_start(
 
 def test_a_prefix_too_large_to_read_again_warns_and_reads_the_index(tt_env, history, s3,
                                                                       monkeypatch):
-    from infinstor_jlab.services import timetravel
+    from infinstor_jlab.kernel import timetravel
 
     monkeypatch.setattr(timetravel, "CATCH_UP_MAX_VERSIONS", 2)
     bucket = history["bucket"]

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from test_api import call, jp_server_config, service_of, track  # noqa: F401 (fixture)
 
-from infinstor_jlab.handlers import scrub_uri
+from infinstor_jlab.rest import scrub_uri
 
 LOGGERS = ("", "tornado", "tornado.general", "tornado.access", "tornado.application",
            "ServerApp", "InfinstorApp")

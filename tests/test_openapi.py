@@ -23,7 +23,7 @@ from openapi_spec_validator import validate as validate_spec
 from tornado.httpclient import HTTPClientError, HTTPResponse
 
 import infinstor_jlab
-from infinstor_jlab import handlers, transform_handlers
+from infinstor_jlab import rest
 
 OPENAPI_PATH = Path(infinstor_jlab.__file__).parent / "openapi.yaml"
 VERBS = ("get", "post", "put", "patch", "delete")
@@ -59,7 +59,7 @@ def jp_server_config(index_url, s3_endpoint, monkeypatch, tmp_path):
 def handler_routes() -> set[tuple[str, str]]:
     """(OpenAPI path template, verb) for every route and verb of default_handlers."""
     routes = set()
-    for pattern, cls in handlers.default_handlers + transform_handlers.transform_handlers:
+    for pattern, cls in rest.handlers:
         template = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", pattern)
         assert "(" not in template, f"unnamed group in {pattern}: name it after its parameter"
         for verb in VERBS:

@@ -338,6 +338,32 @@ def test_unknown_inputs_and_executors(transforms, view):
         transforms.resolve_input({"type": "no-input-data"}) is None
 
 
+def test_a_tracking_store_mlflow_refuses_is_our_error(transforms, view, tmp_path, monkeypatch,
+                                                     index_url):
+    """MLflow 3 refuses a file: store unless MLFLOW_ALLOW_FILE_STORE=true: the Python API
+    raises TrackingUnavailable with MLflow's explanation, before any run is recorded."""
+    import mlflow
+
+    from infinstor_jlab.errors import TrackingUnavailable
+    from infinstor_jlab.kernel.local_test import run_local_test
+
+    if int(mlflow.__version__.split(".")[0]) < 3:
+        pytest.skip("MLflow 2 accepts file: stores")
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
+    transforms.save_revision("copy", COPY_ONE)
+    with pytest.raises(TrackingUnavailable, match="MLFLOW_ALLOW_FILE_STORE=true") as err:
+        transforms.start_run("copy", input_spec={"type": "no-input-data"},
+                             output_uri=f"s3://{view}/out/")
+    assert err.value.status == 503 and "sqlite:///" in err.value.message
+    assert err.value.message == transforms.executors_info()["tracking"]["detail"]
+    assert transforms.store.runs("copy") == []
+    monkeypatch.setenv("INFINSTOR_INDEX_URL", index_url)
+    with pytest.raises(TrackingUnavailable, match="MLFLOW_ALLOW_FILE_STORE=true"):
+        run_local_test({"infin_transform_all_objects": lambda i, o: None},
+                       {"type": "no-input-data"})
+
+
 def _spark_available() -> bool:
     import shutil
     import sys
@@ -449,8 +475,8 @@ def test_test_infin_transform_runs_the_notebooks_function(service, view, tmp_pat
     monkeypatch.chdir(tmp_path)
     # The README's (and InfinStor's) import gives the function, not a module.
     from infinstor_jlab import test_infin_transform
-    from infinstor_jlab.transforms import local_test
-    from infinstor_jlab.transforms.local_test import run_local_test
+    from infinstor_jlab.kernel import local_test
+    from infinstor_jlab.kernel.local_test import run_local_test
     assert test_infin_transform is local_test.test_infin_transform
 
     seen = []

@@ -15,7 +15,7 @@ from tornado.httpclient import HTTPClientError
 
 from infinstor_jlab.cli import main
 from infinstor_jlab.errors import BadRequest
-from infinstor_jlab.services import timetravel
+from infinstor_jlab.kernel import timetravel
 from infinstor_jlab.services.views import ViewChoiceError
 
 

@@ -34,9 +34,9 @@ import botocore.handlers
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 
-from .errors import BadRequest
-from .services.timetravel import SNAPSHOT_ENV, TimeTravel
-from .timespec import TimeSpec
+from ..errors import BadRequest
+from ..timespec import TimeSpec
+from .timetravel import SNAPSHOT_ENV, TimeTravel
 
 __all__ = ["SNAPSHOT_ENV", "client", "disable", "enable", "resource", "set_view", "view_of"]
 

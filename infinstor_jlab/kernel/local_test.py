@@ -15,7 +15,7 @@ import traceback
 from typing import Any
 
 from ..errors import BadRequest
-from .capture import ENTRY_POINTS
+from ..transforms.capture import ENTRY_POINTS
 
 
 def _input_dict(spec: Any) -> dict[str, Any]:
@@ -50,7 +50,7 @@ def run_local_test(namespace: dict[str, Any], input_data_spec: Any, *,
                          "first (run its cell), then call test_infin_transform.")
     spec = _input_dict(input_data_spec)
     svc = _service()
-    from .service import _view_params, resolve_input
+    from ..transforms.service import resolve_input, view_params
 
     manifest = resolve_input(svc, spec)
     work = tempfile.mkdtemp(prefix="infinstor-test-")
@@ -60,7 +60,7 @@ def run_local_test(namespace: dict[str, Any], input_data_spec: Any, *,
     os.makedirs(out, exist_ok=True)
     s3 = svc.s3()
     local: list[tuple[str, str]] = []
-    from .driver import relative_key
+    from ..transforms.driver import relative_key
 
     if manifest is not None:
         for obj in manifest.objects:
@@ -71,6 +71,9 @@ def run_local_test(namespace: dict[str, Any], input_data_spec: Any, *,
             local.append((obj.key, path))
     import mlflow
 
+    from ..tracking import open_client
+
+    open_client()  # a store MLflow refuses is our error, with MLflow's explanation
     fn = namespace[entry]
     failures: list[str] = []
     with mlflow.start_run(run_name=f"test {entry}"):
@@ -78,7 +81,7 @@ def run_local_test(namespace: dict[str, Any], input_data_spec: Any, *,
                            "object_count": len(local), "executor": "notebook"})
         if manifest is not None:
             mlflow.log_params({"manifest_fingerprint": manifest.fingerprint,
-                               **_view_params(manifest.spec)})
+                               **view_params(manifest.spec)})
         if entry == "infin_transform_one_object":
             for key, path in local:
                 try:

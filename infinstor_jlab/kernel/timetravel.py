@@ -20,9 +20,9 @@ from dateutil.tz import tzutc
 
 from ..index import SnapshotIndex, open_index, prefix_end
 from ..index.models import BucketRecord
+from ..services.views import ViewResolver, refuse_future
 from ..timespec import TimeSpec, second_end_ms, wait_past_second
 from ..timespec import now_ms as _now_ms
-from .views import ViewResolver, refuse_future
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def _enc(value: str, encode: bool) -> str:
 
 
 def _mlflow_run_time(run_id: str) -> TimeSpec:
-    from .core import mlflow_run_time  # not at import: the kernel side stays light
+    from ..services.core import mlflow_run_time  # not at import: the kernel side stays light
 
     return mlflow_run_time(run_id)
 
@@ -149,7 +149,10 @@ class TimeTravel:
                     client.log_param(run_id, RUN_PARAM, value)
             client.set_tag(run_id, BUCKETS_TAG, names)
         except Exception as exc:  # noqa: BLE001 - annotation is best effort, reads go on
-            log.warning("infin_boto3: could not annotate MLflow run %s: %s", run_id, exc)
+            from ..redact import redact, tracking_uri
+
+            log.warning("infin_boto3: could not annotate MLflow run %s: %s", run_id,
+                        redact(exc, [tracking_uri()]))
 
     def tracked(self, bucket: str) -> bool:
         if self.index.has_bucket(bucket):
@@ -206,7 +209,7 @@ class TimeTravel:
             wait_past_second(spec.end_ms)
             started = _now_ms()
             try:
-                from .events import relist_keys, relist_prefix
+                from ..services.events import relist_keys, relist_prefix
 
                 if target is None:
                     relist_keys(self._s3(endpoint_url), self.index, bucket, [prefix])
@@ -225,7 +228,7 @@ class TimeTravel:
     def _s3(self, endpoint_url: str | None) -> Any:
         client = self._s3_clients.get(endpoint_url)
         if client is None:
-            from .s3 import make_s3_client
+            from ..services.s3 import make_s3_client
 
             client = make_s3_client(endpoint_url)
             self._s3_clients[endpoint_url] = client

@@ -35,7 +35,9 @@ from ..index.models import (
     ObjectVersion,
     Timeline,
 )
+from ..redact import redact, safe_uri, tracking_uri
 from ..timespec import TimeSpec, now_ms, parse_time_spec, wait_past_second
+from ..tracking import open_client as open_tracking_client
 from .events import disable_events, enable_events, make_sqs_client, relist_prefix
 from .pagecache import PageCache
 from .s3 import call_s3, enable_versioning, get_versioning, make_s3_client, s3_error_status
@@ -155,7 +157,7 @@ def _require_existing_tracking_store(run_id: str) -> None:
         return
     raise BadTimeSpec(
         f"run:/{run_id} needs the MLflow tracking store that holds the run, and there is none "
-        f"at {uri}; set MLFLOW_TRACKING_URI (e.g. sqlite:///path/to/mlflow.db or "
+        f"at {safe_uri(uri)}; set MLFLOW_TRACKING_URI (e.g. sqlite:///path/to/mlflow.db or "
         "http://host:5000)."
     )
 
@@ -163,14 +165,25 @@ def _require_existing_tracking_store(run_id: str) -> None:
 def mlflow_run_time(run_id: str) -> TimeSpec:
     """``run:/<id>``: the run's ``infinstor_snapshot_time`` param, else its start time."""
     try:
-        from mlflow.tracking import MlflowClient
+        import mlflow.tracking  # noqa: F401
     except ImportError as exc:
         raise BadTimeSpec("run:/ specs need MLflow: pip install mlflow.") from exc
     _require_existing_tracking_store(run_id)
     try:
-        run = MlflowClient().get_run(run_id)
+        client = open_tracking_client()
+    except InfinstorError as exc:  # a store MLflow refuses; the spec routes answer 400
+        raise BadTimeSpec(f"run:/{run_id} cannot be looked up: {exc.message}") from exc
+    try:
+        run = client.get_run(run_id)
     except Exception as exc:
-        raise BadTimeSpec(f"MLflow has no run {run_id!r} ({exc}).") from exc
+        why = redact(exc, [tracking_uri()])
+        code = getattr(exc, "get_http_status_code", None)
+        if callable(code) and code() >= 500:  # the store failed (unreachable, ...), not the id
+            raise BadTimeSpec(
+                f"MLflow could not look run {run_id!r} up in the tracking store "
+                f"{safe_uri(tracking_uri())} ({why}); check that it is reachable and "
+                "MLFLOW_TRACKING_URI is right.") from exc
+        raise BadTimeSpec(f"MLflow has no run {run_id!r} ({why}).") from exc
     value = run.data.params.get("infinstor_snapshot_time")
     if value:
         spec = parse_time_spec(value)

@@ -14,10 +14,14 @@ from typing import Any
 
 from ..errors import BadRequest, Conflict, InfinstorError, NotFound, UnknownBucket
 from ..index.models import ObjectVersion
+from ..redact import redact
+from ..redact import tracking_uri as _default_tracking_uri
 from ..services.core import InfinstorService, parse_s3_uri
 from ..services.s3 import call_s3, iter_version_pages
 from ..services.views import label_spec
 from ..timespec import TimeSpec, now_ms
+from ..tracking import open_client as open_tracking_client
+from ..tracking import status as tracking_status
 from .capture import SCRIPT, CapturedCode, capture, parse_kwargs
 from .executors import Launch, LocalExecutor, TransformExecutor, log_tail
 from .manifest import Manifest
@@ -53,10 +57,9 @@ def _check_mlflow() -> None:
 
 def _mlflow_client(tracking_uri: str | None = None) -> Any:
     try:
-        from mlflow.tracking import MlflowClient
+        return open_tracking_client(tracking_uri)
     except ImportError as exc:
         raise BadRequest("Transforms record their lineage in MLflow: pip install mlflow.") from exc
-    return MlflowClient(tracking_uri=tracking_uri or None)
 
 
 def check_requirements(value: Any) -> list[str]:
@@ -116,6 +119,10 @@ class TransformService:
     def mlflow(self) -> Any:
         return _mlflow_client(self.mlflow_tracking_uri)
 
+    def _redact(self, exc: object) -> str:
+        """An error's text for the log, without the tracking store's credentials or path."""
+        return redact(exc, [self.mlflow_tracking_uri or _default_tracking_uri()])
+
     # -- what the dialog offers ---------------------------------------------------------------
     def executors_info(self) -> dict[str, Any]:
         # The run dialog asks this as it opens: without MLflow no run can start, and the
@@ -129,7 +136,8 @@ class TransformService:
                 "default_executor": "local" if "local" in self.executors else
                 next(iter(self.executors), ""),
                 "default_output_uri": self.default_output_uri,
-                "mlflow_ui_url": self.mlflow_ui_url}
+                "mlflow_ui_url": self.mlflow_ui_url,
+                "tracking": tracking_status(self.mlflow_tracking_uri)}
 
     def check(self, source: str) -> CapturedCode:
         """Clean, syntax-check and detect the entry point without storing anything."""
@@ -265,7 +273,7 @@ class TransformService:
             }
             if reqs:
                 params["requirements"] = json.dumps(reqs)[:500]
-            params.update(_view_params(view))
+            params.update(view_params(view))
             for key, value in params.items():
                 client.log_param(run_id, key, value)
             client.set_tag(run_id, "infinstor.output_uri", f"{out_root}{run_id}/")
@@ -365,7 +373,7 @@ class TransformService:
             try:
                 run = self.refresh(run_id)
             except Exception as exc:  # noqa: BLE001 - keep watching through a bad poll
-                log.warning("polling transform run %s failed: %s", run_id, exc)
+                log.warning("polling transform run %s failed: %s", run_id, self._redact(exc))
                 self._closing.wait(5.0)
                 continue
             if run.state in TERMINAL:
@@ -419,7 +427,7 @@ class TransformService:
                 try:
                     self.mlflow().set_tag(run.id, "infinstor.output_label", label.name)
                 except Exception as exc:  # noqa: BLE001 - the label exists either way
-                    log.warning("could not tag MLflow run %s: %s", run.id, exc)
+                    log.warning("could not tag MLflow run %s: %s", run.id, self._redact(exc))
         except InfinstorError as exc:
             run.label_error = str(exc)
         self.store.save_run(run)
@@ -447,7 +455,7 @@ class TransformService:
                 client.set_terminated(run.id, status=_MLFLOW_STATUS[state])
             except Exception as exc:  # noqa: BLE001 - lineage is best effort; the job ended
                 log.warning("could not record the end of transform run %s in MLflow: %s",
-                            run.id, exc)
+                            run.id, self._redact(exc))
             with self._state_lock:
                 run.state = state
                 run.error = detail
@@ -528,7 +536,7 @@ def _input_text(spec: dict[str, Any]) -> str:
     return json.dumps(spec, sort_keys=True)[:500]
 
 
-def _view_params(view: TimeSpec | None) -> dict[str, Any]:
+def view_params(view: TimeSpec | None) -> dict[str, Any]:
     if view is None:
         return {}
     if view.is_slice:
@@ -616,7 +624,8 @@ def mlflow_artifacts_manifest(service: InfinstorService, run_id: str,
     try:
         artifact_uri = client.get_run(run_id).info.artifact_uri
     except Exception as exc:  # MLflow raises its own exception types
-        raise NotFound(f"MLflow has no run {run_id!r} ({str(exc)[:200]}).") from exc
+        why = redact(exc, [tracking_uri or _default_tracking_uri()])[:200]
+        raise NotFound(f"MLflow has no run {run_id!r} ({why}).") from exc
     spec = service.parse_spec("now")
     if artifact_uri.startswith("s3://"):
         bucket, prefix = parse_s3_uri(artifact_uri)
@@ -626,8 +635,8 @@ def mlflow_artifacts_manifest(service: InfinstorService, run_id: str,
 
     parsed = urlparse(artifact_uri)
     if parsed.scheme not in ("", "file"):
-        raise BadRequest(f"The artifacts of run {run_id} are at {artifact_uri}; transforms read "
-                         "artifacts stored in S3 or on this machine's filesystem.")
+        raise BadRequest(f"The artifacts of run {run_id} are at {redact(artifact_uri)}; "
+                         "transforms read artifacts stored in S3 or on this machine's filesystem.")
     root = unquote(parsed.path) if parsed.scheme == "file" else artifact_uri
     objects: list[ObjectVersion] = []
     for dirpath, _dirs, files in os.walk(root):

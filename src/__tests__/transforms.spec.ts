@@ -36,7 +36,8 @@ const EXECUTORS: IExecutors = {
   ],
   default_executor: 'local',
   default_output_uri: 's3://out-bucket/transform-out/',
-  mlflow_ui_url: ''
+  mlflow_ui_url: '',
+  tracking: { available: true, store: 'sqlite:///.../mlflow.db', detail: null }
 };
 
 const VIEW: IViewContext = {

@@ -53,7 +53,8 @@ const EXECUTORS: IExecutors = {
   ],
   default_executor: 'local',
   default_output_uri: 's3://out/transform-out/',
-  mlflow_ui_url: ''
+  mlflow_ui_url: '',
+  tracking: { available: true, store: 'sqlite:///.../mlflow.db', detail: null }
 };
 
 let host: HTMLDivElement;

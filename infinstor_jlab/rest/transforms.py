@@ -1,6 +1,6 @@
 """REST handlers of transforms and their runs: thin adapters over
 :class:`~infinstor_jlab.transforms.service.TransformService`, with the same conventions as
-``handlers.py`` (authenticated and authorized, blocking work in the thread pool, errors as
+``rest/base.py`` (authenticated and authorized, blocking work in the thread pool, errors as
 ``{"message": ...}``). ``openapi.yaml`` documents them."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 import tornado.web
 from jupyter_server.auth.decorator import authorized
 
-from .handlers import InfinstorAPIHandler, _route, http_error
+from .base import InfinstorAPIHandler, http_error, route
 
 TRANSFORMS_KEY = "infinstor_transforms"
 TRANSFORMS_MISSING_MESSAGE = (
@@ -188,12 +188,12 @@ _RUN = r"(?P<run_id>[^/]+)"
 
 #: Patterns relative to the server's base_url, like ``handlers.default_handlers``.
 transform_handlers = [
-    (_route("executors"), ExecutorsHandler),
-    (_route("transforms"), TransformsHandler),
-    (_route("transforms", "check"), TransformCheckHandler),
-    (_route("transforms", _NAME), TransformNameHandler),
-    (_route("runs"), RunsHandler),
-    (_route("runs", _RUN), RunHandler),
-    (_route("runs", _RUN, "cancel"), RunCancelHandler),
-    (_route("runs", _RUN, "log"), RunLogHandler),
+    (route("executors"), ExecutorsHandler),
+    (route("transforms"), TransformsHandler),
+    (route("transforms", "check"), TransformCheckHandler),
+    (route("transforms", _NAME), TransformNameHandler),
+    (route("runs"), RunsHandler),
+    (route("runs", _RUN), RunHandler),
+    (route("runs", _RUN, "cancel"), RunCancelHandler),
+    (route("runs", _RUN, "log"), RunLogHandler),
 ]
