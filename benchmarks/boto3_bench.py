@@ -35,11 +35,15 @@ def main() -> int:
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
     work = tempfile.mkdtemp(prefix="boto3-bench-")
-    os.environ.update({
-        "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint,
-        "INFINSTOR_INDEX_URL": f"sqlite:///{work}/index.sqlite",
-    })
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": endpoint,
+            "INFINSTOR_INDEX_URL": f"sqlite:///{work}/index.sqlite",
+        }
+    )
     import boto3
 
     from infinstor_jlab.index import open_index

@@ -179,7 +179,7 @@ def split(n: int, k: int, rng: random.Random) -> list[int]:
     weights = [rng.expovariate(1.0) + 0.05 for _ in range(k)]
     total = sum(weights)
     parts = [1 + int((n - k) * w / total) for w in weights]
-    for i in range(n - sum(parts)):
+    for _ in range(n - sum(parts)):
         parts[rng.randrange(k)] += 1
     return parts
 
@@ -916,7 +916,7 @@ def measure_vs_list_object_versions(
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(4) as pool:
-            for i, (kind, ks) in enumerate(rounds):
+            for kind, ks in rounds:
                 # each key at most once per round; rounds a second apart, so a key's versions
                 # and delete markers never share a second (boto3's parsed response splits them
                 # into two lists, and the reconstruction must not depend on their interleaving)
@@ -1074,9 +1074,7 @@ def main(argv: list[str] | None = None) -> int:
                     "ingest_versions_per_s": build_res["ingest_versions_per_s"],
                 }
             )
-            details.update(
-                {k: build_res[k] for k in ("ingest_s", "finish_scan_s", "generate_s")}
-            )
+            details.update({k: build_res[k] for k in ("ingest_s", "finish_scan_s", "generate_s")})
             meta = history_meta(history, plan)
             meta.update({"n": plan.n, "seed": args.seed, "last_ms": END_MS, "incremental": 0})
             del history

@@ -48,11 +48,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-COPY_ONE = '''
+COPY_ONE = """
 import os, shutil
 def infin_transform_one_object(filename, output_dir, parentdir, **kwargs):
     shutil.copy(filename, os.path.join(output_dir, os.path.basename(filename)))
-'''
+"""
 
 IN_BUCKET = "transform-bench-in"
 OUT_BUCKET = "transform-bench-out"
@@ -82,9 +82,13 @@ def _moto(conn: Any) -> None:
 
 def machine() -> dict[str, Any]:
     load = os.getloadavg()
-    return {"cpus": os.cpu_count(), "loadavg_1m": round(load[0], 2),
-            "loadavg_5m": round(load[1], 2), "python": platform.python_version(),
-            "platform": platform.platform()}
+    return {
+        "cpus": os.cpu_count(),
+        "loadavg_1m": round(load[0], 2),
+        "loadavg_5m": round(load[1], 2),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
 
 
 def seed(s3: Any, objects: int, size: int) -> None:
@@ -116,8 +120,9 @@ def plain_loop(s3: Any, manifest_jsonl: str, out_prefix: str) -> tuple[float, in
         for obj in objects:
             path = os.path.join(work, "input", *obj["key"].split("/"))
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            body = s3.get_object(Bucket=obj["bucket"], Key=obj["key"],
-                                 VersionId=obj["version_id"])["Body"]
+            body = s3.get_object(Bucket=obj["bucket"], Key=obj["key"], VersionId=obj["version_id"])[
+                "Body"
+            ]
             with open(path, "wb") as fh:
                 shutil.copyfileobj(body, fh)
             fn(path, out_dir, os.path.dirname(path))
@@ -137,49 +142,71 @@ def count_keys(s3: Any, bucket: str, prefix: str) -> int:
     return sum(len(p.get("Contents", [])) for p in pages)
 
 
-def timed_run(svc: Any, input_spec: dict[str, Any], executor: str, timeout: float
-              ) -> dict[str, Any]:
+def timed_run(
+    svc: Any, input_spec: dict[str, Any], executor: str, timeout: float
+) -> dict[str, Any]:
     """start_run -> succeeded, wall time; the driver's own summary from _SUCCESS.json."""
     started = time.perf_counter()
-    run = svc.start_run("copy", input_spec=input_spec, output_uri=f"s3://{OUT_BUCKET}/out/",
-                        executor=executor)
+    run = svc.start_run(
+        "copy", input_spec=input_spec, output_uri=f"s3://{OUT_BUCKET}/out/", executor=executor
+    )
     try:
         done = svc.wait(run.id, timeout=timeout)
     except TimeoutError:
         svc.cancel(run.id)
-        return {"state": "timeout", "seconds": round(time.perf_counter() - started, 2),
-                "timeout_s": timeout}
+        return {
+            "state": "timeout",
+            "seconds": round(time.perf_counter() - started, 2),
+            "timeout_s": timeout,
+        }
     seconds = time.perf_counter() - started
     if done.state != "succeeded":
-        raise RuntimeError(f"{executor} run {run.id} {done.state}: {done.error}\n"
-                           f"{svc.log(run.id)[-4000:]}")
+        raise RuntimeError(
+            f"{executor} run {run.id} {done.state}: {done.error}\n{svc.log(run.id)[-4000:]}"
+        )
     s3 = svc.service.s3()
-    summary = json.loads(s3.get_object(Bucket=OUT_BUCKET, Key=f"out/{run.id}/_SUCCESS.json")[
-        "Body"].read())
+    summary = json.loads(
+        s3.get_object(Bucket=OUT_BUCKET, Key=f"out/{run.id}/_SUCCESS.json")["Body"].read()
+    )
     outputs = count_keys(s3, OUT_BUCKET, f"out/{run.id}/") - 1
     if outputs != summary["objects"]:
-        raise RuntimeError(f"{executor} run {run.id}: {outputs} outputs for "
-                           f"{summary['objects']} objects")
-    return {"state": done.state, "seconds": round(seconds, 3), "objects": summary["objects"],
-            "driver_seconds": round(summary["finished"] - summary["started"], 3),
-            "tasks": summary.get("tasks"), "io_threads": summary.get("io_threads"),
-            "objects_per_s": round(summary["objects"] / seconds, 1) if summary["objects"]
-            else None}
+        raise RuntimeError(
+            f"{executor} run {run.id}: {outputs} outputs for {summary['objects']} objects"
+        )
+    return {
+        "state": done.state,
+        "seconds": round(seconds, 3),
+        "objects": summary["objects"],
+        "driver_seconds": round(summary["finished"] - summary["started"], 3),
+        "tasks": summary.get("tasks"),
+        "io_threads": summary.get("io_threads"),
+        "objects_per_s": round(summary["objects"] / seconds, 1) if summary["objects"] else None,
+    }
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--objects", type=int, default=2000)
     parser.add_argument("--size", type=int, default=4096, help="bytes per object")
-    parser.add_argument("--workers", type=int, default=0,
-                        help="LocalExecutor workers (0: the executor's default)")
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="loop + local executor pairs (the median ratio is reported)")
+    parser.add_argument(
+        "--workers", type=int, default=0, help="LocalExecutor workers (0: the executor's default)"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="loop + local executor pairs (the median ratio is reported)",
+    )
     parser.add_argument("--no-spark", action="store_true", help="skip the spark executor")
     parser.add_argument("--spark-master", default="local[*]")
-    parser.add_argument("--spark-timeout", type=float, default=180.0,
-                        help="give up on the spark run over all objects after this long")
+    parser.add_argument(
+        "--spark-timeout",
+        type=float,
+        default=180.0,
+        help="give up on the spark run over all objects after this long",
+    )
     parser.add_argument("--json", action="store_true", help="compact JSON")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
@@ -192,15 +219,22 @@ def main() -> int:
     endpoint = f"http://{host}:{port}"
     work = tempfile.mkdtemp(prefix="transform-bench-")
     old_cwd = os.getcwd()
-    os.environ.update({
-        "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint,
-        "MLFLOW_TRACKING_URI": f"sqlite:///{work}/mlflow.db",
-    })
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": endpoint,
+            "MLFLOW_TRACKING_URI": f"sqlite:///{work}/mlflow.db",
+        }
+    )
     os.environ.pop("AWS_PROFILE", None)
     os.chdir(work)  # MLflow's sqlite store keeps artifacts under ./mlruns
-    result: dict[str, Any] = {"objects": args.objects, "object_bytes": args.size,
-                              "machine_before": machine()}
+    result: dict[str, Any] = {
+        "objects": args.objects,
+        "object_bytes": args.size,
+        "machine_before": machine(),
+    }
     try:
         import boto3
 
@@ -226,8 +260,9 @@ def main() -> int:
                 executors["spark"] = spark
             else:
                 result["spark"] = {"skipped": why}
-        svc = TransformService(service, TransformStore(f"{work}/index.sqlite"),
-                               f"{work}/runs", executors=executors)
+        svc = TransformService(
+            service, TransformStore(f"{work}/index.sqlite"), f"{work}/runs", executors=executors
+        )
         svc.save_revision("copy", COPY_ONE)
         data = {"type": "view", "bucket": IN_BUCKET, "prefix": "data/", "at": "now"}
         small = {"type": "view", "bucket": IN_BUCKET, "prefix": "small/", "at": "now"}
@@ -246,14 +281,19 @@ def main() -> int:
             log(f"round {rnd + 1}/{args.rounds}: local executor over data/ ...")
             local_run = {"workers": local.workers, **timed_run(svc, data, "local", 900)}
             log(f"local executor: {local_run}")
-            rounds.append({"loop": loop, "local": local_run,
-                           "ratio": round(local_run["objects_per_s"] / loop["objects_per_s"], 3),
-                           "loadavg_1m": round(os.getloadavg()[0], 2)})
+            rounds.append(
+                {
+                    "loop": loop,
+                    "local": local_run,
+                    "ratio": round(local_run["objects_per_s"] / loop["objects_per_s"], 3),
+                    "loadavg_1m": round(os.getloadavg()[0], 2),
+                }
+            )
         result["rounds"] = rounds
-        result["loop_objects_per_s"] = statistics.median(
-            r["loop"]["objects_per_s"] for r in rounds)
+        result["loop_objects_per_s"] = statistics.median(r["loop"]["objects_per_s"] for r in rounds)
         result["local_objects_per_s"] = statistics.median(
-            r["local"]["objects_per_s"] for r in rounds)
+            r["local"]["objects_per_s"] for r in rounds
+        )
         result["local_workers"] = local.workers
         result["local_io_threads"] = rounds[0]["local"]["io_threads"]
         # Each round's ratio compares a loop and a local run made back to back.
@@ -268,8 +308,7 @@ def main() -> int:
             log("spark executor over small/ (10 objects) ...")
             out["small_10"] = timed_run(svc, small, "spark", 300)
             log(f"spark, 10 objects: {out['small_10']}")
-            out["startup_seconds"] = min(out["empty_input"]["seconds"],
-                                         out["small_10"]["seconds"])
+            out["startup_seconds"] = min(out["empty_input"]["seconds"], out["small_10"]["seconds"])
             log(f"spark executor over data/ (timeout {args.spark_timeout:.0f}s) ...")
             out["all"] = timed_run(svc, data, "spark", args.spark_timeout)
             log(f"spark, all: {out['all']}")

@@ -103,8 +103,7 @@ class InfinstorApp(ExtensionApp):
     thread_pool_size = Int(
         8,
         config=True,
-        help="Threads that run blocking work (S3 calls, syncs, label checks) off the event "
-        "loop.",
+        help="Threads that run blocking work (S3 calls, syncs, label checks) off the event loop.",
     )
 
     query_thread_pool_size = Int(
@@ -186,14 +185,18 @@ class InfinstorApp(ExtensionApp):
             os.environ.setdefault("MLFLOW_TRACKING_URI", self.mlflow_tracking_uri)
         db = sqlite_path(index_url)
         logdir = self.transform_log_dir or os.path.join(
-            os.path.dirname(os.path.abspath(db)), "transform-runs")
+            os.path.dirname(os.path.abspath(db)), "transform-runs"
+        )
         executors = {
             "local": self.local_executor_class(parent=self),
             "spark": self.spark_executor_class(parent=self),
             "emr": self.emr_executor_class(parent=self),
         }
         transforms = TransformService(
-            service, TransformStore(db), logdir, executors,  # type: ignore[arg-type]
+            service,
+            TransformStore(db),
+            logdir,
+            executors,  # type: ignore[arg-type]
             default_output_uri=self.transform_output_uri,
             mlflow_tracking_uri=self.mlflow_tracking_uri or None,
             mlflow_ui_url=self.mlflow_ui_url,
@@ -215,17 +218,21 @@ class InfinstorApp(ExtensionApp):
         if self.s3_endpoint_url:
             os.environ["AWS_ENDPOINT_URL"] = self.s3_endpoint_url
         service = InfinstorService(open_index(url), s3_endpoint_url=self.s3_endpoint_url or None)
-        executor = ThreadPoolExecutor(max_workers=max(1, self.thread_pool_size),
-                                      thread_name_prefix="infinstor")
+        executor = ThreadPoolExecutor(
+            max_workers=max(1, self.thread_pool_size), thread_name_prefix="infinstor"
+        )
         query_threads = self.query_thread_pool_size or min(4, max(2, os.cpu_count() or 2))
-        query_executor = ThreadPoolExecutor(max_workers=max(1, query_threads),
-                                            thread_name_prefix="infinstor-query")
-        self.settings.update({
-            SERVICE_KEY: service,
-            EXECUTOR_KEY: executor,
-            QUERY_EXECUTOR_KEY: query_executor,
-            CONFIG_KEY: {"preview_max_bytes": self.preview_max_bytes},
-        })
+        query_executor = ThreadPoolExecutor(
+            max_workers=max(1, query_threads), thread_name_prefix="infinstor-query"
+        )
+        self.settings.update(
+            {
+                SERVICE_KEY: service,
+                EXECUTOR_KEY: executor,
+                QUERY_EXECUTOR_KEY: query_executor,
+                CONFIG_KEY: {"preview_max_bytes": self.preview_max_bytes},
+            }
+        )
         try:
             self.settings[TRANSFORMS_KEY] = self._transform_service(service, url)
         except Exception as exc:  # noqa: BLE001 - the sidebar still works without transforms

@@ -99,8 +99,10 @@ def cmd_track(args: argparse.Namespace) -> int:
         print(f"Enabled versioning on {args.bucket} (it was {before.lower()}); history starts now.")
     if args.events:
         queue = svc.index.get_event_source(args.bucket).get("queue_url")
-        print(f"S3 events of {args.bucket} now go to {queue}; a Jupyter server with the "
-              f"extension (or `infinstor-jlab watch {args.bucket}`) applies them.")
+        print(
+            f"S3 events of {args.bucket} now go to {queue}; a Jupyter server with the "
+            f"extension (or `infinstor-jlab watch {args.bucket}`) applies them."
+        )
     if args.no_sync:
         print(f"Tracking {args.bucket}. Run `infinstor-jlab sync {args.bucket}` to index it.")
         return 0
@@ -135,9 +137,16 @@ def _run_sync(svc: Any, bucket: str, *, full: bool) -> int:
 def cmd_untrack(args: argparse.Namespace) -> int:
     svc = _service(args)
     svc.untrack(args.bucket, forget_history=args.forget)
-    print(f"Stopped tracking {args.bucket}: removed its event queue and our notification "
-          "entry" + (", and its history from the index." if args.forget else
-                     "; its history stays in the index.") + " Versioning was left on.")
+    print(
+        f"Stopped tracking {args.bucket}: removed its event queue and our notification "
+        "entry"
+        + (
+            ", and its history from the index."
+            if args.forget
+            else "; its history stays in the index."
+        )
+        + " Versioning was left on."
+    )
     return 0
 
 
@@ -151,15 +160,19 @@ def cmd_watch(args: argparse.Namespace) -> int:
     for bucket in args.buckets:
         # unknown or untracked bucket -> the friendly error, before starting
         if svc.index.get_bucket(bucket).tracked_ms is None:
-            raise CliError(f"Bucket {bucket!r} is no longer tracked (its history is kept); run "
-                           f"`infinstor-jlab track {bucket}` to keep it current again.")
-    watcher = BucketWatcher(svc, wait_seconds=args.wait, reconcile_interval=args.reconcile,
-                            buckets=args.buckets or None)
+            raise CliError(
+                f"Bucket {bucket!r} is no longer tracked (its history is kept); run "
+                f"`infinstor-jlab track {bucket}` to keep it current again."
+            )
+    watcher = BucketWatcher(
+        svc, wait_seconds=args.wait, reconcile_interval=args.reconcile, buckets=args.buckets or None
+    )
     svc.watcher = watcher
     watcher.start()
     names = ", ".join(args.buckets) if args.buckets else "every tracked bucket"
-    sys.stderr.write(f"Watching {names} (events and a reconcile every {args.reconcile:g} s); "
-                     "Ctrl-C to stop.\n")
+    sys.stderr.write(
+        f"Watching {names} (events and a reconcile every {args.reconcile:g} s); Ctrl-C to stop.\n"
+    )
     try:
         while not watcher.stopped:
             time.sleep(0.5)
@@ -187,8 +200,10 @@ def _staleness_hint(svc: Any, bucket: str, spec: Any) -> str | None:
         return None
     if svc.index.get_event_source(bucket).get("queue_url"):
         return None  # kept current by events
-    return (f"the index has s3://{bucket} up to {record.synced_through()}; "
-            f"`infinstor-jlab sync {bucket}` brings later changes")
+    return (
+        f"the index has s3://{bucket} up to {record.synced_through()}; "
+        f"`infinstor-jlab sync {bucket}` brings later changes"
+    )
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
@@ -197,20 +212,35 @@ def cmd_ls(args: argparse.Namespace) -> int:
     svc = _service(args)
     bucket, given_prefix = parse_s3_uri(args.uri)
     # s3://b and s3://b/ both mean "no prefix given": a label's prefix then.
-    view = svc.views.resolve_view(bucket, at=args.at, slice_=args.slice, label=args.label,
-                                  prefix=given_prefix or None)
+    view = svc.views.resolve_view(
+        bucket, at=args.at, slice_=args.slice, label=args.label, prefix=given_prefix or None
+    )
     spec, prefix, within = view.spec, view.prefix, view.within
     delimiter = None if args.recursive else "/"
     if args.max_keys is not None:
-        page = svc.list_objects(bucket, spec=spec, prefix=prefix, delimiter=delimiter,
-                                max_keys=args.max_keys, token=args.token, within=within)
+        page = svc.list_objects(
+            bucket,
+            spec=spec,
+            prefix=prefix,
+            delimiter=delimiter,
+            max_keys=args.max_keys,
+            token=args.token,
+            within=within,
+        )
         objects, prefixes, next_token = page.objects, page.prefixes, page.next_token
     else:
         objects, prefixes = [], []
         token = args.token
         while True:
-            page = svc.list_objects(bucket, spec=spec, prefix=prefix, delimiter=delimiter,
-                                    max_keys=1000, token=token, within=within)
+            page = svc.list_objects(
+                bucket,
+                spec=spec,
+                prefix=prefix,
+                delimiter=delimiter,
+                max_keys=1000,
+                token=token,
+                within=within,
+            )
             objects.extend(page.objects)
             prefixes.extend(page.prefixes)
             token = page.next_token
@@ -218,11 +248,13 @@ def cmd_ls(args: argparse.Namespace) -> int:
                 break
         next_token = None
     if args.json:
-        _emit_json({
-            "objects": [o.to_json() for o in objects],
-            "prefixes": prefixes,
-            "next_token": next_token,
-        })
+        _emit_json(
+            {
+                "objects": [o.to_json() for o in objects],
+                "prefixes": prefixes,
+                "next_token": next_token,
+            }
+        )
         return 0
     print(f"# s3://{bucket}/{prefix} {spec.display()}")
     hint = _staleness_hint(svc, bucket, spec)
@@ -254,8 +286,10 @@ def cmd_diff(args: argparse.Namespace) -> int:
         print(f"- {o.key}  ({o.version_id})")
     for m in result.modified:
         print(f"M {m.key}  ({m.from_version_id} -> {m.to_version_id})")
-    print(f"# {len(result.added)} added, {len(result.deleted)} deleted, "
-          f"{len(result.modified)} modified")
+    print(
+        f"# {len(result.added)} added, {len(result.deleted)} deleted, "
+        f"{len(result.modified)} modified"
+    )
     return 0
 
 
@@ -268,8 +302,9 @@ def cmd_history(args: argparse.Namespace) -> int:
         raise CliError("history needs an object: s3://BUCKET/KEY.")
     versions = svc.history(bucket, key)
     if args.json:
-        _emit_json({"bucket": bucket, "key": key,
-                    "versions": [v.to_history_json() for v in versions]})
+        _emit_json(
+            {"bucket": bucket, "key": key, "versions": [v.to_history_json() for v in versions]}
+        )
         return 0
     for v in versions:
         stamp = format_iso(v.last_modified_ms).replace("T", " ").replace("Z", "")
@@ -320,13 +355,22 @@ def cmd_label_create(args: argparse.Namespace) -> int:
         if sys.stderr.isatty():
             sys.stderr.write(message + "\n")
 
-    label = svc.create_label(args.name, bucket, prefix, spec, description=args.description,
-                             on_catch_up=say, on_progress=_ProgressBar(f"sync {bucket}"))
+    label = svc.create_label(
+        args.name,
+        bucket,
+        prefix,
+        spec,
+        description=args.description,
+        on_catch_up=say,
+        on_progress=_ProgressBar(f"sync {bucket}"),
+    )
     if args.json:
         _emit_json(label.to_json())
     else:
-        print(f"Label {label.name}: s3://{label.bucket}/{label.prefix} {label.spec}, "
-              f"{label.object_count:,} objects, {label.fingerprint}")
+        print(
+            f"Label {label.name}: s3://{label.bucket}/{label.prefix} {label.spec}, "
+            f"{label.object_count:,} objects, {label.fingerprint}"
+        )
     return 0
 
 
@@ -336,8 +380,10 @@ def cmd_label_list(args: argparse.Namespace) -> int:
         _emit_json({"labels": [label.to_json() for label in labels]})
         return 0
     for label in labels:
-        print(f"{label.name:<30} s3://{label.bucket}/{label.prefix}  {label.spec}  "
-              f"{label.object_count:,} objects")
+        print(
+            f"{label.name:<30} s3://{label.bucket}/{label.prefix}  {label.spec}  "
+            f"{label.object_count:,} objects"
+        )
     return 0
 
 
@@ -366,13 +412,17 @@ def cmd_label_verify(args: argparse.Namespace) -> int:
         _emit_json(report.to_json())
     else:
         if report.ok:
-            print(f"Label {args.name} verified: {report.index_object_count:,} objects, "
-                  f"fingerprint matches{'' if args.no_s3 else ', every version is in S3'}.")
+            print(
+                f"Label {args.name} verified: {report.index_object_count:,} objects, "
+                f"fingerprint matches{'' if args.no_s3 else ', every version is in S3'}."
+            )
         else:
             if not report.index_matches:
-                print(f"DRIFT: the index now resolves {args.name} to "
-                      f"{report.index_object_count:,} objects with fingerprint "
-                      f"{report.index_fingerprint}, not {report.fingerprint}.")
+                print(
+                    f"DRIFT: the index now resolves {args.name} to "
+                    f"{report.index_object_count:,} objects with fingerprint "
+                    f"{report.index_fingerprint}, not {report.fingerprint}."
+                )
             for m in report.s3_missing:
                 print(f"MISSING in S3: {m['key']} ({m['version_id']})")
             for c in report.s3_changed:
@@ -389,12 +439,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # -- parser ---------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--index", default=argparse.SUPPRESS,
-                        help="index URL (sqlite:///path); default $INFINSTOR_INDEX_URL, else a "
-                             "file under the Jupyter data directory")
-    common.add_argument("--endpoint-url", default=argparse.SUPPRESS,
-                        help="S3 endpoint for S3-compatible stores (default: boto3's, which "
-                             "honours AWS_ENDPOINT_URL)")
+    common.add_argument(
+        "--index",
+        default=argparse.SUPPRESS,
+        help="index URL (sqlite:///path); default $INFINSTOR_INDEX_URL, else a "
+        "file under the Jupyter data directory",
+    )
+    common.add_argument(
+        "--endpoint-url",
+        default=argparse.SUPPRESS,
+        help="S3 endpoint for S3-compatible stores (default: boto3's, which "
+        "honours AWS_ENDPOINT_URL)",
+    )
     as_json = argparse.ArgumentParser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="print JSON only")
 
@@ -406,34 +462,52 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    p = sub.add_parser("track", parents=[common],
-                       help="enable versioning (after asking) and index a bucket")
+    p = sub.add_parser(
+        "track", parents=[common], help="enable versioning (after asking) and index a bucket"
+    )
     p.add_argument("bucket")
     p.add_argument("--yes", action="store_true", help="do not ask before enabling versioning")
     p.add_argument("--no-sync", action="store_true", help="register only; sync later")
-    p.add_argument("--events", action="store_true",
-                   help="also route the bucket's S3 events to an SQS queue for live updates")
+    p.add_argument(
+        "--events",
+        action="store_true",
+        help="also route the bucket's S3 events to an SQS queue for live updates",
+    )
     p.set_defaults(func=cmd_track)
 
-    p = sub.add_parser("untrack", parents=[common],
-                       help="remove the event queue and notification entry track added")
+    p = sub.add_parser(
+        "untrack",
+        parents=[common],
+        help="remove the event queue and notification entry track added",
+    )
     p.add_argument("bucket")
     p.add_argument("--forget", action="store_true", help="also drop its history from the index")
     p.set_defaults(func=cmd_untrack)
 
-    p = sub.add_parser("watch", parents=[common],
-                       help="keep tracked buckets current without Jupyter (events + reconcile)")
+    p = sub.add_parser(
+        "watch",
+        parents=[common],
+        help="keep tracked buckets current without Jupyter (events + reconcile)",
+    )
     p.add_argument("buckets", nargs="*", metavar="BUCKET")
     p.add_argument("--wait", type=int, default=10, help="SQS long-poll seconds (1-20)")
-    p.add_argument("--reconcile", type=float, default=300.0,
-                   help="seconds between ListObjectVersions passes (0: never)")
+    p.add_argument(
+        "--reconcile",
+        type=float,
+        default=300.0,
+        help="seconds between ListObjectVersions passes (0: never)",
+    )
     p.set_defaults(func=cmd_watch)
 
-    p = sub.add_parser("sync", parents=[common],
-                       help="bring the index up to date from ListObjectVersions")
+    p = sub.add_parser(
+        "sync", parents=[common], help="bring the index up to date from ListObjectVersions"
+    )
     p.add_argument("bucket")
-    p.add_argument("--full", action="store_true",
-                   help="start a new pass from the first key instead of resuming")
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="start a new pass from the first key instead of resuming",
+    )
     p.set_defaults(func=cmd_sync)
 
     p = sub.add_parser("ls", parents=[common, as_json], help="list a bucket as of a time")
@@ -456,8 +530,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("uri", metavar="s3://BUCKET/KEY")
     p.set_defaults(func=cmd_history)
 
-    p = sub.add_parser("timeline", parents=[common, as_json],
-                       help="versions created/deleted over time under a prefix")
+    p = sub.add_parser(
+        "timeline",
+        parents=[common, as_json],
+        help="versions created/deleted over time under a prefix",
+    )
     p.add_argument("uri", metavar="s3://BUCKET[/PREFIX]")
     p.add_argument("--from", dest="from_spec", metavar="SPEC")
     p.add_argument("--to", dest="to_spec", metavar="SPEC")
@@ -486,16 +563,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = lsub.add_parser("delete", parents=[common, as_json])
     p.add_argument("name")
     p.set_defaults(func=cmd_label_delete)
-    p = lsub.add_parser("verify", parents=[common, as_json],
-                        help="recompute the fingerprint from the index and check S3")
+    p = lsub.add_parser(
+        "verify",
+        parents=[common, as_json],
+        help="recompute the fingerprint from the index and check S3",
+    )
     p.add_argument("name")
     p.add_argument("--no-s3", action="store_true", help="check the index only")
     p.set_defaults(func=cmd_label_verify)
 
-    p = sub.add_parser("demo", parents=[common],
-                       help="local S3 with a versioned sample dataset, then JupyterLab")
-    p.add_argument("--no-lab", action="store_true",
-                   help="print CLI commands to try instead of starting JupyterLab")
+    p = sub.add_parser(
+        "demo", parents=[common], help="local S3 with a versioned sample dataset, then JupyterLab"
+    )
+    p.add_argument(
+        "--no-lab",
+        action="store_true",
+        help="print CLI commands to try instead of starting JupyterLab",
+    )
     p.add_argument("--port", type=int, default=0, help="S3 endpoint port (default: any free)")
     p.add_argument("--workdir", help="where the demo keeps its index (default: a temp dir)")
     p.set_defaults(func=cmd_demo)
@@ -517,8 +601,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # An option given with an empty value (`--at "$T"` with T unset) is a mistake, not
         # "now": the option's absence is how to ask for now.
-        for option, dest in (("--at", "at"), ("--slice", "slice"), ("--from", "from_spec"),
-                             ("--to", "to_spec")):
+        for option, dest in (
+            ("--at", "at"),
+            ("--slice", "slice"),
+            ("--from", "from_spec"),
+            ("--to", "to_spec"),
+        ):
             value = getattr(args, dest, None)
             if isinstance(value, str) and not value.strip():
                 raise BadTimeSpec(accepted_forms_message(f"{option} was given an empty time spec."))

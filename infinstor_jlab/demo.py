@@ -28,7 +28,8 @@ DEMO_OUTPUT_URI = f"s3://{DEMO_BUCKET}/transform-outputs/"
 #: The notebook the demo writes into JupyterLab's root directory and opens.
 DEMO_NOTEBOOK = "infinstor-demo.ipynb"
 
-DEMO_TRANSFORM_CELL = '''import os
+DEMO_TRANSFORM_CELL = (
+    '''import os
 import struct
 
 
@@ -48,7 +49,9 @@ def infin_transform_one_object(filename, output_dir, parentdir, **kwargs):
 
 # Lines marked "# infinstor" try it here, in this kernel; they are not part of the transform.
 from infinstor_jlab import test_infin_transform  # infinstor
-''' + f'test_infin_transform("label:/{DEMO_LABEL}")  # infinstor\n'
+'''
+    + f'test_infin_transform("label:/{DEMO_LABEL}")  # infinstor\n'
+)
 
 
 def png_bytes(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
@@ -105,29 +108,39 @@ def seed_history(client: Any, bucket: str = DEMO_BUCKET) -> list[int]:
     _wait_next_second()
     steps.append(now_ms())
     for i in range(1, 4):
-        client.put_object(Bucket=bucket, Key=f"flowers/daisy/daisy_{i:03d}.png",
-                          Body=png_bytes(16 + i, 16, colours["daisy"]))
+        client.put_object(
+            Bucket=bucket,
+            Key=f"flowers/daisy/daisy_{i:03d}.png",
+            Body=png_bytes(16 + i, 16, colours["daisy"]),
+        )
     client.put_object(Bucket=bucket, Key="tables/iris.csv", Body=iris_csv(30, 1))
 
     _wait_next_second()
     steps.append(now_ms())
     for i in range(1, 3):
-        client.put_object(Bucket=bucket, Key=f"flowers/rose/rose_{i:03d}.png",
-                          Body=png_bytes(16, 16 + i, colours["rose"]))
+        client.put_object(
+            Bucket=bucket,
+            Key=f"flowers/rose/rose_{i:03d}.png",
+            Body=png_bytes(16, 16 + i, colours["rose"]),
+        )
     client.put_object(Bucket=bucket, Key="tables/iris.csv", Body=iris_csv(60, 2))
     client.put_object(Bucket=bucket, Key="README.txt", Body=b"Sample data: flowers and iris.\n")
 
     _wait_next_second()
     steps.append(now_ms())
     client.delete_object(Bucket=bucket, Key="flowers/daisy/daisy_002.png")
-    client.put_object(Bucket=bucket, Key="tables/labels.json",
-                      Body=b'{"daisy": 0, "rose": 1, "tulip": 2}\n')
+    client.put_object(
+        Bucket=bucket, Key="tables/labels.json", Body=b'{"daisy": 0, "rose": 1, "tulip": 2}\n'
+    )
 
     _wait_next_second()
     steps.append(now_ms())
     for i in range(1, 3):
-        client.put_object(Bucket=bucket, Key=f"flowers/tulip/tulip_{i:03d}.png",
-                          Body=png_bytes(18, 18, colours["tulip"]))
+        client.put_object(
+            Bucket=bucket,
+            Key=f"flowers/tulip/tulip_{i:03d}.png",
+            Body=png_bytes(18, 18, colours["tulip"]),
+        )
     client.put_object(Bucket=bucket, Key="tables/iris.csv", Body=iris_csv(90, 3))
     client.delete_object(Bucket=bucket, Key="README.txt")
     return steps
@@ -153,15 +166,27 @@ def write_demo_notebook(path: str) -> None:
     )
     doc = {
         "cells": [
-            {"cell_type": "markdown", "id": "demo-intro", "metadata": {},
-             "source": intro.splitlines(keepends=True)},
-            {"cell_type": "code", "id": "demo-transform", "metadata": {},
-             "execution_count": None, "outputs": [],
-             "source": DEMO_TRANSFORM_CELL.splitlines(keepends=True)},
+            {
+                "cell_type": "markdown",
+                "id": "demo-intro",
+                "metadata": {},
+                "source": intro.splitlines(keepends=True),
+            },
+            {
+                "cell_type": "code",
+                "id": "demo-transform",
+                "metadata": {},
+                "execution_count": None,
+                "outputs": [],
+                "source": DEMO_TRANSFORM_CELL.splitlines(keepends=True),
+            },
         ],
         "metadata": {
-            "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python",
-                           "name": "python3"},
+            "kernelspec": {
+                "display_name": "Python 3 (ipykernel)",
+                "language": "python",
+                "name": "python3",
+            },
             "language_info": {"name": "python"},
         },
         "nbformat": 4,
@@ -220,8 +245,7 @@ def run_demo(*, no_lab: bool, port: int = 0, workdir: str | None = None) -> int:
     print(f"Local S3 endpoint (moto) at {endpoint}; index at {index_url}")
     try:
         client = boto3.client("s3", endpoint_url=endpoint)
-        print("Writing a sample dataset over four distinct seconds "
-              "(adds, overwrites, deletes)...")
+        print("Writing a sample dataset over four distinct seconds (adds, overwrites, deletes)...")
         steps = seed_history(client)
         svc = InfinstorService(open_index(index_url), s3_endpoint_url=endpoint)
         svc.track(DEMO_BUCKET, enable_versioning_consent=True)
@@ -229,7 +253,10 @@ def run_demo(*, no_lab: bool, port: int = 0, workdir: str | None = None) -> int:
         print(f"Indexed {result.progress.versions_seen} versions of s3://{DEMO_BUCKET}.")
         first = format_tm(steps[0])
         label = svc.create_label(
-            DEMO_LABEL, DEMO_BUCKET, "flowers/", svc.parse_spec(first),
+            DEMO_LABEL,
+            DEMO_BUCKET,
+            "flowers/",
+            svc.parse_spec(first),
             description="The flower images as first uploaded",
         )
         print(f"Created label {label.name} ({label.object_count} objects, {label.fingerprint}).")
@@ -261,12 +288,16 @@ def _print_tour(steps: list[int], index_url: str, endpoint: str, no_lab: bool) -
     print(f"  infinstor-jlab ls s3://{DEMO_BUCKET}/flowers/ --recursive --label {DEMO_LABEL}")
     print("  infinstor-jlab label list")
     if no_lab:
-        print(f"(label verify and sync talk to S3 too: the local endpoint, {endpoint}, stops "
-              "when this command ends; without --no-lab it runs as long as JupyterLab does, "
-              "and JupyterLab's terminals are set up for it)")
+        print(
+            f"(label verify and sync talk to S3 too: the local endpoint, {endpoint}, stops "
+            "when this command ends; without --no-lab it runs as long as JupyterLab does, "
+            "and JupyterLab's terminals are set up for it)"
+        )
     else:
-        print(f"(label verify and sync talk to S3 too: the local endpoint, {endpoint}, runs "
-              "as long as JupyterLab does, and JupyterLab's terminals are set up for it)")
+        print(
+            f"(label verify and sync talk to S3 too: the local endpoint, {endpoint}, runs "
+            "as long as JupyterLab does, and JupyterLab's terminals are set up for it)"
+        )
     print()
 
 
@@ -275,12 +306,16 @@ def _print_transforms(mlflow_url: str) -> None:
 
     from .transforms.executors import SparkExecutor
 
-    print(f"Transforms: JupyterLab opens {DEMO_NOTEBOOK}; right-click its cell, then "
-          f"'Run cell as transform...'. Outputs go to {DEMO_OUTPUT_URI}<run id>/, "
-          f"lineage to MLflow at {mlflow_url}.")
+    print(
+        f"Transforms: JupyterLab opens {DEMO_NOTEBOOK}; right-click its cell, then "
+        f"'Run cell as transform...'. Outputs go to {DEMO_OUTPUT_URI}<run id>/, "
+        f"lineage to MLflow at {mlflow_url}."
+    )
     if importlib.util.find_spec("mlflow") is None:
-        print("  MLflow is not installed here, so transforms cannot run: "
-              "pip install 'infinstor_jlab[demo]'.")
+        print(
+            "  MLflow is not installed here, so transforms cannot run: "
+            "pip install 'infinstor_jlab[demo]'."
+        )
     ok, why = SparkExecutor().available()
     print("  Runs can go to Local" + (" and Spark." if ok else f"; Spark {why}."))
     print()
@@ -293,20 +328,29 @@ def _run_lab(demo_env: dict[str, str], work: str, notebook: str) -> int:
     import importlib.util
 
     if importlib.util.find_spec("jupyterlab") is None:
-        print("JupyterLab is not installed here; pip install 'infinstor_jlab[demo]'.",
-              file=sys.stderr)
+        print(
+            "JupyterLab is not installed here; pip install 'infinstor_jlab[demo]'.", file=sys.stderr
+        )
         return 1
     env = dict(os.environ)
     env.update(demo_env)
     # Terminals opened in JupyterLab find this environment's infinstor-jlab and python.
     bindir = os.path.dirname(sys.executable)
     env["PATH"] = os.pathsep.join([bindir, env.get("PATH", "")]) if env.get("PATH") else bindir
-    print("Starting JupyterLab with the extension configured against the local endpoint "
-          "(Ctrl-C to stop)...")
+    print(
+        "Starting JupyterLab with the extension configured against the local endpoint "
+        "(Ctrl-C to stop)..."
+    )
     # The run dialog offers the demo bucket as the output; the notebook opens at start.
-    args = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={work}",
-            "--ServerApp.open_browser=True",
-            f"--InfinstorApp.transform_output_uri={DEMO_OUTPUT_URI}", notebook]
+    args = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        f"--notebook-dir={work}",
+        "--ServerApp.open_browser=True",
+        f"--InfinstorApp.transform_output_uri={DEMO_OUTPUT_URI}",
+        notebook,
+    ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         # Containers and cloud VMs often log in as root, where Jupyter refuses to start
         # unless told: the demo is a throwaway local session, so it says so for the user.

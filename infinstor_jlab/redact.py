@@ -22,7 +22,8 @@ _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s'\"<>]*@")
 #: X-Amz-Security-Token, X-Amz-Credential, sig, access_token, password, api_key, ...).
 _SECRET_PARAM = re.compile(
     r"(?i)([?&;#][^=&#;\s'\"<>]*(?:pass|pwd|token|secret|sig|credential|auth|session|"
-    r"api[-_]?key|access[-_]?key|private)[^=&#;\s'\"<>]*=)[^&#;\s'\"<>]*")
+    r"api[-_]?key|access[-_]?key|private)[^=&#;\s'\"<>]*=)[^&#;\s'\"<>]*"
+)
 #: Environment variables whose values never appear in a message.
 SECRET_ENV = ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "DATABRICKS_TOKEN")
 
@@ -31,7 +32,7 @@ def local_store_path(uri: str) -> str | None:
     """The local path of a ``sqlite:``, ``file:`` or plain-path tracking store, else None."""
     text = uri.strip()
     if text.startswith("sqlite:"):
-        path = text[len("sqlite:"):]
+        path = text[len("sqlite:") :]
         if path.startswith("////"):
             return "/" + path.lstrip("/")
         return path[3:] if path.startswith("///") else (path.lstrip("/") or None)
@@ -51,8 +52,13 @@ def safe_uri(uri: str | None) -> str:
     path = local_store_path(text)
     if path is not None and path != ":memory:":
         name = os.path.basename(path.rstrip("/\\")) or path
-        head = "sqlite:///" if text.startswith("sqlite:") else \
-            "file:///" if text.startswith("file:") else ""
+        head = (
+            "sqlite:///"
+            if text.startswith("sqlite:")
+            else "file:///"
+            if text.startswith("file:")
+            else ""
+        )
         return f"{head}.../{name}"
     return _scrub(text)
 

@@ -27,10 +27,12 @@ def setup_message(uri: str | None, exc: BaseException) -> str:
     why = redact(exc, [store]).strip() or type(exc).__name__
     if not why.endswith((".", "!", "?")):
         why += "."
-    return (f"MLflow cannot use the tracking store {safe_uri(store) or '(MLflow default)'}: "
-            f"{why} Change it as MLflow says (MLFLOW_TRACKING_URI, or "
-            "InfinstorApp.mlflow_tracking_uri on a Jupyter server; environment variables are "
-            "read when the server starts), then try again.")
+    return (
+        f"MLflow cannot use the tracking store {safe_uri(store) or '(MLflow default)'}: "
+        f"{why} Change it as MLflow says (MLFLOW_TRACKING_URI, or "
+        "InfinstorApp.mlflow_tracking_uri on a Jupyter server; environment variables are "
+        "read when the server starts), then try again."
+    )
 
 
 def open_client(uri: str | None = None) -> Any:
@@ -60,8 +62,11 @@ def status(uri: str | None = None) -> dict[str, Any]:
     try:
         open_client(uri)
     except ImportError:
-        return {"available": False, "store": shown,
-                "detail": "MLflow is not installed on this server: pip install mlflow."}
+        return {
+            "available": False,
+            "store": shown,
+            "detail": "MLflow is not installed on this server: pip install mlflow.",
+        }
     except TrackingUnavailable as exc:
         return {"available": False, "store": shown, "detail": exc.message}
     return {"available": True, "store": shown, "detail": None}

@@ -20,9 +20,7 @@ def s3_endpoint() -> Iterator[str]:
     ``INFINSTOR_TEST_S3_ACCESS_KEY``/``_SECRET_KEY``, default ``testing``)."""
     # Dummy credentials so nothing can ever reach real AWS from the tests.
     os.environ["AWS_ACCESS_KEY_ID"] = os.environ.get("INFINSTOR_TEST_S3_ACCESS_KEY", "testing")
-    os.environ["AWS_SECRET_ACCESS_KEY"] = os.environ.get(
-        "INFINSTOR_TEST_S3_SECRET_KEY", "testing"
-    )
+    os.environ["AWS_SECRET_ACCESS_KEY"] = os.environ.get("INFINSTOR_TEST_S3_SECRET_KEY", "testing")
     os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
     os.environ.pop("AWS_PROFILE", None)
     external = os.environ.get("INFINSTOR_TEST_S3_ENDPOINT")

@@ -62,12 +62,14 @@ class LiveServer:
             environ["INFINSTOR_INDEX_URL"] = index_url
         if s3_endpoint is not None:
             environ["AWS_ENDPOINT_URL"] = s3_endpoint
-        environ.update({
-            "JUPYTER_CONFIG_DIR": str(home / "config"),
-            "JUPYTER_DATA_DIR": str(home / "data"),
-            "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-            "PYTHONUNBUFFERED": "1",
-        })
+        environ.update(
+            {
+                "JUPYTER_CONFIG_DIR": str(home / "config"),
+                "JUPYTER_DATA_DIR": str(home / "data"),
+                "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         for name, value in (env or {}).items():
             if value is None:
                 environ.pop(name, None)
@@ -76,8 +78,9 @@ class LiveServer:
         self.env = environ
         (home / "config").mkdir(parents=True, exist_ok=True)
         others = {name: False for name in OTHER_EXTENSIONS}
-        (home / "config" / "jupyter_server_config.json").write_text(json.dumps(
-            {"ServerApp": {"jpserver_extensions": {**others, "infinstor_jlab": True}}}))
+        (home / "config" / "jupyter_server_config.json").write_text(
+            json.dumps({"ServerApp": {"jpserver_extensions": {**others, "infinstor_jlab": True}}})
+        )
         self.root = self.workdir / "root"
         self.root.mkdir(parents=True, exist_ok=True)
         self._session: Any = None
@@ -100,12 +103,18 @@ class LiveServer:
             self._session.headers["Authorization"] = f"token {self.token}"
         return self._session
 
-    def api(self, method: str, path: str, *, expect: int | tuple[int, ...] | None = 200,
-            timeout: float = 30, **kwargs: Any) -> Any:
+    def api(
+        self,
+        method: str,
+        path: str,
+        *,
+        expect: int | tuple[int, ...] | None = 200,
+        timeout: float = 30,
+        **kwargs: Any,
+    ) -> Any:
         """``<base>/infinstor/<path>``; asserts the status, returns the decoded JSON (or
         None for an empty body)."""
-        resp = self.session.request(method, self.url("infinstor", path), timeout=timeout,
-                                    **kwargs)
+        resp = self.session.request(method, self.url("infinstor", path), timeout=timeout, **kwargs)
         if expect is not None:
             codes = (expect,) if isinstance(expect, int) else expect
             assert resp.status_code in codes, (method, path, resp.status_code, resp.text)
@@ -122,7 +131,9 @@ class LiveServer:
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             [
-                sys.executable, "-m", "jupyter_server",
+                sys.executable,
+                "-m",
+                "jupyter_server",
                 f"--IdentityProvider.token={self.token}",
                 f"--ServerApp.port={self.port}",
                 "--ServerApp.port_retries=0",
@@ -134,7 +145,9 @@ class LiveServer:
                 "--ServerApp.jpserver_extensions=infinstor_jlab=True",
                 *self.args,
             ],
-            env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
         return self

@@ -29,7 +29,6 @@ def run_json(capsys, *argv: str):
     return json.loads(out)
 
 
-
 @pytest.fixture
 def seeded(s3, bucket, index_url, capsys):
     """Two seconds of history, synced through the CLI."""
@@ -45,9 +44,14 @@ def seeded(s3, bucket, index_url, capsys):
     code, out, err = run(capsys, "sync", bucket, "--index", index_url)
     assert code == 0, err
     assert "versions listed" in out
-    return {"bucket": bucket, "index": index_url, "t0": format_tm(t0), "t1": format_tm(t1),
-            "later": f"{format_tm(t0 + 1)}-{format_tm(t1)}",
-            "ids": ids}
+    return {
+        "bucket": bucket,
+        "index": index_url,
+        "t0": format_tm(t0),
+        "t1": format_tm(t1),
+        "later": f"{format_tm(t0 + 1)}-{format_tm(t1)}",
+        "ids": ids,
+    }
 
 
 def test_ls_json_shape_and_time_travel(capsys, seeded):
@@ -55,16 +59,21 @@ def test_ls_json_shape_and_time_travel(capsys, seeded):
     doc = run_json(capsys, "ls", f"s3://{b}/ds/", "--at", seeded["t0"], "--index", ix)
     assert set(doc) == {"objects", "prefixes", "next_token"}
     assert [(o["key"], o["version_id"]) for o in doc["objects"]] == [
-        ("ds/a.csv", seeded["ids"]["a"]), ("ds/b.csv", seeded["ids"]["b"])]
+        ("ds/a.csv", seeded["ids"]["a"]),
+        ("ds/b.csv", seeded["ids"]["b"]),
+    ]
     assert doc["prefixes"] == ["ds/img/"] and doc["next_token"] is None
     obj = doc["objects"][0]
     assert set(obj) == {"key", "version_id", "size", "etag", "last_modified"}
     assert obj["size"] == 1 and obj["etag"].startswith('"')
     now = run_json(capsys, "ls", f"s3://{b}/ds/", "--index", ix, "--recursive")
     assert [(o["key"], o["version_id"]) for o in now["objects"]] == [
-        ("ds/a.csv", seeded["ids"]["a2"]), ("ds/img/x.png", seeded["ids"]["img"])]
-    sliced = run_json(capsys, "ls", f"s3://{b}", "--slice", seeded["later"],
-                      "--recursive", "--index", ix)
+        ("ds/a.csv", seeded["ids"]["a2"]),
+        ("ds/img/x.png", seeded["ids"]["img"]),
+    ]
+    sliced = run_json(
+        capsys, "ls", f"s3://{b}", "--slice", seeded["later"], "--recursive", "--index", ix
+    )
     assert [o["key"] for o in sliced["objects"]] == ["ds/a.csv"]
 
 
@@ -86,13 +95,31 @@ def test_index_and_endpoint_options_work_before_or_after_the_command(capsys, see
     before = run_json(capsys, "--index", ix, "ls", f"s3://{b}", "--recursive")
     assert before == after
     endpoint = s3.meta.endpoint_url
-    both = run_json(capsys, "--index", ix, "--endpoint-url", endpoint, "label", "create",
-                    "front", f"s3://{b}/ds/", "--at", "now")
+    both = run_json(
+        capsys,
+        "--index",
+        ix,
+        "--endpoint-url",
+        endpoint,
+        "label",
+        "create",
+        "front",
+        f"s3://{b}/ds/",
+        "--at",
+        "now",
+    )
     assert both["object_count"] == 2
     assert run_json(capsys, "label", "list", "--index", ix)["labels"][0]["name"] == "front"
     # the option after the command wins, as with any repeated option
-    code, _, err = run(capsys, "--index", ix, "ls", f"s3://{b}", "--index",
-                       ix.replace("index.sqlite", "other.sqlite"))
+    code, _, err = run(
+        capsys,
+        "--index",
+        ix,
+        "ls",
+        f"s3://{b}",
+        "--index",
+        ix.replace("index.sqlite", "other.sqlite"),
+    )
     assert code == 1 and "not in the index" in err
 
 
@@ -101,8 +128,19 @@ def test_ls_paging_with_max_keys_and_token(capsys, seeded):
     seen, token = [], None
     while True:
         extra = ["--token", token] if token else []
-        doc = run_json(capsys, "ls", f"s3://{b}/", "--recursive", "--at", seeded["t0"],
-                       "--max-keys", "1", "--index", ix, *extra)
+        doc = run_json(
+            capsys,
+            "ls",
+            f"s3://{b}/",
+            "--recursive",
+            "--at",
+            seeded["t0"],
+            "--max-keys",
+            "1",
+            "--index",
+            ix,
+            *extra,
+        )
         assert len(doc["objects"]) + len(doc["prefixes"]) <= 1
         seen += [o["key"] for o in doc["objects"]]
         token = doc["next_token"]
@@ -113,13 +151,13 @@ def test_ls_paging_with_max_keys_and_token(capsys, seeded):
 
 def test_diff_and_history_json(capsys, seeded):
     b, ix, ids = seeded["bucket"], seeded["index"], seeded["ids"]
-    doc = run_json(capsys, "diff", f"s3://{b}/ds/", "--from", seeded["t0"], "--to",
-                   seeded["t1"], "--index", ix)
+    doc = run_json(
+        capsys, "diff", f"s3://{b}/ds/", "--from", seeded["t0"], "--to", seeded["t1"], "--index", ix
+    )
     assert doc == {
         "added": [],
         "deleted": [{"key": "ds/b.csv", "version_id": ids["b"]}],
-        "modified": [{"key": "ds/a.csv", "from_version_id": ids["a"],
-                      "to_version_id": ids["a2"]}],
+        "modified": [{"key": "ds/a.csv", "from_version_id": ids["a"], "to_version_id": ids["a2"]}],
     }
     hist = run_json(capsys, "history", f"s3://{b}/ds/a.csv", "--index", ix)
     assert [v["version_id"] for v in hist["versions"]] == [ids["a2"], ids["a"]]
@@ -127,19 +165,33 @@ def test_diff_and_history_json(capsys, seeded):
 
 def test_labels_lifecycle(capsys, seeded, s3):
     b, ix, ids = seeded["bucket"], seeded["index"], seeded["ids"]
-    made = run_json(capsys, "label", "create", "ds-v1", f"s3://{b}/ds/", "--at", seeded["t0"],
-                    "--description", "first cut", "--index", ix)
+    made = run_json(
+        capsys,
+        "label",
+        "create",
+        "ds-v1",
+        f"s3://{b}/ds/",
+        "--at",
+        seeded["t0"],
+        "--description",
+        "first cut",
+        "--index",
+        ix,
+    )
     assert made["object_count"] == 3 and made["fingerprint"].startswith("sha256:")
-    code, _, err = run(capsys, "label", "create", "ds-v1", f"s3://{b}/ds/", "--at", "now",
-                       "--index", ix)
+    code, _, err = run(
+        capsys, "label", "create", "ds-v1", f"s3://{b}/ds/", "--at", "now", "--index", ix
+    )
     assert code != 0 and "already exists" in err
     listed = run_json(capsys, "label", "list", "--index", ix)
     assert [x["name"] for x in listed["labels"]] == ["ds-v1"]
-    via_label = run_json(capsys, "ls", f"s3://{b}", "--label", "ds-v1", "--recursive",
-                         "--index", ix)
+    via_label = run_json(
+        capsys, "ls", f"s3://{b}", "--label", "ds-v1", "--recursive", "--index", ix
+    )
     assert [o["version_id"] for o in via_label["objects"]] == [ids["a"], ids["b"], ids["img"]]
-    via_spec = run_json(capsys, "ls", f"s3://{b}/ds/", "--at", "label:/ds-v1", "--recursive",
-                        "--index", ix)
+    via_spec = run_json(
+        capsys, "ls", f"s3://{b}/ds/", "--at", "label:/ds-v1", "--recursive", "--index", ix
+    )
     assert via_spec["objects"] == via_label["objects"]
     ok = run_json(capsys, "label", "verify", "ds-v1", "--index", ix)
     assert ok["ok"] and ok["s3_checked"] == 3
@@ -165,8 +217,17 @@ def test_ls_through_a_label_shows_only_what_the_label_holds(capsys, s3, bucket, 
         s3.put_object(Bucket=bucket, Key=key, Body=b"1")
     code, _, err = run(capsys, "sync", bucket, "--index", index_url)
     assert code == 0, err
-    run_json(capsys, "label", "create", "ds-now", f"s3://{bucket}/ds/", "--at", "now",
-             "--index", index_url)
+    run_json(
+        capsys,
+        "label",
+        "create",
+        "ds-now",
+        f"s3://{bucket}/ds/",
+        "--at",
+        "now",
+        "--index",
+        index_url,
+    )
 
     def ls(uri: str, *extra: str) -> dict:
         return run_json(capsys, "ls", uri, "--label", "ds-now", "--index", index_url, *extra)
@@ -183,8 +244,9 @@ def test_ls_through_a_label_shows_only_what_the_label_holds(capsys, s3, bucket, 
         assert page == {"objects": [], "prefixes": ["ds/"], "next_token": None}, uri
     page = ls(f"s3://{bucket}/ds/img/")
     assert [o["key"] for o in page["objects"]] == ["ds/img/x.png"]
-    code, out, err = run(capsys, "ls", f"s3://{bucket}/other/", "--label", "ds-now",
-                         "--index", index_url, "--json")
+    code, out, err = run(
+        capsys, "ls", f"s3://{bucket}/other/", "--label", "ds-now", "--index", index_url, "--json"
+    )
     assert code != 0 and out == ""
     assert "outside label 'ds-now'" in err and f"s3://{bucket}/ds/" in err
 
@@ -196,18 +258,28 @@ def test_a_label_after_the_last_sync_pins_what_s3_holds_then(capsys, seeded, s3)
     b, ix = seeded["bucket"], seeded["index"]
     late = s3.put_object(Bucket=b, Key="ds/late.csv", Body=b"5")["VersionId"]
     s3.put_object(Bucket=b, Key="elsewhere.csv", Body=b"6")
-    made = run_json(capsys, "label", "create", "ds-now", f"s3://{b}/ds/", "--at", "now",
-                    "--index", ix)
+    made = run_json(
+        capsys, "label", "create", "ds-now", f"s3://{b}/ds/", "--at", "now", "--index", ix
+    )
     assert made["object_count"] == 3  # ds/a.csv (second version), ds/img/x.png, ds/late.csv
-    pinned = run_json(capsys, "ls", f"s3://{b}", "--label", "ds-now", "--recursive",
-                      "--index", ix)
+    pinned = run_json(capsys, "ls", f"s3://{b}", "--label", "ds-now", "--recursive", "--index", ix)
     assert ("ds/late.csv", late) in [(o["key"], o["version_id"]) for o in pinned["objects"]]
     code, _, err = run(capsys, "sync", b, "--index", ix)
     assert code == 0, err
     report = run_json(capsys, "label", "verify", "ds-now", "--index", ix)
     assert report["ok"] and report["index_matches"], report
-    code, out, err = run(capsys, "label", "create", "tomorrow", f"s3://{b}/ds/", "--at",
-                         str(int(time.time() * 1000) + 86_400_000), "--index", ix, "--json")
+    code, out, err = run(
+        capsys,
+        "label",
+        "create",
+        "tomorrow",
+        f"s3://{b}/ds/",
+        "--at",
+        str(int(time.time() * 1000) + 86_400_000),
+        "--index",
+        ix,
+        "--json",
+    )
     assert code != 0 and out == "" and "in the future" in err
 
 
@@ -216,34 +288,70 @@ def test_a_label_says_when_it_reads_s3_again_first(service, s3, bucket):
     s3.put_object(Bucket=bucket, Key="p/a.csv", Body=b"1")
     service.sync(bucket)
     said: list[str] = []
-    service.create_label("before", bucket, "p/", service.parse_spec(
-        str(service.index.get_bucket(bucket).last_sync_ms - 1)), on_catch_up=said.append)
+    service.create_label(
+        "before",
+        bucket,
+        "p/",
+        service.parse_spec(str(service.index.get_bucket(bucket).last_sync_ms - 1)),
+        on_catch_up=said.append,
+    )
     assert said == []  # covered by the last sync: no S3
-    service.create_label("now", bucket, "p/", service.parse_spec("now"),
-                         on_catch_up=said.append)
+    service.create_label("now", bucket, "p/", service.parse_spec("now"), on_catch_up=said.append)
     assert len(said) == 1 and f"s3://{bucket}/p/ again from S3" in said[0]
 
 
 def test_a_label_after_the_last_sync_needs_s3_and_says_so(capsys, seeded):
     b, ix = seeded["bucket"], seeded["index"]
-    code, _, err = run(capsys, "--endpoint-url", "http://127.0.0.1:9", "label", "create",
-                       "offline", f"s3://{b}/ds/", "--at", "now", "--index", ix)
+    code, _, err = run(
+        capsys,
+        "--endpoint-url",
+        "http://127.0.0.1:9",
+        "label",
+        "create",
+        "offline",
+        f"s3://{b}/ds/",
+        "--at",
+        "now",
+        "--index",
+        ix,
+    )
     assert code != 0 and "last sync" in err and "Cannot reach" in err, err
     code, _, err = run(capsys, "label", "show", "offline", "--index", ix)
     assert code != 0  # nothing half-made
     # A time the last sync covers needs no S3 at all.
-    made = run_json(capsys, "--endpoint-url", "http://127.0.0.1:9", "label", "create",
-                    "offline", f"s3://{b}/ds/", "--at", seeded["t1"], "--index", ix)
+    made = run_json(
+        capsys,
+        "--endpoint-url",
+        "http://127.0.0.1:9",
+        "label",
+        "create",
+        "offline",
+        f"s3://{b}/ds/",
+        "--at",
+        seeded["t1"],
+        "--index",
+        ix,
+    )
     assert made["object_count"] == 2
 
 
 def test_label_verify_without_s3_is_an_error_not_drift(capsys, seeded):
     """An unreachable endpoint says so; it does not report every object as missing."""
     b, ix = seeded["bucket"], seeded["index"]
-    run_json(capsys, "label", "create", "ds-v2", f"s3://{b}/ds/", "--at", seeded["t0"],
-             "--index", ix)
-    code, out, err = run(capsys, "label", "verify", "ds-v2", "--index", ix, "--json",
-                         "--endpoint-url", "http://127.0.0.1:9")
+    run_json(
+        capsys, "label", "create", "ds-v2", f"s3://{b}/ds/", "--at", seeded["t0"], "--index", ix
+    )
+    code, out, err = run(
+        capsys,
+        "label",
+        "verify",
+        "ds-v2",
+        "--index",
+        ix,
+        "--json",
+        "--endpoint-url",
+        "http://127.0.0.1:9",
+    )
     assert code != 0 and out == ""
     assert "Cannot check label 'ds-v2' against S3" in err and "Cannot reach" in err
     assert "MISSING" not in err and "Traceback" not in err
@@ -264,26 +372,36 @@ def test_untrack_keeps_history_browsable(capsys, seeded):
 
 def test_errors_are_one_sentence_on_stderr(capsys, seeded):
     b, ix = seeded["bucket"], seeded["index"]
-    code, out, err = run(capsys, "ls", f"s3://{b}/", "--at", "yesterday-ish", "--index", ix,
-                         "--json")
+    code, out, err = run(
+        capsys, "ls", f"s3://{b}/", "--at", "yesterday-ish", "--index", ix, "--json"
+    )
     assert code != 0 and out == ""
     assert "Accepted time specs" in err and "tmYYYYMMDDHHMMSS" in err
     assert "Traceback" not in err
     code, _, err = run(capsys, "ls", "s3://not-indexed-bucket/", "--index", ix)
     assert code != 0 and "infinstor-jlab track not-indexed-bucket" in err
-    code, _, err = run(capsys, "ls", f"s3://{b}/", "--token", "garbage!", "--max-keys", "5",
-                       "--index", ix)
+    code, _, err = run(
+        capsys, "ls", f"s3://{b}/", "--token", "garbage!", "--max-keys", "5", "--index", ix
+    )
     assert code != 0 and "continuation token" in err
-    code, _, err = run(capsys, "diff", f"s3://{b}/", "--from", "now", "--to",
-                       "tm20260101000000-tm20260102000000", "--index", ix)
+    code, _, err = run(
+        capsys,
+        "diff",
+        f"s3://{b}/",
+        "--from",
+        "now",
+        "--to",
+        "tm20260101000000-tm20260102000000",
+        "--index",
+        ix,
+    )
     assert code != 0 and "two single times" in err
 
 
 def test_an_index_file_that_cannot_be_opened_is_one_sentence(tmp_path, capsys):
     not_an_index = tmp_path / "notes.txt"
     not_an_index.write_bytes(b"my notes, not a database\n" * 100)
-    code, out, err = run(capsys, "ls", "s3://some-bucket/", "--index", str(not_an_index),
-                         "--json")
+    code, out, err = run(capsys, "ls", "s3://some-bucket/", "--index", str(not_an_index), "--json")
     assert code == 1 and out == ""
     assert f"Cannot open the index at {not_an_index}" in err and "Traceback" not in err
     assert not_an_index.read_bytes() == b"my notes, not a database\n" * 100  # untouched
@@ -294,7 +412,7 @@ def test_an_index_file_that_cannot_be_opened_is_one_sentence(tmp_path, capsys):
 
 def test_a_damaged_index_is_one_sentence(capsys, seeded, tmp_path):
     b, ix = seeded["bucket"], seeded["index"]
-    path = ix[len("sqlite:///"):]
+    path = ix[len("sqlite:///") :]
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     page_size = conn.execute("PRAGMA page_size").fetchone()[0]
@@ -314,9 +432,12 @@ def test_track_asks_before_enabling_versioning(s3, index_url, capsys):
     s3.create_bucket(Bucket=name)
     s3.put_object(Bucket=name, Key="k", Body=b"1")
     proc = subprocess.run(
-        [sys.executable, "-m", "infinstor_jlab.cli", "track", name,
-         "--index", index_url],
-        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60, check=False,
+        [sys.executable, "-m", "infinstor_jlab.cli", "track", name, "--index", index_url],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode != 0 and "--yes" in proc.stderr
     assert "Status" not in s3.get_bucket_versioning(Bucket=name)
@@ -340,11 +461,18 @@ def test_demo_starts_this_environments_jupyterlab_even_off_path(tmp_path):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "AWS_"))}
-    env.update(PATH="/usr/bin:/bin", JUPYTER_PORT=str(port), BROWSER="true",
-               JUPYTER_CONFIG_DIR=str(tmp_path / "config"))
+    env.update(
+        PATH="/usr/bin:/bin",
+        JUPYTER_PORT=str(port),
+        BROWSER="true",
+        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+    )
     proc = subprocess.Popen(
         [sys.executable, "-m", "infinstor_jlab.cli", "demo", "--workdir", str(tmp_path / "w")],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,  # so that nothing it started outlives the test
     )
     lines: list[str] = []
@@ -428,18 +556,51 @@ def test_demo_no_lab(tmp_path):
     work = tmp_path / "demo"
     proc = subprocess.run(
         [sys.executable, "-m", "infinstor_jlab.cli", "demo", "--no-lab", "--workdir", str(work)],
-        capture_output=True, text=True, timeout=180, check=False,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Created label flowers-v1 (3 objects" in proc.stdout
     index = "sqlite:///" + str(work / "index.sqlite")
     times = proc.stdout.split("Times of the four steps: ")[1].split("\n")[0].split(", ")
     first = subprocess.run(
-        [sys.executable, "-m", "infinstor_jlab.cli", "ls", "s3://infinstor-demo/", "--recursive",
-         "--at", times[0], "--json", "--index", index], capture_output=True, text=True, check=True)
+        [
+            sys.executable,
+            "-m",
+            "infinstor_jlab.cli",
+            "ls",
+            "s3://infinstor-demo/",
+            "--recursive",
+            "--at",
+            times[0],
+            "--json",
+            "--index",
+            index,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     last = subprocess.run(
-        [sys.executable, "-m", "infinstor_jlab.cli", "ls", "s3://infinstor-demo/", "--recursive",
-         "--at", times[3], "--json", "--index", index], capture_output=True, text=True, check=True)
+        [
+            sys.executable,
+            "-m",
+            "infinstor_jlab.cli",
+            "ls",
+            "s3://infinstor-demo/",
+            "--recursive",
+            "--at",
+            times[3],
+            "--json",
+            "--index",
+            index,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     keys0 = [o["key"] for o in json.loads(first.stdout)["objects"]]
     keys3 = [o["key"] for o in json.loads(last.stdout)["objects"]]
     assert "flowers/daisy/daisy_002.png" in keys0 and "flowers/daisy/daisy_002.png" not in keys3
@@ -450,8 +611,11 @@ def test_demo_no_lab(tmp_path):
 def test_an_empty_time_spec_is_an_error_not_now(capsys, seeded):
     """`--at "$T"` with T unset must not quietly list the present (nor --slice a snapshot)."""
     b, ix = seeded["bucket"], seeded["index"]
-    for argv in (("ls", f"s3://{b}/ds/", "--at", ""), ("ls", f"s3://{b}/ds/", "--slice", " "),
-                 ("diff", f"s3://{b}/ds/", "--from", "", "--to", "now")):
+    for argv in (
+        ("ls", f"s3://{b}/ds/", "--at", ""),
+        ("ls", f"s3://{b}/ds/", "--slice", " "),
+        ("diff", f"s3://{b}/ds/", "--from", "", "--to", "now"),
+    ):
         code, out, err = run(capsys, *argv, "--index", ix, "--json")
         assert code != 0 and out == "", argv
         assert "empty time spec" in err and "Accepted time specs" in err, err
@@ -465,8 +629,9 @@ def test_an_empty_time_spec_is_an_error_not_now(capsys, seeded):
         ({}, ("--endpoint-url", "not a url"), "not a valid S3 endpoint URL"),
     ],
 )
-def test_a_broken_aws_configuration_is_one_sentence(capsys, monkeypatch, bucket, index_url,
-                                                    env, argv, says):
+def test_a_broken_aws_configuration_is_one_sentence(
+    capsys, monkeypatch, bucket, index_url, env, argv, says
+):
     """boto3's own configuration errors (a missing profile, a malformed region or endpoint)
     are one sentence on stderr that says what to fix, not a traceback."""
     for name, value in env.items():
@@ -484,8 +649,13 @@ def test_rejected_credentials_are_not_reported_as_missing_permissions():
     from infinstor_jlab.services.s3 import translate_client_error
 
     def error(code: str, status: int = 403) -> ClientError:
-        return ClientError({"Error": {"Code": code, "Message": "m"},
-                            "ResponseMetadata": {"HTTPStatusCode": status}}, "ListObjectVersions")
+        return ClientError(
+            {
+                "Error": {"Code": code, "Message": "m"},
+                "ResponseMetadata": {"HTTPStatusCode": status},
+            },
+            "ListObjectVersions",
+        )
 
     for code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"):
         assert "rejected the credentials" in str(translate_client_error(error(code), "b"))
@@ -499,10 +669,32 @@ def test_a_label_description_is_a_note_not_a_document(capsys, seeded):
     """Every label listing carries each description: a very long one is refused, nothing
     is stored, and the message says the limit."""
     b, ix = seeded["bucket"], seeded["index"]
-    code, out, err = run(capsys, "label", "create", "big", f"s3://{b}/ds/", "--at", seeded["t0"],
-                         "--description", "x" * 10_001, "--index", ix)
+    code, out, err = run(
+        capsys,
+        "label",
+        "create",
+        "big",
+        f"s3://{b}/ds/",
+        "--at",
+        seeded["t0"],
+        "--description",
+        "x" * 10_001,
+        "--index",
+        ix,
+    )
     assert code != 0 and out == "" and "at most 10,000" in err
     assert run_json(capsys, "label", "list", "--index", ix)["labels"] == []
-    made = run_json(capsys, "label", "create", "big", f"s3://{b}/ds/", "--at", seeded["t0"],
-                    "--description", "y" * 10_000, "--index", ix)
+    made = run_json(
+        capsys,
+        "label",
+        "create",
+        "big",
+        f"s3://{b}/ds/",
+        "--at",
+        seeded["t0"],
+        "--description",
+        "y" * 10_000,
+        "--index",
+        ix,
+    )
     assert made["description"] == "y" * 10_000

@@ -113,8 +113,17 @@ long_text = st.text(min_size=100, max_size=400)  # ids/ETags whose encodings pas
 
 
 @PROPS
-@given(st.lists(st.tuples(st.one_of(version_ids, long_text), st.integers(0, 2**63),
-                          st.one_of(etags, long_text), st.booleans()), max_size=8))
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(version_ids, long_text),
+            st.integers(0, 2**63),
+            st.one_of(etags, long_text),
+            st.booleans(),
+        ),
+        max_size=8,
+    )
+)
 def test_a_packed_version_unpacks_to_what_was_packed(rows):
     vids = [encode_version_id(v) for v, _, _, _ in rows]
     etag_raws = [encode_etag(e) for _, _, e, _ in rows]
@@ -122,7 +131,7 @@ def test_a_packed_version_unpacks_to_what_was_packed(rows):
     deletes = [d for _, _, _, d in rows]
     packed = pack_versions(vids, sizes, etag_raws, deletes)
     assert packed == [pack_version(*row) for row in zip(vids, sizes, etag_raws, deletes)]
-    for p, (v, s, e, d), vb, eb in zip(packed, rows, vids, etag_raws):
+    for p, (v, s, _e, d), vb, eb in zip(packed, rows, vids, etag_raws):
         assert unpack_version(p) == (vb, s, eb, d)
         assert decode_version_id(unpack_version(p)[0]) == v
         assert version_id_of_packed(p) == v  # the listings' shortcut

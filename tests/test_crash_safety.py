@@ -33,13 +33,14 @@ def dump(path: str) -> list[tuple]:
         # Folder time bounds drive subtree skipping and must match exactly; the folders' n
         # counts rows written (re-ranked rows of a resumed pass count again) and only
         # decides which folders are large enough to consider skipping, so it is left out.
-        folders = conn.execute("SELECT prefix, first_t, last_t FROM folders ORDER BY prefix"
-                               ).fetchall()
-        checkpoint = conn.execute("SELECT scan_key_marker, scan_started_ms FROM buckets"
-                                  ).fetchall()
+        folders = conn.execute(
+            "SELECT prefix, first_t, last_t FROM folders ORDER BY prefix"
+        ).fetchall()
+        checkpoint = conn.execute("SELECT scan_key_marker, scan_started_ms FROM buckets").fetchall()
         # the whole-bucket timeline's counts per hour (the rows that count nothing are left)
-        hours = conn.execute("SELECT h, created, deleted FROM timeline_hours "
-                             "WHERE created OR deleted ORDER BY h").fetchall()
+        hours = conn.execute(
+            "SELECT h, created, deleted FROM timeline_hours WHERE created OR deleted ORDER BY h"
+        ).fetchall()
     finally:
         conn.close()
     return [rows, folders, checkpoint, hours]
@@ -52,7 +53,9 @@ def run_sync(index_path: str, bucket: str, page_size: int, kill_after: float | N
     env["PYTHONWARNINGS"] = "ignore"
     proc = subprocess.Popen(
         [sys.executable, "-c", SYNC_SCRIPT, "sqlite:///" + index_path, bucket, str(page_size)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     if kill_after is None:
         _out, err = proc.communicate(timeout=120)
@@ -126,20 +129,32 @@ def test_killed_ingest_resumes_to_identical_index(s3, history_bucket, tmp_path):
             if g != e:
                 missing = [r for r in e if r not in g][:5]
                 extra = [r for r in g if r not in e][:5]
-                raise AssertionError(f"attempt {attempt} part {part}: missing {missing} extra {extra}")
+                raise AssertionError(
+                    f"attempt {attempt} part {part}: missing {missing} extra {extra}"
+                )
     assert kills >= 4, "the child finished before most kills; the test proved little"
 
 
-def interrupt_cli_sync(bucket: str, path: str, *, after: float, poll: float
-                       ) -> tuple[subprocess.Popen, bytes, bytes]:
+def interrupt_cli_sync(
+    bucket: str, path: str, *, after: float, poll: float
+) -> tuple[subprocess.Popen, bytes, bytes]:
     """Run ``infinstor-jlab sync`` in a child and send it SIGINT ``after`` seconds once it is
     running our code (it has created the index file)."""
     env = dict(os.environ)
     env["PYTHONWARNINGS"] = "ignore"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "infinstor_jlab.cli", "sync", bucket,
-         "--index", "sqlite:///" + path],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "infinstor_jlab.cli",
+            "sync",
+            bucket,
+            "--index",
+            "sqlite:///" + path,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 30
     while not os.path.exists(path) and time.monotonic() < deadline and proc.poll() is None:

@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-BROWSER_SCRIPT = '''
+BROWSER_SCRIPT = """
 import sys
 url = sys.argv[1]
 text = url
@@ -23,7 +23,7 @@ if url.startswith("file://"):
         text += "\\n" + f.read()
 with open(sys.argv[2], "w", encoding="utf-8") as out:
     out.write(text)
-'''
+"""
 
 
 def _free_port() -> int:
@@ -45,16 +45,26 @@ def test_the_demo_runs_its_notebooks_transform_with_the_dialogs_defaults(tmp_pat
     opened = tmp_path / "opened.txt"
     browser = tmp_path / "browser.py"
     browser.write_text(BROWSER_SCRIPT)
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("JUPYTER", "AWS_", "MLFLOW_", "INFINSTOR_"))}
-    env.update(JUPYTER_PORT=str(port), JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
-               JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
-               BROWSER=f"{sys.executable} {browser} %s {opened}")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("JUPYTER", "AWS_", "MLFLOW_", "INFINSTOR_"))
+    }
+    env.update(
+        JUPYTER_PORT=str(port),
+        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+        BROWSER=f"{sys.executable} {browser} %s {opened}",
+    )
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     proc = subprocess.Popen(
         [sys.executable, "-m", "infinstor_jlab.cli", "demo", "--workdir", str(work)],
-        env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,  # so that nothing it started outlives the test
     )
     lines: list[str] = []
@@ -110,10 +120,17 @@ def test_the_demo_runs_its_notebooks_transform_with_the_dialogs_defaults(tmp_pat
         checked = api("POST", "transforms/check", json={"source": source})
         assert checked["entry_point"] == "infin_transform_one_object"
         rev = api("POST", "transforms", json={"name": "image-sizes", "source": source})
-        run = api("POST", "runs", json={
-            "transform": "image-sizes", "revision": rev["revision"],
-            "input": {"type": "label", "label": "flowers-v1"},
-            "executor": info["default_executor"], "output_uri": info["default_output_uri"]})
+        run = api(
+            "POST",
+            "runs",
+            json={
+                "transform": "image-sizes",
+                "revision": rev["revision"],
+                "input": {"type": "label", "label": "flowers-v1"},
+                "executor": info["default_executor"],
+                "output_uri": info["default_output_uri"],
+            },
+        )
         while run["state"] not in ("succeeded", "failed", "cancelled"):
             assert time.monotonic() < deadline, run
             time.sleep(0.3)
@@ -123,12 +140,22 @@ def test_the_demo_runs_its_notebooks_transform_with_the_dialogs_defaults(tmp_pat
         prefix = f"transform-outputs/{run['id']}/"
         assert run["output_uri"] == f"s3://infinstor-demo/{prefix}"
 
-        s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="demo",
-                          aws_secret_access_key="demo", region_name="us-east-1")
-        keys = [o["Key"] for o in s3.list_objects_v2(
-            Bucket="infinstor-demo", Prefix=prefix)["Contents"]]
-        assert sorted(k[len(prefix):] for k in keys) == [
-            "_SUCCESS.json", "daisy_001.png.txt", "daisy_002.png.txt", "daisy_003.png.txt"]
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id="demo",
+            aws_secret_access_key="demo",
+            region_name="us-east-1",
+        )
+        keys = [
+            o["Key"] for o in s3.list_objects_v2(Bucket="infinstor-demo", Prefix=prefix)["Contents"]
+        ]
+        assert sorted(k[len(prefix) :] for k in keys) == [
+            "_SUCCESS.json",
+            "daisy_001.png.txt",
+            "daisy_002.png.txt",
+            "daisy_003.png.txt",
+        ]
         body = s3.get_object(Bucket="infinstor-demo", Key=prefix + "daisy_002.png.txt")["Body"]
         assert body.read() == b"daisy_002.png: 18x16 pixels\n"
 

@@ -35,10 +35,16 @@ def jp_server_config(index_url, s3_endpoint, monkeypatch):
     monkeypatch.setenv("INFINSTOR_INDEX_URL", index_url)
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
     return {
-        "ServerApp": {"jpserver_extensions": {"infinstor_jlab": True},
-                      "identity_provider_class": TwoUsers},
-        "InfinstorApp": {"index_url": index_url, "s3_endpoint_url": s3_endpoint,
-                         "reconcile_interval": 0.0, "sqs_wait_seconds": 1},
+        "ServerApp": {
+            "jpserver_extensions": {"infinstor_jlab": True},
+            "identity_provider_class": TwoUsers,
+        },
+        "InfinstorApp": {
+            "index_url": index_url,
+            "s3_endpoint_url": s3_endpoint,
+            "reconcile_interval": 0.0,
+            "sqs_wait_seconds": 1,
+        },
     }
 
 
@@ -58,7 +64,8 @@ def link_parts(doc: dict[str, Any]) -> list[str]:
 
 
 async def test_a_ticket_downloads_the_views_version_once_without_the_token(
-        jp_fetch, jp_serverapp, s3, bucket):
+    jp_fetch, jp_serverapp, s3, bucket
+):
     token = jp_serverapp.identity_provider.token
     v1 = s3.put_object(Bucket=bucket, Key="dir/a.txt", Body=b"alpha v1")["VersionId"]
     t1 = next_second()
@@ -93,8 +100,7 @@ async def test_a_ticket_expires(jp_fetch, jp_serverapp, s3, bucket):
     real_clock = tickets.clock
     tickets.clock = lambda: real_clock() + tickets.ttl_s + 1
     try:
-        response = await call(jp_fetch, "GET", *link_parts(doc), headers=ANONYMOUS,
-                              expect=403)
+        response = await call(jp_fetch, "GET", *link_parts(doc), headers=ANONYMOUS, expect=403)
     finally:
         tickets.clock = real_clock
     assert "expired" in json.loads(response.body)["message"]
@@ -114,11 +120,17 @@ async def test_a_ticket_request_names_one_object_of_a_view(jp_fetch, s3, bucket)
     s3.put_object(Bucket=bucket, Key="a.txt", Body=b"a")
     await track(jp_fetch, bucket)
     await ticket_for(jp_fetch, bucket=bucket, key="gone.txt", expect=404)
-    await ticket_for(jp_fetch, bucket="no-such-bucket-" + uuid.uuid4().hex[:6], key="a.txt",
-                     expect=404)
+    await ticket_for(
+        jp_fetch, bucket="no-such-bucket-" + uuid.uuid4().hex[:6], key="a.txt", expect=404
+    )
     await ticket_for(jp_fetch, bucket=bucket, expect=400)
-    await ticket_for(jp_fetch, bucket=bucket, key="a.txt", version_id="v", at="now",
-                     expect=400)
+    await ticket_for(jp_fetch, bucket=bucket, key="a.txt", version_id="v", at="now", expect=400)
     await ticket_for(jp_fetch, bucket=bucket, key="a.txt", at="not a time", expect=400)
-    await call(jp_fetch, "POST", "downloads", body={"bucket": bucket, "key": "a.txt"},
-               headers=ANONYMOUS, expect=403)
+    await call(
+        jp_fetch,
+        "POST",
+        "downloads",
+        body={"bucket": bucket, "key": "a.txt"},
+        headers=ANONYMOUS,
+        expect=403,
+    )

@@ -18,28 +18,28 @@ from infinstor_jlab.transforms import driver
 
 DRIVER = Path(driver.__file__)
 
-COPY_ONE = '''
+COPY_ONE = """
 import os, shutil
 def infin_transform_one_object(filename, output_dir, parentdir, **kwargs):
     name = os.path.basename(parentdir) + "-" + os.path.basename(filename)
     shutil.copy(filename, os.path.join(output_dir, name))
-'''
+"""
 
-FAIL_ONE = '''
+FAIL_ONE = """
 import os, shutil
 def infin_transform_one_object(filename, output_dir, parentdir, **kwargs):
     if filename.endswith("b.txt"):
         raise ValueError("cannot handle " + os.path.basename(filename))
     shutil.copy(filename, output_dir)
-'''
+"""
 
-USES_TINYPKG = '''
+USES_TINYPKG = """
 import os
 import tinypkg
 def infin_transform_one_object(filename, output_dir, parentdir, **kwargs):
     with open(os.path.join(output_dir, os.path.basename(filename)), "w") as fh:
         fh.write(tinypkg.VALUE + ":" + tinypkg.__file__)
-'''
+"""
 
 
 @pytest.fixture(autouse=True)
@@ -54,10 +54,16 @@ def _in_tmp(tmp_path, monkeypatch, s3_endpoint):
 _STAGED: dict[tuple[str, str], list[str]] = {}
 
 
-def stage(s3, bucket: str, objects: list[dict], code: str, *, prefix: str = "in/",
-          name: str = "stage") -> str:
-    header = {"manifest_version": 1, "bucket": bucket, "prefix": prefix,
-              "count": len(objects), "fingerprint": "fp-" + name}
+def stage(
+    s3, bucket: str, objects: list[dict], code: str, *, prefix: str = "in/", name: str = "stage"
+) -> str:
+    header = {
+        "manifest_version": 1,
+        "bucket": bucket,
+        "prefix": prefix,
+        "count": len(objects),
+        "fingerprint": "fp-" + name,
+    }
     body = "\n".join(json.dumps(line) for line in [header, *objects]) + "\n"
     args: list[str] = []
     for what, data in (("manifest", body.encode()), ("code", code.encode())):
@@ -70,37 +76,67 @@ def stage(s3, bucket: str, objects: list[dict], code: str, *, prefix: str = "in/
     return name
 
 
-def driver_cmd(bucket: str, run_id: str, *extra: str, stage_name: str = "stage",
-               entry_point: str = driver.ONE_OBJECT) -> list[str]:
-    return [sys.executable, str(DRIVER), *_STAGED[(bucket, stage_name)],
-            "--output", f"s3://{bucket}/out/", "--run-id", run_id,
-            "--entry-point", entry_point, "--progress", *extra]
+def driver_cmd(
+    bucket: str,
+    run_id: str,
+    *extra: str,
+    stage_name: str = "stage",
+    entry_point: str = driver.ONE_OBJECT,
+) -> list[str]:
+    return [
+        sys.executable,
+        str(DRIVER),
+        *_STAGED[(bucket, stage_name)],
+        "--output",
+        f"s3://{bucket}/out/",
+        "--run-id",
+        run_id,
+        "--entry-point",
+        entry_point,
+        "--progress",
+        *extra,
+    ]
 
 
 def run_driver(bucket: str, run_id: str, *extra: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(driver_cmd(bucket, run_id, *extra, **kw), check=False,
-                          capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        driver_cmd(bucket, run_id, *extra, **kw),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def outputs(s3, bucket: str, run_id: str) -> dict[str, bytes]:
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"out/{run_id}/")
     keys = [o["Key"] for p in pages for o in p.get("Contents", [])]
-    return {k[len(f"out/{run_id}/"):]: s3.get_object(Bucket=bucket, Key=k)["Body"].read()
-            for k in keys}
+    return {
+        k[len(f"out/{run_id}/") :]: s3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys
+    }
 
 
 def progress(stdout: str) -> list[dict]:
-    return [json.loads(line[len(driver.PROGRESS_PREFIX):]) for line in stdout.splitlines()
-            if line.startswith(driver.PROGRESS_PREFIX)]
+    return [
+        json.loads(line[len(driver.PROGRESS_PREFIX) :])
+        for line in stdout.splitlines()
+        if line.startswith(driver.PROGRESS_PREFIX)
+    ]
 
 
 def put_objects(s3, bucket: str, bodies: dict[str, bytes]) -> list[dict]:
     objects = []
     for key, body in bodies.items():
         resp = s3.put_object(Bucket=bucket, Key=key, Body=body)
-        objects.append({"bucket": bucket, "key": key, "version_id": resp["VersionId"],
-                        "size": len(body), "etag": resp["ETag"].strip('"')})
+        objects.append(
+            {
+                "bucket": bucket,
+                "key": key,
+                "version_id": resp["VersionId"],
+                "size": len(body),
+                "etag": resp["ETag"].strip('"'),
+            }
+        )
     return objects
 
 
@@ -125,8 +161,15 @@ def test_exact_versions_through_worker_processes_and_io_threads(s3, bucket):
 
 def test_failures_are_recorded_per_object_and_nothing_claims_success(s3, bucket):
     objects = put_objects(s3, bucket, {"in/a.txt": b"a", "in/b.txt": b"b", "in/c.txt": b"c"})
-    objects.append({"bucket": bucket, "key": "in/gone.txt", "version_id": "no-such-version",
-                    "size": 1, "etag": "x"})
+    objects.append(
+        {
+            "bucket": bucket,
+            "key": "in/gone.txt",
+            "version_id": "no-such-version",
+            "size": 1,
+            "etag": "x",
+        }
+    )
     stage(s3, bucket, objects, FAIL_ONE)
     for workers in ("1", "2"):  # in-process, and through the process pool
         run_id = f"fail{workers}"
@@ -145,17 +188,18 @@ def test_failures_are_recorded_per_object_and_nothing_claims_success(s3, bucket)
         assert "ValueError: cannot handle b.txt" in proc.stderr
 
 
-FOREIGN = '''
+FOREIGN = """
 import os, shutil
 open({marker!r}, "w").write("foreign code ran")
 def infin_transform_one_object(filename, output_dir, parentdir, **kwargs):
     open({marker!r}, "w").write("foreign code ran")
     shutil.copy(filename, os.path.join(output_dir, "foreign-" + os.path.basename(filename)))
-'''
+"""
 
 
-def test_staged_code_or_manifest_swapped_after_staging_never_runs(s3, s3_endpoint, bucket,
-                                                                  tmp_path):
+def test_staged_code_or_manifest_swapped_after_staging_never_runs(
+    s3, s3_endpoint, bucket, tmp_path
+):
     """A second S3 client overwrites the staged code.py (or manifest) after staging, before
     the driver reads it: on a versioned bucket the driver reads the version it was given
     (the run's own code runs); without a version (an unversioned bucket) the bytes do not
@@ -170,8 +214,9 @@ def test_staged_code_or_manifest_swapped_after_staging_never_runs(s3, s3_endpoin
     objects = put_objects(s3, bucket, {"in/a.txt": b"a", "in/b.txt": b"b"})
 
     stage(s3, bucket, objects, COPY_ONE, name="swap")
-    other.put_object(Bucket=bucket, Key="swap/code.py",
-                     Body=FOREIGN.format(marker=str(marker)).encode())
+    other.put_object(
+        Bucket=bucket, Key="swap/code.py", Body=FOREIGN.format(marker=str(marker)).encode()
+    )
     proc = run_driver(bucket, "swap-versioned", "--workers", "1", stage_name="swap")
     assert proc.returncode == 0, proc.stderr
     assert not marker.exists()
@@ -186,9 +231,13 @@ def test_staged_code_or_manifest_swapped_after_staging_never_runs(s3, s3_endpoin
         name = "swap-" + swapped.split(".")[0]
         stage(s3, plain, objects, COPY_ONE, name=name)
         assert not any(a.endswith("-version-id") for a in _STAGED[(plain, name)])
-        body = (FOREIGN.format(marker=str(marker)).encode() if swapped == "code.py" else
-                s3.get_object(Bucket=plain, Key=f"{name}/manifest.jsonl")["Body"].read()
-                .replace(b"fp-", b"forged-"))
+        body = (
+            FOREIGN.format(marker=str(marker)).encode()
+            if swapped == "code.py"
+            else s3.get_object(Bucket=plain, Key=f"{name}/manifest.jsonl")["Body"]
+            .read()
+            .replace(b"fp-", b"forged-")
+        )
         other.put_object(Bucket=plain, Key=f"{name}/{swapped}", Body=body)
         proc = run_driver(plain, name, "--workers", "1", stage_name=name)
         assert proc.returncode == 1
@@ -204,13 +253,18 @@ def test_staged_code_or_manifest_swapped_after_staging_never_runs(s3, s3_endpoin
 
 def test_user_code_that_exits_or_kills_its_worker(s3, bucket):
     objects = put_objects(s3, bucket, {"in/a.txt": b"a", "in/b.txt": b"b"})
-    stage(s3, bucket, objects, '''
+    stage(
+        s3,
+        bucket,
+        objects,
+        """
 import os, shutil, sys
 def infin_transform_one_object(filename, output_dir, parentdir, **kwargs):
     if filename.endswith("b.txt"):
         sys.exit(3)
     shutil.copy(filename, output_dir)
-''')
+""",
+    )
     proc = run_driver(bucket, "exits", "--workers", "1")
     assert proc.returncode == 1
     out = outputs(s3, bucket, "exits")
@@ -219,11 +273,17 @@ def infin_transform_one_object(filename, output_dir, parentdir, **kwargs):
     assert out["a.txt"] == b"a"
 
     # A worker process that dies is a failure of its task, not a hang.
-    stage(s3, bucket, objects, '''
+    stage(
+        s3,
+        bucket,
+        objects,
+        """
 import os
 def infin_transform_one_object(filename, output_dir, parentdir, **kwargs):
     os._exit(9)
-''', name="stage-dies")
+""",
+        name="stage-dies",
+    )
     proc = run_driver(bucket, "dies", "--workers", "2", stage_name="stage-dies")
     assert proc.returncode == 1
     out = outputs(s3, bucket, "dies")
@@ -231,30 +291,41 @@ def infin_transform_one_object(filename, output_dir, parentdir, **kwargs):
     assert "a worker process died" in out["_FAILED.json"].decode()
 
     # A script may end itself with sys.exit(0); it sees INPUT_DIR and OUTPUT_DIR.
-    stage(s3, bucket, objects, '''
+    stage(
+        s3,
+        bucket,
+        objects,
+        """
 import os, sys
 names = sorted(os.listdir(os.environ["INPUT_DIR"]))
 with open(os.path.join(os.environ["OUTPUT_DIR"], "names.txt"), "w") as fh:
     fh.write(",".join(names))
 sys.exit(0)
-''', name="stage-script")
+""",
+        name="stage-script",
+    )
     proc = run_driver(bucket, "script", stage_name="stage-script", entry_point=driver.SCRIPT)
     assert proc.returncode == 0, proc.stderr
     assert outputs(s3, bucket, "script")["names.txt"] == b"a.txt,b.txt"
 
 
 def test_dir_by_dir_sees_every_folder_once(s3, bucket):
-    objects = put_objects(s3, bucket, {f"in/{d}/{n}.txt": d.encode() for d in ("x", "y")
-                                       for n in range(5)})
-    stage(s3, bucket, objects, '''
+    objects = put_objects(
+        s3, bucket, {f"in/{d}/{n}.txt": d.encode() for d in ("x", "y") for n in range(5)}
+    )
+    stage(
+        s3,
+        bucket,
+        objects,
+        """
 import os
 def infin_transform_dir_by_dir(input_dir, output_dir, dir, **kwargs):
     names = sorted(os.listdir(dir))
     with open(os.path.join(output_dir, os.path.basename(dir) + ".txt"), "w") as fh:
         fh.write(",".join(names))
-''')
-    proc = run_driver(bucket, "dirs", "--workers", "2",
-                      entry_point=driver.DIR_BY_DIR)
+""",
+    )
+    proc = run_driver(bucket, "dirs", "--workers", "2", entry_point=driver.DIR_BY_DIR)
     assert proc.returncode == 0, proc.stderr
     out = outputs(s3, bucket, "dirs")
     assert out["x.txt"] == out["y.txt"] == b"0.txt,1.txt,2.txt,3.txt,4.txt"
@@ -270,9 +341,17 @@ def test_local_path_objects_are_copied_and_checked(s3, bucket, tmp_path):
     files = {"metrics.txt": b"acc=0.9", "model/weights.bin": b"\x00\x01\x02"}
     for rel, data in files.items():
         (root / rel).write_bytes(data)
-    objects = [{"bucket": "", "key": rel, "version_id": "sha256:" + _sha(data),
-                "size": len(data), "etag": _sha(data)[:32], "path": str(root / rel)}
-               for rel, data in files.items()]
+    objects = [
+        {
+            "bucket": "",
+            "key": rel,
+            "version_id": "sha256:" + _sha(data),
+            "size": len(data),
+            "etag": _sha(data)[:32],
+            "path": str(root / rel),
+        }
+        for rel, data in files.items()
+    ]
     stage(s3, bucket, objects, COPY_ONE, prefix="")
     proc = run_driver(bucket, "local-ok", "--workers", "2")
     assert proc.returncode == 0, proc.stderr
@@ -282,8 +361,16 @@ def test_local_path_objects_are_copied_and_checked(s3, bucket, tmp_path):
 
     # The bytes changed after the manifest pinned them; a file is gone: failures, no success.
     (root / "metrics.txt").write_bytes(b"acc=0.1")
-    objects.append({"bucket": "", "key": "missing.txt", "version_id": "sha256:" + _sha(b""),
-                    "size": 0, "etag": "", "path": str(root / "missing.txt")})
+    objects.append(
+        {
+            "bucket": "",
+            "key": "missing.txt",
+            "version_id": "sha256:" + _sha(b""),
+            "size": 0,
+            "etag": "",
+            "path": str(root / "missing.txt"),
+        }
+    )
     stage(s3, bucket, objects, COPY_ONE, prefix="", name="stage2")
     proc = run_driver(bucket, "local-bad", "--workers", "1", stage_name="stage2")
     assert proc.returncode == 1
@@ -301,8 +388,10 @@ def make_wheel(directory: Path, name: str, version: str, value: str) -> Path:
     files = {
         f"{name}/__init__.py": f"VALUE = {value!r}\n".encode(),
         f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
-        f"{dist}/WHEEL": (b"Wheel-Version: 1.0\nGenerator: test_driver\n"
-                          b"Root-Is-Purelib: true\nTag: py3-none-any\n"),
+        f"{dist}/WHEEL": (
+            b"Wheel-Version: 1.0\nGenerator: test_driver\n"
+            b"Root-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
     }
     record = []
     for path, data in files.items():
@@ -324,11 +413,24 @@ def test_requirements_installed_once_per_machine_and_importable(s3, bucket, tmp_
     cache = tmp_path / "req-cache"
     reqs = json.dumps([str(wheel)])
     # Two runs at once, each with two worker processes: one install, both use it.
-    procs = [subprocess.Popen(driver_cmd(bucket, f"req{i}", "--workers", "2",
-                                         "--requirements", reqs,
-                                         "--requirements-cache", str(cache)),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            driver_cmd(
+                bucket,
+                f"req{i}",
+                "--workers",
+                "2",
+                "--requirements",
+                reqs,
+                "--requirements-cache",
+                str(cache),
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
     logs = [p.communicate(timeout=300) for p in procs]
     for p, (stdout, stderr) in zip(procs, logs):
         assert p.returncode == 0, stdout + stderr
@@ -342,8 +444,16 @@ def test_requirements_installed_once_per_machine_and_importable(s3, bucket, tmp_
         value, path = next(iter(out.values())).decode().split(":", 1)
         assert value == "tiny-42" and path.startswith(str(installed[0]))
     # Later runs find them installed; the same list in another order is the same directory.
-    proc = run_driver(bucket, "req-again", "--workers", "1", "--requirements",
-                      json.dumps([str(wheel), " "]), "--requirements-cache", str(cache))
+    proc = run_driver(
+        bucket,
+        "req-again",
+        "--workers",
+        "1",
+        "--requirements",
+        json.dumps([str(wheel), " "]),
+        "--requirements-cache",
+        str(cache),
+    )
     assert proc.returncode == 0, proc.stderr
     assert "installing extra requirements" not in proc.stdout
     assert driver.requirements_key([str(wheel)]) == installed[0].name
@@ -366,9 +476,11 @@ def test_requirements_default_cache_and_failure_stops_before_any_task(s3, bucket
     cache = Path(os.environ["INFINSTOR_REQUIREMENTS_CACHE"])
     assert not any(d.is_dir() for d in cache.iterdir())
 
-    for bad, why in (('["--index-url=http://example.invalid"]', "is a pip option"),
-                     ('{"pillow": 1}', "must be a JSON list of strings"),
-                     ("[not json", "is not a JSON list")):
+    for bad, why in (
+        ('["--index-url=http://example.invalid"]', "is a pip option"),
+        ('{"pillow": 1}', "must be a JSON list of strings"),
+        ("[not json", "is not a JSON list"),
+    ):
         proc = run_driver(bucket, "req-bad2", "--requirements", bad)
         assert proc.returncode == 1 and why in proc.stderr, proc.stderr
 

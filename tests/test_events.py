@@ -14,13 +14,16 @@ from infinstor_jlab.timespec import format_iso, now_ms, parse_time_spec
 
 
 def keys_now(service, bucket):
-    return [(o.key, o.version_id) for o in service.iter_objects(bucket, spec=parse_time_spec("now"))]
+    return [
+        (o.key, o.version_id) for o in service.iter_objects(bucket, spec=parse_time_spec("now"))
+    ]
 
 
 def poller_for(service, bucket) -> EventPoller:
     source = service.index.get_event_source(bucket)
-    return EventPoller(service.s3(), service.sqs(), service.index, bucket,
-                       str(source["queue_url"]), wait_seconds=1)
+    return EventPoller(
+        service.s3(), service.sqs(), service.index, bucket, str(source["queue_url"]), wait_seconds=1
+    )
 
 
 def drain(poller: EventPoller, rounds: int = 5) -> int:
@@ -33,16 +36,28 @@ def drain(poller: EventPoller, rounds: int = 5) -> int:
     return total
 
 
-def s3_record(bucket, key, name, *, version_id=None, sequencer=None, t_ms=None, size=1,
-              etag="0cc175b9c0f1b6a831c399e269772661"):
+def s3_record(
+    bucket,
+    key,
+    name,
+    *,
+    version_id=None,
+    sequencer=None,
+    t_ms=None,
+    size=1,
+    etag="0cc175b9c0f1b6a831c399e269772661",
+):
     obj = {"key": key, "size": size, "eTag": etag}
     if version_id:
         obj["versionId"] = version_id
     if sequencer:
         obj["sequencer"] = sequencer
     return {
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
-        "eventTime": format_iso(t_ms or now_ms()), "eventName": name,
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": "us-east-1",
+        "eventTime": format_iso(t_ms or now_ms()),
+        "eventName": name,
         "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": bucket}, "object": obj},
     }
 
@@ -61,22 +76,29 @@ def test_upload_becomes_visible_through_events(service, s3, bucket):
 def test_notifications_are_merged_and_untrack_removes_only_ours(service, s3, bucket):
     sqs = boto3.client("sqs", endpoint_url=service._endpoint)
     other = sqs.create_queue(QueueName=f"other-{bucket}")["QueueUrl"]
-    other_arn = sqs.get_queue_attributes(QueueUrl=other, AttributeNames=["QueueArn"])[
-        "Attributes"]["QueueArn"]
+    other_arn = sqs.get_queue_attributes(QueueUrl=other, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     theirs = {"Id": "someone-elses", "QueueArn": other_arn, "Events": ["s3:ObjectCreated:Put"]}
     s3.put_bucket_notification_configuration(
-        Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [theirs]})
+        Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [theirs]}
+    )
     service.track(bucket, enable_versioning_consent=True, events=True)
-    ids = {q["Id"] for q in s3.get_bucket_notification_configuration(Bucket=bucket)[
-        "QueueConfigurations"]}
+    ids = {
+        q["Id"]
+        for q in s3.get_bucket_notification_configuration(Bucket=bucket)["QueueConfigurations"]
+    }
     assert ids == {"someone-elses", notification_id_for(bucket)}
     # Tracking twice changes nothing.
     service.track(bucket, enable_versioning_consent=True, events=True)
     again = s3.get_bucket_notification_configuration(Bucket=bucket)["QueueConfigurations"]
     assert len(again) == 2
     queue_url = service.index.get_event_source(bucket)["queue_url"]
-    policy = json.loads(sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["Policy"])[
-        "Attributes"]["Policy"])
+    policy = json.loads(
+        sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["Policy"])["Attributes"][
+            "Policy"
+        ]
+    )
     assert policy["Statement"][0]["Condition"]["ArnLike"]["aws:SourceArn"].endswith(f":{bucket}")
     service.untrack(bucket)
     left = s3.get_bucket_notification_configuration(Bucket=bucket)["QueueConfigurations"]
@@ -95,17 +117,40 @@ def test_real_s3_events_apply_in_sequencer_order_idempotently(service, s3, bucke
     queue_url = poller.queue_url
     t = (now_ms() // 1000) * 1000 + 123  # all in one millisecond
     records = [
-        s3_record(bucket, "k", "ObjectCreated:Put", version_id="v-1", sequencer="0055AED6DCD90281E5", t_ms=t),
-        s3_record(bucket, "k", "ObjectCreated:Put", version_id="v-2", sequencer="0055AED6DCD90281E6", t_ms=t),
-        s3_record(bucket, "k", "ObjectRemoved:DeleteMarkerCreated", version_id="dm-3",
-                  sequencer="0055AED6DCD90281F0", t_ms=t),
-        s3_record(bucket, "k", "ObjectCreated:Put", version_id="v-4", sequencer="0055AED6DCD90282", t_ms=t),
+        s3_record(
+            bucket,
+            "k",
+            "ObjectCreated:Put",
+            version_id="v-1",
+            sequencer="0055AED6DCD90281E5",
+            t_ms=t,
+        ),
+        s3_record(
+            bucket,
+            "k",
+            "ObjectCreated:Put",
+            version_id="v-2",
+            sequencer="0055AED6DCD90281E6",
+            t_ms=t,
+        ),
+        s3_record(
+            bucket,
+            "k",
+            "ObjectRemoved:DeleteMarkerCreated",
+            version_id="dm-3",
+            sequencer="0055AED6DCD90281F0",
+            t_ms=t,
+        ),
+        s3_record(
+            bucket, "k", "ObjectCreated:Put", version_id="v-4", sequencer="0055AED6DCD90282", t_ms=t
+        ),
     ]
     # Out of order, and one message delivered twice.
     for rec in [records[3], records[1], records[0], records[2], records[1]]:
         sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"Records": [rec]}))
-    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(
-        {"Records": [records[2], records[0]]}))
+    sqs.send_message(
+        QueueUrl=queue_url, MessageBody=json.dumps({"Records": [records[2], records[0]]})
+    )
     drain(poller)
     history = service.history(bucket, "k")
     assert [v.version_id for v in history] == ["v-4", "dm-3", "v-2", "v-1"]
@@ -114,9 +159,23 @@ def test_real_s3_events_apply_in_sequencer_order_idempotently(service, s3, bucke
     assert service.index.get_version_at(bucket, "k", end_ms=t - 1) is None
     assert service.index.get_version_at(bucket, "k", end_ms=t).version_id == "v-4"
     # A permanent delete of a version removes it.
-    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"Records": [
-        s3_record(bucket, "k", "ObjectRemoved:Delete", version_id="v-4",
-                  sequencer="0055AED6DCD9028300", t_ms=t + 5)]}))
+    sqs.send_message(
+        QueueUrl=queue_url,
+        MessageBody=json.dumps(
+            {
+                "Records": [
+                    s3_record(
+                        bucket,
+                        "k",
+                        "ObjectRemoved:Delete",
+                        version_id="v-4",
+                        sequencer="0055AED6DCD9028300",
+                        t_ms=t + 5,
+                    )
+                ]
+            }
+        ),
+    )
     drain(poller)
     assert [v.version_id for v in service.history(bucket, "k")] == ["dm-3", "v-2", "v-1"]
 
@@ -127,21 +186,37 @@ def test_malformed_message_is_counted_left_and_others_applied(service, s3, bucke
     drain(poller)
     sqs = service.sqs()
     sqs.send_message(QueueUrl=poller.queue_url, MessageBody="{this is not json")
-    sqs.send_message(QueueUrl=poller.queue_url, MessageBody=json.dumps(
-        {"Records": [s3_record(bucket, "ok.txt", "ObjectCreated:Put", version_id="v-ok",
-                               sequencer="01")]}))
-    sqs.send_message(QueueUrl=poller.queue_url,
-                     MessageBody=json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent"}))
+    sqs.send_message(
+        QueueUrl=poller.queue_url,
+        MessageBody=json.dumps(
+            {
+                "Records": [
+                    s3_record(
+                        bucket, "ok.txt", "ObjectCreated:Put", version_id="v-ok", sequencer="01"
+                    )
+                ]
+            }
+        ),
+    )
+    sqs.send_message(
+        QueueUrl=poller.queue_url,
+        MessageBody=json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent"}),
+    )
     drain(poller)
     assert [k for k, _ in keys_now(service, bucket)] == ["ok.txt"]
     status = service.bucket_status(bucket)
     assert status["malformed_events"] >= 1 and "malformed" in (status["last_error"] or "")
     # The malformed message was not deleted: it is left for the queue's redrive policy.
     time.sleep(0.1)
-    attrs = sqs.get_queue_attributes(QueueUrl=poller.queue_url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-    assert int(attrs["ApproximateNumberOfMessages"]) + int(
-        attrs["ApproximateNumberOfMessagesNotVisible"]) == 1
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=poller.queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    assert (
+        int(attrs["ApproximateNumberOfMessages"])
+        + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+        == 1
+    )
 
 
 def test_deletes_reach_the_index_through_reconcile(service, s3, bucket):
@@ -210,9 +285,22 @@ def test_watch_command_keeps_an_index_current(service, s3, bucket, index_url):
     service.track(bucket, enable_versioning_consent=True, events=True)
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "infinstor_jlab.cli", "watch", bucket, "--wait", "1",
-         "--reconcile", "0", "--index", index_url],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "infinstor_jlab.cli",
+            "watch",
+            bucket,
+            "--wait",
+            "1",
+            "--reconcile",
+            "0",
+            "--index",
+            index_url,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         time.sleep(1.0)

@@ -51,12 +51,27 @@ def test_help_all_lists_every_setting():
 
     launcher = shutil.which("jupyter-infinstor-jlab", path=os.path.dirname(sys.executable))
     cmd = [launcher] if launcher else [sys.executable, "-m", "infinstor_jlab.app"]
-    out = subprocess.run([*cmd, "--help-all"], capture_output=True, text=True, timeout=120,
-                         check=True).stdout
-    for name in ("index_url", "s3_endpoint_url", "sqs_wait_seconds", "reconcile_interval",
-                 "track_buckets", "watch_buckets", "preview_max_bytes", "thread_pool_size",
-                 "query_thread_pool_size", "transform_output_uri", "local_executor_class"):
+    out = subprocess.run(
+        [*cmd, "--help-all"], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+    for name in (
+        "index_url",
+        "s3_endpoint_url",
+        "sqs_wait_seconds",
+        "reconcile_interval",
+        "track_buckets",
+        "watch_buckets",
+        "preview_max_bytes",
+        "thread_pool_size",
+        "query_thread_pool_size",
+        "transform_output_uri",
+        "local_executor_class",
+    ):
         assert f"--InfinstorApp.{name}=" in out, name
-    for option in ("--LocalExecutor.workers=", "--SparkExecutor.master=",
-                   "--EmrExecutor.cluster_id=", "--ServerApp.port="):
+    for option in (
+        "--LocalExecutor.workers=",
+        "--SparkExecutor.master=",
+        "--EmrExecutor.cluster_id=",
+        "--ServerApp.port=",
+    ):
         assert option in out, option

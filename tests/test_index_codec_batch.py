@@ -53,8 +53,10 @@ def test_encode_etags_is_encode_etag_per_item(batch):
 
 
 def test_large_aws_batches():
-    ids = [base64.b64encode(os.urandom(24)).decode().replace("+", ".").replace("/", "_")
-           for _ in range(5000)]
+    ids = [
+        base64.b64encode(os.urandom(24)).decode().replace("+", ".").replace("/", "_")
+        for _ in range(5000)
+    ]
     assert encode_version_ids(ids) == [encode_version_id(v) for v in ids]
     tags = [f'"{os.urandom(16).hex()}"' if i % 7 else "" for i in range(5000)]
     assert encode_etags(tags) == [encode_etag(e) for e in tags]

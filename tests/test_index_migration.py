@@ -93,15 +93,19 @@ ETAG = '"' + "ab" * 16 + '"'
 TABLES = ("buckets", "versions", "folders", "labels")
 # versions in schemas 1-3, as schema 1 defines it (schema 4 packs vid, size and etag into
 # one column), under the name a copy is built with
-VERSIONS_V3 = SCHEMA_V1[SCHEMA_V1.index("CREATE TABLE IF NOT EXISTS versions("):].split(";")[0] \
+VERSIONS_V3 = (
+    SCHEMA_V1[SCHEMA_V1.index("CREATE TABLE IF NOT EXISTS versions(") :]
+    .split(";")[0]
     .replace("IF NOT EXISTS versions(", "versions_v3(", 1)
+)
 
 
 def old_version_rows(conn: sqlite3.Connection, schema: str) -> list[tuple]:
     """``schema``.versions rows (current layout) as schemas 1-3 stored them."""
     out = []
     for b, key, t, r, packed, f, seq in conn.execute(
-            f"SELECT b, key, t, r, packed, f, seq FROM {schema}.versions"):
+        f"SELECT b, key, t, r, packed, f, seq FROM {schema}.versions"
+    ):
         vid, size, etag, is_delete = unpack_version(packed)
         assert is_delete == bool(f & 1)
         out.append((b, key, t, r, vid, size, etag, f, seq))
@@ -122,8 +126,16 @@ def history(seed: int, n: int) -> list[Op]:
         key = rng.choice(keys)
         prev = last.get(key)
         is_delete = prev is not None and rng.random() < 0.2
-        ops.append(Op(key, f"v{i:05d}-{seed}", t, is_delete, 0 if is_delete else i + 1,
-                      "" if is_delete else ETAG))
+        ops.append(
+            Op(
+                key,
+                f"v{i:05d}-{seed}",
+                t,
+                is_delete,
+                0 if is_delete else i + 1,
+                "" if is_delete else ETAG,
+            )
+        )
         last[key] = t
     return ops
 
@@ -138,14 +150,30 @@ def build_current(path: str, buckets: dict[str, list[Op]], finished: set[str]) -
             through = entries[half][0]
             first = [e for e in entries if e.key <= through]
             rest = [e for e in entries if e.key > through]
-            idx.merge_listing(name, first, after_key=None, through_key=through,
-                              scan_started_ms=FAR_FUTURE_MS)
-            idx.merge_listing(name, rest, after_key=through, through_key=None,
-                              scan_started_ms=FAR_FUTURE_MS)
+            idx.merge_listing(
+                name, first, after_key=None, through_key=through, scan_started_ms=FAR_FUTURE_MS
+            )
+            idx.merge_listing(
+                name, rest, after_key=through, through_key=None, scan_started_ms=FAR_FUTURE_MS
+            )
             if name in finished:
                 idx.finish_scan(name, FAR_FUTURE_MS)
-        idx.insert_label(LabelRecord("lbl", "one", "x/", "snapshot", None, BASE_MS + 10**6,
-                                     "tm...", "f" * 64, 3, 42, "d", BASE_MS))
+        idx.insert_label(
+            LabelRecord(
+                "lbl",
+                "one",
+                "x/",
+                "snapshot",
+                None,
+                BASE_MS + 10**6,
+                "tm...",
+                "f" * 64,
+                3,
+                42,
+                "d",
+                BASE_MS,
+            )
+        )
     finally:
         idx.close()
 
@@ -161,8 +189,10 @@ def write_v1_copy(source: str, path: str) -> None:
         conn.execute("BEGIN")
         for table in TABLES:
             if table == "versions":
-                conn.executemany("INSERT INTO main.versions VALUES(?,?,?,?,?,?,?,?,?)",
-                                 old_version_rows(conn, "src"))
+                conn.executemany(
+                    "INSERT INTO main.versions VALUES(?,?,?,?,?,?,?,?,?)",
+                    old_version_rows(conn, "src"),
+                )
                 continue
             # schema 1's columns only (later schemas added some to buckets)
             cols = ", ".join(row[1] for row in conn.execute(f"PRAGMA main.table_info({table})"))
@@ -180,8 +210,10 @@ def write_v3_copy(source: str, path: str) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("BEGIN")
-        indexes = conn.execute("SELECT sql FROM sqlite_master WHERE type='index' "
-                               "AND tbl_name='versions' AND sql IS NOT NULL").fetchall()
+        indexes = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type='index' "
+            "AND tbl_name='versions' AND sql IS NOT NULL"
+        ).fetchall()
         rows = old_version_rows(conn, "main")
         conn.execute(VERSIONS_V3)
         conn.executemany("INSERT INTO versions_v3 VALUES(?,?,?,?,?,?,?,?,?)", rows)
@@ -226,11 +258,13 @@ def answers(idx: SqliteSnapshotIndex, bucket: str, ops: list[Op]) -> dict:
         out[("snap", t)] = [repr(o) for o in idx.iter_view(bucket, end_ms=t)]
         for prefix in ("", "x/", "y/q/"):
             page = idx.list_view(bucket, end_ms=t, prefix=prefix, delimiter="/", max_keys=7)
-            out[("page", t, prefix)] = ([repr(o) for o in page.objects], page.prefixes,
-                                        token_position(page.next_token))
+            out[("page", t, prefix)] = (
+                [repr(o) for o in page.objects],
+                page.prefixes,
+                token_position(page.next_token),
+            )
         for t2 in probes[i : i + 4]:
-            out[("slice", t, t2)] = [repr(o) for o in idx.iter_view(bucket, start_ms=t,
-                                                                    end_ms=t2)]
+            out[("slice", t, t2)] = [repr(o) for o in idx.iter_view(bucket, start_ms=t, end_ms=t2)]
             page = idx.list_view(bucket, start_ms=t, end_ms=t2, delimiter="/")
             out[("slice-page", t, t2)] = ([repr(o) for o in page.objects], page.prefixes)
         out[("diff", t)] = idx.diff(bucket, prefix="", from_ms=probes[0], to_ms=t).to_json()
@@ -252,8 +286,12 @@ def all_answers(idx: SqliteSnapshotIndex, buckets: dict[str, list[Op]]) -> dict:
 def index_names(path: str) -> set[str]:
     conn = sqlite3.connect(path)
     try:
-        return {row[0] for row in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type='index' AND sql IS NOT NULL")}
+        return {
+            row[0]
+            for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='index' AND sql IS NOT NULL"
+            )
+        }
     finally:
         conn.close()
 
@@ -261,8 +299,10 @@ def index_names(path: str) -> set[str]:
 def timeline_hours(path: str) -> list[tuple]:
     conn = sqlite3.connect(path)
     try:
-        return conn.execute("SELECT b, h, created, deleted FROM timeline_hours "
-                            "WHERE created OR deleted ORDER BY b, h").fetchall()
+        return conn.execute(
+            "SELECT b, h, created, deleted FROM timeline_hours "
+            "WHERE created OR deleted ORDER BY b, h"
+        ).fetchall()
     finally:
         conn.close()
 
@@ -302,8 +342,9 @@ def test_an_index_in_schema_1_is_migrated_on_open_and_answers_the_same(files):
                     assert got == [(k, model[k].version_id) for k in sorted(model)]
         # it keeps working for writes: an event and a re-listing land in both alike
         for idx in (ref, migrated):
-            idx.append_versions("two", [brute.to_entry(Op("x/p/new.csv", "vnew",
-                                                          BASE_MS + 10**9, False, 5, ETAG))])
+            idx.append_versions(
+                "two", [brute.to_entry(Op("x/p/new.csv", "vnew", BASE_MS + 10**9, False, 5, ETAG))]
+            )
             idx.finish_scan("two", FAR_FUTURE_MS)
         assert all_answers(migrated, buckets) == all_answers(ref, buckets)
     finally:
@@ -331,11 +372,12 @@ def test_an_index_in_schema_2_is_migrated_on_open_and_answers_the_same(files, tm
         # listings as of an early time skip folders, and go on doing so correctly after a
         # write that moves a folder's first version time back
         for idx in (ref, migrated):
-            idx.append_versions("two", [brute.to_entry(Op("x/p/early.csv", "vearly",
-                                                          BASE_MS - 10**6, False, 5, ETAG))])
+            idx.append_versions(
+                "two",
+                [brute.to_entry(Op("x/p/early.csv", "vearly", BASE_MS - 10**6, False, 5, ETAG))],
+            )
         assert all_answers(migrated, buckets) == all_answers(ref, buckets)
-        assert [o.key for o in migrated.iter_view("two", end_ms=BASE_MS - 1)] == [
-            "x/p/early.csv"]
+        assert [o.key for o in migrated.iter_view("two", end_ms=BASE_MS - 1)] == ["x/p/early.csv"]
     finally:
         ref.close()
         migrated.close()
@@ -358,8 +400,7 @@ def versions_columns(path: str) -> list[str]:
         conn.close()
 
 
-def test_an_index_in_schema_3_is_migrated_on_open_and_answers_the_same(files, tmp_path,
-                                                                       caplog):
+def test_an_index_in_schema_3_is_migrated_on_open_and_answers_the_same(files, tmp_path, caplog):
     buckets, current, _ = files
     old = str(tmp_path / "v3.sqlite")
     write_v3_copy(current, old)
@@ -375,15 +416,23 @@ def test_an_index_in_schema_3_is_migrated_on_open_and_answers_the_same(files, tm
         assert all_answers(migrated, buckets) == all_answers(ref, buckets)
         # writes go on landing alike: an event, a re-listing of a key, a permanent delete
         for idx in (ref, migrated):
-            idx.append_versions("one", [brute.to_entry(Op("x/p/new.csv", "vnew",
-                                                          BASE_MS + 10**9, False, 5, ETAG))])
+            idx.append_versions(
+                "one", [brute.to_entry(Op("x/p/new.csv", "vnew", BASE_MS + 10**9, False, 5, ETAG))]
+            )
             ops = buckets["two"]
             key = ops[0].key
             chain = [e for e in brute.listing_entries(ops) if e.key == key]
-            idx.merge_listing("two", chain, after_key=None, through_key=None,
-                              scan_started_ms=FAR_FUTURE_MS, keys_only=True)
-            idx.remove_versions("three", [(buckets["three"][0].key,
-                                           buckets["three"][0].version_id)])
+            idx.merge_listing(
+                "two",
+                chain,
+                after_key=None,
+                through_key=None,
+                scan_started_ms=FAR_FUTURE_MS,
+                keys_only=True,
+            )
+            idx.remove_versions(
+                "three", [(buckets["three"][0].key, buckets["three"][0].version_id)]
+            )
         assert all_answers(migrated, buckets) == all_answers(ref, buckets)
     finally:
         ref.close()

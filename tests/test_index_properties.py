@@ -129,7 +129,8 @@ _vid_st = st.one_of(
 )
 _etag_st = st.one_of(
     st.tuples(st.integers(0, 2**128 - 1), st.integers(0, 10000)).map(
-        lambda t: f'"{t[0]:032x}"' if t[1] == 0 or t[1] % 4 else f'"{t[0]:032x}-{t[1]}"'),
+        lambda t: f'"{t[0]:032x}"' if t[1] == 0 or t[1] % 4 else f'"{t[0]:032x}-{t[1]}"'
+    ),
     st.text(min_size=1, max_size=8).map(lambda s: '"' + "e" * 130 + s + '"'),  # verbatim
 )
 
@@ -234,8 +235,10 @@ ROLLUP_MS = 997
 
 @pytest.fixture(autouse=True, scope="module")
 def _steady_state_with_narrow_timeline_rows():
-    with mock.patch.object(sqlite_mod, "TIMELINE_ROLLUP_MS", ROLLUP_MS), \
-            mock.patch.object(sqlite_mod.SqliteSnapshotIndex, "EAGER_TIME_INDEX", True):
+    with (
+        mock.patch.object(sqlite_mod, "TIMELINE_ROLLUP_MS", ROLLUP_MS),
+        mock.patch.object(sqlite_mod.SqliteSnapshotIndex, "EAGER_TIME_INDEX", True),
+    ):
         yield
 
 
@@ -315,8 +318,10 @@ def query_plan(plan: str) -> Iterator[None]:
             yield
     elif plan == "folder-skip-lookahead-1":
         # ... and a scan segment looks only one folder ahead for a skippable one.
-        with mock.patch.object(sqlite_mod, "LARGE_FOLDER_VERSIONS", 1), \
-                mock.patch.object(sqlite_mod, "SKIP_LOOKAHEAD", 1):
+        with (
+            mock.patch.object(sqlite_mod, "LARGE_FOLDER_VERSIONS", 1),
+            mock.patch.object(sqlite_mod, "SKIP_LOOKAHEAD", 1),
+        ):
             yield
     elif plan == "short-skip":
         # Listings re-seek past a rolled-up folder after one row instead of stepping over it.
@@ -326,22 +331,30 @@ def query_plan(plan: str) -> Iterator[None]:
         # Slices through the time-index plan; the bucket's time index is built only when a
         # first scan finishes, so here the plan runs without it (the key-ordered fallback),
         # and the writes keep no timeline_hours.
-        with mock.patch.object(
-            sqlite_mod.SqliteSnapshotIndex, "_slice_by_time", lambda *a, **k: True
-        ), mock.patch.object(sqlite_mod.SqliteSnapshotIndex, "EAGER_TIME_INDEX", False):
+        with (
+            mock.patch.object(
+                sqlite_mod.SqliteSnapshotIndex, "_slice_by_time", lambda *a, **k: True
+            ),
+            mock.patch.object(sqlite_mod.SqliteSnapshotIndex, "EAGER_TIME_INDEX", False),
+        ):
             yield
     elif plan == "time-index-built":
         # The same with the bucket's time index built before the first write and maintained
         # by every write after it.
-        with mock.patch.object(
-            sqlite_mod.SqliteSnapshotIndex, "_slice_by_time", lambda *a, **k: True
-        ), mock.patch.object(sqlite_mod.SqliteSnapshotIndex, "EAGER_TIME_INDEX", True):
+        with (
+            mock.patch.object(
+                sqlite_mod.SqliteSnapshotIndex, "_slice_by_time", lambda *a, **k: True
+            ),
+            mock.patch.object(sqlite_mod.SqliteSnapshotIndex, "EAGER_TIME_INDEX", True),
+        ):
             yield
     elif plan == "grouped":
         # Enumerations let SQLite pick each key's newest row (GROUP BY) from the first row on,
         # and every folder counts as large, so the grouped scans skip folders too.
-        with mock.patch.object(sqlite_mod, "GROUP_AFTER_OLDER_ROWS", 0), \
-                mock.patch.object(sqlite_mod, "LARGE_FOLDER_VERSIONS", 1):
+        with (
+            mock.patch.object(sqlite_mod, "GROUP_AFTER_OLDER_ROWS", 0),
+            mock.patch.object(sqlite_mod, "LARGE_FOLDER_VERSIONS", 1),
+        ):
             yield
     elif plan == "grouped-switch":
         # ... or switch to it in the middle of a scan, after the first older version.
@@ -514,8 +527,7 @@ def check_timeline_hours(idx, ops) -> None:
     if idx._time_index(conn, b) is not None:
         for op in ops:
             want.setdefault(op.time_ms // width, [0, 0])[int(op.is_delete)] += 1
-    rows = conn.execute("SELECT h, created, deleted FROM timeline_hours WHERE b=?",
-                        (b,)).fetchall()
+    rows = conn.execute("SELECT h, created, deleted FROM timeline_hours WHERE b=?", (b,)).fetchall()
     assert {h: [c, d] for h, c, d in rows if c or d} == want
 
 
@@ -566,8 +578,11 @@ def answers(idx, ops) -> dict:
     for i, t in enumerate(ts):
         out[("snap", t)] = [ov(o) for o in idx.iter_view(BUCKET, end_ms=t)]
         page = idx.list_view(BUCKET, end_ms=t, delimiter="/")
-        out[("list", t)] = ([ov(o) for o in page.objects], page.prefixes,
-                            token_position(page.next_token))
+        out[("list", t)] = (
+            [ov(o) for o in page.objects],
+            page.prefixes,
+            token_position(page.next_token),
+        )
         for t2 in ts[i : i + 3]:
             out[("slice", t, t2)] = [ov(o) for o in idx.iter_view(BUCKET, start_ms=t, end_ms=t2)]
         d = idx.diff(BUCKET, prefix="", from_ms=ts[0], to_ms=t)
@@ -586,9 +601,7 @@ _PLANS = [
     ),
     pytest.param(
         "folder-skip-lookahead-1",
-        marks=pytest.mark.skipif(
-            not hasattr(sqlite_mod, "SKIP_LOOKAHEAD"), reason="no lookahead"
-        ),
+        marks=pytest.mark.skipif(not hasattr(sqlite_mod, "SKIP_LOOKAHEAD"), reason="no lookahead"),
     ),
     pytest.param(
         "short-skip",
@@ -660,17 +673,29 @@ def check_snapshots_at_every_time(idx, ops) -> None:
         page = idx.list_view(BUCKET, end_ms=t, delimiter="/")
         want_objs, want_prefixes = brute.listing(want, "", "/", None)
         assert ([ov(o) for o in page.objects], page.prefixes) == (
-            [op_t(o) for o in want_objs], want_prefixes), t
+            [op_t(o) for o in want_objs],
+            want_prefixes,
+        ), t
 
 
 @MAIN
-@given(ops=histories(), cuts=cuts_st, order=st.randoms(use_true_random=False),
-       chunks=st.lists(st.integers(1, 6), max_size=5), data=st.data())
+@given(
+    ops=histories(),
+    cuts=cuts_st,
+    order=st.randoms(use_true_random=False),
+    chunks=st.lists(st.integers(1, 6), max_size=5),
+    data=st.data(),
+)
 @example(
     # pages ["a/a"], ["a/b"] merged in the order "a/b" (5 s), then "a/a" (1 s)
-    ops=[Op("a/a", "v1", BASE_MS + 1000, False, 1, '"' + "0" * 32 + '"'),
-         Op("a/b", "v2", BASE_MS + 5000, False, 1, '"' + "0" * 32 + '"')],
-    cuts=[1], order=random.Random(1), chunks=[], data=None,
+    ops=[
+        Op("a/a", "v1", BASE_MS + 1000, False, 1, '"' + "0" * 32 + '"'),
+        Op("a/b", "v2", BASE_MS + 5000, False, 1, '"' + "0" * 32 + '"'),
+    ],
+    cuts=[1],
+    order=random.Random(1),
+    chunks=[],
+    data=None,
 ).via("a folder's first version time goes back when a later page brings an older key")
 def test_listings_between_writes_answer_each_state(ops, cuts, order, chunks, data):
     """What a listing caches about folders (which to skip as of T) never answers for a later
@@ -682,8 +707,9 @@ def test_listings_between_writes_answer_each_state(ops, cuts, order, chunks, dat
         order.shuffle(pages)
         merged: set[str] = set()
         for batch, after, through in pages:
-            idx.merge_listing(BUCKET, batch, after_key=after, through_key=through,
-                              scan_started_ms=FAR_FUTURE_MS)
+            idx.merge_listing(
+                BUCKET, batch, after_key=after, through_key=through, scan_started_ms=FAR_FUTURE_MS
+            )
             merged |= {e.key for e in batch}
             check_snapshots_at_every_time(idx, [op for op in ops if op.key in merged])
     with query_plan("folder-skip"), fresh_index() as idx:
@@ -993,12 +1019,14 @@ def test_a_slice_keeps_versions_written_exactly_at_its_start(plan):
         VersionEntry("e", "e1", t1, 1, etag, False, True),
     ]
     with query_plan(plan), fresh_index() as idx:
-        idx.merge_listing(BUCKET, listing, after_key=None, through_key=None,
-                          scan_started_ms=FAR_FUTURE_MS)
+        idx.merge_listing(
+            BUCKET, listing, after_key=None, through_key=None, scan_started_ms=FAR_FUTURE_MS
+        )
         got = [(o.key, o.version_id) for o in idx.iter_view(BUCKET, start_ms=t1, end_ms=t1)]
         assert got == [("a", "a2"), ("b", "b3"), ("e", "e1")]
-        got = [(o.key, o.version_id, o.size) for o in
-               idx.iter_view(BUCKET, start_ms=t1, end_ms=t1 + 5)]
+        got = [
+            (o.key, o.version_id, o.size) for o in idx.iter_view(BUCKET, start_ms=t1, end_ms=t1 + 5)
+        ]
         assert got == [("a", "a2", 2), ("b", "b3", 3), ("e", "e2", 2)]
 
 
@@ -1101,7 +1129,9 @@ def test_start_after_examples():
         assert keys(start_after="a/1", delimiter="/") == (["b"], ["prefix1/", "prefix2/"])
         assert keys(start_after="a", delimiter="/") == (["b"], ["a/", "prefix1/", "prefix2/"])
         assert keys(start_after="prefix1/", delimiter="/", prefix="prefix1/") == (
-            ["prefix1/object"], [])
+            ["prefix1/object"],
+            [],
+        )
 
 
 @SMALL
@@ -1109,9 +1139,19 @@ def test_start_after_examples():
     token=st.one_of(
         st.text(min_size=1, max_size=30),
         st.binary(min_size=1, max_size=30).map(lambda b: base64.urlsafe_b64encode(b).decode()),
-        st.sampled_from(["garbage", "!!!!", "é", "WzFd", "e30=", "bnVsbA==", "eyJwIjogMX0=",
-                         # {"p": "a", "i": true}: well formed, but not signed by the index
-                         "eyJwIjogImEiLCAiaSI6IHRydWV9"]),
+        st.sampled_from(
+            [
+                "garbage",
+                "!!!!",
+                "é",
+                "WzFd",
+                "e30=",
+                "bnVsbA==",
+                "eyJwIjogMX0=",
+                # {"p": "a", "i": true}: well formed, but not signed by the index
+                "eyJwIjogImEiLCAiaSI6IHRydWV9",
+            ]
+        ),
     )
 )
 def test_bad_continuation_token_is_bad_request(token):

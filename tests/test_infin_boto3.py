@@ -35,8 +35,10 @@ def tt_env(service, index_url, monkeypatch, tmp_path):
 def history(s3, bucket, service):
     """flowers/ as of t0: a(v1), b; as of t1: a(v2), c, b deleted; the slice ``later``
     holds just what arrived after t0."""
-    ids = {"a1": s3.put_object(Bucket=bucket, Key="flowers/a.jpg", Body=b"A-one")["VersionId"],
-           "b": s3.put_object(Bucket=bucket, Key="flowers/b.jpg", Body=b"B")["VersionId"]}
+    ids = {
+        "a1": s3.put_object(Bucket=bucket, Key="flowers/a.jpg", Body=b"A-one")["VersionId"],
+        "b": s3.put_object(Bucket=bucket, Key="flowers/b.jpg", Body=b"B")["VersionId"],
+    }
     s3.put_object(Bucket=bucket, Key="flowers/sub/x.jpg", Body=b"X")
     t0 = next_second()
     ids["a2"] = s3.put_object(Bucket=bucket, Key="flowers/a.jpg", Body=b"A-two")["VersionId"]
@@ -44,8 +46,13 @@ def history(s3, bucket, service):
     s3.delete_object(Bucket=bucket, Key="flowers/b.jpg")
     t1 = next_second()
     service.sync(bucket)
-    return {"bucket": bucket, "t0": format_tm(t0), "t1": format_tm(t1),
-            "later": f"{format_tm(t0 + 1)}-{format_tm(t1)}", "ids": ids}
+    return {
+        "bucket": bucket,
+        "t0": format_tm(t0),
+        "t1": format_tm(t1),
+        "later": f"{format_tm(t0 + 1)}-{format_tm(t1)}",
+        "ids": ids,
+    }
 
 
 def keys(resp):
@@ -87,7 +94,9 @@ def test_documentation_example_with_mlflow_and_rerun(tt_env, history, s3, monkey
     monkeypatch.delenv("INFINSTOR_SNAPSHOT_TIME")
     live = boto3.client("s3")
     assert keys(live.list_objects_v2(Bucket=bucket, Prefix="flowers/", Delimiter="/")) == [
-        "flowers/a.jpg", "flowers/d.jpg"]
+        "flowers/a.jpg",
+        "flowers/d.jpg",
+    ]
 
 
 def history_service(tt_env):
@@ -112,8 +121,12 @@ def test_a_run_after_the_last_sync_reads_what_s3_held_at_its_start(
         client = boto3.client("s3")
         listed = client.list_objects_v2(Bucket=bucket, Prefix="flowers/")
         got = client.get_object(Bucket=bucket, Key="other/new.csv")["Body"].read()
-    assert keys(listed) == ["flowers/a.jpg", "flowers/c.jpg", "flowers/late.jpg",
-                            "flowers/sub/x.jpg"]
+    assert keys(listed) == [
+        "flowers/a.jpg",
+        "flowers/c.jpg",
+        "flowers/late.jpg",
+        "flowers/sub/x.jpg",
+    ]
     assert got == b"N"
     next_second()
     s3.put_object(Bucket=bucket, Key="flowers/later.jpg", Body=b"Z")
@@ -124,13 +137,15 @@ def test_a_run_after_the_last_sync_reads_what_s3_held_at_its_start(
     monkeypatch.setenv("INFINSTOR_SNAPSHOT_TIME", f"run:/{run.info.run_id}")
     again = boto3.client("s3")
     relisted = again.list_objects_v2(Bucket=bucket, Prefix="flowers/")
-    assert [(o["Key"], o["ETag"]) for o in relisted["Contents"]] == \
-        [(o["Key"], o["ETag"]) for o in listed["Contents"]]
+    assert [(o["Key"], o["ETag"]) for o in relisted["Contents"]] == [
+        (o["Key"], o["ETag"]) for o in listed["Contents"]
+    ]
     assert again.head_object(Bucket=bucket, Key="flowers/late.jpg")["VersionId"] == late
 
 
-def test_a_prefix_too_large_to_read_again_warns_and_reads_the_index(tt_env, history, s3,
-                                                                      monkeypatch):
+def test_a_prefix_too_large_to_read_again_warns_and_reads_the_index(
+    tt_env, history, s3, monkeypatch
+):
     from infinstor_jlab.kernel import timetravel
 
     monkeypatch.setattr(timetravel, "CATCH_UP_MAX_VERSIONS", 2)
@@ -160,7 +175,9 @@ def test_original_keyword_snapshot_and_slice(tt_env, history):
     assert snap.get_object(Bucket=bucket, Key="flowers/a.jpg")["Body"].read() == b"A-one"
     sliced = boto3.client("s3", infinstor_time_spec=history["later"])
     assert keys(sliced.list_objects_v2(Bucket=bucket, Prefix="flowers/")) == [
-        "flowers/a.jpg", "flowers/c.jpg"]
+        "flowers/a.jpg",
+        "flowers/c.jpg",
+    ]
     with pytest.raises(ClientError) as err:  # existed, but did not arrive in the window
         sliced.get_object(Bucket=bucket, Key="flowers/sub/x.jpg")
     assert err.value.response["Error"]["Code"] == "NoSuchKey"
@@ -168,8 +185,9 @@ def test_original_keyword_snapshot_and_slice(tt_env, history):
     assert explicit.get_object(Bucket=bucket, Key="flowers/b.jpg")["Body"].read() == b"B"
     # A caller that names a version gets exactly that version.
     v2 = history["ids"]["a2"]
-    assert snap.get_object(Bucket=bucket, Key="flowers/a.jpg", VersionId=v2)["Body"].read() == \
-        b"A-two"
+    assert (
+        snap.get_object(Bucket=bucket, Key="flowers/a.jpg", VersionId=v2)["Body"].read() == b"A-two"
+    )
 
 
 def test_absent_keys_give_s3s_errors(tt_env, history):
@@ -198,16 +216,18 @@ def test_paginators_span_pages(tt_env, history, s3):
     history_service(tt_env).sync(bucket)
     client = tt_env.client(at="now")
     v2 = client.get_paginator("list_objects_v2")
-    pages = list(v2.paginate(Bucket=bucket, Prefix="many/", Delimiter="/",
-                             PaginationConfig={"PageSize": 7}))
+    pages = list(
+        v2.paginate(Bucket=bucket, Prefix="many/", Delimiter="/", PaginationConfig={"PageSize": 7})
+    )
     assert len(pages) == 8
     got = [k for p in pages for k in keys(p)]
     got_prefixes = [c["Prefix"] for p in pages for c in p.get("CommonPrefixes", [])]
     assert got == [f"many/k{i:03d}" for i in range(25)]
     assert got_prefixes == [f"many/d{i:02d}/" for i in range(25)]
     v1 = client.get_paginator("list_objects")
-    pages = list(v1.paginate(Bucket=bucket, Prefix="many/", Delimiter="/",
-                             PaginationConfig={"PageSize": 6}))
+    pages = list(
+        v1.paginate(Bucket=bucket, Prefix="many/", Delimiter="/", PaginationConfig={"PageSize": 6})
+    )
     assert [k for p in pages for k in keys(p)] == got
     assert [c["Prefix"] for p in pages for c in p.get("CommonPrefixes", [])] == got_prefixes
     start = client.list_objects_v2(Bucket=bucket, Prefix="many/", StartAfter="many/k020")
@@ -220,7 +240,10 @@ def test_resource_api_and_downloads(tt_env, history, tmp_path):
     bucket, t0 = history["bucket"], history["t0"]
     res = boto3.resource("s3", infinstor_time_spec=t0)
     assert [o.key for o in res.Bucket(bucket).objects.filter(Prefix="flowers/")] == [
-        "flowers/a.jpg", "flowers/b.jpg", "flowers/sub/x.jpg"]
+        "flowers/a.jpg",
+        "flowers/b.jpg",
+        "flowers/sub/x.jpg",
+    ]
     assert res.Object(bucket, "flowers/a.jpg").get()["Body"].read() == b"A-one"
     target = tmp_path / "a.jpg"
     res.Bucket(bucket).download_file("flowers/a.jpg", str(target))
@@ -235,7 +258,8 @@ def test_resource_api_and_downloads(tt_env, history, tmp_path):
     assert ranged["Body"].read() == b"one"
     session_client = boto3.Session().client("s3", infinstor_time_spec=t0)
     assert keys(session_client.list_objects_v2(Bucket=bucket, Prefix="flowers/b")) == [
-        "flowers/b.jpg"]
+        "flowers/b.jpg"
+    ]
 
 
 def test_untracked_buckets_and_writes_pass_through(tt_env, history, s3):
@@ -248,8 +272,10 @@ def test_untracked_buckets_and_writes_pass_through(tt_env, history, s3):
     assert keys(resp) == ["k"]
     # Writes go to live S3, and the live object is there.
     snap.put_object(Bucket=history["bucket"], Key="outputs/model.bin", Body=b"weights")
-    assert s3.get_object(Bucket=history["bucket"], Key="outputs/model.bin")["Body"].read() == \
-        b"weights"
+    assert (
+        s3.get_object(Bucket=history["bucket"], Key="outputs/model.bin")["Body"].read()
+        == b"weights"
+    )
 
 
 def test_removed_version_says_so(tt_env, history, s3):
@@ -270,8 +296,9 @@ def test_clients_from_several_threads(tt_env, history):
         try:
             client = boto3.session.Session().client("s3", infinstor_time_spec=spec)
             for _ in range(10):
-                listing = tuple(keys(client.list_objects_v2(Bucket=bucket, Prefix="flowers/",
-                                                            Delimiter="/")))
+                listing = tuple(
+                    keys(client.list_objects_v2(Bucket=bucket, Prefix="flowers/", Delimiter="/"))
+                )
                 body = client.get_object(Bucket=bucket, Key="flowers/a.jpg")["Body"].read()
                 results[spec].add((listing, body))
         except BaseException as exc:  # noqa: BLE001 - collected and asserted below
@@ -306,17 +333,43 @@ def test_service_clients_never_time_travel(tt_env, history, service, monkeypatch
     from infinstor_jlab.services.s3 import make_s3_client
 
     internal = make_s3_client()
-    live_keys = [o["Key"] for o in internal.list_objects_v2(
-        Bucket=history["bucket"], Prefix="flowers/").get("Contents", [])]
+    live_keys = [
+        o["Key"]
+        for o in internal.list_objects_v2(Bucket=history["bucket"], Prefix="flowers/").get(
+            "Contents", []
+        )
+    ]
     assert "flowers/c.jpg" in live_keys  # created after t0: the live view
     travelling = boto3.client("s3")
-    assert "flowers/c.jpg" not in keys(travelling.list_objects_v2(
-        Bucket=history["bucket"], Prefix="flowers/"))
+    assert "flowers/c.jpg" not in keys(
+        travelling.list_objects_v2(Bucket=history["bucket"], Prefix="flowers/")
+    )
 
 
-ODD_KEYS = ["a", "a b", "a+b", "a%2Fb", "a/", "a/b", "a/bc", "a/b/c", "a/b/c/d.txt", "a//b", "x//",
-            "x//y", "dir/", "dir/sub/", "dir/sub/f 1.csv", "é", "é/x", "日本/データ.csv", "z-1",
-            "z-2", "z-3/q", "zz"]
+ODD_KEYS = [
+    "a",
+    "a b",
+    "a+b",
+    "a%2Fb",
+    "a/",
+    "a/b",
+    "a/bc",
+    "a/b/c",
+    "a/b/c/d.txt",
+    "a//b",
+    "x//",
+    "x//y",
+    "dir/",
+    "dir/sub/",
+    "dir/sub/f 1.csv",
+    "é",
+    "é/x",
+    "日本/データ.csv",
+    "z-1",
+    "z-2",
+    "z-3/q",
+    "zz",
+]
 
 
 def _v2_pages(client, bucket, params):
@@ -325,8 +378,10 @@ def _v2_pages(client, bucket, params):
     pages, p = [], dict(params)
     for i in range(60):
         r = client.list_objects_v2(Bucket=bucket, **p)
-        page = {k: r.get(k) for k in ("IsTruncated", "KeyCount", "Prefix", "Delimiter",
-                                      "MaxKeys", "EncodingType")}
+        page = {
+            k: r.get(k)
+            for k in ("IsTruncated", "KeyCount", "Prefix", "Delimiter", "MaxKeys", "EncodingType")
+        }
         if i == 0:
             page["StartAfter"] = r.get("StartAfter")
         page["Contents"] = [(o["Key"], o["Size"], o["ETag"]) for o in r.get("Contents", [])]
@@ -361,14 +416,16 @@ def test_list_objects_v2_as_of_now_answers_like_the_live_bucket(tt_env, s3, buck
                         params["StartAfter"] = start_after
                     if checked % 3 == 0:
                         params["EncodingType"] = "url"
-                    assert _v2_pages(travel, bucket, params) == _v2_pages(live, bucket, params), \
+                    assert _v2_pages(travel, bucket, params) == _v2_pages(live, bucket, params), (
                         params
+                    )
                     checked += 1
     assert checked == 288
 
 
 def test_list_objects_v1_marker_is_a_start_after_unless_it_is_a_folder_of_the_listing(
-        tt_env, s3, bucket, service):
+    tt_env, s3, bucket, service
+):
     """ListObjects (V1) lists what sorts after Marker, as V2 does after StartAfter: a marker
     that ends with the delimiter but is a key inside an earlier folder ('a//', whose folder
     'a/' sorts before it) must not bring that folder back; a marker that is a folder of the
@@ -377,13 +434,18 @@ def test_list_objects_v1_marker_is_a_start_after_unless_it_is_a_folder_of_the_li
         s3.put_object(Bucket=bucket, Key=key, Body=b"x")
     service.sync(bucket)
     travel = tt_env.client(at="now")
-    for prefix, delimiter, marker in [("", "/", "a//"), ("", "/", "a/"), ("", "/", "a/b"),
-                                      ("big/", "0", "big/k01000"), ("big/", "0", "big/k0"),
-                                      ("", "//", "a//")]:
-        v1 = travel.list_objects(Bucket=bucket, Prefix=prefix, Delimiter=delimiter,
-                                 Marker=marker)
-        v2 = travel.list_objects_v2(Bucket=bucket, Prefix=prefix, Delimiter=delimiter,
-                                    StartAfter=marker)
+    for prefix, delimiter, marker in [
+        ("", "/", "a//"),
+        ("", "/", "a/"),
+        ("", "/", "a/b"),
+        ("big/", "0", "big/k01000"),
+        ("big/", "0", "big/k0"),
+        ("", "//", "a//"),
+    ]:
+        v1 = travel.list_objects(Bucket=bucket, Prefix=prefix, Delimiter=delimiter, Marker=marker)
+        v2 = travel.list_objects_v2(
+            Bucket=bucket, Prefix=prefix, Delimiter=delimiter, StartAfter=marker
+        )
         got = (keys(v1), [p["Prefix"] for p in v1.get("CommonPrefixes", [])])
         assert got == (keys(v2), [p["Prefix"] for p in v2.get("CommonPrefixes", [])]), marker
         assert all(k > marker for k in got[0] + got[1]), (marker, got)

@@ -12,8 +12,15 @@ from test_api import call, jp_server_config, service_of, track  # noqa: F401 (fi
 
 from infinstor_jlab.rest import scrub_uri
 
-LOGGERS = ("", "tornado", "tornado.general", "tornado.access", "tornado.application",
-           "ServerApp", "InfinstorApp")
+LOGGERS = (
+    "",
+    "tornado",
+    "tornado.general",
+    "tornado.access",
+    "tornado.application",
+    "ServerApp",
+    "InfinstorApp",
+)
 
 
 @pytest.fixture
@@ -42,14 +49,17 @@ def test_scrub_uri_hides_the_values_jupyter_hides():
     assert scrub_uri("/infinstor/x?key=a%2Fb&token=abc&download=1&_xsrf=q") == (
         "/infinstor/x?key=[secret]&token=[secret]&download=1&_xsrf=[secret]"
     )
-    assert scrub_uri("/infinstor/x?at=now&page_token=t") == "/infinstor/x?at=now&page_token=[secret]"
+    assert (
+        scrub_uri("/infinstor/x?at=now&page_token=t") == "/infinstor/x?at=now&page_token=[secret]"
+    )
     assert scrub_uri("/infinstor/x?Token=abc") == "/infinstor/x?Token=[secret]"
     assert scrub_uri("/infinstor/x?mine=abc", ["mine"]) == "/infinstor/x?mine=[secret]"
     assert scrub_uri("/infinstor/x") == "/infinstor/x"
 
 
 async def test_a_failed_download_with_the_token_in_the_url_does_not_log_it(
-        jp_fetch, jp_serverapp, s3, bucket, log_lines):
+    jp_fetch, jp_serverapp, s3, bucket, log_lines
+):
     token = jp_serverapp.identity_provider.token
     assert token
     version = s3.put_object(Bucket=bucket, Key="expired.txt", Body=b"x")["VersionId"]
@@ -60,11 +70,26 @@ async def test_a_failed_download_with_the_token_in_the_url_does_not_log_it(
     # A download link as the sidebar made it: the token in the URL, no Authorization header.
     link = {"Authorization": ""}
     del log_lines[:]
-    await call(jp_fetch, "GET", "buckets", bucket, "object", headers=link, expect=404,
-               params={"key": "deleted.txt", "download": "1", "token": token})
-    await call(jp_fetch, "GET", "buckets", bucket, "object", headers=link, expect=404,
-               params={"key": "expired.txt", "version_id": version, "download": "1",
-                       "token": token})
+    await call(
+        jp_fetch,
+        "GET",
+        "buckets",
+        bucket,
+        "object",
+        headers=link,
+        expect=404,
+        params={"key": "deleted.txt", "download": "1", "token": token},
+    )
+    await call(
+        jp_fetch,
+        "GET",
+        "buckets",
+        bucket,
+        "object",
+        headers=link,
+        expect=404,
+        params={"key": "expired.txt", "version_id": version, "download": "1", "token": token},
+    )
     assert [line for line in log_lines if "404 GET /" in line], log_lines  # logged...
     assert [line for line in log_lines if "token=[secret]" in line], log_lines
     leaked = [line for line in log_lines if token in line]
@@ -72,7 +97,8 @@ async def test_a_failed_download_with_the_token_in_the_url_does_not_log_it(
 
 
 async def test_our_own_failure_with_the_token_in_the_url_does_not_log_it(
-        jp_fetch, jp_serverapp, bucket, monkeypatch, log_lines):
+    jp_fetch, jp_serverapp, bucket, monkeypatch, log_lines
+):
     token = jp_serverapp.identity_provider.token
     service = service_of(jp_serverapp)
 
@@ -81,7 +107,15 @@ async def test_our_own_failure_with_the_token_in_the_url_does_not_log_it(
 
     monkeypatch.setattr(service, "resolve_object", broken)
     del log_lines[:]
-    await call(jp_fetch, "GET", "buckets", bucket, "object", headers={"Authorization": ""},
-               params={"key": "k", "download": "1", "token": token}, expect=500)
+    await call(
+        jp_fetch,
+        "GET",
+        "buckets",
+        bucket,
+        "object",
+        headers={"Authorization": ""},
+        params={"key": "k", "download": "1", "token": token},
+        expect=500,
+    )
     assert [line for line in log_lines if "a bug of ours" in line], log_lines
     assert [line for line in log_lines if token in line] == []

@@ -69,13 +69,15 @@ def handler_routes() -> set[tuple[str, str]]:
 
 
 def documented_routes(spec: dict[str, Any]) -> set[tuple[str, str]]:
-    return {(path, verb) for path, item in spec["paths"].items() for verb in item
-            if verb in VERBS}
+    return {(path, verb) for path, item in spec["paths"].items() for verb in item if verb in VERBS}
 
 
 def transform_routes(spec: dict[str, Any]) -> set[tuple[str, str]]:
-    return {(path, verb) for path, verb in documented_routes(spec)
-            if "transforms" in spec["paths"][path][verb].get("tags", [])}
+    return {
+        (path, verb)
+        for path, verb in documented_routes(spec)
+        if "transforms" in spec["paths"][path][verb].get("tags", [])
+    }
 
 
 def deref(spec: dict[str, Any], node: Any) -> Any:
@@ -131,7 +133,8 @@ def test_openapi_ships_in_the_package():
     # ignore; make sure nothing ignores the document.
     ignored = subprocess.run(
         ["git", "check-ignore", "-q", str(OPENAPI_PATH)],
-        cwd=OPENAPI_PATH.parent, check=False,
+        cwd=OPENAPI_PATH.parent,
+        check=False,
     )
     assert ignored.returncode == 1, "openapi.yaml is git-ignored, so the wheel would miss it"
 
@@ -146,9 +149,17 @@ class Recorder:
         self.seen: set[tuple[str, str]] = set()
         self.statuses: set[tuple[str, str, int]] = set()
 
-    async def __call__(self, method: str, template: str, *, expect: int,
-                       path: dict[str, str] | None = None, params: dict[str, Any] | None = None,
-                       body: Any = None, headers: dict[str, str] | None = None) -> Any:
+    async def __call__(
+        self,
+        method: str,
+        template: str,
+        *,
+        expect: int,
+        path: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
         url = template
         for name, value in (path or {}).items():
             url = url.replace("{" + name + "}", value)
@@ -223,55 +234,68 @@ async def test_real_answers_match_the_document(spec, jp_fetch, s3, bucket):
     await api("GET", "/infinstor/health", expect=200)
     await api("GET", "/infinstor/health", expect=403, headers={"Authorization": ""})
     await api("POST", "/infinstor/buckets/{bucket}/track", path={"bucket": plain}, expect=400)
-    await api("POST", "/infinstor/buckets/{bucket}/track", path={"bucket": missing},
-              body={"enable_versioning": True}, expect=404)
-    tracked = await api("POST", "/infinstor/buckets/{bucket}/track", path=b,
-                        body={"events": True}, expect=200)
+    await api(
+        "POST",
+        "/infinstor/buckets/{bucket}/track",
+        path={"bucket": missing},
+        body={"enable_versioning": True},
+        expect=404,
+    )
+    tracked = await api(
+        "POST", "/infinstor/buckets/{bucket}/track", path=b, body={"events": True}, expect=200
+    )
     await wait_job(api, tracked["sync_job"])
     await api("GET", "/infinstor/buckets", expect=200)
     await api("GET", "/infinstor/syncs/{job_id}", path={"job_id": "nope"}, expect=404)
-    job = await api("POST", "/infinstor/buckets/{bucket}/sync", path=b, body={"full": True},
-                    expect=202)
+    job = await api(
+        "POST", "/infinstor/buckets/{bucket}/sync", path=b, body={"full": True}, expect=202
+    )
     await wait_job(api, job["id"])
     await api("POST", "/infinstor/buckets/{bucket}/sync", path={"bucket": missing}, expect=404)
-    await api("POST", "/infinstor/buckets/{bucket}/sync", path=b, body={"full": 1},
-              expect=400)
+    await api("POST", "/infinstor/buckets/{bucket}/sync", path=b, body={"full": 1}, expect=400)
 
     objects = "/infinstor/buckets/{bucket}/objects"
     await api("GET", objects, path=b, expect=200)
     await api("GET", objects, path=b, params={"at": str(t1), "delimiter": ""}, expect=200)
-    await api("GET", objects, path=b, params={"slice": f"0/{t1}", "max_keys": "1"},
-              expect=200)
+    await api("GET", objects, path=b, params={"slice": f"0/{t1}", "max_keys": "1"}, expect=200)
     await api("GET", objects, path=b, params={"max_keys": "0"}, expect=400)
     await api("GET", objects, path={"bucket": missing}, expect=404)
 
     obj = "/infinstor/buckets/{bucket}/object"
     await api("GET", obj, path=b, params={"key": "a.txt"}, expect=200)
     meta = await api("GET", obj, path=b, params={"key": "d/b.bin", "at": str(t1)}, expect=200)
-    await api("GET", obj, path=b, params={"key": "a.txt", "version_id": meta["version_id"]},
-              expect=404)
-    await api("GET", obj, path=b, params={"key": "d/b.bin", "version_id": meta["version_id"]},
-              expect=200)
-    download = await api("GET", obj, path=b, params={"key": "d/b.bin", "at": str(t1),
-                                                     "download": "1"}, expect=200)
+    await api(
+        "GET", obj, path=b, params={"key": "a.txt", "version_id": meta["version_id"]}, expect=404
+    )
+    await api(
+        "GET", obj, path=b, params={"key": "d/b.bin", "version_id": meta["version_id"]}, expect=200
+    )
+    download = await api(
+        "GET", obj, path=b, params={"key": "d/b.bin", "at": str(t1), "download": "1"}, expect=200
+    )
     assert download.body == bytes(range(200))
-    preview = await api("GET", obj, path=b, params={"key": "d/b.bin", "at": str(t1),
-                                                    "preview": "1"}, expect=200)
+    preview = await api(
+        "GET", obj, path=b, params={"key": "d/b.bin", "at": str(t1), "preview": "1"}, expect=200
+    )
     assert preview.body == bytes(range(64))
     assert preview.headers["X-Infinstor-Truncated"] == "true"
     await api("GET", obj, path=b, expect=400)
     await api("GET", obj, path=b, params={"key": "d/b.bin"}, expect=404)
 
-    ticket = await api("POST", "/infinstor/downloads", body={"bucket": bucket, "key": "d/b.bin",
-                                                             "at": str(t1)}, expect=201)
+    ticket = await api(
+        "POST",
+        "/infinstor/downloads",
+        body={"bucket": bucket, "key": "d/b.bin", "at": str(t1)},
+        expect=201,
+    )
     link = "/infinstor/downloads/{ticket}"
-    download = await api("GET", link, path={"ticket": ticket["ticket"]}, expect=200,
-                         headers={"Authorization": ""})
+    download = await api(
+        "GET", link, path={"ticket": ticket["ticket"]}, expect=200, headers={"Authorization": ""}
+    )
     assert download.body == bytes(range(200))
     await api("GET", link, path={"ticket": ticket["ticket"]}, expect=403)
     await api("POST", "/infinstor/downloads", body={"bucket": bucket}, expect=400)
-    await api("POST", "/infinstor/downloads", body={"bucket": bucket, "key": "d/b.bin"},
-              expect=404)
+    await api("POST", "/infinstor/downloads", body={"bucket": bucket, "key": "d/b.bin"}, expect=404)
 
     history = "/infinstor/buckets/{bucket}/history"
     await api("GET", history, path=b, params={"key": "d/b.bin"}, expect=200)
@@ -282,8 +306,7 @@ async def test_real_answers_match_the_document(spec, jp_fetch, s3, bucket):
     result = await api("GET", diff, path=b, params={"from": str(t1), "to": "now"}, expect=200)
     assert result["counts"] == {"added": 0, "deleted": 1, "modified": 1}
     await api("GET", diff, path=b, params={"from": str(t1)}, expect=400)
-    await api("GET", diff, path={"bucket": missing}, params={"from": "0", "to": "now"},
-              expect=404)
+    await api("GET", diff, path={"bucket": missing}, params={"from": "0", "to": "now"}, expect=404)
 
     timeline = "/infinstor/buckets/{bucket}/timeline"
     await api("GET", timeline, path=b, params={"bins": "5"}, expect=200)
@@ -292,19 +315,23 @@ async def test_real_answers_match_the_document(spec, jp_fetch, s3, bucket):
 
     name = f"lbl-{uuid.uuid4().hex[:8]}"
     label = {"name": name}
-    created = await api("POST", "/infinstor/labels", body={"name": name, "bucket": bucket,
-                                                          "at": str(t1)}, expect=201)
+    created = await api(
+        "POST",
+        "/infinstor/labels",
+        body={"name": name, "bucket": bucket, "at": str(t1)},
+        expect=201,
+    )
     assert created["object_count"] == 2
     await api("POST", "/infinstor/labels", body={"name": name, "bucket": bucket}, expect=409)
     await api("POST", "/infinstor/labels", body={"name": "x y", "bucket": bucket}, expect=400)
-    await api("POST", "/infinstor/labels", body={"name": name + "2", "bucket": missing},
-              expect=404)
+    await api("POST", "/infinstor/labels", body={"name": name + "2", "bucket": missing}, expect=404)
     await api("GET", "/infinstor/labels", expect=200)
     await api("GET", "/infinstor/labels", params={"bucket": bucket}, expect=200)
     await api("GET", "/infinstor/labels/{name}", path=label, expect=200)
     await api("POST", "/infinstor/labels/{name}/verify", path=label, expect=200)
-    await api("POST", "/infinstor/labels/{name}/verify", path=label,
-              body={"check_s3": "no"}, expect=400)
+    await api(
+        "POST", "/infinstor/labels/{name}/verify", path=label, body={"check_s3": "no"}, expect=400
+    )
     await api("GET", objects, path=b, params={"label": name}, expect=200)
     await api("DELETE", "/infinstor/labels/{name}", path=label, expect=204)
     await api("GET", "/infinstor/labels/{name}", path=label, expect=404)
@@ -315,14 +342,19 @@ async def test_real_answers_match_the_document(spec, jp_fetch, s3, bucket):
     await api("GET", "/infinstor/timespec", params={"spec": "A/B"}, expect=400)
     await api("GET", "/infinstor/timespec", params={"spec": "label:/nope"}, expect=404)
 
-    await api("DELETE", "/infinstor/buckets/{bucket}/track", path=b,
-              params={"forget": "maybe"}, expect=400)
+    await api(
+        "DELETE",
+        "/infinstor/buckets/{bucket}/track",
+        path=b,
+        params={"forget": "maybe"},
+        expect=400,
+    )
     await api("DELETE", "/infinstor/buckets/{bucket}/track", path=b, expect=204)
-    await api("DELETE", "/infinstor/buckets/{bucket}/track", path={"bucket": missing},
-              expect=404)
+    await api("DELETE", "/infinstor/buckets/{bucket}/track", path={"bucket": missing}, expect=404)
 
-    assert api.seen == documented_routes(spec) - transform_routes(spec), \
+    assert api.seen == documented_routes(spec) - transform_routes(spec), (
         "some routes were not exercised"
+    )
 
 
 COPY_CELL = """%reset -f
@@ -364,30 +396,38 @@ async def test_transform_answers_match_the_document(spec, jp_fetch, s3, bucket, 
     assert [e["name"] for e in info["executors"]] == ["local", "spark", "emr"]
     assert info["executors"][0]["available"] is True
 
-    checked = await api("POST", "/infinstor/transforms/check", body={"source": COPY_CELL},
-                        expect=200)
+    checked = await api(
+        "POST", "/infinstor/transforms/check", body={"source": COPY_CELL}, expect=200
+    )
     assert checked["entry_point"] == "infin_transform_one_object"
     assert "%reset" not in checked["code"] and "test_infin_transform" not in checked["code"]
-    bad = await api("POST", "/infinstor/transforms/check",
-                    body={"source": "def f(:\n  pass"}, expect=400)
+    bad = await api(
+        "POST", "/infinstor/transforms/check", body={"source": "def f(:\n  pass"}, expect=400
+    )
     assert "line 1" in bad["message"]
     await api("POST", "/infinstor/transforms/check", body={}, expect=400)
 
     t = "copy-" + uuid.uuid4().hex[:6]
-    rev = await api("POST", "/infinstor/transforms", body={"name": t, "source": COPY_CELL},
-                    expect=201)
+    rev = await api(
+        "POST", "/infinstor/transforms", body={"name": t, "source": COPY_CELL}, expect=201
+    )
     assert rev["revision"] == 1 and rev["sha256"] == checked["sha256"]
     assert rev["author"]  # the authenticated Jupyter user
-    again = await api("POST", "/infinstor/transforms", body={"name": t, "source": COPY_CELL},
-                      expect=200)
+    again = await api(
+        "POST", "/infinstor/transforms", body={"name": t, "source": COPY_CELL}, expect=200
+    )
     assert again["revision"] == 1
-    rev2 = await api("POST", "/infinstor/transforms",
-                     body={"name": t, "source": COPY_CELL + "\nX = 1\n"}, expect=201)
+    rev2 = await api(
+        "POST",
+        "/infinstor/transforms",
+        body={"name": t, "source": COPY_CELL + "\nX = 1\n"},
+        expect=201,
+    )
     assert rev2["revision"] == 2
-    await api("POST", "/infinstor/transforms", body={"name": "bad name", "source": "x = 1"},
-              expect=400)
-    await api("POST", "/infinstor/transforms", body={"name": "ok", "source": "x ="},
-              expect=400)
+    await api(
+        "POST", "/infinstor/transforms", body={"name": "bad name", "source": "x = 1"}, expect=400
+    )
+    await api("POST", "/infinstor/transforms", body={"name": "ok", "source": "x ="}, expect=400)
     listed = await api("GET", "/infinstor/transforms", expect=200)
     mine = next(x for x in listed["transforms"] if x["name"] == t)
     assert [r["revision"] for r in mine["revisions"]] == [2, 1] and "code" not in mine["latest"]
@@ -396,11 +436,20 @@ async def test_transform_answers_match_the_document(spec, jp_fetch, s3, bucket, 
     await api("GET", "/infinstor/transforms/{name}", path={"name": "nope"}, expect=404)
 
     out_label = "out-" + uuid.uuid4().hex[:6]
-    run = await api("POST", "/infinstor/runs", body={
-        "transform": t, "revision": 1, "executor": "local",
-        "input": {"type": "view", "bucket": bucket, "prefix": "in/", "at": "now"},
-        "output_uri": f"s3://{bucket}/out/", "kwargs": {"tag": "x-"},
-        "label_output": out_label}, expect=201)
+    run = await api(
+        "POST",
+        "/infinstor/runs",
+        body={
+            "transform": t,
+            "revision": 1,
+            "executor": "local",
+            "input": {"type": "view", "bucket": bucket, "prefix": "in/", "at": "now"},
+            "output_uri": f"s3://{bucket}/out/",
+            "kwargs": {"tag": "x-"},
+            "label_output": out_label,
+        },
+        expect=201,
+    )
     assert run["state"] in ("queued", "running") and run["total"] == 3
     done = await wait_run(api, run["id"])
     assert done["state"] == "succeeded", done
@@ -408,21 +457,35 @@ async def test_transform_answers_match_the_document(spec, jp_fetch, s3, bucket, 
     assert done["output_uri"] == f"s3://{bucket}/out/{run['id']}/"
     assert done["output_label"] == out_label and done["label_error"] is None
     # The output is in the index (browsable at once) and its label pins it.
-    page = json.loads((await jp_fetch("infinstor", "buckets", bucket, "objects",
-                                      params={"prefix": f"out/{run['id']}/"})).body)
+    page = json.loads(
+        (
+            await jp_fetch(
+                "infinstor", "buckets", bucket, "objects", params={"prefix": f"out/{run['id']}/"}
+            )
+        ).body
+    )
     names = sorted(o["key"].rsplit("/", 1)[1] for o in page["objects"])
     assert names == ["_SUCCESS.json", "x-a.txt", "x-b.txt", "x-c.txt"]
     label = json.loads((await jp_fetch("infinstor", "labels", out_label)).body)
     assert label["object_count"] == 4 and run["id"] in label["description"]
     params = mlflow.tracking.MlflowClient().get_run(run["id"]).data.params
     assert params["transform_name"] == t and params["transform_revision"] == "1"
-    log = await api("GET", "/infinstor/runs/{run_id}/log", path={"run_id": run["id"]},
-                    params={"lines": "50"}, expect=200)
+    log = await api(
+        "GET",
+        "/infinstor/runs/{run_id}/log",
+        path={"run_id": run["id"]},
+        params={"lines": "50"},
+        expect=200,
+    )
     assert "_SUCCESS.json" in log["log"] or "succeeded" in log["log"].lower() or log["log"]
-    await api("GET", "/infinstor/runs/{run_id}/log", path={"run_id": run["id"]},
-              params={"lines": "0"}, expect=400)
-    await api("POST", "/infinstor/runs/{run_id}/cancel", path={"run_id": run["id"]},
-              expect=409)
+    await api(
+        "GET",
+        "/infinstor/runs/{run_id}/log",
+        path={"run_id": run["id"]},
+        params={"lines": "0"},
+        expect=400,
+    )
+    await api("POST", "/infinstor/runs/{run_id}/cancel", path={"run_id": run["id"]}, expect=409)
 
     for body, status in [
         ({"transform": t, "executor": "mainframe", "output_uri": f"s3://{bucket}/o/"}, 400),
@@ -431,21 +494,32 @@ async def test_transform_answers_match_the_document(spec, jp_fetch, s3, bucket, 
         ({"transform": t, "output_uri": "not-s3"}, 400),
         ({"transform": t, "output_uri": f"s3://{bucket}/o/", "revision": 9}, 404),
         ({"transform": "nope", "output_uri": f"s3://{bucket}/o/"}, 404),
-        ({"transform": t, "output_uri": f"s3://{bucket}/o/",
-          "input": {"type": "label", "label": "no-such-label"}}, 404),
+        (
+            {
+                "transform": t,
+                "output_uri": f"s3://{bucket}/o/",
+                "input": {"type": "label", "label": "no-such-label"},
+            },
+            404,
+        ),
         ({"transform": t, "output_uri": f"s3://{bucket}/o/", "label_output": out_label}, 409),
         ({"transform": t, "output_uri": f"s3://{bucket}/o/", "input": "label"}, 400),
     ]:
         await api("POST", "/infinstor/runs", body=body, expect=status)
 
     slow = "slow-" + uuid.uuid4().hex[:6]
-    await api("POST", "/infinstor/transforms", body={"name": slow, "source": SLOW_CELL},
-              expect=201)
-    started = await api("POST", "/infinstor/runs", body={
-        "transform": slow, "input": {"type": "label", "label": out_label},
-        "output_uri": f"s3://{bucket}/slow/"}, expect=201)
-    await api("POST", "/infinstor/runs/{run_id}/cancel", path={"run_id": started["id"]},
-              expect=200)
+    await api("POST", "/infinstor/transforms", body={"name": slow, "source": SLOW_CELL}, expect=201)
+    started = await api(
+        "POST",
+        "/infinstor/runs",
+        body={
+            "transform": slow,
+            "input": {"type": "label", "label": out_label},
+            "output_uri": f"s3://{bucket}/slow/",
+        },
+        expect=201,
+    )
+    await api("POST", "/infinstor/runs/{run_id}/cancel", path={"run_id": started["id"]}, expect=200)
     cancelled = await wait_run(api, started["id"], timeout=30)
     assert cancelled["state"] == "cancelled"
     assert mlflow.tracking.MlflowClient().get_run(started["id"]).info.status == "KILLED"
@@ -462,8 +536,9 @@ async def test_transform_answers_match_the_document(spec, jp_fetch, s3, bucket, 
     await api("GET", "/infinstor/runs/{run_id}/log", path={"run_id": "nope"}, expect=404)
     await api("DELETE", "/infinstor/transforms/{name}", path={"name": t}, expect=204)
     await api("DELETE", "/infinstor/transforms/{name}", path={"name": t}, expect=404)
-    assert (await api("GET", "/infinstor/runs/{run_id}", path={"run_id": run["id"]},
-                      expect=200))["state"] == "succeeded"  # runs outlive their transform
+    assert (await api("GET", "/infinstor/runs/{run_id}", path={"run_id": run["id"]}, expect=200))[
+        "state"
+    ] == "succeeded"  # runs outlive their transform
 
     assert api.seen == transform_routes(spec), "some transform routes were not exercised"
 
@@ -473,9 +548,12 @@ async def test_transform_answers_match_the_document(spec, jp_fetch, s3, bucket, 
 def live_server(tmp_path, index_url, s3_endpoint):
     """``jupyter server`` as a real subprocess with the extension, on moto and a temp index
     (tests/live_server.py)."""
-    server = LiveServer(tmp_path, index_url=index_url, s3_endpoint=s3_endpoint,
-                        args=["--InfinstorApp.sqs_wait_seconds=1",
-                              "--InfinstorApp.reconcile_interval=0"])
+    server = LiveServer(
+        tmp_path,
+        index_url=index_url,
+        s3_endpoint=s3_endpoint,
+        args=["--InfinstorApp.sqs_wait_seconds=1", "--InfinstorApp.reconcile_interval=0"],
+    )
     with server:
         yield server.base, server.token, server.session
 
@@ -502,13 +580,18 @@ def test_schemathesis_finds_no_server_errors_or_schema_violations(live_server, s
         assert time.monotonic() < deadline
         time.sleep(0.1)
     label = f"fuzz-{uuid.uuid4().hex[:6]}"
-    resp = session.post(f"{base}/infinstor/labels", json={"name": label, "bucket": bucket},
-                        timeout=10)
+    resp = session.post(
+        f"{base}/infinstor/labels", json={"name": label, "bucket": bucket}, timeout=10
+    )
     assert resp.status_code == 201, resp.text
 
     schema = schemathesis.openapi.from_path(OPENAPI_PATH)
-    checks = [not_a_server_error, status_code_conformance, content_type_conformance,
-              response_schema_conformance]
+    checks = [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_schema_conformance,
+    ]
     operations = [result.ok() for result in schema.get_all_operations()]
     # Destructive verbs last, so the others still meet the tracked bucket and its label.
     operations.sort(key=lambda op: op.method.upper() == "DELETE")
@@ -519,8 +602,11 @@ def test_schemathesis_finds_no_server_errors_or_schema_violations(live_server, s
     # Valid and then invalid input (negative mode: wrong types, missing required fields);
     # each with generated path parameters (mostly unknown names), then with the real
     # bucket/label and generated query parameters and bodies.
-    passes = [(mode, use_fixed) for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
-              for use_fixed in (False, True)]
+    passes = [
+        (mode, use_fixed)
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+        for use_fixed in (False, True)
+    ]
     for mode, use_fixed in passes:
         for operation in operations:
             names = [p.name for p in operation.path_parameters]
@@ -528,15 +614,20 @@ def test_schemathesis_finds_no_server_errors_or_schema_violations(live_server, s
             if use_fixed and not path_parameters:
                 continue
 
-            @settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None, derandomize=True,
-                      phases=[Phase.explicit, Phase.generate],
-                      suppress_health_check=list(HealthCheck))
+            @settings(
+                max_examples=FUZZ_EXAMPLES,
+                deadline=None,
+                database=None,
+                derandomize=True,
+                phases=[Phase.explicit, Phase.generate],
+                suppress_health_check=list(HealthCheck),
+            )
             @given(case=operation.as_strategy(mode, path_parameters=path_parameters))
             def fuzz(case):
-                response = case.call_and_validate(base_url=base, session=session,
-                                                  checks=checks, timeout=15)
-                statuses.setdefault(f"{case.method} {case.path}", set()).add(
-                    response.status_code)
+                response = case.call_and_validate(
+                    base_url=base, session=session, checks=checks, timeout=15
+                )
+                statuses.setdefault(f"{case.method} {case.path}", set()).add(response.status_code)
 
             fuzz()
             ran += 1
@@ -544,8 +635,12 @@ def test_schemathesis_finds_no_server_errors_or_schema_violations(live_server, s
     print(json.dumps({k: sorted(v) for k, v in sorted(statuses.items())}, indent=1))
     # The fuzzing reached the handlers' happy paths, not only their refusals.
     ok = {label for label, codes in statuses.items() if codes & {200, 201, 202, 204}}
-    assert {"GET /infinstor/buckets/{bucket}/objects", "GET /infinstor/labels/{name}",
-            "POST /infinstor/labels/{name}/verify", "GET /infinstor/buckets/{bucket}/timeline",
-            "POST /infinstor/buckets/{bucket}/sync"} <= ok, statuses
+    assert {
+        "GET /infinstor/buckets/{bucket}/objects",
+        "GET /infinstor/labels/{name}",
+        "POST /infinstor/labels/{name}/verify",
+        "GET /infinstor/buckets/{bucket}/timeline",
+        "POST /infinstor/buckets/{bucket}/sync",
+    } <= ok, statuses
     if FUZZ_EXAMPLES <= 10:
         assert time.monotonic() - started < 60

@@ -17,10 +17,16 @@ ROOT = Path(__file__).resolve().parent.parent
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def _run(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
-         timeout: float = 600) -> str:
-    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+def _run(
+    cmd: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 600,
+) -> str:
+    proc = subprocess.run(
+        cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    )
     out = ANSI.sub("", proc.stdout + proc.stderr)
     assert proc.returncode == 0, f"{' '.join(cmd)} failed ({proc.returncode}):\n{out[-4000:]}"
     return out
@@ -28,16 +34,18 @@ def _run(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None 
 
 def _path_without_node() -> str:
     """PATH minus every directory that holds a ``node`` executable."""
-    keep = [d for d in os.environ.get("PATH", "").split(os.pathsep)
-            if d and not os.access(os.path.join(d, "node"), os.X_OK)]
+    keep = [
+        d
+        for d in os.environ.get("PATH", "").split(os.pathsep)
+        if d and not os.access(os.path.join(d, "node"), os.X_OK)
+    ]
     return os.pathsep.join(keep)
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
-    _run([sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(ROOT)],
-         timeout=900)
+    _run([sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(ROOT)], timeout=900)
     wheels = list(out.glob("infinstor_jlab-*-py3-none-any.whl"))
     assert len(wheels) == 1, wheels
     return wheels[0]
@@ -70,19 +78,28 @@ def test_pip_install_into_a_fresh_virtualenv_without_node_enables_both_extension
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", str(venv)])
     bindir = venv / ("Scripts" if os.name == "nt" else "bin")
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("JUPYTER", "VIRTUAL_ENV", "PYTHON", "INFINSTOR"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("JUPYTER", "VIRTUAL_ENV", "PYTHON", "INFINSTOR"))
+    }
     env["PATH"] = os.pathsep.join([str(bindir), _path_without_node()])
     env["JUPYTER_CONFIG_DIR"] = str(tmp_path / "config")  # no user-level settings leak in
     env["JUPYTER_DATA_DIR"] = str(tmp_path / "data")
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     py = str(bindir / "python")
     # The check itself: node really is out of reach for what follows.
-    probe = subprocess.run([py, "-c", "import shutil; print(shutil.which('node'))"], env=env,
-                           capture_output=True, text=True, check=True)
+    probe = subprocess.run(
+        [py, "-c", "import shutil; print(shutil.which('node'))"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert probe.stdout.strip() == "None"
-    _run([py, "-m", "pip", "install", "-q", str(wheel), "jupyterlab>=4.2,<5"], env=env,
-         timeout=1100)
+    _run(
+        [py, "-m", "pip", "install", "-q", str(wheel), "jupyterlab>=4.2,<5"], env=env, timeout=1100
+    )
 
     labext = _run([str(bindir / "jupyter"), "labextension", "list"], env=env)
     assert re.search(r"infinstor_jlab v\S+ enabled\s+OK", labext), labext
@@ -93,6 +110,5 @@ def test_pip_install_into_a_fresh_virtualenv_without_node_enables_both_extension
     assert re.search(r"infinstor_jlab \S+ OK", serverext), serverext
 
     # The command line came with it and reaches the index with the default location.
-    cli = _run([str(bindir / "infinstor-jlab"), "timespec", "tm20261120100000", "--json"],
-               env=env)
+    cli = _run([str(bindir / "infinstor-jlab"), "timespec", "tm20261120100000", "--json"], env=env)
     assert '"end_ms": 1795168800999' in cli, cli

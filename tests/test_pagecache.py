@@ -37,9 +37,17 @@ def test_commits_from_this_and_other_processes_invalidate(tmp_path):
     writer.execute("UPDATE t SET v=1")  # another connection of this process commits
     assert cache.get_or_compute("k", compute) == '{"v": 1}'
     value["v"] = 2
-    subprocess.run([sys.executable, "-c",
-                    (f"import sqlite3; c=sqlite3.connect({path!r}); "
-                    "c.execute('UPDATE t SET v=2'); c.commit()")], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            (
+                f"import sqlite3; c=sqlite3.connect({path!r}); "
+                "c.execute('UPDATE t SET v=2'); c.commit()"
+            ),
+        ],
+        check=True,
+    )
     assert cache.get_or_compute("k", compute) == '{"v": 2}'
     assert len(calls) == 3
 

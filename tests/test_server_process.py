@@ -47,7 +47,6 @@ def read_only(index_url: str) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
-
 def seed(s3: Any, bucket: str, ops: list[tuple[str, str]]) -> None:
     """Apply ("put" | "delete", key) operations in order. Straight into the state of the moto
     server of this process when its backend is reachable (thousands per second, where moto
@@ -76,8 +75,7 @@ def seed(s3: Any, bucket: str, ops: list[tuple[str, str]]) -> None:
 def history_ops(rng: random.Random, n: int, keys: int) -> list[tuple[str, str]]:
     """n operations over ``keys`` keys in nested folders: overwrites, ~8% deletes (delete
     markers, some on keys that already carry one), re-creation after deletes."""
-    names = [f"d{i % 5}/s{i % 3}/{'deep/' if i % 7 == 0 else ''}k{i:05d}.csv"
-             for i in range(keys)]
+    names = [f"d{i % 5}/s{i % 3}/{'deep/' if i % 7 == 0 else ''}k{i:05d}.csv" for i in range(keys)]
     ops = [("put", name) for name in names[: n // 3]]
     while len(ops) < n:
         ops.append(("delete" if rng.random() < 0.08 else "put", rng.choice(names)))
@@ -131,8 +129,9 @@ def all_pages(server: LiveServer, bucket: str, **params: Any) -> list[dict[str, 
 def unsigned(pages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``pages`` with each next_token cut to the position it resumes at (before its
     signature, which differs from one index file to another)."""
-    return [dict(p, next_token=p["next_token"] and p["next_token"].rpartition(".")[0])
-            for p in pages]
+    return [
+        dict(p, next_token=p["next_token"] and p["next_token"].rpartition(".")[0]) for p in pages
+    ]
 
 
 def run_in_kernel(server: LiveServer, kernel_id: str, code: str, timeout: float = 90) -> str:
@@ -146,16 +145,31 @@ def run_in_kernel(server: LiveServer, kernel_id: str, code: str, timeout: float 
     )
     try:
         msg_id = uuid.uuid4().hex
-        ws.send(json.dumps({
-            "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "test",
-                       "session": uuid.uuid4().hex, "version": "5.3"},
-            "parent_header": {},
-            "metadata": {},
-            "content": {"code": code, "silent": False, "store_history": False,
-                        "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
-            "channel": "shell",
-            "buffers": [],
-        }))
+        ws.send(
+            json.dumps(
+                {
+                    "header": {
+                        "msg_id": msg_id,
+                        "msg_type": "execute_request",
+                        "username": "test",
+                        "session": uuid.uuid4().hex,
+                        "version": "5.3",
+                    },
+                    "parent_header": {},
+                    "metadata": {},
+                    "content": {
+                        "code": code,
+                        "silent": False,
+                        "store_history": False,
+                        "user_expressions": {},
+                        "allow_stdin": False,
+                        "stop_on_error": True,
+                    },
+                    "channel": "shell",
+                    "buffers": [],
+                }
+            )
+        )
         out: list[str] = []
         replied = idle = False
         deadline = time.monotonic() + timeout
@@ -195,9 +209,13 @@ def configured(tmp_path_factory, s3_endpoint):
             "--InfinstorApp.reconcile_interval=0",
             "--InfinstorApp.sqs_wait_seconds=1",
         ],
-        env={"INFINSTOR_INDEX_URL": None, "AWS_ENDPOINT_URL": None,
-             "INFINSTOR_SNAPSHOT_TIME": None, "MLFLOW_RUN_ID": None,
-             "PYTHONWARNINGS": "default"},  # warnings shown, whatever the caller's setting
+        env={
+            "INFINSTOR_INDEX_URL": None,
+            "AWS_ENDPOINT_URL": None,
+            "INFINSTOR_SNAPSHOT_TIME": None,
+            "MLFLOW_RUN_ID": None,
+            "PYTHONWARNINGS": "default",
+        },  # warnings shown, whatever the caller's setting
     )
     with server:
         yield server, index_url
@@ -219,9 +237,16 @@ def test_kernels_see_the_index_and_the_endpoint(configured, s3_endpoint, s3, buc
     t1 = next_second()
     s3.put_object(Bucket=bucket, Key="late.csv", Body=b"c,d\n")
     track(server, bucket)
-    resp = server.session.post(server.url("api", "sessions"), json={
-        "path": "probe.ipynb", "name": "probe.ipynb", "type": "notebook",
-        "kernel": {"name": "python3"}}, timeout=60)
+    resp = server.session.post(
+        server.url("api", "sessions"),
+        json={
+            "path": "probe.ipynb",
+            "name": "probe.ipynb",
+            "type": "notebook",
+            "kernel": {"name": "python3"},
+        },
+        timeout=60,
+    )
     assert resp.status_code == 201, resp.text
     session_id, kernel_id = resp.json()["id"], resp.json()["kernel"]["id"]
     try:
@@ -241,8 +266,12 @@ print(json.dumps({{"index": os.environ.get("INFINSTOR_INDEX_URL"),
         doc = json.loads(run_in_kernel(server, kernel_id, code).strip().splitlines()[-1])
     finally:
         server.session.delete(server.url("api", "sessions", session_id), timeout=30)
-    assert doc == {"index": index_url, "endpoint": s3_endpoint,
-                   "live": ["early.csv", "late.csv"], "past": ["early.csv"]}
+    assert doc == {
+        "index": index_url,
+        "endpoint": s3_endpoint,
+        "live": ["early.csv", "late.csv"],
+        "past": ["early.csv"],
+    }
 
 
 # -- c: SIGKILL in the middle of a sync ------------------------------------------------------
@@ -255,10 +284,8 @@ def test_restart_in_the_middle_of_a_sync_loses_and_duplicates_nothing(
     index_url = "sqlite:///" + str(tmp_path / "index.sqlite")
     fresh_url = "sqlite:///" + str(tmp_path / "fresh.sqlite")
     args = ["--InfinstorApp.reconcile_interval=0", "--InfinstorApp.sqs_wait_seconds=1"]
-    server = LiveServer(tmp_path / "a", index_url=index_url, s3_endpoint=s3_endpoint,
-                        args=args)
-    fresh = LiveServer(tmp_path / "f", index_url=fresh_url, s3_endpoint=s3_endpoint,
-                       args=args)
+    server = LiveServer(tmp_path / "a", index_url=index_url, s3_endpoint=s3_endpoint, args=args)
+    fresh = LiveServer(tmp_path / "f", index_url=fresh_url, s3_endpoint=s3_endpoint, args=args)
     try:
         server.start().wait_ready()
         track(server, bucket)  # an empty bucket: the index holds the bucket and no version
@@ -288,7 +315,8 @@ def test_restart_in_the_middle_of_a_sync_loses_and_duplicates_nothing(
         with read_only(index_url) as conn:
             partial = conn.execute("SELECT count(*) FROM versions").fetchone()[0]
             marker, started = conn.execute(
-                "SELECT scan_key_marker, scan_started_ms FROM buckets").fetchone()
+                "SELECT scan_key_marker, scan_started_ms FROM buckets"
+            ).fetchone()
         assert started is not None and marker, f"the pass was not interrupted {why}"
 
         # The uninterrupted reference, built by the CLI in a fresh index while the server
@@ -298,7 +326,8 @@ def test_restart_in_the_middle_of_a_sync_loses_and_duplicates_nothing(
         open_index(fresh_url).close()  # the schema exists before two processes open it
         cli = subprocess.Popen(
             [cli_path(), "sync", bucket, "--index", fresh_url, "--endpoint-url", s3_endpoint],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
         server.start()
         fresh.start()
@@ -313,8 +342,10 @@ def test_restart_in_the_middle_of_a_sync_loses_and_duplicates_nothing(
         with read_only(index_url) as a, read_only(fresh_url) as f:
             rows = a.execute(ROWS_SQL).fetchall()
             expected = f.execute(ROWS_SQL).fetchall()
-            stored = Counter((key, unpack_version(packed)[0]) for key, packed in
-                             a.execute("SELECT key, packed FROM versions"))
+            stored = Counter(
+                (key, unpack_version(packed)[0])
+                for key, packed in a.execute("SELECT key, packed FROM versions")
+            )
             duplicates = [kv for kv, n in stored.items() if n > 1]
         listed, pages = source_versions(s3, bucket)
         assert pages >= 3 and len(expected) == listed, (pages, len(expected), listed)
@@ -332,8 +363,13 @@ def test_restart_in_the_middle_of_a_sync_loses_and_duplicates_nothing(
             # Each index signs its page tokens with its own secret: compare where they resume.
             got = unsigned(all_pages(server, bucket, **params))
             assert got == unsigned(all_pages(fresh, bucket, **params)), (params, why)
-        assert sum(len(p["objects"]) for p in all_pages(
-            server, bucket, at=str(times[-1]), delimiter="")) > 500
+        assert (
+            sum(
+                len(p["objects"])
+                for p in all_pages(server, bucket, at=str(times[-1]), delimiter="")
+            )
+            > 500
+        )
     finally:
         server.close()
         fresh.close()
@@ -353,8 +389,12 @@ def test_shutdown_is_prompt_and_leaves_a_sound_index(
 ):
     index_url = "sqlite:///" + str(tmp_path / "index.sqlite")
     # The default SQS long-poll (10 s): a receive is in flight when the signal arrives.
-    server = LiveServer(tmp_path, index_url=index_url, s3_endpoint=s3_endpoint,
-                        args=["--InfinstorApp.reconcile_interval=30"])
+    server = LiveServer(
+        tmp_path,
+        index_url=index_url,
+        s3_endpoint=s3_endpoint,
+        args=["--InfinstorApp.reconcile_interval=30"],
+    )
     try:
         server.start()
         s3.put_object(Bucket=bucket, Key="before.txt", Body=b"1")
@@ -362,16 +402,16 @@ def test_shutdown_is_prompt_and_leaves_a_sound_index(
             # ~12,000 versions: moto takes well over 15 s to list them all.
             big = f"big-{uuid.uuid4().hex[:10]}"
             s3.create_bucket(Bucket=big)
-            s3.put_bucket_versioning(Bucket=big,
-                                     VersioningConfiguration={"Status": "Enabled"})
+            s3.put_bucket_versioning(Bucket=big, VersioningConfiguration={"Status": "Enabled"})
             seed(s3, big, history_ops(random.Random(7), 12_000, keys=9_000))
         server.wait_ready()
         track(server, bucket, events=True)
         # The watcher runs: an event makes a new object visible.
         s3.put_object(Bucket=bucket, Key="by-event.txt", Body=b"2")
         deadline = time.monotonic() + 30
-        while not server.api("GET", f"buckets/{bucket}/objects",
-                             params={"prefix": "by-event.txt"})["objects"]:
+        while not server.api("GET", f"buckets/{bucket}/objects", params={"prefix": "by-event.txt"})[
+            "objects"
+        ]:
             assert time.monotonic() < deadline, server.log_text()
             time.sleep(0.1)
         if with_sync:

@@ -23,12 +23,17 @@ WEIRD_KEYS = [
 ]
 
 
-
 def listing(service, bucket, spec, prefix="", delimiter=None):
     page_objects, page_prefixes, token = [], [], None
     while True:
-        page = service.list_objects(bucket, spec=parse_time_spec(spec), prefix=prefix,
-                                    delimiter=delimiter, max_keys=2, token=token)
+        page = service.list_objects(
+            bucket,
+            spec=parse_time_spec(spec),
+            prefix=prefix,
+            delimiter=delimiter,
+            max_keys=2,
+            token=token,
+        )
         page_objects += [(o.key, o.version_id) for o in page.objects]
         page_prefixes += page.prefixes
         token = page.next_token
@@ -54,40 +59,49 @@ def test_snapshot_shows_the_past_after_overwrites_and_deletes(service, s3, bucke
     assert listing(service, bucket, format_tm(start)) == ([], [])
     # A slice shows only the window's arrivals.
     assert listing(service, bucket, f"{format_tm(t0 + 1)}-{format_tm(t1)}") == (
-        [("data/a.csv", v_a2), ("data/sub/c.csv", v_c1)], [])
-    diff = service.diff(bucket, prefix="", from_spec=parse_time_spec(format_tm(t0)),
-                        to_spec=parse_time_spec(format_tm(t1)))
+        [("data/a.csv", v_a2), ("data/sub/c.csv", v_c1)],
+        [],
+    )
+    diff = service.diff(
+        bucket,
+        prefix="",
+        from_spec=parse_time_spec(format_tm(t0)),
+        to_spec=parse_time_spec(format_tm(t1)),
+    )
     assert [(o.key, o.version_id) for o in diff.added] == [("data/sub/c.csv", v_c1)]
     assert [(o.key, o.version_id) for o in diff.deleted] == [("data/b.csv", v_b1)]
     assert [(m.key, m.from_version_id, m.to_version_id) for m in diff.modified] == [
-        ("data/a.csv", v_a1, v_a2)]
+        ("data/a.csv", v_a1, v_a2)
+    ]
     history = service.history(bucket, "data/b.csv")
     assert [v.is_delete_marker for v in history] == [True, False]
     assert history[1].version_id == v_b1 and history[0].is_latest
 
 
 def test_weird_keys_round_trip(service, s3, bucket):
-    versions = {k: s3.put_object(Bucket=bucket, Key=k, Body=k.encode())["VersionId"]
-                for k in WEIRD_KEYS}
+    versions = {
+        k: s3.put_object(Bucket=bucket, Key=k, Body=k.encode())["VersionId"] for k in WEIRD_KEYS
+    }
     service.sync(bucket)
     objects, _ = listing(service, bucket, "now")
     assert objects == sorted(versions.items(), key=lambda kv: kv[0].encode())
     top, prefixes = listing(service, bucket, "now", delimiter="/")
-    assert [k for k, _ in top] == sorted(
-        [k for k in WEIRD_KEYS if "/" not in k], key=str.encode)
+    assert [k for k, _ in top] == sorted([k for k in WEIRD_KEYS if "/" not in k], key=str.encode)
     assert prefixes == sorted({k.split("/")[0] + "/" for k in WEIRD_KEYS if "/" in k})
     # `//` and a trailing `/` are ordinary characters of a key.
     assert listing(service, bucket, "now", prefix="double/", delimiter="/")[1] == ["double//"]
     assert listing(service, bucket, "now", prefix="trailing/slash/", delimiter="/")[0] == [
-        ("trailing/slash/", versions["trailing/slash/"])]
+        ("trailing/slash/", versions["trailing/slash/"])
+    ]
 
 
 def test_same_second_overwrites_keep_chain_order(service, s3, bucket):
     """Several versions in one second: the newest in the chain (IsLatest) wins, whatever
     order the store lists them in."""
     next_second()
-    ids = [s3.put_object(Bucket=bucket, Key="k", Body=str(i).encode())["VersionId"]
-           for i in range(4)]
+    ids = [
+        s3.put_object(Bucket=bucket, Key="k", Body=str(i).encode())["VersionId"] for i in range(4)
+    ]
     s3.delete_object(Bucket=bucket, Key="gone")  # a delete marker with no object
     s3.put_object(Bucket=bucket, Key="back", Body=b"1")
     s3.delete_object(Bucket=bucket, Key="back")
@@ -169,14 +183,21 @@ def test_permanently_deleted_versions_leave_the_index(service, s3, bucket):
     from infinstor_jlab.index.sqlite import PRUNE_MARGIN_MS
 
     index = service.index
-    index.merge_listing(bucket, [], after_key=None, through_key="j",
-                        scan_started_ms=now_ms(), checkpoint=False)
+    index.merge_listing(
+        bucket, [], after_key=None, through_key="j", scan_started_ms=now_ms(), checkpoint=False
+    )
     service.sync(bucket)
     assert [v.version_id for v in service.history(bucket, "k")] == [v2, v1]
     checkpoint_started = now_ms() + PRUNE_MARGIN_MS + 1000
     entries = [e for e in _entries(service, bucket)]
-    index.merge_listing(bucket, entries, after_key=None, through_key=None,
-                        scan_started_ms=checkpoint_started, checkpoint=False)
+    index.merge_listing(
+        bucket,
+        entries,
+        after_key=None,
+        through_key=None,
+        scan_started_ms=checkpoint_started,
+        checkpoint=False,
+    )
     assert [v.version_id for v in service.history(bucket, "k")] == [v2]
 
 
@@ -200,8 +221,9 @@ def test_a_stopped_sync_keeps_its_progress_and_resumes(service, s3, bucket):
         return len(pages) >= 2
 
     with pytest.raises(SyncInterrupted, match="resumes"):
-        sync_bucket(service.s3(), service.index, bucket, page_size=3,
-                    should_stop=stop_after_two_pages)
+        sync_bucket(
+            service.s3(), service.index, bucket, page_size=3, should_stop=stop_after_two_pages
+        )
     checkpoint = service.index.get_checkpoint(bucket)
     assert checkpoint is not None and checkpoint.key_marker is not None
     result = sync_bucket(service.s3(), service.index, bucket, page_size=3)
@@ -229,19 +251,27 @@ def test_a_pass_resumed_right_after_a_long_key_leaves_its_chain_whole(
     s3.put_object(Bucket=bucket, Key="z", Body=b"z")
     reference = SqliteSnapshotIndex(str(tmp_path / "reference.sqlite"))
     sync_bucket(service.s3(), reference, bucket, page_size=3)
-    want = [(v.version_id, v.last_modified_ms, v.is_delete_marker)
-            for v in reference.history(bucket, "k")]
+    want = [
+        (v.version_id, v.last_modified_ms, v.is_delete_marker)
+        for v in reference.history(bucket, "k")
+    ]
     assert len(want) == 9 and len({v[0] for v in want}) == 9
     reference.close()
 
     index = service.index
     with pytest.raises(SyncInterrupted):
-        sync_bucket(service.s3(), index, bucket, page_size=3,
-                    should_stop=lambda: index.get_checkpoint(bucket).key_marker == "k")
+        sync_bucket(
+            service.s3(),
+            index,
+            bucket,
+            page_size=3,
+            should_stop=lambda: index.get_checkpoint(bucket).key_marker == "k",
+        )
     assert index.get_checkpoint(bucket).key_marker == "k"
     sync_bucket(service.s3(), index, bucket, page_size=3)
-    got = [(v.version_id, v.last_modified_ms, v.is_delete_marker)
-           for v in index.history(bucket, "k")]
+    got = [
+        (v.version_id, v.last_modified_ms, v.is_delete_marker) for v in index.history(bucket, "k")
+    ]
     assert got == want
     assert [k for k, _ in listing(service, bucket, "now")[0]] == ["a", "k", "m", "z"]
 
@@ -255,26 +285,39 @@ def _markers_first_store(monkeypatch, chains: dict[str, list[tuple[str, bool, in
     from infinstor_jlab.services import sync
     from infinstor_jlab.services.s3 import VersionPage
 
-    order = [(key, vid, dm, t, i == 0)
-             for key in sorted(chains) for i, (vid, dm, t) in enumerate(chains[key])]
+    order = [
+        (key, vid, dm, t, i == 0)
+        for key in sorted(chains)
+        for i, (vid, dm, t) in enumerate(chains[key])
+    ]
 
-    def page(client, bucket, *, key_marker=None, version_id_marker=None, max_keys=1000,
-             prefix=None):
+    def page(
+        client, bucket, *, key_marker=None, version_id_marker=None, max_keys=1000, prefix=None
+    ):
         start = 0
         if key_marker is not None:
-            start = next((i + 1 for i, e in enumerate(order)
-                          if (e[0], e[1]) == (key_marker, version_id_marker)), None) or \
-                next((i for i, e in enumerate(order) if e[0] > key_marker), len(order))
-        part = order[start:start + max_keys]
+            start = next(
+                (
+                    i + 1
+                    for i, e in enumerate(order)
+                    if (e[0], e[1]) == (key_marker, version_id_marker)
+                ),
+                None,
+            ) or next((i for i, e in enumerate(order) if e[0] > key_marker), len(order))
+        part = order[start : start + max_keys]
         part = [e for e in part if e[2]] + [e for e in part if not e[2]]
         truncated = start + max_keys < len(order)
         last = order[start + max_keys - 1] if truncated else None
         return VersionPage(
-            entries=[VersionEntry(k, v, t * 1000, 0 if dm else 1, "" if dm else '"e"', dm)
-                     for k, v, dm, t, _ in part],
-            latest=[e[4] for e in part], truncated=truncated,
+            entries=[
+                VersionEntry(k, v, t * 1000, 0 if dm else 1, "" if dm else '"e"', dm)
+                for k, v, dm, t, _ in part
+            ],
+            latest=[e[4] for e in part],
+            truncated=truncated,
             next_key_marker=last[0] if last else None,
-            next_version_id_marker=last[1] if last else None)
+            next_version_id_marker=last[1] if last else None,
+        )
 
     monkeypatch.setattr(sync, "list_versions_page", page)
     monkeypatch.setattr(sync, "get_versioning", lambda client, bucket: "Enabled")
@@ -322,7 +365,8 @@ def test_a_store_listing_delete_markers_first_gives_one_history_whatever_the_pag
 
 
 def test_forgetting_a_bucket_stops_its_running_sync_so_the_bucket_stays_forgotten(
-        service, s3, bucket):
+    service, s3, bucket
+):
     """DELETE track?forget=1 while a sync job of the bucket is running (or about to run): the
     job stops, and nothing it was writing brings the bucket back into the index."""
     import threading
@@ -332,8 +376,9 @@ def test_forgetting_a_bucket_stops_its_running_sync_so_the_bucket_stays_forgotte
     # The job's thread has not begun when the bucket is forgotten: it must not start.
     pending: list = []
     job = service.start_sync_job(bucket, full=True, runner=pending.append)
-    forgetting = threading.Thread(target=service.untrack, args=(bucket,),
-                                  kwargs={"forget_history": True})
+    forgetting = threading.Thread(
+        target=service.untrack, args=(bucket,), kwargs={"forget_history": True}
+    )
     forgetting.start()
     assert job.stop.wait(10)  # the forget asked the job to stop and now waits for it
     assert forgetting.is_alive()
@@ -355,13 +400,21 @@ def test_forgetting_a_bucket_stops_its_running_sync_so_the_bucket_stays_forgotte
         def stop_check():
             pages.append(1)
             if len(pages) == 1:  # forget while the pass is between its pages
-                threading.Thread(target=service.untrack, args=(bucket,),
-                                 kwargs={"forget_history": True}).start()
+                threading.Thread(
+                    target=service.untrack, args=(bucket,), kwargs={"forget_history": True}
+                ).start()
                 assert started.wait(10) and jobs[0].stop.wait(10)
             return should_stop()
 
-        return sync_bucket(service.s3(), service.index, name, full=full, page_size=2,
-                           on_progress=on_progress, should_stop=stop_check)
+        return sync_bucket(
+            service.s3(),
+            service.index,
+            name,
+            full=full,
+            page_size=2,
+            on_progress=on_progress,
+            should_stop=stop_check,
+        )
 
     service.sync = sync_in_small_pages
     try:

@@ -235,10 +235,12 @@ def _non_ascii_variants(text: str) -> list[str]:
     digits: Python's int() and re's \\d read both as numbers."""
     out = []
     for zero in ("\u0660", "\uff10"):  # ARABIC-INDIC DIGIT ZERO, FULLWIDTH DIGIT ZERO
+
         def swap(c: str, zero: str = zero) -> str:
             return chr(ord(zero) + int(c)) if c in "0123456789" else c
+
         last = max(i for i, c in enumerate(text) if c in "0123456789")
-        out.append(text[:last] + swap(text[last]) + text[last + 1:])
+        out.append(text[:last] + swap(text[last]) + text[last + 1 :])
         out.append("".join(swap(c) for c in text))
     return out
 

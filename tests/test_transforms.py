@@ -12,21 +12,21 @@ from infinstor_jlab.errors import BadRequest
 from infinstor_jlab.services.views import label_spec
 from infinstor_jlab.transforms.capture import capture, clean_source, parse_kwargs
 
-COPY_ONE = '''
+COPY_ONE = """
 %reset -f
 import os, shutil
 def infin_transform_one_object(filename, output_dir, parentdir, **kwargs):
     shutil.copy(filename, os.path.join(output_dir, kwargs.get("tag", "") + os.path.basename(filename)))
 test_infin_transform({"type": "no-input-data"})  # infinstor
-'''
+"""
 
-FAIL_ONE = '''
+FAIL_ONE = """
 import os, shutil
 def infin_transform_one_object(filename, output_dir, parentdir, **kwargs):
     if filename.endswith("b.txt"):
         raise ValueError("cannot handle " + os.path.basename(filename))
     shutil.copy(filename, output_dir)
-'''
+"""
 
 
 def test_cleaning_and_entry_point_detection():
@@ -34,9 +34,11 @@ def test_cleaning_and_entry_point_detection():
     assert "%reset" not in captured.code and "test_infin_transform" not in captured.code
     assert captured.entry_point == "infin_transform_one_object"
     assert len(captured.sha256) == 64
-    for name in ("infin_transform_all_objects(input_dir, output_dir, **kw)",
-                 "infin_transform_dir_by_dir(input_dir, output_dir, dir, **kw)",
-                 "infin_transform_csv_to_pd(df, **kw)"):
+    for name in (
+        "infin_transform_all_objects(input_dir, output_dir, **kw)",
+        "infin_transform_dir_by_dir(input_dir, output_dir, dir, **kw)",
+        "infin_transform_csv_to_pd(df, **kw)",
+    ):
         assert capture(f"def {name}:\n    pass\n").entry_point == name.split("(")[0]
     assert capture("print('hello')\n").entry_point == "script"
     assert clean_source("a = 1\nb = 2  # INFINSTOR test only\n") == "a = 1\n"
@@ -48,8 +50,10 @@ def test_capture_errors_are_sentences():
     with pytest.raises(BadRequest, match="IPython magics"):
         capture("%matplotlib inline\nx = 1\n")
     with pytest.raises(BadRequest, match="more than one"):
-        capture("def infin_transform_one_object(a, b, c):\n    pass\n"
-                "def infin_transform_all_objects(a, b):\n    pass\n")
+        capture(
+            "def infin_transform_one_object(a, b, c):\n    pass\n"
+            "def infin_transform_all_objects(a, b):\n    pass\n"
+        )
     with pytest.raises(BadRequest, match="empty"):
         capture("   \n")
     assert parse_kwargs('{"size": 224}') == {"size": 224}
@@ -67,8 +71,9 @@ def transforms(service, tmp_path, monkeypatch):
     from infinstor_jlab.transforms.store import TransformStore
 
     store = TransformStore(str(tmp_path / "index.sqlite"))
-    return TransformService(service, store, str(tmp_path / "runs"),
-                            executors={"local": LocalExecutor(workers=2)})
+    return TransformService(
+        service, store, str(tmp_path / "runs"), executors={"local": LocalExecutor(workers=2)}
+    )
 
 
 @pytest.fixture
@@ -94,9 +99,13 @@ def test_manifest_fingerprint_matches_the_label(transforms, service, view):
     header = json.loads(lines[0])
     assert header["count"] == 3 and header["fingerprint"] == label.fingerprint
     assert [json.loads(line)["key"] for line in lines[1:]] == [
-        "in/a.txt", "in/b.txt", "in/sub/c.txt"]
-    snap = transforms.resolve_input({"type": "infinsnap", "bucketname": view, "prefix": "in/",
-                                     "time_spec": "now"})
+        "in/a.txt",
+        "in/b.txt",
+        "in/sub/c.txt",
+    ]
+    snap = transforms.resolve_input(
+        {"type": "infinsnap", "bucketname": view, "prefix": "in/", "time_spec": "now"}
+    )
     assert snap.fingerprint == label.fingerprint
 
 
@@ -109,21 +118,33 @@ def test_a_label_that_lost_pinned_versions_is_refused_as_input(transforms, servi
     label = service.create_label("in-pinned", view, "in/", service.parse_spec("now"))
     window = service.parse_spec(f"{label.end_ms - 3_600_000}/{label.end_ms}")
     sliced = service.create_label("in-window", view, "in/", window)
-    assert transforms.resolve_input({"type": "label", "label": "in-window"}).fingerprint == \
-        sliced.fingerprint
-    gone = next(o for o in service.iter_objects(view, spec=label_spec(label),
-                                                 prefix="in/") if o.key == "in/b.txt")
+    assert (
+        transforms.resolve_input({"type": "label", "label": "in-window"}).fingerprint
+        == sliced.fingerprint
+    )
+    gone = next(
+        o
+        for o in service.iter_objects(view, spec=label_spec(label), prefix="in/")
+        if o.key == "in/b.txt"
+    )
     s3.delete_object(Bucket=view, Key="in/b.txt", VersionId=gone.version_id)
     service.index.remove_versions(view, [("in/b.txt", gone.version_id)])  # what a sync prunes
-    for spec in ({"type": "label", "label": "in-pinned"},
-                 {"type": "infinsnap", "bucketname": view, "prefix": "in/",
-                  "time_spec": "label:/in-pinned"}):
+    for spec in (
+        {"type": "label", "label": "in-pinned"},
+        {"type": "infinsnap", "bucketname": view, "prefix": "in/", "time_spec": "label:/in-pinned"},
+    ):
         with pytest.raises(Conflict, match="'in-pinned' no longer matches") as err:
             transforms.resolve_input(spec)
         assert "label verify in-pinned" in str(err.value)
     with pytest.raises(InfinstorError, match="in the future"):
-        transforms.resolve_input({"type": "infinsnap", "bucketname": view, "prefix": "in/",
-                                  "time_spec": "tm20990101000000"})
+        transforms.resolve_input(
+            {
+                "type": "infinsnap",
+                "bucketname": view,
+                "prefix": "in/",
+                "time_spec": "tm20990101000000",
+            }
+        )
 
 
 def test_an_input_view_after_the_last_sync_holds_what_s3_held(transforms, service, view, s3):
@@ -132,29 +153,37 @@ def test_an_input_view_after_the_last_sync_holds_what_s3_held(transforms, servic
     before = service.parse_spec("now")
     s3.put_object(Bucket=view, Key="in/late.txt", Body=b"late")
     manifest = transforms.resolve_input({"type": "view", "bucket": view, "prefix": "in/"})
-    assert [e["key"] for e in json.loads("[" + ",".join(
-        manifest.to_jsonl().splitlines()[1:]) + "]")] == [
-        "in/a.txt", "in/b.txt", "in/late.txt", "in/sub/c.txt"]
+    assert [
+        e["key"] for e in json.loads("[" + ",".join(manifest.to_jsonl().splitlines()[1:]) + "]")
+    ] == ["in/a.txt", "in/b.txt", "in/late.txt", "in/sub/c.txt"]
     # The view taken before the write still reads as it was (same second aside).
-    older = transforms.resolve_input({"type": "infinsnap", "bucketname": view, "prefix": "in/",
-                                      "time_spec": str(before.end_ms - 1000)})
+    older = transforms.resolve_input(
+        {
+            "type": "infinsnap",
+            "bucketname": view,
+            "prefix": "in/",
+            "time_spec": str(before.end_ms - 1000),
+        }
+    )
     assert "in/late.txt" not in older.to_jsonl()
 
 
-SLOW_ONE = '''
+SLOW_ONE = """
 import time
 def infin_transform_one_object(filename, output_dir, parentdir, **kwargs):
     time.sleep(120)
-'''
+"""
 
 
 def test_local_runs_stop_with_the_server(transforms, view, s3):
     """A stopping server stops its local drivers (the next server could not follow them: a
     driver left running would finish unrecorded), and no _SUCCESS.json appears."""
     transforms.save_revision("slow", SLOW_ONE)
-    run = transforms.start_run("slow", input_spec={"type": "infinsnap", "bucketname": view,
-                                                   "prefix": "in/", "time_spec": "now"},
-                               output_uri=f"s3://{view}/slow-out/")
+    run = transforms.start_run(
+        "slow",
+        input_spec={"type": "infinsnap", "bucketname": view, "prefix": "in/", "time_spec": "now"},
+        output_uri=f"s3://{view}/slow-out/",
+    )
     deadline = time.monotonic() + 60
     while "pid" not in transforms.refresh(run.id).details and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -179,17 +208,27 @@ def test_local_executor_end_to_end_with_lineage(transforms, view, s3):
     rev = transforms.save_revision("copy", COPY_ONE, author="tester")
     assert rev.revision == 1
     assert transforms.save_revision("copy", COPY_ONE).revision == 1  # same code, same revision
-    run = transforms.start_run("copy", input_spec={"type": "infinsnap", "bucketname": view,
-                                                   "prefix": "in/", "time_spec": "now"},
-                               output_uri=f"s3://{view}/out/", kwargs='{"tag": "x-"}')
+    run = transforms.start_run(
+        "copy",
+        input_spec={"type": "infinsnap", "bucketname": view, "prefix": "in/", "time_spec": "now"},
+        output_uri=f"s3://{view}/out/",
+        kwargs='{"tag": "x-"}',
+    )
     done = transforms.wait(run.id, timeout=120)
     assert done.state == "succeeded", transforms.log(run.id)
     assert done.done == done.total == 3
     outputs = s3_keys(s3, view, f"out/{run.id}/")
-    assert outputs == sorted([f"out/{run.id}/x-a.txt", f"out/{run.id}/x-b.txt",
-                              f"out/{run.id}/x-c.txt", f"out/{run.id}/_SUCCESS.json"])
-    success = json.loads(s3.get_object(Bucket=view, Key=f"out/{run.id}/_SUCCESS.json")[
-        "Body"].read())
+    assert outputs == sorted(
+        [
+            f"out/{run.id}/x-a.txt",
+            f"out/{run.id}/x-b.txt",
+            f"out/{run.id}/x-c.txt",
+            f"out/{run.id}/_SUCCESS.json",
+        ]
+    )
+    success = json.loads(
+        s3.get_object(Bucket=view, Key=f"out/{run.id}/_SUCCESS.json")["Body"].read()
+    )
     assert success["objects"] == 3 and success["failed"] == 0
     assert success["fingerprint"] == done.manifest_fingerprint
     body = s3.get_object(Bucket=view, Key=f"out/{run.id}/x-b.txt")["Body"].read()
@@ -211,9 +250,11 @@ def test_failing_transform_is_not_reported_as_success(transforms, view, s3):
     import mlflow
 
     transforms.save_revision("flaky", FAIL_ONE)
-    run = transforms.start_run("flaky", input_spec={"type": "view", "bucket": view,
-                                                    "prefix": "in/", "at": "now"},
-                               output_uri=f"s3://{view}/out/")
+    run = transforms.start_run(
+        "flaky",
+        input_spec={"type": "view", "bucket": view, "prefix": "in/", "at": "now"},
+        output_uri=f"s3://{view}/out/",
+    )
     done = transforms.wait(run.id, timeout=120)
     assert done.state == "failed"
     # The run itself says how many objects failed and which first, not just an exit status.
@@ -224,8 +265,7 @@ def test_failing_transform_is_not_reported_as_success(transforms, view, s3):
     keys = s3_keys(s3, view, f"out/{run.id}/")
     assert f"out/{run.id}/_SUCCESS.json" not in keys
     # The partial output is marked: _FAILED.json names the object that failed.
-    failed = json.loads(s3.get_object(Bucket=view, Key=f"out/{run.id}/_FAILED.json")[
-        "Body"].read())
+    failed = json.loads(s3.get_object(Bucket=view, Key=f"out/{run.id}/_FAILED.json")["Body"].read())
     assert failed["run_id"] == run.id and failed["state"] == "failed"
     assert [f["key"] for f in failed["failures"]] == ["in/b.txt"]
     assert "cannot handle b.txt" in failed["failures"][0]["error"]
@@ -237,9 +277,11 @@ def test_a_cancelled_run_marks_its_output(transforms, view, s3):
     """Cancelling a running local run leaves _CANCELLED.json (shaped like _SUCCESS.json)
     next to whatever it wrote, and no _SUCCESS.json; the run says its output is marked."""
     transforms.save_revision("slow", SLOW_ONE)
-    run = transforms.start_run("slow", input_spec={"type": "infinsnap", "bucketname": view,
-                                                   "prefix": "in/", "time_spec": "now"},
-                               output_uri=f"s3://{view}/slow-out/")
+    run = transforms.start_run(
+        "slow",
+        input_spec={"type": "infinsnap", "bucketname": view, "prefix": "in/", "time_spec": "now"},
+        output_uri=f"s3://{view}/slow-out/",
+    )
     deadline = time.monotonic() + 60
     while "pid" not in transforms.refresh(run.id).details and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -253,12 +295,12 @@ def test_a_cancelled_run_marks_its_output(transforms, view, s3):
     assert marker["objects"] == 3 and marker["fingerprint"] == done.manifest_fingerprint
 
 
-FOREIGN_CODE = '''
+FOREIGN_CODE = """
 import os, shutil
 open({marker!r}, "w").write("foreign code ran")
 def infin_transform_one_object(filename, output_dir, parentdir, **kwargs):
     shutil.copy(filename, os.path.join(output_dir, "foreign-" + os.path.basename(filename)))
-'''
+"""
 
 
 def _swapping_service(service, tmp_path, s3_endpoint, marker):
@@ -275,17 +317,22 @@ def _swapping_service(service, tmp_path, s3_endpoint, marker):
     class SwappedBeforeStart(LocalExecutor):
         def start(self, launch):
             bucket, key = launch.code_uri[5:].split("/", 1)
-            other.put_object(Bucket=bucket, Key=key,
-                             Body=FOREIGN_CODE.format(marker=str(marker)).encode())
+            other.put_object(
+                Bucket=bucket, Key=key, Body=FOREIGN_CODE.format(marker=str(marker)).encode()
+            )
             return super().start(launch)
 
-    return TransformService(service, TransformStore(str(tmp_path / "swap.sqlite")),
-                            str(tmp_path / "runs"),
-                            executors={"local": SwappedBeforeStart(workers=1)})
+    return TransformService(
+        service,
+        TransformStore(str(tmp_path / "swap.sqlite")),
+        str(tmp_path / "runs"),
+        executors={"local": SwappedBeforeStart(workers=1)},
+    )
 
 
-def test_staged_code_swapped_by_another_client_never_runs(transforms, service, view, s3,
-                                                          s3_endpoint, tmp_path):
+def test_staged_code_swapped_by_another_client_never_runs(
+    transforms, service, view, s3, s3_endpoint, tmp_path
+):
     """End to end: the staged code.py is replaced after staging. In a versioned output
     bucket the driver reads the version it staged, so the run's own code runs; in an
     unversioned one the bytes are not the run's (SHA-256), the run fails saying so, and
@@ -302,7 +349,8 @@ def test_staged_code_swapped_by_another_client_never_runs(transforms, service, v
     assert done.state == "succeeded", svc.log(run.id)
     assert not marker.exists()
     assert s3_keys(s3, view, f"out/{run.id}/") == sorted(
-        f"out/{run.id}/{n}" for n in ("a.txt", "b.txt", "c.txt", "_SUCCESS.json"))
+        f"out/{run.id}/{n}" for n in ("a.txt", "b.txt", "c.txt", "_SUCCESS.json")
+    )
 
     plain = f"plain-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=plain)  # versioning off: PutObject gives no version id
@@ -311,8 +359,9 @@ def test_staged_code_swapped_by_another_client_never_runs(transforms, service, v
     assert done.state == "failed"
     assert not marker.exists()
     code_uri = f"{run.staging_uri}code.py"
-    assert done.error.startswith(f"the staged code {code_uri} is not the one this run was "
-                                 "started with"), done.error
+    assert done.error.startswith(
+        f"the staged code {code_uri} is not the one this run was started with"
+    ), done.error
     assert "Nothing ran" in done.error
     keys = s3_keys(s3, plain, f"out/{run.id}/")
     assert keys == [f"out/{run.id}/_FAILED.json"] and done.output_marker == "_FAILED.json"
@@ -328,18 +377,25 @@ def test_staged_code_swapped_by_another_client_never_runs(transforms, service, v
 def test_unknown_inputs_and_executors(transforms, view):
     transforms.save_revision("copy", COPY_ONE)
     with pytest.raises(BadRequest, match="Unknown executor"):
-        transforms.start_run("copy", input_spec={"type": "no-input-data"},
-                             output_uri=f"s3://{view}/out/", executor="mainframe")
+        transforms.start_run(
+            "copy",
+            input_spec={"type": "no-input-data"},
+            output_uri=f"s3://{view}/out/",
+            executor="mainframe",
+        )
     with pytest.raises(BadRequest, match="Unknown input type"):
         transforms.resolve_input({"type": "ftp"})
     with pytest.raises(BadRequest, match='no "type"'):  # not quietly "no input"
         transforms.resolve_input({"bucketname": "b", "prefix": "in/"})
-    assert transforms.resolve_input({}) is None and \
-        transforms.resolve_input({"type": "no-input-data"}) is None
+    assert (
+        transforms.resolve_input({}) is None
+        and transforms.resolve_input({"type": "no-input-data"}) is None
+    )
 
 
-def test_a_tracking_store_mlflow_refuses_is_our_error(transforms, view, tmp_path, monkeypatch,
-                                                     index_url):
+def test_a_tracking_store_mlflow_refuses_is_our_error(
+    transforms, view, tmp_path, monkeypatch, index_url
+):
     """MLflow 3 refuses a file: store unless MLFLOW_ALLOW_FILE_STORE=true: the Python API
     raises TrackingUnavailable with MLflow's explanation, before any run is recorded."""
     import mlflow
@@ -353,15 +409,17 @@ def test_a_tracking_store_mlflow_refuses_is_our_error(transforms, view, tmp_path
     monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
     transforms.save_revision("copy", COPY_ONE)
     with pytest.raises(TrackingUnavailable, match="MLFLOW_ALLOW_FILE_STORE=true") as err:
-        transforms.start_run("copy", input_spec={"type": "no-input-data"},
-                             output_uri=f"s3://{view}/out/")
+        transforms.start_run(
+            "copy", input_spec={"type": "no-input-data"}, output_uri=f"s3://{view}/out/"
+        )
     assert err.value.status == 503 and "sqlite:///" in err.value.message
     assert err.value.message == transforms.executors_info()["tracking"]["detail"]
     assert transforms.store.runs("copy") == []
     monkeypatch.setenv("INFINSTOR_INDEX_URL", index_url)
     with pytest.raises(TrackingUnavailable, match="MLFLOW_ALLOW_FILE_STORE=true"):
-        run_local_test({"infin_transform_all_objects": lambda i, o: None},
-                       {"type": "no-input-data"})
+        run_local_test(
+            {"infin_transform_all_objects": lambda i, o: None}, {"type": "no-input-data"}
+        )
 
 
 def _spark_available() -> bool:
@@ -369,8 +427,9 @@ def _spark_available() -> bool:
     import sys
     from pathlib import Path
 
-    return bool(shutil.which("spark-submit") or (Path(sys.executable).parent / "spark-submit")
-                .exists()) and bool(shutil.which("java"))
+    return bool(
+        shutil.which("spark-submit") or (Path(sys.executable).parent / "spark-submit").exists()
+    ) and bool(shutil.which("java"))
 
 
 @pytest.mark.skipif(not _spark_available(), reason="pyspark and java are needed")
@@ -381,23 +440,35 @@ def test_spark_executor_runs_spark_submit(service, view, s3, tmp_path, monkeypat
     from infinstor_jlab.transforms.service import TransformService
     from infinstor_jlab.transforms.store import TransformStore
 
-    svc = TransformService(service, TransformStore(str(tmp_path / "t.sqlite")),
-                           str(tmp_path / "runs"),
-                           executors={"spark": SparkExecutor(master="local[2]")})
+    svc = TransformService(
+        service,
+        TransformStore(str(tmp_path / "t.sqlite")),
+        str(tmp_path / "runs"),
+        executors={"spark": SparkExecutor(master="local[2]")},
+    )
     # Each object takes a while, so the run's progress can be seen between 0 and all.
-    svc.save_revision("copy", "import time\n" + COPY_ONE.replace(
-        "    shutil.copy(", "    time.sleep(2)\n    shutil.copy("))
-    run = svc.start_run("copy", input_spec={"type": "view", "bucket": view, "prefix": "in/"},
-                        output_uri=f"s3://{view}/spark-out/", executor="spark")
+    svc.save_revision(
+        "copy",
+        "import time\n"
+        + COPY_ONE.replace("    shutil.copy(", "    time.sleep(2)\n    shutil.copy("),
+    )
+    run = svc.start_run(
+        "copy",
+        input_spec={"type": "view", "bucket": view, "prefix": "in/"},
+        output_uri=f"s3://{view}/spark-out/",
+        executor="spark",
+    )
     done = svc.wait(run.id, timeout=240)
     assert done.state == "succeeded", svc.log(run.id)[-3000:]
     assert f"spark-out/{run.id}/_SUCCESS.json" in s3_keys(s3, view, f"spark-out/{run.id}/")
     assert len(s3_keys(s3, view, f"spark-out/{run.id}/")) == 4
     from infinstor_jlab.transforms.driver import PROGRESS_PREFIX
 
-    seen = [json.loads(line[len(PROGRESS_PREFIX):])["done"]
-            for line in svc.log(run.id, lines=100_000).splitlines()
-            if line.startswith(PROGRESS_PREFIX)]
+    seen = [
+        json.loads(line[len(PROGRESS_PREFIX) :])["done"]
+        for line in svc.log(run.id, lines=100_000).splitlines()
+        if line.startswith(PROGRESS_PREFIX)
+    ]
     assert seen[0] == 0 and seen[-1] == 3 and any(0 < n < 3 for n in seen), seen
 
 
@@ -416,13 +487,22 @@ def test_emr_step_carries_the_staged_driver(service, view, s3, tmp_path, monkeyp
     from infinstor_jlab.transforms.service import TransformService
     from infinstor_jlab.transforms.store import TransformStore
 
-    emr_exec = EmrExecutor(log_uri=f"s3://{view}/emr-logs/",
-                           endpoint_url=os.environ["AWS_ENDPOINT_URL"])
-    svc = TransformService(service, TransformStore(str(tmp_path / "t.sqlite")),
-                           str(tmp_path / "runs"), executors={"emr": emr_exec})
+    emr_exec = EmrExecutor(
+        log_uri=f"s3://{view}/emr-logs/", endpoint_url=os.environ["AWS_ENDPOINT_URL"]
+    )
+    svc = TransformService(
+        service,
+        TransformStore(str(tmp_path / "t.sqlite")),
+        str(tmp_path / "runs"),
+        executors={"emr": emr_exec},
+    )
     svc.save_revision("copy", COPY_ONE)
-    run = svc.start_run("copy", input_spec={"type": "view", "bucket": view, "prefix": "in/"},
-                        output_uri=f"s3://{view}/emr-out/", executor="emr")
+    run = svc.start_run(
+        "copy",
+        input_spec={"type": "view", "bucket": view, "prefix": "in/"},
+        output_uri=f"s3://{view}/emr-out/",
+        executor="emr",
+    )
     details = svc.store.get_run(run.id).details
     emr = boto3.client("emr", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
     step = emr.describe_step(ClusterId=details["cluster_id"], StepId=details["step_id"])["Step"]
@@ -431,8 +511,9 @@ def test_emr_step_carries_the_staged_driver(service, view, s3, tmp_path, monkeyp
     assert args[3] == run.staging_uri + "driver.py" and "--spark" in args
     # The driver runs only the bytes staged: their SHA-256 and version ids are step args.
     rev = svc.store.revision("copy")
-    code_version = s3.head_object(Bucket=view, Key=f"emr-out/_infinstor_staging/{run.id}/"
-                                  "code.py")["VersionId"]
+    code_version = s3.head_object(Bucket=view, Key=f"emr-out/_infinstor_staging/{run.id}/code.py")[
+        "VersionId"
+    ]
     assert args[args.index("--code-sha256") + 1] == rev.sha256
     assert args[args.index("--code-version-id") + 1] == code_version
     assert "--manifest-sha256" in args and "--manifest-version-id" in args
@@ -451,22 +532,22 @@ def test_emr_step_carries_the_staged_driver(service, view, s3, tmp_path, monkeyp
         import shutil
         from pathlib import Path
 
-        submit = shutil.which("spark-submit") or str(Path(sys.executable).parent /
-                                                     "spark-submit")
+        submit = shutil.which("spark-submit") or str(Path(sys.executable).parent / "spark-submit")
         command = [submit, "--master", "local[2]", str(driver), *args[4:]]
-        env = dict(os.environ, PYSPARK_PYTHON=sys.executable,
-                   PYSPARK_DRIVER_PYTHON=sys.executable)
+        env = dict(os.environ, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
     else:
         command = [sys.executable, str(driver), *[a for a in args[4:] if a != "--spark"]]
         env = dict(os.environ)
-    proc = subprocess.run(command, capture_output=True, text=True, timeout=240, check=False,
-                          env=env)
+    proc = subprocess.run(
+        command, capture_output=True, text=True, timeout=240, check=False, env=env
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"emr-out/{run.id}/_SUCCESS.json" in s3_keys(s3, view, f"emr-out/{run.id}/")
 
 
-def test_test_infin_transform_runs_the_notebooks_function(service, view, tmp_path,
-                                                          monkeypatch, index_url):
+def test_test_infin_transform_runs_the_notebooks_function(
+    service, view, tmp_path, monkeypatch, index_url
+):
     """The kernel-side local test: the live function over the view, inside an MLflow run."""
     import mlflow
 
@@ -477,6 +558,7 @@ def test_test_infin_transform_runs_the_notebooks_function(service, view, tmp_pat
     from infinstor_jlab import test_infin_transform
     from infinstor_jlab.kernel import local_test
     from infinstor_jlab.kernel.local_test import run_local_test
+
     assert test_infin_transform is local_test.test_infin_transform
 
     seen = []
@@ -488,11 +570,16 @@ def test_test_infin_transform_runs_the_notebooks_function(service, view, tmp_pat
 
     import os
 
-    out = run_local_test({"infin_transform_one_object": infin_transform_one_object},
-                         {"type": "infinsnap", "bucketname": view, "prefix": "in/",
-                          "time_spec": "now"}, scale=2)
-    assert sorted(seen) == [("a.txt", {"scale": 2}), ("b.txt", {"scale": 2}),
-                            ("c.txt", {"scale": 2})]
+    out = run_local_test(
+        {"infin_transform_one_object": infin_transform_one_object},
+        {"type": "infinsnap", "bucketname": view, "prefix": "in/", "time_spec": "now"},
+        scale=2,
+    )
+    assert sorted(seen) == [
+        ("a.txt", {"scale": 2}),
+        ("b.txt", {"scale": 2}),
+        ("c.txt", {"scale": 2}),
+    ]
     assert sorted(os.listdir(out)) == ["a.txt.len", "b.txt.len", "c.txt.len"]
     run = mlflow.search_runs(output_format="list")[0]
     assert run.data.params["object_count"] == "3" and "manifest_fingerprint" in run.data.params
@@ -524,8 +611,12 @@ def test_emr_cancel_terminates_a_transient_cluster(service, view, s3, tmp_path, 
 
     svc = _emr_service(service, tmp_path, monkeypatch, log_uri=f"s3://{view}/emr-logs/")
     svc.save_revision("copy", COPY_ONE)
-    run = svc.start_run("copy", input_spec={"type": "view", "bucket": view, "prefix": "in/"},
-                        output_uri=f"s3://{view}/emr-out/", executor="emr")
+    run = svc.start_run(
+        "copy",
+        input_spec={"type": "view", "bucket": view, "prefix": "in/"},
+        output_uri=f"s3://{view}/emr-out/",
+        executor="emr",
+    )
     details = svc.store.get_run(run.id).details
     params = mlflow.tracking.MlflowClient().get_run(run.id).data.params
     assert params["emr_cluster_id"] == details["cluster_id"]
@@ -557,15 +648,25 @@ def test_emr_step_on_a_configured_cluster(service, view, tmp_path, monkeypatch):
 
     emr = boto3.client("emr", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
     cluster = emr.run_job_flow(
-        Name="shared", ReleaseLabel="emr-7.5.0", ServiceRole="EMR_DefaultRole",
+        Name="shared",
+        ReleaseLabel="emr-7.5.0",
+        ServiceRole="EMR_DefaultRole",
         JobFlowRole="EMR_EC2_DefaultRole",
-        Instances={"MasterInstanceType": "m5.xlarge", "InstanceCount": 1,
-                   "KeepJobFlowAliveWhenNoSteps": True})["JobFlowId"]
+        Instances={
+            "MasterInstanceType": "m5.xlarge",
+            "InstanceCount": 1,
+            "KeepJobFlowAliveWhenNoSteps": True,
+        },
+    )["JobFlowId"]
     before = len(emr.list_clusters()["Clusters"])
     svc = _emr_service(service, tmp_path, monkeypatch, cluster_id=cluster)
     svc.save_revision("copy", COPY_ONE)
-    run = svc.start_run("copy", input_spec={"type": "view", "bucket": view, "prefix": "in/"},
-                        output_uri=f"s3://{view}/emr-out/", executor="emr")
+    run = svc.start_run(
+        "copy",
+        input_spec={"type": "view", "bucket": view, "prefix": "in/"},
+        output_uri=f"s3://{view}/emr-out/",
+        executor="emr",
+    )
     details = svc.store.get_run(run.id).details
     assert details["cluster_id"] == cluster and details["transient"] is False
     assert len(emr.list_clusters()["Clusters"]) == before
@@ -591,21 +692,38 @@ def test_runs_are_recovered_after_a_server_restart(service, view, s3, tmp_path, 
 
     svc = _emr_service(service, tmp_path, monkeypatch)
     svc.save_revision("copy", COPY_ONE)
-    emr_run = svc.start_run("copy", input_spec={"type": "no-input-data"},
-                            output_uri=f"s3://{view}/emr-out/", executor="emr")
-    svc.store.save_run(TransformRun(id="local-run", transform="copy", revision=1,
-                                    executor="local", input_spec={},
-                                    output_uri=f"s3://{view}/lost/local-run/",
-                                    kwargs={}, state="running", created_ms=1))
-    restarted = TransformService(service, svc.store, str(tmp_path / "runs"),
-                                 executors={"emr": svc.executors["emr"],
-                                            "local": LocalExecutor()})
+    emr_run = svc.start_run(
+        "copy",
+        input_spec={"type": "no-input-data"},
+        output_uri=f"s3://{view}/emr-out/",
+        executor="emr",
+    )
+    svc.store.save_run(
+        TransformRun(
+            id="local-run",
+            transform="copy",
+            revision=1,
+            executor="local",
+            input_spec={},
+            output_uri=f"s3://{view}/lost/local-run/",
+            kwargs={},
+            state="running",
+            created_ms=1,
+        )
+    )
+    restarted = TransformService(
+        service,
+        svc.store,
+        str(tmp_path / "runs"),
+        executors={"emr": svc.executors["emr"], "local": LocalExecutor()},
+    )
     restarted.recover()
     lost = restarted.store.get_run("local-run")
     assert lost.state == "failed" and "server stopped" in lost.error
     # Its output says so, with the reason (the driver never wrote one).
-    failed = json.loads(s3.get_object(Bucket=view, Key="lost/local-run/_FAILED.json")[
-        "Body"].read())
+    failed = json.loads(
+        s3.get_object(Bucket=view, Key="lost/local-run/_FAILED.json")["Body"].read()
+    )
     assert failed["state"] == "failed" and "server stopped" in failed["failures"][0]["error"]
     assert restarted.refresh(emr_run.id).details.get("emr_state") in ("PENDING", "RUNNING")
     svc.close()
@@ -622,8 +740,9 @@ def test_mlflow_run_artifacts_as_input(transforms, service, tmp_path):
     with mlflow.start_run() as active:
         mlflow.log_text("hello", "data/a.txt")
         mlflow.log_text("world", "data/sub/b.txt")
-    manifest = transforms.resolve_input({"type": "mlflow-run-artifacts",
-                                         "run_id": active.info.run_id})
+    manifest = transforms.resolve_input(
+        {"type": "mlflow-run-artifacts", "run_id": active.info.run_id}
+    )
     assert [o.key for o in manifest.objects] == ["data/a.txt", "data/sub/b.txt"]
     assert manifest.objects[0].version_id == "sha256:" + hashlib.sha256(b"hello").hexdigest()
     lines = [json.loads(x) for x in manifest.to_jsonl().splitlines()[1:]]
@@ -656,15 +775,21 @@ def test_experiments_keep_artifacts_where_configured(service, view, tmp_path, mo
     from infinstor_jlab.transforms.store import TransformStore
 
     where = tmp_path / "artifacts"
-    svc = TransformService(service, TransformStore(str(tmp_path / "t.sqlite")),
-                           str(tmp_path / "runs"), executors={"local": LocalExecutor()},
-                           mlflow_artifact_location=str(where))
+    svc = TransformService(
+        service,
+        TransformStore(str(tmp_path / "t.sqlite")),
+        str(tmp_path / "runs"),
+        executors={"local": LocalExecutor()},
+        mlflow_artifact_location=str(where),
+    )
     svc.save_revision("copy", COPY_ONE)
-    run = svc.start_run("copy", input_spec={"type": "no-input-data"},
-                        output_uri=f"s3://{view}/out/")
+    run = svc.start_run(
+        "copy", input_spec={"type": "no-input-data"}, output_uri=f"s3://{view}/out/"
+    )
     assert svc.wait(run.id, timeout=120).state == "succeeded"
     client = mlflow.tracking.MlflowClient()
     experiment = client.get_experiment_by_name("infinstor-transform-copy")
     assert experiment.artifact_location.endswith(str(where / "infinstor-transform-copy"))
-    assert (where / "infinstor-transform-copy" / run.id / "artifacts" / "transform"
-            / "code.py").exists()
+    assert (
+        where / "infinstor-transform-copy" / run.id / "artifacts" / "transform" / "code.py"
+    ).exists()

@@ -25,8 +25,11 @@ def jp_server_config(index_url, s3_endpoint, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
     return {
         "ServerApp": {"jpserver_extensions": {"infinstor_jlab": True}},
-        "InfinstorApp": {"index_url": index_url, "s3_endpoint_url": s3_endpoint,
-                         "reconcile_interval": 0.0},
+        "InfinstorApp": {
+            "index_url": index_url,
+            "s3_endpoint_url": s3_endpoint,
+            "reconcile_interval": 0.0,
+        },
     }
 
 
@@ -48,8 +51,9 @@ def two_buckets(s3, service):
     return names[0], names[1], label
 
 
-async def rest_error(jp_fetch, *parts: str, method: str = "GET", body: Any = None,
-                     **params: str) -> str:
+async def rest_error(
+    jp_fetch, *parts: str, method: str = "GET", body: Any = None, **params: str
+) -> str:
     kwargs: dict[str, Any] = {"method": method, "params": params}
     if body is not None:
         kwargs["body"] = json.dumps(body)
@@ -76,13 +80,15 @@ def kernel_error(index_url: str, **view: Any) -> Exception:
 
 
 async def test_every_adapter_refuses_the_same_views_in_the_same_words(
-        jp_fetch, capsys, service, index_url, two_buckets):
+    jp_fetch, capsys, service, index_url, two_buckets
+):
     a, _b, label = two_buckets
 
     # Two of at/slice/label.
     rest = await rest_error(jp_fetch, "buckets", a, "objects", at="now", label=label)
-    cli = cli_error(capsys, "ls", f"s3://{a}/", "--at", "now", "--label", label,
-                    "--index", index_url)
+    cli = cli_error(
+        capsys, "ls", f"s3://{a}/", "--at", "now", "--label", label, "--index", index_url
+    )
     kernel = kernel_error(index_url, at="now", label=label)
     assert isinstance(kernel, ValueError) and isinstance(kernel, BadRequest)
     assert "Give only one of at, slice and label" in rest
@@ -101,21 +107,34 @@ async def test_every_adapter_refuses_the_same_views_in_the_same_words(
 
 
 async def test_a_label_on_another_bucket_is_refused_by_every_adapter(
-        jp_fetch, capsys, service, index_url, two_buckets):
+    jp_fetch, capsys, service, index_url, two_buckets
+):
     a, b, label = two_buckets
-    expected = (f"Label {label!r} is a view of bucket {a!r}, not {b!r}; use it with "
-                f"s3://{a}/data/.")
+    expected = f"Label {label!r} is a view of bucket {a!r}, not {b!r}; use it with s3://{a}/data/."
     messages = [
         await rest_error(jp_fetch, "buckets", b, "objects", label=label),
         await rest_error(jp_fetch, "buckets", b, "objects", at=f"label:/{label}"),
         await rest_error(jp_fetch, "buckets", b, "object", key="data/x.csv", label=label),
-        await rest_error(jp_fetch, "labels", method="POST",
-                         body={"name": "copy", "bucket": b, "at": f"label:/{label}"}),
+        await rest_error(
+            jp_fetch,
+            "labels",
+            method="POST",
+            body={"name": "copy", "bucket": b, "at": f"label:/{label}"},
+        ),
         cli_error(capsys, "ls", f"s3://{b}/", "--label", label, "--index", index_url),
         # The label's time given as --at on another bucket was listed before, silently.
         cli_error(capsys, "ls", f"s3://{b}/", "--at", f"label:/{label}", "--index", index_url),
-        cli_error(capsys, "label", "create", "copy", f"s3://{b}/", "--at", f"label:/{label}",
-                  "--index", index_url),
+        cli_error(
+            capsys,
+            "label",
+            "create",
+            "copy",
+            f"s3://{b}/",
+            "--at",
+            f"label:/{label}",
+            "--index",
+            index_url,
+        ),
     ]
     from infinstor_jlab.transforms.service import resolve_input
 
@@ -127,23 +146,30 @@ async def test_a_label_on_another_bucket_is_refused_by_every_adapter(
 
 
 async def test_cli_and_rest_agree_on_a_label_and_a_window_for_at(
-        jp_fetch, capsys, service, index_url, two_buckets):
+    jp_fetch, capsys, service, index_url, two_buckets
+):
     a, _b, label = two_buckets
     # A label's time over no prefix lists the label's folder, in both.
     code = main(["ls", f"s3://{a}", "--at", f"label:/{label}", "--index", index_url, "--json"])
     out, err = capsys.readouterr()
     assert code == 0, err
-    response = await jp_fetch("infinstor", "buckets", a, "objects",
-                              params={"at": f"label:/{label}"})
+    response = await jp_fetch(
+        "infinstor", "buckets", a, "objects", params={"at": f"label:/{label}"}
+    )
     rest = json.loads(response.body)
-    assert [o["key"] for o in json.loads(out)["objects"]] == \
-        [o["key"] for o in rest["objects"]] == ["data/x.csv"]
+    assert (
+        [o["key"] for o in json.loads(out)["objects"]]
+        == [o["key"] for o in rest["objects"]]
+        == ["data/x.csv"]
+    )
 
     # A window given as a label's single time: refused by both (the CLI made a slice label).
     window = "tm20260101000000-tm20260102000000"
-    rest_msg = await rest_error(jp_fetch, "labels", method="POST",
-                                body={"name": "w", "bucket": a, "at": window})
-    cli_msg = cli_error(capsys, "label", "create", "w", f"s3://{a}/", "--at", window,
-                        "--index", index_url)
+    rest_msg = await rest_error(
+        jp_fetch, "labels", method="POST", body={"name": "w", "bucket": a, "at": window}
+    )
+    cli_msg = cli_error(
+        capsys, "label", "create", "w", f"s3://{a}/", "--at", window, "--index", index_url
+    )
     assert "is a window" in rest_msg and rest_msg in cli_msg
     assert [x.name for x in service.list_labels(a)] == [label]

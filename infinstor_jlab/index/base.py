@@ -105,8 +105,14 @@ class SnapshotIndex(ABC):
         """Forget versions permanently deleted from S3, given as (key, version id)."""
 
     @abstractmethod
-    def set_event_source(self, bucket: str, *, queue_url: str | None, queue_arn: str | None,
-                         notification_id: str | None) -> None: ...
+    def set_event_source(
+        self,
+        bucket: str,
+        *,
+        queue_url: str | None,
+        queue_arn: str | None,
+        notification_id: str | None,
+    ) -> None: ...
 
     @abstractmethod
     def get_event_source(self, bucket: str) -> dict[str, object]:
@@ -114,8 +120,15 @@ class SnapshotIndex(ABC):
         malformed_events, last_error."""
 
     @abstractmethod
-    def record_events(self, bucket: str, *, applied: int = 0, malformed: int = 0,
-                      last_event_ms: int | None = None, error: str | None = None) -> None: ...
+    def record_events(
+        self,
+        bucket: str,
+        *,
+        applied: int = 0,
+        malformed: int = 0,
+        last_event_ms: int | None = None,
+        error: str | None = None,
+    ) -> None: ...
 
     @abstractmethod
     def get_listing_style(self, bucket: str) -> str | None:

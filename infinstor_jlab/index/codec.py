@@ -170,12 +170,18 @@ def version_id_prefix(vid_raw: bytes) -> bytes:
 
 def pack_version(vid_raw: bytes, size: int, etag_raw: bytes, is_delete_marker: bool) -> bytes:
     x = size * 2 + (1 if is_delete_marker else 0)
-    return (_length(len(vid_raw)) + vid_raw + _length(len(etag_raw)) + etag_raw
-            + x.to_bytes(max(1, (x.bit_length() + 7) >> 3), "big"))
+    return (
+        _length(len(vid_raw))
+        + vid_raw
+        + _length(len(etag_raw))
+        + etag_raw
+        + x.to_bytes(max(1, (x.bit_length() + 7) >> 3), "big")
+    )
 
 
-def pack_versions(vids_raw: list[bytes], sizes: list[int], etags_raw: list[bytes],
-                  deletes: list[bool]) -> list[bytes]:
+def pack_versions(
+    vids_raw: list[bytes], sizes: list[int], etags_raw: list[bytes], deletes: list[bool]
+) -> list[bytes]:
     """``pack_version`` over a batch: ids and ETags below 128 bytes (all that S3 gives in
     practice) take one expression per row."""
     if all(len(v) < 0x80 for v in vids_raw) and all(len(e) < 0x80 for e in etags_raw):
@@ -183,8 +189,10 @@ def pack_versions(vids_raw: list[bytes], sizes: list[int], etags_raw: list[bytes
         append = out.append
         for v, s, e, d in zip(vids_raw, sizes, etags_raw, deletes):
             x = s * 2 + d
-            append(b"%c%b%c%b%b" % (len(v), v, len(e), e,
-                                    x.to_bytes(max(1, (x.bit_length() + 7) >> 3), "big")))
+            append(
+                b"%c%b%c%b%b"
+                % (len(v), v, len(e), e, x.to_bytes(max(1, (x.bit_length() + 7) >> 3), "big"))
+            )
         return out
     return [pack_version(*row) for row in zip(vids_raw, sizes, etags_raw, deletes)]
 
@@ -216,8 +224,7 @@ def version_id_of_packed(packed: bytes) -> str:
         h = packed.hex()
         return f"{h[4:12]}-{h[12:16]}-{h[16:20]}-{h[20:24]}-{h[24:36]}"
     if n == 25 and packed[1] == 2:
-        return binascii.b2a_base64(packed[2:26], newline=False).translate(_FROM_B64).decode(
-            "ascii")
+        return binascii.b2a_base64(packed[2:26], newline=False).translate(_FROM_B64).decode("ascii")
     if n & 0x80:
         return decode_version_id(unpack_version(packed)[0])
     return decode_version_id(packed[1 : 1 + n])

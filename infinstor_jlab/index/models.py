@@ -39,8 +39,16 @@ class ObjectVersion:
     form (``codec.pack_version``) only when read: a listing page creates thousands of these
     and most consumers need only some fields."""
 
-    __slots__ = ("_etag", "_packed", "_size", "_vid", "is_delete_marker", "is_latest", "key",
-                 "last_modified_ms")
+    __slots__ = (
+        "_etag",
+        "_packed",
+        "_size",
+        "_vid",
+        "is_delete_marker",
+        "is_latest",
+        "key",
+        "last_modified_ms",
+    )
 
     def __init__(
         self,
@@ -62,8 +70,9 @@ class ObjectVersion:
         self.is_latest = is_latest
 
     @classmethod
-    def from_stored(cls, key: str, packed: bytes, t: int, is_delete_marker: bool,
-                    is_latest: bool = False) -> ObjectVersion:
+    def from_stored(
+        cls, key: str, packed: bytes, t: int, is_delete_marker: bool, is_latest: bool = False
+    ) -> ObjectVersion:
         obj = cls.__new__(cls)
         obj.key = key
         obj._packed = packed
@@ -113,8 +122,15 @@ class ObjectVersion:
         self._size = int.from_bytes(p[end:], "big") >> 1
 
     def _fields(self) -> tuple:
-        return (self.key, self.version_id, self.last_modified_ms, self.size, self.etag,
-                self.is_delete_marker, self.is_latest)
+        return (
+            self.key,
+            self.version_id,
+            self.last_modified_ms,
+            self.size,
+            self.etag,
+            self.is_delete_marker,
+            self.is_latest,
+        )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ObjectVersion):
@@ -125,10 +141,12 @@ class ObjectVersion:
         return hash(self._fields())
 
     def __repr__(self) -> str:
-        return (f"ObjectVersion(key={self.key!r}, version_id={self.version_id!r}, "
-                f"last_modified_ms={self.last_modified_ms}, size={self.size}, "
-                f"etag={self.etag!r}, is_delete_marker={self.is_delete_marker}, "
-                f"is_latest={self.is_latest})")
+        return (
+            f"ObjectVersion(key={self.key!r}, version_id={self.version_id!r}, "
+            f"last_modified_ms={self.last_modified_ms}, size={self.size}, "
+            f"etag={self.etag!r}, is_delete_marker={self.is_delete_marker}, "
+            f"is_latest={self.is_latest})"
+        )
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -165,13 +183,16 @@ class ListPage:
         1000 dicts (every string still goes through json's own C escaper)."""
         enc = _encode_json_string
         iso = format_iso
-        objects = ", ".join([
-            f'{{"key": {enc(o.key)}, "version_id": {enc(o.version_id)}, "size": {o.size}, '
-            f'"etag": {enc(o.etag)}, "last_modified": "{iso(o.last_modified_ms)}"}}'
-            for o in self.objects
-        ])
-        rest = json.dumps({"prefixes": self.prefixes, "next_token": self.next_token,
-                           **(extra or {})})
+        objects = ", ".join(
+            [
+                f'{{"key": {enc(o.key)}, "version_id": {enc(o.version_id)}, "size": {o.size}, '
+                f'"etag": {enc(o.etag)}, "last_modified": "{iso(o.last_modified_ms)}"}}'
+                for o in self.objects
+            ]
+        )
+        rest = json.dumps(
+            {"prefixes": self.prefixes, "next_token": self.next_token, **(extra or {})}
+        )
         return f'{{"objects": [{objects}], {rest[1:]}'
 
 
@@ -193,7 +214,11 @@ class DiffResult:
             "added": [{"key": o.key, "version_id": o.version_id} for o in self.added],
             "deleted": [{"key": o.key, "version_id": o.version_id} for o in self.deleted],
             "modified": [
-                {"key": m.key, "from_version_id": m.from_version_id, "to_version_id": m.to_version_id}
+                {
+                    "key": m.key,
+                    "from_version_id": m.from_version_id,
+                    "to_version_id": m.to_version_id,
+                }
                 for m in self.modified
             ],
         }

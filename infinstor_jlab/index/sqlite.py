@@ -108,9 +108,7 @@ _R_OFFSET = 1 << 19  # packs (t, r) into one integer for max() over the time ind
 # Width of a timeline_hours row; an index keeps the width it was created with (meta).
 TIMELINE_ROLLUP_MS = 3_600_000
 
-_UPSERT = (
-    "INSERT OR REPLACE INTO versions(b, key, t, r, packed, f, seq) VALUES(?,?,?,?,?,?,?)"
-)
+_UPSERT = "INSERT OR REPLACE INTO versions(b, key, t, r, packed, f, seq) VALUES(?,?,?,?,?,?,?)"
 # The columns a write reads back; _unpacked makes such a row (key, t, r, vid, size, etag, f,
 # seq) with vid and etag encoded, and _packed_row takes (b, key, t, r, vid, size, etag, f,
 # seq) the same way and makes the row _UPSERT writes.
@@ -124,9 +122,16 @@ def _unpacked(row: tuple) -> tuple:
 
 def _packed_row(row: tuple) -> tuple:
     """An unpacked row to write, as _UPSERT takes it."""
-    return (row[0], row[1], row[2], row[3], pack_version(row[4], row[5], row[6],
-                                                         bool(row[7] & F_DELETE)),
-            row[7], row[8])
+    return (
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        pack_version(row[4], row[5], row[6], bool(row[7] & F_DELETE)),
+        row[7],
+        row[8],
+    )
+
 
 # The versions table's definition after its name (also used by the schema 3 -> 4 migration).
 _VERSIONS_COLUMNS = """(
@@ -201,9 +206,7 @@ def time_index_name(b: int) -> str:
 
 def _create_time_index(conn: sqlite3.Connection, b: int) -> None:
     b = int(b)  # a literal in the DDL: a partial index serves only queries that say b=<b>
-    conn.execute(
-        f"CREATE INDEX IF NOT EXISTS {time_index_name(b)} ON versions(t, f) WHERE b={b}"
-    )
+    conn.execute(f"CREATE INDEX IF NOT EXISTS {time_index_name(b)} ON versions(t, f) WHERE b={b}")
 
 
 def _fill_timeline_hours(conn: sqlite3.Connection, b: int, width: int) -> None:
@@ -233,19 +236,25 @@ def _migrate(conn: sqlite3.Connection, version: int) -> None:
         conn.execute("ALTER TABLE buckets ADD COLUMN large_gen INTEGER NOT NULL DEFAULT 0")
         width = _rollup_width(conn)
         for (b,) in conn.execute("SELECT id FROM buckets ORDER BY id").fetchall():
-            if conn.execute("SELECT 1 FROM sqlite_master WHERE type='index' AND name=?",
-                            (time_index_name(b),)).fetchone():
+            if conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='index' AND name=?", (time_index_name(b),)
+            ).fetchone():
                 _fill_timeline_hours(conn, b, width)
         version = 3
     if version == 3:
         # Every row is rewritten with vid, size and etag packed into one value; the table
         # is copied in its own order (appends), and the time indexes built again over it.
-        timed = [b for (b,) in conn.execute("SELECT id FROM buckets ORDER BY id").fetchall()
-                 if conn.execute("SELECT 1 FROM sqlite_master WHERE type='index' AND name=?",
-                                 (time_index_name(b),)).fetchone()]
+        timed = [
+            b
+            for (b,) in conn.execute("SELECT id FROM buckets ORDER BY id").fetchall()
+            if conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='index' AND name=?", (time_index_name(b),)
+            ).fetchone()
+        ]
         conn.execute(f"CREATE TABLE versions_packed{_VERSIONS_COLUMNS}")
         conn.create_function(
-            "infinstor_pack", 4,
+            "infinstor_pack",
+            4,
             lambda vid, size, etag, f: pack_version(vid, size, etag, bool(f & F_DELETE)),
             deterministic=True,
         )
@@ -264,8 +273,10 @@ def _migrate(conn: sqlite3.Connection, version: int) -> None:
 
 def _rollup_width(conn: sqlite3.Connection) -> int:
     """The index's timeline_hours width, recorded the first time it is asked for."""
-    conn.execute("INSERT OR IGNORE INTO meta(k, v) VALUES('timeline_rollup_ms', ?)",
-                 (str(TIMELINE_ROLLUP_MS),))
+    conn.execute(
+        "INSERT OR IGNORE INTO meta(k, v) VALUES('timeline_rollup_ms', ?)",
+        (str(TIMELINE_ROLLUP_MS),),
+    )
     return int(conn.execute("SELECT v FROM meta WHERE k='timeline_rollup_ms'").fetchone()[0])
 
 
@@ -320,8 +331,9 @@ def _encode_token(secret: bytes, position: str, inclusive: bool) -> str:
 def _decode_token(secret: bytes, token: str) -> tuple[str, bool]:
     payload, dot, mac = token.partition(".")
     try:
-        if not dot or not hmac.compare_digest(mac.encode("ascii"),
-                                               _token_mac(secret, payload).encode("ascii")):
+        if not dot or not hmac.compare_digest(
+            mac.encode("ascii"), _token_mac(secret, payload).encode("ascii")
+        ):
             raise ValueError("bad signature")
         data = json.loads(base64.urlsafe_b64decode(payload.encode("ascii")).decode("utf-8"))
         position, inclusive = data["p"], data["i"]
@@ -335,8 +347,9 @@ def _decode_token(secret: bytes, token: str) -> tuple[str, bool]:
 def _token_secret(conn: sqlite3.Connection) -> bytes:
     """The index's page-token secret, made the first time the index is opened (kept in
     ``meta``, so tokens stay valid across restarts and for every process on the file)."""
-    conn.execute("INSERT OR IGNORE INTO meta(k, v) VALUES('page_token_secret', ?)",
-                 (secrets.token_hex(32),))
+    conn.execute(
+        "INSERT OR IGNORE INTO meta(k, v) VALUES('page_token_secret', ?)", (secrets.token_hex(32),)
+    )
     row = conn.execute("SELECT v FROM meta WHERE k='page_token_secret'").fetchone()
     return bytes.fromhex(row[0])
 
@@ -440,8 +453,10 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
-                conn.execute("INSERT OR IGNORE INTO meta(k, v) VALUES('schema_version', ?)",
-                             (str(SCHEMA_VERSION),))
+                conn.execute(
+                    "INSERT OR IGNORE INTO meta(k, v) VALUES('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
                 row = conn.execute("SELECT v FROM meta WHERE k='schema_version'").fetchone()
                 version = int(row[0])
                 if version < SCHEMA_VERSION:
@@ -450,7 +465,9 @@ class SqliteSnapshotIndex(SnapshotIndex):
                     _log.warning(
                         "Upgrading the index at %s from schema %d to %d, once: this rewrites "
                         "every stored version (about 6 s per million versions).",
-                        path, version, SCHEMA_VERSION,
+                        path,
+                        version,
+                        SCHEMA_VERSION,
                     )
                     _migrate(conn, version)
                 self._rollup_ms = _rollup_width(conn)
@@ -470,8 +487,9 @@ class SqliteSnapshotIndex(SnapshotIndex):
     def _open_connection(self) -> sqlite3.Connection:
         # The busy timeout comes first: switching a new file to WAL takes a lock that other
         # processes opening the same index at that moment must wait for, not fail on.
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                               timeout=30.0)
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=30.0
+        )
         conn.execute("PRAGMA busy_timeout=30000")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
@@ -560,8 +578,10 @@ class SqliteSnapshotIndex(SnapshotIndex):
         with self._write() as conn:
             self._bucket_id(conn, bucket)  # raises the friendly error
             if tracked:
-                conn.execute("UPDATE buckets SET tracked_ms=coalesce(tracked_ms, ?) WHERE name=?",
-                             (now_ms(), bucket))
+                conn.execute(
+                    "UPDATE buckets SET tracked_ms=coalesce(tracked_ms, ?) WHERE name=?",
+                    (now_ms(), bucket),
+                )
             else:
                 conn.execute("UPDATE buckets SET tracked_ms=NULL WHERE name=?", (bucket,))
 
@@ -596,25 +616,32 @@ class SqliteSnapshotIndex(SnapshotIndex):
 
     def has_bucket(self, bucket: str) -> bool:
         with self._read() as conn:
-            return conn.execute("SELECT 1 FROM buckets WHERE name=?",
-                                (bucket,)).fetchone() is not None
+            return (
+                conn.execute("SELECT 1 FROM buckets WHERE name=?", (bucket,)).fetchone() is not None
+            )
 
     def estimate_versions(self, bucket: str, prefix: str) -> int:
         # The rows ever written under the '/'-folder holding the prefix (one row lookup).
         with self._read() as conn:
             b = self._bucket_id(conn, bucket)
-            row = conn.execute("SELECT n FROM folders WHERE b=? AND prefix=?",
-                               (b, prefix[: prefix.rfind("/") + 1])).fetchone()
+            row = conn.execute(
+                "SELECT n FROM folders WHERE b=? AND prefix=?", (b, prefix[: prefix.rfind("/") + 1])
+            ).fetchone()
         return int(row[0]) if row else 0
 
     @staticmethod
-    def _time_index_ends(conn: sqlite3.Connection, b: int, time_index: str
-                         ) -> tuple[int | None, int | None]:
+    def _time_index_ends(
+        conn: sqlite3.Connection, b: int, time_index: str
+    ) -> tuple[int | None, int | None]:
         """The bucket's first and last version times (None, None without versions): the
         first and last rows of its time index, exact also after versions were pruned."""
-        ends = [conn.execute(
-            f"SELECT t FROM versions INDEXED BY {time_index} WHERE b={int(b)} "
-            f"ORDER BY t {order} LIMIT 1").fetchone() for order in ("ASC", "DESC")]
+        ends = [
+            conn.execute(
+                f"SELECT t FROM versions INDEXED BY {time_index} WHERE b={int(b)} "
+                f"ORDER BY t {order} LIMIT 1"
+            ).fetchone()
+            for order in ("ASC", "DESC")
+        ]
         return (ends[0][0] if ends[0] else None, ends[1][0] if ends[1] else None)
 
     def _bucket_record(self, conn: sqlite3.Connection, row: tuple) -> BucketRecord:
@@ -682,9 +709,13 @@ class SqliteSnapshotIndex(SnapshotIndex):
         keys_only: bool = False,
     ) -> int:
         prune_before = scan_started_ms - PRUNE_MARGIN_MS
-        if not keys_only and entries and (
-            (after_key is not None and min(e[0] for e in entries) <= after_key)
-            or (through_key is not None and max(e[0] for e in entries) > through_key)
+        if (
+            not keys_only
+            and entries
+            and (
+                (after_key is not None and min(e[0] for e in entries) <= after_key)
+                or (through_key is not None and max(e[0] for e in entries) > through_key)
+            )
         ):
             # The range is what this call replaces: a key outside it would be merged
             # without its known versions and take their places in its chain.
@@ -695,10 +726,13 @@ class SqliteSnapshotIndex(SnapshotIndex):
             if keys_only:
                 # Only the keys present are merged (an event-driven re-list of a few keys).
                 for key in dict.fromkeys(e[0] for e in entries):
-                    existing[key] = [_unpacked(row) for row in conn.execute(
-                        f"SELECT {_STORED_COLUMNS} FROM versions WHERE b={b} AND key=?",
-                        (key,),
-                    )]
+                    existing[key] = [
+                        _unpacked(row)
+                        for row in conn.execute(
+                            f"SELECT {_STORED_COLUMNS} FROM versions WHERE b={b} AND key=?",
+                            (key,),
+                        )
+                    ]
             else:
                 sql = f"SELECT {_STORED_COLUMNS} FROM versions WHERE b={b}"
                 params: list[object] = []
@@ -724,8 +758,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
             # first scan) take the fast paths below.
             vbs = encode_version_ids([e[1] for e in entries])
             ebs = encode_etags([e[4] for e in entries])
-            packs = pack_versions(vbs, [e[3] for e in entries], ebs,
-                                  [bool(e[5]) for e in entries])
+            packs = pack_versions(vbs, [e[3] for e in entries], ebs, [bool(e[5]) for e in entries])
             append = upserts.append
             pop_existing = existing.pop
             i = 0
@@ -739,8 +772,17 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 if j == i + 1 and old is None:
                     # Fast path: a key with one version and nothing known yet.
                     t = e[2]
-                    append((b, key, t, 0, packs[i],
-                            (F_DELETE if e[5] else 0) | (F_PRECISE if e[6] else 0), None))
+                    append(
+                        (
+                            b,
+                            key,
+                            t,
+                            0,
+                            packs[i],
+                            (F_DELETE if e[5] else 0) | (F_PRECISE if e[6] else 0),
+                            None,
+                        )
+                    )
                     (new_deleted if e[5] else new_created)(t)
                     d = key[: key.rfind("/") + 1]
                     st = by_dir.get(d)
@@ -764,8 +806,17 @@ class SqliteSnapshotIndex(SnapshotIndex):
                     for k, (c, t) in enumerate(zip(chain, times), i):
                         r = r - 1 if t == prev_t else 0
                         prev_t = t
-                        append((b, key, t, r, packs[k],
-                                (F_DELETE if c[5] else 0) | (F_PRECISE if c[6] else 0), None))
+                        append(
+                            (
+                                b,
+                                key,
+                                t,
+                                r,
+                                packs[k],
+                                (F_DELETE if c[5] else 0) | (F_PRECISE if c[6] else 0),
+                                None,
+                            )
+                        )
                         (new_deleted if c[5] else new_created)(t)
                     # times[] is newest first and never increases down the chain
                     lo, hi = times[-1], times[0]
@@ -778,8 +829,9 @@ class SqliteSnapshotIndex(SnapshotIndex):
                         st[1] = max(st[1], hi)
                         st[2] += len(times)
                 else:
-                    self._merge_chain(b, key, entries[i:j], old, prune_before, upserts,
-                                      deletes, stats)
+                    self._merge_chain(
+                        b, key, entries[i:j], old, prune_before, upserts, deletes, stats
+                    )
                 i = j
             # Keys in the range the listing no longer has at all.
             for key, rows in existing.items():
@@ -788,8 +840,10 @@ class SqliteSnapshotIndex(SnapshotIndex):
                         deletes.append((b, key, row[1], row[2]))
                         stats.count(row[1], row[6], -1)
             if deletes:
-                conn.executemany(f"DELETE FROM versions WHERE b={b} AND key=? AND t=? AND r=?",
-                                 [d[1:] for d in deletes])
+                conn.executemany(
+                    f"DELETE FROM versions WHERE b={b} AND key=? AND t=? AND r=?",
+                    [d[1:] for d in deletes],
+                )
             if upserts:
                 conn.executemany(_UPSERT, upserts)
             stats.count_times(new_created_t, 0)
@@ -843,10 +897,14 @@ class SqliteSnapshotIndex(SnapshotIndex):
         # passed this key, or deleted since. They take their place by time; within one
         # millisecond they keep their old order relative to the listed versions they were
         # known with, and go above listed versions new to the index.
-        old_rank = {row[3]: i for i, row in enumerate(sorted(
-            old, key=lambda row: (row[1], row[2]), reverse=True))}  # 0 = newest
-        kept = sorted((row for row in old_by_vid.values() if row[1] >= prune_before),
-                      key=lambda row: old_rank[row[3]])
+        old_rank = {
+            row[3]: i
+            for i, row in enumerate(sorted(old, key=lambda row: (row[1], row[2]), reverse=True))
+        }  # 0 = newest
+        kept = sorted(
+            (row for row in old_by_vid.values() if row[1] >= prune_before),
+            key=lambda row: old_rank[row[3]],
+        )
         chain: list[tuple] = []  # newest first: (t, vid, size, etag_b, f, seq)
         for it in reversed(items):
             e = it[2]
@@ -873,7 +931,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
             prev_t = t
             new_rows[(t, r)] = (b, key, t, r, vb, size, eb, f, seq)
         old_by_pos = {(row[1], row[2]): row for row in old}
-        for pos, row in old_by_pos.items():
+        for pos in old_by_pos:
             if pos not in new_rows:
                 deletes.append((b, key, pos[0], pos[1]))
         for pos, nrow in new_rows.items():
@@ -922,19 +980,21 @@ class SqliteSnapshotIndex(SnapshotIndex):
             self._save_stats(conn, b, stats)
             return written
 
-    def _append_chains(self, conn: sqlite3.Connection, b: int, entries: list[VersionEntry],
-                       stats: _FolderStats) -> int:
+    def _append_chains(
+        self, conn: sqlite3.Connection, b: int, entries: list[VersionEntry], stats: _FolderStats
+    ) -> int:
         """append_versions by whole chains: read what the index knows of the entries' keys,
         place each entry in its key's chain, rewrite the rows whose rank changed."""
         # What the index already knows of these keys, fetched in a few statements.
         original: dict[str, list[tuple]] = {}
         wanted = list(dict.fromkeys(e[0] for e in entries))
         for start in range(0, len(wanted), 500):
-            part = wanted[start:start + 500]
+            part = wanted[start : start + 500]
             marks = ",".join("?" * len(part))
             for row in conn.execute(
                 f"SELECT {_STORED_COLUMNS} FROM versions WHERE b={b} AND key "
-                f"IN ({marks}) ORDER BY key, t DESC, r DESC", part
+                f"IN ({marks}) ORDER BY key, t DESC, r DESC",
+                part,
             ):
                 original.setdefault(row[0], []).append(_unpacked(row))
         # Per key, the chain newest first as mutable rows [t, vid, size, etag, f, seq].
@@ -954,8 +1014,9 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 self._refine(chain, at, t, bool(e[6]), seq)
                 continue
             f = (F_DELETE if e[5] else 0) | (F_PRECISE if e[6] else 0)
-            chain.insert(self._insert_position(chain, t, seq),
-                         [t, vb, e[3], encode_etag(e[4]), f, seq])
+            chain.insert(
+                self._insert_position(chain, t, seq), [t, vb, e[3], encode_etag(e[4]), f, seq]
+            )
         upserts: list[tuple] = []
         deletes: list[tuple] = []
         for key, chain in chains.items():
@@ -978,8 +1039,10 @@ class SqliteSnapshotIndex(SnapshotIndex):
             stats.count_rows(((row[1], row[6]) for row in original[key]), -1)
             stats.count_rows(((row[2], row[7]) for row in final.values()), 1)
         if deletes:
-            conn.executemany(f"DELETE FROM versions WHERE b={b} AND key=? AND t=? AND r=?",
-                             [d[1:] for d in deletes])
+            conn.executemany(
+                f"DELETE FROM versions WHERE b={b} AND key=? AND t=? AND r=?",
+                [d[1:] for d in deletes],
+            )
         if upserts:
             conn.executemany(_UPSERT, upserts)
         if deletes and not upserts:
@@ -1011,14 +1074,19 @@ class SqliteSnapshotIndex(SnapshotIndex):
         for i, row in enumerate(chain):
             if row[0] > t:
                 continue
-            if row[0] == t and seq and row[5] and sequencer_sort_key(row[5]) > \
-                    sequencer_sort_key(seq):
+            if (
+                row[0] == t
+                and seq
+                and row[5]
+                and sequencer_sort_key(row[5]) > sequencer_sort_key(seq)
+            ):
                 continue
             return i
         return len(chain)
 
-    def _save_stats(self, conn: sqlite3.Connection, b: int, stats: _FolderStats, *,
-                    look: bool = True) -> None:
+    def _save_stats(
+        self, conn: sqlite3.Connection, b: int, stats: _FolderStats, *, look: bool = True
+    ) -> None:
         changed = [(b, h, c[0], c[1]) for h, c in stats.hours.items() if c[0] or c[1]]
         if changed:
             conn.executemany(
@@ -1038,11 +1106,12 @@ class SqliteSnapshotIndex(SnapshotIndex):
         went_back = became_large = not look
         prefixes = list(rolled) if look else []
         for start in range(0, len(prefixes), 500):
-            part = prefixes[start:start + 500]
+            part = prefixes[start : start + 500]
             seen = set()
             for p, first_t, n in conn.execute(
                 f"SELECT prefix, first_t, n FROM folders WHERE b=? AND prefix IN "
-                f"({','.join('?' * len(part))})", [b, *part]
+                f"({','.join('?' * len(part))})",
+                [b, *part],
             ):
                 seen.add(p)
                 lo, _hi, added = rolled[p]
@@ -1103,8 +1172,9 @@ class SqliteSnapshotIndex(SnapshotIndex):
             for key, vid in versions:
                 head = version_id_prefix(encode_version_id(vid))
                 match = f"b={b} AND key=? AND substr(packed, 1, ?)=?"
-                gone = conn.execute(f"SELECT t, f FROM versions WHERE {match}",
-                                    (key, len(head), head)).fetchall()
+                gone = conn.execute(
+                    f"SELECT t, f FROM versions WHERE {match}", (key, len(head), head)
+                ).fetchall()
                 if gone:
                     conn.execute(f"DELETE FROM versions WHERE {match}", (key, len(head), head))
                     removed += len(gone)
@@ -1114,8 +1184,14 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 conn.execute("UPDATE buckets SET generation=generation+1 WHERE id=?", (b,))
         return removed
 
-    def set_event_source(self, bucket: str, *, queue_url: str | None, queue_arn: str | None,
-                         notification_id: str | None) -> None:
+    def set_event_source(
+        self,
+        bucket: str,
+        *,
+        queue_url: str | None,
+        queue_arn: str | None,
+        notification_id: str | None,
+    ) -> None:
         with self._write() as conn:
             b = self._bucket_id(conn, bucket)
             conn.execute(
@@ -1128,14 +1204,29 @@ class SqliteSnapshotIndex(SnapshotIndex):
             b = self._bucket_id(conn, bucket)
             row = conn.execute(
                 "SELECT queue_url, queue_arn, notification_id, last_event_ms, events_applied, "
-                "malformed_events, last_error FROM buckets WHERE id=?", (b,)
+                "malformed_events, last_error FROM buckets WHERE id=?",
+                (b,),
             ).fetchone()
-        keys = ("queue_url", "queue_arn", "notification_id", "last_event_ms", "events_applied",
-                "malformed_events", "last_error")
+        keys = (
+            "queue_url",
+            "queue_arn",
+            "notification_id",
+            "last_event_ms",
+            "events_applied",
+            "malformed_events",
+            "last_error",
+        )
         return dict(zip(keys, row))
 
-    def record_events(self, bucket: str, *, applied: int = 0, malformed: int = 0,
-                      last_event_ms: int | None = None, error: str | None = None) -> None:
+    def record_events(
+        self,
+        bucket: str,
+        *,
+        applied: int = 0,
+        malformed: int = 0,
+        last_event_ms: int | None = None,
+        error: str | None = None,
+    ) -> None:
         with self._write() as conn:
             b = self._bucket_id(conn, bucket)
             conn.execute(
@@ -1184,8 +1275,9 @@ class SqliteSnapshotIndex(SnapshotIndex):
         A few generations are kept, since readers of the states just before and after a
         commit overlap; one thread computes a generation while the others wait for it.
         """
-        row = conn.execute("SELECT generation, skip_gen, large_gen FROM buckets WHERE id=?",
-                           (b,)).fetchone()
+        row = conn.execute(
+            "SELECT generation, skip_gen, large_gen FROM buckets WHERE id=?", (b,)
+        ).fetchone()
         if with_lasts:
             slot, gen, large_gen = (b, "slice"), row[0], row[0]
         else:
@@ -1209,8 +1301,12 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 (b, LARGE_FOLDER_VERSIONS),
             ).fetchall()
             prefixes = [r[0] for r in rows]
-            value = (prefixes, [r[1] for r in rows],
-                     [r[2] for r in rows] if with_lasts else None, frozenset(prefixes))
+            value = (
+                prefixes,
+                [r[1] for r in rows],
+                [r[2] for r in rows] if with_lasts else None,
+                frozenset(prefixes),
+            )
             entries[gen] = (large_gen, value)
             while len(entries) > 4:
                 del entries[min(entries)]
@@ -1224,8 +1320,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
         """What ``_segment`` needs to find the large folders that cannot hold a visible key
         in the view (first version after ``end_ms``, or for a slice last version before
         ``start_ms``): the scan jumps over them without reading their rows."""
-        prefixes, firsts, lasts, _ = self._large_folders(conn, b,
-                                                         with_lasts=start_ms is not None)
+        prefixes, firsts, lasts, _ = self._large_folders(conn, b, with_lasts=start_ms is not None)
         return prefixes, firsts, lasts, end_ms, start_ms
 
     @staticmethod
@@ -1235,8 +1330,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
         (``t_r >> 20`` is t): SQLite takes the bare column from the row with the max."""
         sql = _SEGMENT_SQL.get((b, inclusive, bounded, grouped))
         if sql is None:
-            cols = ("key, max(t * 1048576 + r + 524288), packed" if grouped
-                    else "key, t, packed")
+            cols = "key, max(t * 1048576 + r + 524288), packed" if grouped else "key, t, packed"
             sql = _SEGMENT_SQL[(b, inclusive, bounded, grouped)] = (
                 f"SELECT {cols} FROM versions WHERE b={int(b)} AND key "
                 + (">= ?" if inclusive else "> ?")
@@ -1276,8 +1370,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 p = prefixes[k]
                 if hi is not None and p >= hi:
                     break
-                if firsts[k] > view_end or (view_start is not None
-                                            and lasts[k] < view_start):  # type: ignore[index]
+                if firsts[k] > view_end or (view_start is not None and lasts[k] < view_start):  # type: ignore[index]
                     seg_hi, skip_to = p, prefix_end(p)
                     break
                 k += 1
@@ -1285,10 +1378,12 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 if k < len(prefixes) and (hi is None or prefixes[k] < hi):
                     seg_hi = skip_to = prefixes[k]
         if seg_hi is None:
-            return cur.execute(self._segment_sql(b, inclusive, False, grouped),
-                               (pos, end_ms)), skip_to
-        return cur.execute(self._segment_sql(b, inclusive, True, grouped),
-                           (pos, seg_hi, end_ms)), skip_to
+            return cur.execute(
+                self._segment_sql(b, inclusive, False, grouped), (pos, end_ms)
+            ), skip_to
+        return cur.execute(
+            self._segment_sql(b, inclusive, True, grouped), (pos, seg_hi, end_ms)
+        ), skip_to
 
     def continuation_token(self, position: str, inclusive: bool) -> str:
         """A token that resumes a listing at ``position`` (keys >= it when inclusive)."""
@@ -1330,12 +1425,23 @@ class SqliteSnapshotIndex(SnapshotIndex):
             # up into it (ListObjects V1 pages on with NextMarker = the last common prefix).
             inside = start_after if start_after and delimiter else None
             if start_ms is not None and self._slice_by_time(conn, b, prefix, start_ms, end_ms):
-                rows = self._slice_rows_by_time(conn, b, prefix, hi, lo, lo_inclusive,
-                                                start_ms, end_ms)
+                rows = self._slice_rows_by_time(
+                    conn, b, prefix, hi, lo, lo_inclusive, start_ms, end_ms
+                )
                 return self._page_from_rows(rows, prefix, delimiter, max_keys, inside)
-            return self._scan_page(conn, b, prefix=prefix, lo=lo, lo_inclusive=lo_inclusive,
-                                   hi=hi, end_ms=end_ms, start_ms=start_ms,
-                                   delimiter=delimiter, max_keys=max_keys, inside=inside)
+            return self._scan_page(
+                conn,
+                b,
+                prefix=prefix,
+                lo=lo,
+                lo_inclusive=lo_inclusive,
+                hi=hi,
+                end_ms=end_ms,
+                start_ms=start_ms,
+                delimiter=delimiter,
+                max_keys=max_keys,
+                inside=inside,
+            )
 
     def _scan_page(
         self,
@@ -1355,8 +1461,9 @@ class SqliteSnapshotIndex(SnapshotIndex):
         """One page by one ordered scan that re-seeks past each rolled-up folder and each
         skippable large folder. The hot loop of every listing: kept flat on purpose.
         ``inside``: a StartAfter; the common prefix it lies in is skipped, not listed."""
-        prefixes_l, firsts, lasts, large = self._large_folders(conn, b,
-                                                              with_lasts=start_ms is not None)
+        prefixes_l, firsts, lasts, large = self._large_folders(
+            conn, b, with_lasts=start_ms is not None
+        )
         skippable = (prefixes_l, firsts, lasts, end_ms, start_ms)
         if delimiter is None:
             large = frozenset()
@@ -1432,8 +1539,12 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 last_pos = (key, False)
             if truncated or done:
                 break
-            if reseek is None and skip_below is not None and skip_to is not None \
-                    and skip_to < skip_below:
+            if (
+                reseek is None
+                and skip_below is not None
+                and skip_to is not None
+                and skip_to < skip_below
+            ):
                 reseek = skip_below  # the segment ended inside the rolled-up folder
             if reseek is not None:
                 if hi is not None and reseek >= hi:
@@ -1443,12 +1554,17 @@ class SqliteSnapshotIndex(SnapshotIndex):
             if skip_to is None or (hi is not None and skip_to >= hi):
                 break
             pos, inclusive = skip_to, True
-        next_token = (self.continuation_token(*last_pos)
-                      if truncated and last_pos is not None else None)
+        next_token = (
+            self.continuation_token(*last_pos) if truncated and last_pos is not None else None
+        )
         return ListPage(objects=objects, prefixes=prefixes, next_token=next_token)
 
     def _page_from_rows(
-        self, rows: Iterable[tuple], prefix: str, delimiter: str | None, max_keys: int,
+        self,
+        rows: Iterable[tuple],
+        prefix: str,
+        delimiter: str | None,
+        max_keys: int,
         inside: str | None = None,
     ) -> ListPage:
         """A page from rows already reduced to one visible row per key, in key order
@@ -1494,8 +1610,9 @@ class SqliteSnapshotIndex(SnapshotIndex):
             objects.append(_to_version(row))
             count += 1
             last_pos = (key, False)
-        next_token = (self.continuation_token(*last_pos)
-                      if truncated and last_pos is not None else None)
+        next_token = (
+            self.continuation_token(*last_pos) if truncated and last_pos is not None else None
+        )
         return ListPage(objects=objects, prefixes=prefixes, next_token=next_token)
 
     def _slice_by_time(
@@ -1579,10 +1696,13 @@ class SqliteSnapshotIndex(SnapshotIndex):
             hi = prefix_end(prefix) if prefix else None
             make = ObjectVersion.from_stored
             if start_ms is not None and self._slice_by_time(conn, b, prefix, start_ms, end_ms):
-                yield from [make(key, packed, t, False) for key, t, _r, packed, f in
-                            self._slice_rows_by_time(conn, b, prefix, hi, prefix, True,
-                                                     start_ms, end_ms)
-                            if not f & F_DELETE]
+                yield from [
+                    make(key, packed, t, False)
+                    for key, t, _r, packed, f in self._slice_rows_by_time(
+                        conn, b, prefix, hi, prefix, True, start_ms, end_ms
+                    )
+                    if not f & F_DELETE
+                ]
                 return
             # One flat loop (the hot path of enumeration): per segment between skippable
             # large folders, the first row of each key is its newest as of end_ms.
@@ -1595,17 +1715,20 @@ class SqliteSnapshotIndex(SnapshotIndex):
             keys = 0
             grouped = older <= 0
             while True:
-                rows, skip_to = self._segment(cur, b, skippable, pos, inclusive, hi, end_ms,
-                                              grouped)
+                rows, skip_to = self._segment(
+                    cur, b, skippable, pos, inclusive, hi, end_ms, grouped
+                )
                 if grouped:
                     # In chunks: a comprehension makes the objects faster than a loop that
                     # yields each (the caller still gets them one by one).
                     lo_tr = lo_t << 20  # t >= lo_t exactly when t_r >= lo_t << 20
                     fetch = rows.fetchmany
                     while chunk := fetch(256):
-                        yield from [make(key, packed, t_r >> 20, False)
-                                    for key, t_r, packed in chunk
-                                    if not packed[-1] & 1 and t_r >= lo_tr]  # not deleted
+                        yield from [
+                            make(key, packed, t_r >> 20, False)
+                            for key, t_r, packed in chunk
+                            if not packed[-1] & 1 and t_r >= lo_tr
+                        ]  # not deleted
                 else:
                     last = None
                     for key, t, packed in rows:
@@ -1657,8 +1780,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
             if start_ms is not None and row[1] < start_ms:
                 return None
             newest = conn.execute(
-                f"SELECT t, r FROM versions WHERE b={b} AND key=? ORDER BY t DESC, r DESC "
-                "LIMIT 1",
+                f"SELECT t, r FROM versions WHERE b={b} AND key=? ORDER BY t DESC, r DESC LIMIT 1",
                 (key,),
             ).fetchone()
         return _to_version(row, latest=newest == (row[1], row[2]))
@@ -1700,8 +1822,9 @@ class SqliteSnapshotIndex(SnapshotIndex):
                     result.deleted.append(_to_version(a))
                 elif a_live and z_live and a[3] != z[3]:  # another version (packed id first)
                     result.modified.append(
-                        ModifiedEntry(current or "", version_id_of_packed(a[3]),
-                                      version_id_of_packed(z[3]))
+                        ModifiedEntry(
+                            current or "", version_id_of_packed(a[3]), version_id_of_packed(z[3])
+                        )
                     )
 
             for row in rows:
@@ -1718,8 +1841,9 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 flush()
         return result
 
-    def _diff_rows_by_time(self, conn: sqlite3.Connection, b: int, prefix: str,
-                           hi: str | None, lo_ms: int, hi_ms: int) -> list[tuple]:
+    def _diff_rows_by_time(
+        self, conn: sqlite3.Connection, b: int, prefix: str, hi: str | None, lo_ms: int, hi_ms: int
+    ) -> list[tuple]:
         """The rows as of hi_ms (key, t, r, packed, f; per key newest first, keys in order)
         of the keys under the prefix that have a version in (lo_ms, hi_ms]."""
         b = int(b)
@@ -1777,8 +1901,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
                     row = ends if ends[0] is not None else None
                 else:
                     row = conn.execute(
-                        "SELECT first_t, last_t FROM folders WHERE b=? AND prefix=?",
-                        (b, folder)
+                        "SELECT first_t, last_t FROM folders WHERE b=? AND prefix=?", (b, folder)
                     ).fetchone()
                 now = now_ms()
                 first, last = (row[0], row[1]) if row else (now, now)
@@ -1792,9 +1915,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
             created = [0] * nbins
             deleted = [0] * nbins
             if prefix:
-                sql = (
-                    f"SELECT (t - ?) / ?, f & 1, count(*) FROM versions WHERE b={b} AND key >= ?"
-                )
+                sql = f"SELECT (t - ?) / ?, f & 1, count(*) FROM versions WHERE b={b} AND key >= ?"
                 params: list[object] = [from_ms, width, prefix]
                 hi = prefix_end(prefix)
                 if hi is not None:
@@ -1805,10 +1926,16 @@ class SqliteSnapshotIndex(SnapshotIndex):
             else:
                 name = self._time_index(conn, b)
                 if name is not None and width >= self._rollup_ms:
-                    self._timeline_from_hours(conn, b, name, from_ms, to_ms, width, created,
-                                              deleted)
-                    return Timeline(start_ms=from_ms, end_ms=to_ms, bin_ms=width,
-                                    created=created, deleted=deleted)
+                    self._timeline_from_hours(
+                        conn, b, name, from_ms, to_ms, width, created, deleted
+                    )
+                    return Timeline(
+                        start_ms=from_ms,
+                        end_ms=to_ms,
+                        bin_ms=width,
+                        created=created,
+                        deleted=deleted,
+                    )
                 sql = (
                     "SELECT (t - ?) / ?, f & 1, count(*) FROM versions"
                     + (f" INDEXED BY {name}" if name else "")
@@ -1817,12 +1944,21 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 params = [from_ms, width, from_ms, to_ms]
             for idx, is_del, count in conn.execute(sql, params):
                 (deleted if is_del else created)[idx] += count
-        return Timeline(start_ms=from_ms, end_ms=to_ms, bin_ms=width, created=created,
-                        deleted=deleted)
+        return Timeline(
+            start_ms=from_ms, end_ms=to_ms, bin_ms=width, created=created, deleted=deleted
+        )
 
-    def _timeline_from_hours(self, conn: sqlite3.Connection, b: int, time_index: str,
-                             from_ms: int, to_ms: int, width: int, created: list[int],
-                             deleted: list[int]) -> None:
+    def _timeline_from_hours(
+        self,
+        conn: sqlite3.Connection,
+        b: int,
+        time_index: str,
+        from_ms: int,
+        to_ms: int,
+        width: int,
+        created: list[int],
+        deleted: list[int],
+    ) -> None:
         """The whole bucket's timeline: each hour that lies inside one bin adds its
         timeline_hours counts; only the hours cut by a bin edge (or by the range's ends) are
         counted row by row through the time index."""
@@ -1858,9 +1994,20 @@ class SqliteSnapshotIndex(SnapshotIndex):
                     "INSERT INTO labels(name, bucket, prefix, kind, start_ms, end_ms, spec, "
                     "fingerprint, object_count, total_bytes, description, created_ms) "
                     "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (label.name, label.bucket, label.prefix, label.kind, label.start_ms,
-                     label.end_ms, label.spec, label.fingerprint, label.object_count,
-                     label.total_bytes, label.description, label.created_ms),
+                    (
+                        label.name,
+                        label.bucket,
+                        label.prefix,
+                        label.kind,
+                        label.start_ms,
+                        label.end_ms,
+                        label.spec,
+                        label.fingerprint,
+                        label.object_count,
+                        label.total_bytes,
+                        label.description,
+                        label.created_ms,
+                    ),
                 )
             except sqlite3.IntegrityError as exc:
                 raise Conflict(

@@ -63,8 +63,9 @@ class _FakeRaw:
         return iter(())
 
 
-def _response(status: int, parsed: dict[str, Any], extra_headers: dict[str, str] | None = None
-              ) -> tuple[AWSResponse, dict[str, Any]]:
+def _response(
+    status: int, parsed: dict[str, Any], extra_headers: dict[str, str] | None = None
+) -> tuple[AWSResponse, dict[str, Any]]:
     request_id = uuid.uuid4().hex.upper()[:16]
     headers = HTTPHeaders()
     headers["x-amz-request-id"] = request_id
@@ -89,17 +90,28 @@ class TimeTravelClientMixin:
         super().__init__(*args, **kwargs)
         events = self.meta.events  # type: ignore[attr-defined]
         for op in _READS:
-            events.register(f"before-parameter-build.s3.{op}", self._infinstor_params,
-                            unique_id=f"infinstor-params-{op}")
-            events.register(f"before-call.s3.{op}", _short_circuit,
-                            unique_id=f"infinstor-call-{op}")
-        events.register("after-call.s3.GetObject", _explain_missing_version,
-                        unique_id="infinstor-after-GetObject")
-        events.register("after-call.s3.HeadObject", _explain_missing_version,
-                        unique_id="infinstor-after-HeadObject")
+            events.register(
+                f"before-parameter-build.s3.{op}",
+                self._infinstor_params,
+                unique_id=f"infinstor-params-{op}",
+            )
+            events.register(
+                f"before-call.s3.{op}", _short_circuit, unique_id=f"infinstor-call-{op}"
+            )
+        events.register(
+            "after-call.s3.GetObject",
+            _explain_missing_version,
+            unique_id="infinstor-after-GetObject",
+        )
+        events.register(
+            "after-call.s3.HeadObject",
+            _explain_missing_version,
+            unique_id="infinstor-after-HeadObject",
+        )
 
-    def _infinstor_params(self, params: dict[str, Any], model: Any, context: dict[str, Any],
-                          **_: Any) -> None:
+    def _infinstor_params(
+        self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any
+    ) -> None:
         if not _enabled or getattr(self, "_infinstor_internal", False):
             return
         tt = _tt()
@@ -116,23 +128,32 @@ class TimeTravelClientMixin:
         is_object = op in ("GetObject", "HeadObject")
         if not (is_object and params.get("VersionId")):
             tt.ensure_indexed(
-                bucket, params.get("Key", "") if is_object else params.get("Prefix") or "",
-                view, endpoint_url=self.meta.endpoint_url, key=is_object)  # type: ignore[attr-defined]
+                bucket,
+                params.get("Key", "") if is_object else params.get("Prefix") or "",
+                view,
+                endpoint_url=self.meta.endpoint_url,
+                key=is_object,
+            )  # type: ignore[attr-defined]
         if op in ("GetObject", "HeadObject"):
             if params.get("VersionId"):
                 return  # the caller named a version: that is already exact
             version_id = tt.version_for_read(bucket, params.get("Key", ""), view)
             if version_id is None:
                 if op == "GetObject":
-                    parsed = {"Error": {"Code": "NoSuchKey",
-                                        "Message": "The specified key does not exist.",
-                                        "Key": params.get("Key", "")}}
+                    parsed = {
+                        "Error": {
+                            "Code": "NoSuchKey",
+                            "Message": "The specified key does not exist.",
+                            "Key": params.get("Key", ""),
+                        }
+                    }
                 else:
                     parsed = {"Error": {"Code": "404", "Message": "Not Found"}}
                 # As S3 does when the key's current version is a delete marker.
                 marker = tt.delete_marker_at(bucket, params.get("Key", ""), view)
-                headers = ({"x-amz-delete-marker": "true", "x-amz-version-id": marker}
-                           if marker else None)
+                headers = (
+                    {"x-amz-delete-marker": "true", "x-amz-version-id": marker} if marker else None
+                )
                 context[_CONTEXT_KEY] = _response(404, parsed, headers)
             else:
                 params["VersionId"] = version_id
@@ -140,17 +161,25 @@ class TimeTravelClientMixin:
         else:
             try:
                 v2 = op == "ListObjectsV2"
-                owner = (tt.bucket_owner(bucket, self.meta.endpoint_url)  # type: ignore[attr-defined]
-                         if not v2 or params.get("FetchOwner") else None)
+                owner = (
+                    tt.bucket_owner(bucket, self.meta.endpoint_url)  # type: ignore[attr-defined]
+                    if not v2 or params.get("FetchOwner")
+                    else None
+                )
                 listing = tt.list_objects(params, view, v2=v2, owner=owner)
             except BadRequest as exc:
                 # What S3 answers for a continuation token it did not issue: code that
                 # handles S3's errors handles this one.
-                context[_CONTEXT_KEY] = _response(400, {"Error": {
-                    "Code": "InvalidArgument",
-                    "Message": f"The continuation token provided is incorrect. {exc}",
-                    "ArgumentName": "continuation-token",
-                }})
+                context[_CONTEXT_KEY] = _response(
+                    400,
+                    {
+                        "Error": {
+                            "Code": "InvalidArgument",
+                            "Message": f"The continuation token provided is incorrect. {exc}",
+                            "ArgumentName": "continuation-token",
+                        }
+                    },
+                )
             else:
                 context[_CONTEXT_KEY] = _response(200, listing)
         if run_id is not None:
@@ -161,8 +190,9 @@ def _short_circuit(context: dict[str, Any], **_: Any) -> Any:
     return context.pop(_CONTEXT_KEY, None)
 
 
-def _explain_missing_version(http_response: Any, parsed: dict[str, Any],
-                             context: dict[str, Any], **_: Any) -> None:
+def _explain_missing_version(
+    http_response: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any
+) -> None:
     pinned = context.get("infinstor_pinned")
     if not pinned or getattr(http_response, "status_code", 200) < 300:
         return
@@ -196,16 +226,14 @@ def view_of(s3_client: Any) -> TimeSpec | None:
     return getattr(s3_client, "_infinstor_view", None)
 
 
-def _session_client(self: Any, *args: Any, infinstor_time_spec: Any = None, **kwargs: Any
-                    ) -> Any:
+def _session_client(self: Any, *args: Any, infinstor_time_spec: Any = None, **kwargs: Any) -> Any:
     made = _orig_session_client(self, *args, **kwargs)
     if infinstor_time_spec is not None:
         set_view(made, infinstor_time_spec)
     return made
 
 
-def _session_resource(self: Any, *args: Any, infinstor_time_spec: Any = None, **kwargs: Any
-                      ) -> Any:
+def _session_resource(self: Any, *args: Any, infinstor_time_spec: Any = None, **kwargs: Any) -> Any:
     made = _orig_session_resource(self, *args, **kwargs)
     if infinstor_time_spec is not None:
         set_view(made.meta.client, infinstor_time_spec)
@@ -221,7 +249,8 @@ def enable() -> None:
             botocore.handlers.BUILTIN_HANDLERS.append(_HANDLER)
         if boto3.DEFAULT_SESSION is not None:
             boto3.DEFAULT_SESSION.events.register(
-                "creating-client-class.s3", _add_mixin, unique_id="infinstor-mixin")
+                "creating-client-class.s3", _add_mixin, unique_id="infinstor-mixin"
+            )
         # The original InfinStor keyword: boto3.client('s3', infinstor_time_spec=...).
         boto3.session.Session.client = _session_client  # type: ignore[method-assign]
         boto3.session.Session.resource = _session_resource  # type: ignore[method-assign]
@@ -239,8 +268,9 @@ def disable() -> None:
         boto3.session.Session.resource = _orig_session_resource  # type: ignore[method-assign]
 
 
-def client(*args: Any, at: Any = None, slice: Any = None, label: str | None = None,
-           **kwargs: Any) -> Any:
+def client(
+    *args: Any, at: Any = None, slice: Any = None, label: str | None = None, **kwargs: Any
+) -> Any:
     """``boto3.client('s3', ...)`` with an explicit view: ``at`` (snapshot), ``slice`` (window)
     or ``label``, each accepting every time-spec form."""
     spec = _explicit(at, slice, label)
@@ -252,8 +282,9 @@ def client(*args: Any, at: Any = None, slice: Any = None, label: str | None = No
     return made
 
 
-def resource(*args: Any, at: Any = None, slice: Any = None, label: str | None = None,
-             **kwargs: Any) -> Any:
+def resource(
+    *args: Any, at: Any = None, slice: Any = None, label: str | None = None, **kwargs: Any
+) -> Any:
     spec = _explicit(at, slice, label)
     if not args and "service_name" not in kwargs:
         args = ("s3",)

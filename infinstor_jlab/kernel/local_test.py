@@ -25,13 +25,19 @@ def _input_dict(spec: Any) -> dict[str, Any]:
     if isinstance(spec, str) and spec.startswith("s3://"):
         uri, _, when = spec.partition("@")
         bucket, _, prefix = uri.strip()[5:].partition("/")
-        return {"type": "infinsnap", "bucketname": bucket, "prefix": prefix,
-                "time_spec": when.strip() or "now"}
+        return {
+            "type": "infinsnap",
+            "bucketname": bucket,
+            "prefix": prefix,
+            "time_spec": when.strip() or "now",
+        }
     if isinstance(spec, str) and spec.startswith("label:/"):
         return {"type": "label", "label": spec}
-    raise BadRequest("input_data_spec must be a dict such as {'type': 'infinsnap', "
-                     "'bucketname': 'b', 'prefix': 'p/', 'time_spec': 'tm20261120100000'}, "
-                     "a label:/<name>, or 's3://bucket/prefix @ <time spec>'.")
+    raise BadRequest(
+        "input_data_spec must be a dict such as {'type': 'infinsnap', "
+        "'bucketname': 'b', 'prefix': 'p/', 'time_spec': 'tm20261120100000'}, "
+        "a label:/<name>, or 's3://bucket/prefix @ <time spec>'."
+    )
 
 
 def _service() -> Any:
@@ -41,13 +47,16 @@ def _service() -> Any:
     return InfinstorService(open_index())
 
 
-def run_local_test(namespace: dict[str, Any], input_data_spec: Any, *,
-                   output_dir: str | None = None, **kwargs: Any) -> str:
+def run_local_test(
+    namespace: dict[str, Any], input_data_spec: Any, *, output_dir: str | None = None, **kwargs: Any
+) -> str:
     """Run the entry point defined in ``namespace`` over the view; returns the output dir."""
     entry = next((name for name in ENTRY_POINTS if callable(namespace.get(name))), None)
     if entry is None:
-        raise BadRequest("Define one of " + ", ".join(ENTRY_POINTS) + " in the notebook "
-                         "first (run its cell), then call test_infin_transform.")
+        raise BadRequest(
+            "Define one of " + ", ".join(ENTRY_POINTS) + " in the notebook "
+            "first (run its cell), then call test_infin_transform."
+        )
     spec = _input_dict(input_data_spec)
     svc = _service()
     from ..transforms.service import resolve_input, view_params
@@ -66,8 +75,9 @@ def run_local_test(namespace: dict[str, Any], input_data_spec: Any, *,
         for obj in manifest.objects:
             path = os.path.join(input_dir, *relative_key(obj.key, manifest.prefix).split("/"))
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            s3.download_file(manifest.bucket, obj.key, path,
-                             ExtraArgs={"VersionId": obj.version_id})
+            s3.download_file(
+                manifest.bucket, obj.key, path, ExtraArgs={"VersionId": obj.version_id}
+            )
             local.append((obj.key, path))
     import mlflow
 
@@ -77,11 +87,18 @@ def run_local_test(namespace: dict[str, Any], input_data_spec: Any, *,
     fn = namespace[entry]
     failures: list[str] = []
     with mlflow.start_run(run_name=f"test {entry}"):
-        mlflow.log_params({"entry_point": entry, "input_spec": str(spec)[:500],
-                           "object_count": len(local), "executor": "notebook"})
+        mlflow.log_params(
+            {
+                "entry_point": entry,
+                "input_spec": str(spec)[:500],
+                "object_count": len(local),
+                "executor": "notebook",
+            }
+        )
         if manifest is not None:
-            mlflow.log_params({"manifest_fingerprint": manifest.fingerprint,
-                               **view_params(manifest.spec)})
+            mlflow.log_params(
+                {"manifest_fingerprint": manifest.fingerprint, **view_params(manifest.spec)}
+            )
         if entry == "infin_transform_one_object":
             for key, path in local:
                 try:

@@ -151,8 +151,11 @@ class TimeTravel:
         except Exception as exc:  # noqa: BLE001 - annotation is best effort, reads go on
             from ..redact import redact, tracking_uri
 
-            log.warning("infin_boto3: could not annotate MLflow run %s: %s", run_id,
-                        redact(exc, [tracking_uri()]))
+            log.warning(
+                "infin_boto3: could not annotate MLflow run %s: %s",
+                run_id,
+                redact(exc, [tracking_uri()]),
+            )
 
     def tracked(self, bucket: str) -> bool:
         if self.index.has_bucket(bucket):
@@ -168,8 +171,15 @@ class TimeTravel:
         return False
 
     # -- a view later than the last sync ------------------------------------------------------
-    def ensure_indexed(self, bucket: str, prefix: str, spec: TimeSpec, *,
-                       endpoint_url: str | None = None, key: bool = False) -> None:
+    def ensure_indexed(
+        self,
+        bucket: str,
+        prefix: str,
+        spec: TimeSpec,
+        *,
+        endpoint_url: str | None = None,
+        key: bool = False,
+    ) -> None:
         """Before a read answers from the index: make it hold every version under ``prefix``
         (the listing's prefix, or with ``key`` the object's key) up to the view's end.
 
@@ -198,11 +208,17 @@ class TimeTravel:
             target: str | None = prefix  # a prefix to read again; None: only the key
             if key:
                 folder = prefix[: prefix.rfind("/") + 1]
-                target = folder if self.index.estimate_versions(
-                    bucket, folder) <= CATCH_UP_MAX_VERSIONS else None
+                target = (
+                    folder
+                    if self.index.estimate_versions(bucket, folder) <= CATCH_UP_MAX_VERSIONS
+                    else None
+                )
             elif self.index.estimate_versions(bucket, prefix) > CATCH_UP_MAX_VERSIONS:
-                self._warn_stale(record, spec, f"s3://{bucket}/{prefix} holds too many "
-                                 "versions to read again from here")
+                self._warn_stale(
+                    record,
+                    spec,
+                    f"s3://{bucket}/{prefix} holds too many versions to read again from here",
+                )
                 done.append((prefix, second_end))  # said once; not tried on every read
                 self._caught_up[bucket] = done
                 return
@@ -216,8 +232,9 @@ class TimeTravel:
                 else:
                     relist_prefix(self._s3(endpoint_url), self.index, bucket, target)
             except Exception as exc:  # noqa: BLE001 - the read goes on, from the index as is
-                self._warn_stale(record, spec, f"reading s3://{bucket}/{target or prefix} "
-                                 f"again failed ({exc})")
+                self._warn_stale(
+                    record, spec, f"reading s3://{bucket}/{target or prefix} again failed ({exc})"
+                )
                 started = second_end  # given up for this view: not tried on every read
             if target is None:
                 keys_done[prefix] = started
@@ -248,8 +265,14 @@ class TimeTravel:
         )
 
     # -- answers ----------------------------------------------------------------------------
-    def list_objects(self, params: dict[str, Any], spec: TimeSpec, *, v2: bool,
-                     owner: dict[str, str] | None = None) -> dict[str, Any]:
+    def list_objects(
+        self,
+        params: dict[str, Any],
+        spec: TimeSpec,
+        *,
+        v2: bool,
+        owner: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         """A ListObjects(V2) response (botocore's parsed shape) for the view."""
         bucket = params["Bucket"]
         prefix = params.get("Prefix") or ""
@@ -259,9 +282,15 @@ class TimeTravel:
         encode = params.get("EncodingType") == "url"
         token = params.get("ContinuationToken") if v2 else None
         start_after = params.get("StartAfter") if v2 else params.get("Marker")
-        if not v2 and start_after and delimiter and start_after.startswith(prefix) \
-                and start_after != prefix and start_after[len(prefix):].find(delimiter) \
-                == len(start_after) - len(prefix) - len(delimiter):
+        if (
+            not v2
+            and start_after
+            and delimiter
+            and start_after.startswith(prefix)
+            and start_after != prefix
+            and start_after[len(prefix) :].find(delimiter)
+            == len(start_after) - len(prefix) - len(delimiter)
+        ):
             # A V1 marker that is a common prefix of this listing (its first delimiter after
             # the prefix is its end): continue after everything under it. A marker such as
             # 'a//' is not one: it is a key, and the folder 'a/' sorts before it.
@@ -269,12 +298,23 @@ class TimeTravel:
             token = self.index.continuation_token(end, True) if end is not None else None
             start_after = None
         page = self.index.list_view(
-            bucket, end_ms=spec.end_ms, start_ms=spec.start_ms, prefix=prefix,
-            delimiter=delimiter, max_keys=max_keys, token=token, start_after=start_after,
+            bucket,
+            end_ms=spec.end_ms,
+            start_ms=spec.start_ms,
+            prefix=prefix,
+            delimiter=delimiter,
+            max_keys=max_keys,
+            token=token,
+            start_after=start_after,
         )
         contents = [
-            {"Key": _enc(o.key, encode), "LastModified": _utc(o.last_modified_ms),
-             "ETag": o.etag, "Size": o.size, "StorageClass": "STANDARD"}
+            {
+                "Key": _enc(o.key, encode),
+                "LastModified": _utc(o.last_modified_ms),
+                "ETag": o.etag,
+                "Size": o.size,
+                "StorageClass": "STANDARD",
+            }
             for o in page.objects
         ]
         if owner:  # S3 lists owners in V1 always, in V2 with FetchOwner
@@ -334,6 +374,5 @@ class TimeTravel:
     def version_for_read(self, bucket: str, key: str, spec: TimeSpec) -> str | None:
         """The version id a GetObject/HeadObject must fetch, or None if the key is absent
         in the view."""
-        found = self.index.get_version_at(bucket, key, end_ms=spec.end_ms,
-                                          start_ms=spec.start_ms)
+        found = self.index.get_version_at(bucket, key, end_ms=spec.end_ms, start_ms=spec.start_ms)
         return None if found is None else found.version_id

@@ -54,5 +54,11 @@ default_handlers = [
 #: Every route of the extension.
 handlers = default_handlers + transform_handlers
 
-__all__ = ["InfinstorAPIHandler", "default_handlers", "handlers", "route", "scrub_uri",
-           "transform_handlers"]
+__all__ = [
+    "InfinstorAPIHandler",
+    "default_handlers",
+    "handlers",
+    "route",
+    "scrub_uri",
+    "transform_handlers",
+]

@@ -138,7 +138,7 @@ def _index_schema_version() -> int:
 def _content_disposition(kind: str, key: str) -> str:
     """``attachment; filename="ascii"; filename*=UTF-8''<percent-encoded basename>``."""
     basename = key.rstrip("/").rsplit("/", 1)[-1] or "download"
-    fallback = re.sub(r'[^A-Za-z0-9._ -]', "_", basename)[:200] or "download"
+    fallback = re.sub(r"[^A-Za-z0-9._ -]", "_", basename)[:200] or "download"
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(basename, safe='')}"
 
 
@@ -310,8 +310,9 @@ class InfinstorAPIHandler(APIHandler):
         return value
 
     @staticmethod
-    def body_str(doc: dict[str, Any], name: str, default: str | None = None, *,
-                 required: bool = False) -> str | None:
+    def body_str(
+        doc: dict[str, Any], name: str, default: str | None = None, *, required: bool = False
+    ) -> str | None:
         value = doc.get(name)
         if value is None:
             if required:
@@ -382,8 +383,15 @@ class InfinstorAPIHandler(APIHandler):
         return url_path_join(base, "infinstor", *(quote(p, safe="") for p in parts))
 
 
-def _resolve_object(service: Any, bucket: str, key: str, version_id: str | None,
-                    at: str | None, slice_: str | None, label: str | None) -> tuple[Any, Any]:
+def _resolve_object(
+    service: Any,
+    bucket: str,
+    key: str,
+    version_id: str | None,
+    at: str | None,
+    slice_: str | None,
+    label: str | None,
+) -> tuple[Any, Any]:
     """The version of ``key`` that an explicit version id or a view names, and the view's
     spec (None for a version id)."""
     if version_id:

@@ -51,8 +51,12 @@ class DownloadTicket:
 class DownloadTickets:
     """The tickets of one server, in memory (thread-safe)."""
 
-    def __init__(self, ttl_s: float = TICKET_TTL_S, max_tickets: int = MAX_TICKETS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        ttl_s: float = TICKET_TTL_S,
+        max_tickets: int = MAX_TICKETS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.ttl_s = ttl_s
         self.max_tickets = max_tickets
         self.clock = clock

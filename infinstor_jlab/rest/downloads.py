@@ -47,15 +47,18 @@ class DownloadsHandler(InfinstorAPIHandler):
         url = self.api_url("downloads", ticket.id)
         self.set_header("Location", url)
         self.set_header("Cache-Control", "no-store")
-        self.write_json({
-            "ticket": ticket.id,
-            "url": url,
-            "expires_ms": ticket.expires_ms,
-            "bucket": bucket,
-            "key": obj.key,
-            "version_id": obj.version_id,
-            "size": obj.size,
-        }, status=201)
+        self.write_json(
+            {
+                "ticket": ticket.id,
+                "url": url,
+                "expires_ms": ticket.expires_ms,
+                "bucket": bucket,
+                "key": obj.key,
+                "version_id": obj.version_id,
+                "size": obj.size,
+            },
+            status=201,
+        )
 
 
 class DownloadHandler(ObjectHandler):

@@ -39,8 +39,9 @@ class LabelsHandler(InfinstorAPIHandler):
         def work() -> Any:
             # "at" absent or empty: now.
             view = service.views.resolve_pin(bucket, prefix, at=at, slice_=slice_)
-            return service.create_label(name, bucket, view.prefix, view.spec,
-                                        description=description)
+            return service.create_label(
+                name, bucket, view.prefix, view.spec, description=description
+            )
 
         label = await self.run(work)
         self.set_header("Location", self.api_url("labels", label.name))

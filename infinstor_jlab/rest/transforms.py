@@ -63,8 +63,11 @@ class TransformsHandler(TransformHandler):
         description = self.body_str(body, "description", "")
         transforms = self.transforms
         author = self.author()
-        rev, created = await self.run(lambda: transforms.save_revision_reporting(
-            name, source, author=author, description=description))
+        rev, created = await self.run(
+            lambda: transforms.save_revision_reporting(
+                name, source, author=author, description=description
+            )
+        )
         self.set_header("Location", self.api_url("transforms", rev.name))
         self.write_json(rev.to_json(), status=201 if created else 200)
 
@@ -130,8 +133,9 @@ class RunsHandler(TransformHandler):
             raise http_error(400, '"revision" must be a whole number (omit it for the latest).')
         input_spec = body.get("input", {"type": "no-input-data"})
         if not isinstance(input_spec, dict):
-            raise http_error(400, '"input" must be an object such as {"type": "label", '
-                                  '"label": "my-label"}.')
+            raise http_error(
+                400, '"input" must be an object such as {"type": "label", "label": "my-label"}.'
+            )
         kwargs = body.get("kwargs")
         if kwargs is not None and not isinstance(kwargs, (dict, str)):
             raise http_error(400, '"kwargs" must be a JSON object (or its text).')
@@ -140,9 +144,15 @@ class RunsHandler(TransformHandler):
 
         def work() -> dict[str, Any]:
             run = transforms.start_run(
-                name, input_spec=input_spec, output_uri=output_uri, executor=executor,
-                revision=revision, kwargs=kwargs, requirements=requirements,
-                label_output=label_output)
+                name,
+                input_spec=input_spec,
+                output_uri=output_uri,
+                executor=executor,
+                revision=revision,
+                kwargs=kwargs,
+                requirements=requirements,
+                label_output=label_output,
+            )
             return transforms.run_json(run)
 
         doc = await self.run(work)
@@ -157,8 +167,9 @@ class RunHandler(TransformHandler):
     @authorized
     async def get(self, run_id: str):
         transforms = self.transforms
-        self.write_json(await self.run(
-            lambda: transforms.run_json(transforms.store.get_run(run_id))))
+        self.write_json(
+            await self.run(lambda: transforms.run_json(transforms.store.get_run(run_id)))
+        )
 
 
 class RunCancelHandler(TransformHandler):
@@ -168,8 +179,7 @@ class RunCancelHandler(TransformHandler):
     @authorized
     async def post(self, run_id: str):
         transforms = self.transforms
-        self.write_json(await self.run(
-            lambda: transforms.run_json(transforms.cancel(run_id))))
+        self.write_json(await self.run(lambda: transforms.run_json(transforms.cancel(run_id))))
 
 
 class RunLogHandler(TransformHandler):

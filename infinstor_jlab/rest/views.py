@@ -38,8 +38,9 @@ class ObjectsHandler(InfinstorAPIHandler):
         service = self.service
 
         def work() -> str:
-            view = service.views.resolve_view(bucket, at=at, slice_=slice_, label=label,
-                                              prefix=prefix)
+            view = service.views.resolve_view(
+                bucket, at=at, slice_=slice_, label=label, prefix=prefix
+            )
             # Encoded in the pool (the event loop only sends the text), and cached until
             # the next commit to the index.
             return service.list_objects_json(
@@ -149,11 +150,13 @@ class HistoryHandler(InfinstorAPIHandler):
             raise http_error(400, "The key query parameter is required (the object's full key).")
         service = self.service
         versions = await self.run(lambda: service.history(bucket, key), query=True)
-        self.write_json({
-            "bucket": bucket,
-            "key": key,
-            "versions": [v.to_history_json() for v in versions],
-        })
+        self.write_json(
+            {
+                "bucket": bucket,
+                "key": key,
+                "versions": [v.to_history_json() for v in versions],
+            }
+        )
 
 
 class DiffHandler(InfinstorAPIHandler):
@@ -170,17 +173,19 @@ class DiffHandler(InfinstorAPIHandler):
             from_spec, to_spec = service.views.resolve_diff(from_text, to_text)
             result = service.diff(bucket, prefix=prefix, from_spec=from_spec, to_spec=to_spec)
             doc = result.to_json()
-            doc.update({
-                "bucket": bucket,
-                "prefix": prefix,
-                "from": from_spec.to_dict(),
-                "to": to_spec.to_dict(),
-                "counts": {
-                    "added": len(result.added),
-                    "deleted": len(result.deleted),
-                    "modified": len(result.modified),
-                },
-            })
+            doc.update(
+                {
+                    "bucket": bucket,
+                    "prefix": prefix,
+                    "from": from_spec.to_dict(),
+                    "to": to_spec.to_dict(),
+                    "counts": {
+                        "added": len(result.added),
+                        "deleted": len(result.deleted),
+                        "modified": len(result.modified),
+                    },
+                }
+            )
             return doc
 
         self.write_json(await self.run(work, query=True))
@@ -199,8 +204,9 @@ class TimelineHandler(InfinstorAPIHandler):
 
         def work() -> dict[str, Any]:
             from_ms, to_ms = service.views.time_window(from_text, to_text)
-            timeline = service.timeline(bucket, prefix=prefix, from_ms=from_ms, to_ms=to_ms,
-                                        bins=bins)
+            timeline = service.timeline(
+                bucket, prefix=prefix, from_ms=from_ms, to_ms=to_ms, bins=bins
+            )
             return timeline.to_json()
 
         self.write_json(await self.run(work, query=True))
@@ -216,6 +222,5 @@ class TimespecHandler(InfinstorAPIHandler):
         if text is None:
             raise http_error(400, accepted_forms_message("The spec query parameter is required."))
         service = self.service
-        spec = await self.run(lambda: service.views.parse_spec(text, default_now=False),
-                              query=True)
+        spec = await self.run(lambda: service.views.parse_spec(text, default_now=False), query=True)
         self.write_json(spec.to_dict())

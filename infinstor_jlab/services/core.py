@@ -50,8 +50,14 @@ STOP_SYNC_TIMEOUT_S = 120.0
 # Every label listing carries each label's description: keep them notes, not documents.
 MAX_LABEL_DESCRIPTION = 10_000
 
-PREVIEWABLE_TEXT = {"application/json", "text/csv", "application/x-ndjson", "application/xml",
-                    "application/yaml", "application/x-yaml"}
+PREVIEWABLE_TEXT = {
+    "application/json",
+    "text/csv",
+    "application/x-ndjson",
+    "application/xml",
+    "application/yaml",
+    "application/x-yaml",
+}
 
 
 def _folder_holding(within: str, prefix: str, delimiter: str | None) -> str | None:
@@ -92,18 +98,21 @@ class SyncJob:
 
     def to_json(self) -> dict[str, Any]:
         doc = self.progress.to_json()
-        doc.update({
-            "id": self.id,
-            "bucket": self.bucket,
-            "full": self.full,
-            "state": self.state,
-            "done": self.state != "running",
-            "error": self.error,
-            "started_ms": self.started_ms,
-            "finished_ms": self.finished_ms,
-            "warnings": self.warnings,
-        })
+        doc.update(
+            {
+                "id": self.id,
+                "bucket": self.bucket,
+                "full": self.full,
+                "state": self.state,
+                "done": self.state != "running",
+                "error": self.error,
+                "started_ms": self.started_ms,
+                "finished_ms": self.finished_ms,
+                "warnings": self.warnings,
+            }
+        )
         return doc
+
 
 _LABEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,254}$")
@@ -146,11 +155,11 @@ def _require_existing_tracking_store(run_id: str) -> None:
     uri = mlflow.get_tracking_uri()
     path: str | None = None
     if uri.startswith("sqlite:///"):
-        path = uri[len("sqlite:///"):] or None
+        path = uri[len("sqlite:///") :] or None
         if path is not None and uri.startswith("sqlite:////"):
             path = "/" + path.lstrip("/")
     elif uri.startswith("file:"):
-        path = uri[len("file:"):].removeprefix("//") or None
+        path = uri[len("file:") :].removeprefix("//") or None
     elif "://" not in uri:
         path = uri
     if path is None or path == ":memory:" or os.path.exists(path):
@@ -182,7 +191,8 @@ def mlflow_run_time(run_id: str) -> TimeSpec:
             raise BadTimeSpec(
                 f"MLflow could not look run {run_id!r} up in the tracking store "
                 f"{safe_uri(tracking_uri())} ({why}); check that it is reachable and "
-                "MLFLOW_TRACKING_URI is right.") from exc
+                "MLFLOW_TRACKING_URI is right."
+            ) from exc
         raise BadTimeSpec(f"MLflow has no run {run_id!r} ({why}).") from exc
     value = run.data.params.get("infinstor_snapshot_time")
     if value:
@@ -245,8 +255,7 @@ class InfinstorService:
         self._jobs: dict[str, SyncJob] = {}
         self._jobs_lock = threading.Lock()
         path = getattr(index, "path", None)
-        self.page_cache = PageCache(path) if isinstance(path, str) and path != ":memory:" \
-            else None
+        self.page_cache = PageCache(path) if isinstance(path, str) and path != ":memory:" else None
         self.watcher: Any = None  # a BucketWatcher, when something keeps buckets current
         self._stopping = threading.Event()
 
@@ -279,8 +288,7 @@ class InfinstorService:
         check_bucket_name(bucket)
         return get_versioning(self.s3(), bucket)
 
-    def track(self, bucket: str, *, enable_versioning_consent: bool, events: bool = False
-              ) -> str:
+    def track(self, bucket: str, *, enable_versioning_consent: bool, events: bool = False) -> str:
         """Enable versioning (with consent) and register the bucket; with ``events`` also
         route its S3 event notifications to an SQS queue. Returns the versioning status the
         bucket had before."""
@@ -326,17 +334,19 @@ class InfinstorService:
         source = self.index.get_event_source(bucket)
         doc = record.to_json()
         last_event = source.get("last_event_ms")
-        doc.update({
-            "tracked": record.tracked_ms is not None,
-            "events": bool(source.get("queue_url")),
-            "last_event_ms": last_event,
-            "lag_ms": (now_ms() - int(last_event)) if last_event else None,
-            "events_applied": source.get("events_applied", 0),
-            "malformed_events": source.get("malformed_events", 0),
-            "last_error": source.get("last_error"),
-            "pending_messages": self.watcher.pending(bucket) if self.watcher else None,
-            "sync_job": self.running_job_id(bucket),
-        })
+        doc.update(
+            {
+                "tracked": record.tracked_ms is not None,
+                "events": bool(source.get("queue_url")),
+                "last_event_ms": last_event,
+                "lag_ms": (now_ms() - int(last_event)) if last_event else None,
+                "events_applied": source.get("events_applied", 0),
+                "malformed_events": source.get("malformed_events", 0),
+                "last_error": source.get("last_error"),
+                "pending_messages": self.watcher.pending(bucket) if self.watcher else None,
+                "sync_job": self.running_job_id(bucket),
+            }
+        )
         return doc
 
     def list_buckets(self) -> list[dict[str, Any]]:
@@ -361,8 +371,9 @@ class InfinstorService:
     def _stop_sync_jobs(self, bucket: str, timeout_s: float = STOP_SYNC_TIMEOUT_S) -> None:
         """Stop the bucket's running sync jobs after their current page and wait for them."""
         with self._jobs_lock:
-            running = [j for j in self._jobs.values()
-                       if j.bucket == bucket and not j.ended.is_set()]
+            running = [
+                j for j in self._jobs.values() if j.bucket == bucket and not j.ended.is_set()
+            ]
         for job in running:
             job.stop.set()
         for job in running:
@@ -379,8 +390,13 @@ class InfinstorService:
                     return job.id
         return None
 
-    def start_sync_job(self, bucket: str, *, full: bool = False,
-                       runner: Callable[[Callable[[], None]], Any] | None = None) -> SyncJob:
+    def start_sync_job(
+        self,
+        bucket: str,
+        *,
+        full: bool = False,
+        runner: Callable[[Callable[[], None]], Any] | None = None,
+    ) -> SyncJob:
         """Start a sync in the background (``runner`` submits a callable; by default a
         daemon thread of its own, so a long pass never holds a request thread or shutdown).
         A sync already running for the bucket is returned instead of a second."""
@@ -389,8 +405,13 @@ class InfinstorService:
         existing = self.running_job_id(bucket)
         if existing is not None:
             return self._jobs[existing]
-        job = SyncJob(id=uuid.uuid4().hex, bucket=bucket, full=full, started_ms=now_ms(),
-                      progress=SyncProgress(bucket=bucket))
+        job = SyncJob(
+            id=uuid.uuid4().hex,
+            bucket=bucket,
+            full=full,
+            started_ms=now_ms(),
+            progress=SyncProgress(bucket=bucket),
+        )
         with self._jobs_lock:
             # Keep the most recent finished jobs for status queries, not every job ever run.
             finished = [j for j in self._jobs.values() if j.state != "running"]
@@ -405,8 +426,9 @@ class InfinstorService:
             try:
                 if job.stop.is_set():  # stopped before its thread began
                     raise SyncInterrupted(f"The sync of {bucket!r} was stopped before it began.")
-                result = self.sync(bucket, full=full, on_progress=on_progress,
-                                   should_stop=job.stop.is_set)
+                result = self.sync(
+                    bucket, full=full, on_progress=on_progress, should_stop=job.stop.is_set
+                )
                 job.warnings = result.warnings
                 job.state = "done"
             except InfinstorError as exc:
@@ -428,44 +450,57 @@ class InfinstorService:
     def get_sync_job(self, job_id: str) -> SyncJob:
         job = self._jobs.get(job_id)
         if job is None:
-            raise NotFound(f"There is no sync job {job_id!r}; POST buckets/{{bucket}}/sync "
-                           "starts one.")
+            raise NotFound(
+                f"There is no sync job {job_id!r}; POST buckets/{{bucket}}/sync starts one."
+            )
         return job
 
     # -- objects ----------------------------------------------------------------------------
-    def resolve_object(self, bucket: str, key: str, *, spec: TimeSpec | None = None,
-                       version_id: str | None = None, within: str | None = None
-                       ) -> ObjectVersion:
+    def resolve_object(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        spec: TimeSpec | None = None,
+        version_id: str | None = None,
+        within: str | None = None,
+    ) -> ObjectVersion:
         """The version of ``key`` in the view (or the given version id), from the index;
         ``within`` (a label's prefix): a key outside it is not in the label's view."""
         if not key:
             raise BadRequest("An object key is required.")
         if within and not key.startswith(within) and spec is not None:
             name = f"label {spec.label!r}" if spec.label else "the label's view"
-            raise NotFound(f"s3://{bucket}/{key} is not in {name}, which holds only "
-                           f"s3://{bucket}/{within}.")
+            raise NotFound(
+                f"s3://{bucket}/{key} is not in {name}, which holds only s3://{bucket}/{within}."
+            )
         if version_id:
             for v in self.index.history(bucket, key):
                 if v.version_id == version_id:
                     if v.is_delete_marker:
-                        raise NotFound(f"Version {version_id} of s3://{bucket}/{key} is a "
-                                       "delete marker; it has no content.")
+                        raise NotFound(
+                            f"Version {version_id} of s3://{bucket}/{key} is a "
+                            "delete marker; it has no content."
+                        )
                     return v
             raise NotFound(f"The index knows no version {version_id!r} of s3://{bucket}/{key}.")
         spec = spec or self.parse_spec("now")
-        found = self.index.get_version_at(bucket, key, end_ms=spec.end_ms,
-                                          start_ms=spec.start_ms)
+        found = self.index.get_version_at(bucket, key, end_ms=spec.end_ms, start_ms=spec.start_ms)
         if found is None:
             raise NotFound(f"s3://{bucket}/{key} does not exist {spec.display()}.")
         return found
 
-    def open_object(self, version: ObjectVersion, bucket: str, *,
-                    byte_range: str | None = None) -> Any:
+    def open_object(
+        self, version: ObjectVersion, bucket: str, *, byte_range: str | None = None
+    ) -> Any:
         """A streaming body of exactly that version (botocore StreamingBody)."""
         # "null" is S3's id of the version written while versioning was off; S3 serves it
         # by that id, while leaving VersionId out would fetch whatever is latest now.
-        params: dict[str, Any] = {"Bucket": bucket, "Key": version.key,
-                                  "VersionId": version.version_id}
+        params: dict[str, Any] = {
+            "Bucket": bucket,
+            "Key": version.key,
+            "VersionId": version.version_id,
+        }
         if byte_range:
             params["Range"] = byte_range
         try:
@@ -492,8 +527,9 @@ class InfinstorService:
             return "application/x-ndjson"
         return guessed or "application/octet-stream"
 
-    def preview_object(self, version: ObjectVersion, bucket: str, *, max_bytes: int
-                       ) -> tuple[bytes, str, bool]:
+    def preview_object(
+        self, version: ObjectVersion, bucket: str, *, max_bytes: int
+    ) -> tuple[bytes, str, bool]:
         """(at most max_bytes of content, content type the UI can show, truncated?)."""
         ctype = self.content_type_for(version.key)
         resp = self.open_object(version, bucket, byte_range=f"bytes=0-{max(0, max_bytes - 1)}")
@@ -520,8 +556,9 @@ class InfinstorService:
         def stopping() -> bool:
             return self._stopping.is_set() or (should_stop is not None and should_stop())
 
-        return sync_bucket(self.s3(), self.index, bucket, full=full, on_progress=on_progress,
-                           should_stop=stopping)
+        return sync_bucket(
+            self.s3(), self.index, bucket, full=full, on_progress=on_progress, should_stop=stopping
+        )
 
     # -- queries ----------------------------------------------------------------------------
     def list_objects(
@@ -553,10 +590,18 @@ class InfinstorService:
                 # Every key of the label lies under this one folder of the listing: the
                 # page is that folder, if the label's view holds anything there.
                 probe = self.index.list_view(
-                    bucket, end_ms=spec.end_ms, start_ms=spec.start_ms, prefix=within,
-                    delimiter=None, max_keys=1, token=token, start_after=start_after)
-                return ListPage(objects=[], prefixes=[folder] if probe.objects else [],
-                                next_token=None)
+                    bucket,
+                    end_ms=spec.end_ms,
+                    start_ms=spec.start_ms,
+                    prefix=within,
+                    delimiter=None,
+                    max_keys=1,
+                    token=token,
+                    start_after=start_after,
+                )
+                return ListPage(
+                    objects=[], prefixes=[folder] if probe.objects else [], next_token=None
+                )
             # No delimiter between the two prefixes: the keys under ``within`` group exactly
             # as they do in a listing of ``within`` itself.
             prefix = within
@@ -586,29 +631,51 @@ class InfinstorService:
     ) -> str:
         """One page as JSON text (with ``extra`` fields), from the page cache when nothing
         was committed since the same page was last asked for."""
+
         def compute() -> str:
             return self.list_objects(
-                bucket, spec=spec, prefix=prefix, delimiter=delimiter, max_keys=max_keys,
-                token=token, start_after=start_after, within=within).to_json_text(extra)
+                bucket,
+                spec=spec,
+                prefix=prefix,
+                delimiter=delimiter,
+                max_keys=max_keys,
+                token=token,
+                start_after=start_after,
+                within=within,
+            ).to_json_text(extra)
 
         if self.page_cache is None:
             return compute()
-        key = (bucket, spec.kind, spec.start_ms, spec.end_ms, prefix, delimiter, max_keys,
-               token, start_after, within, repr(sorted((extra or {}).items())))
+        key = (
+            bucket,
+            spec.kind,
+            spec.start_ms,
+            spec.end_ms,
+            prefix,
+            delimiter,
+            max_keys,
+            token,
+            start_after,
+            within,
+            repr(sorted((extra or {}).items())),
+        )
         return self.page_cache.get_or_compute(key, compute)
 
-    def iter_objects(self, bucket: str, *, spec: TimeSpec, prefix: str = "") -> Iterator[
-        ObjectVersion
-    ]:
-        return self.index.iter_view(bucket, end_ms=spec.end_ms, start_ms=spec.start_ms,
-                                    prefix=prefix)
+    def iter_objects(
+        self, bucket: str, *, spec: TimeSpec, prefix: str = ""
+    ) -> Iterator[ObjectVersion]:
+        return self.index.iter_view(
+            bucket, end_ms=spec.end_ms, start_ms=spec.start_ms, prefix=prefix
+        )
 
-    def diff(self, bucket: str, *, prefix: str, from_spec: TimeSpec, to_spec: TimeSpec
-             ) -> DiffResult:
+    def diff(
+        self, bucket: str, *, prefix: str, from_spec: TimeSpec, to_spec: TimeSpec
+    ) -> DiffResult:
         if from_spec.is_slice or to_spec.is_slice:
             raise BadTimeSpec("diff compares two snapshots; give two single times, not slices.")
-        return self.index.diff(bucket, prefix=prefix, from_ms=from_spec.end_ms,
-                               to_ms=to_spec.end_ms)
+        return self.index.diff(
+            bucket, prefix=prefix, from_ms=from_spec.end_ms, to_ms=to_spec.end_ms
+        )
 
     def history(self, bucket: str, key: str) -> list[ObjectVersion]:
         versions = self.index.history(bucket, key)
@@ -616,10 +683,16 @@ class InfinstorService:
             raise NotFound(f"The index knows no version of s3://{bucket}/{key}.")
         return versions
 
-    def timeline(self, bucket: str, *, prefix: str = "", from_ms: int | None = None,
-                 to_ms: int | None = None, bins: int = 100) -> Timeline:
-        return self.index.timeline(bucket, prefix=prefix, from_ms=from_ms, to_ms=to_ms,
-                                   bins=bins)
+    def timeline(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        from_ms: int | None = None,
+        to_ms: int | None = None,
+        bins: int = 100,
+    ) -> Timeline:
+        return self.index.timeline(bucket, prefix=prefix, from_ms=from_ms, to_ms=to_ms, bins=bins)
 
     # -- labels -----------------------------------------------------------------------------
     def list_labels(self, bucket: str | None = None) -> list[LabelRecord]:
@@ -674,8 +747,9 @@ class InfinstorService:
                 "name (or delete the old label first)."
             )
         refuse_future(spec)
-        self.index_through(bucket, prefix, spec, record=record, on_catch_up=on_catch_up,
-                           on_progress=on_progress)
+        self.index_through(
+            bucket, prefix, spec, record=record, on_catch_up=on_catch_up, on_progress=on_progress
+        )
         fp, count, total = self.view_fingerprint(bucket, prefix, spec)
         label = LabelRecord(
             name=name,
@@ -694,10 +768,16 @@ class InfinstorService:
         self.index.insert_label(label)
         return label
 
-    def index_through(self, bucket: str, prefix: str, spec: TimeSpec, *,
-                      record: BucketRecord | None = None,
-                      on_catch_up: Callable[[str], None] | None = None,
-                      on_progress: Callable[[SyncProgress], None] | None = None) -> None:
+    def index_through(
+        self,
+        bucket: str,
+        prefix: str,
+        spec: TimeSpec,
+        *,
+        record: BucketRecord | None = None,
+        on_catch_up: Callable[[str], None] | None = None,
+        on_progress: Callable[[SyncProgress], None] | None = None,
+    ) -> None:
         """Make the index hold every version under ``prefix`` up to the end of ``spec``,
         before something pins that view (a label, a transform's input manifest).
 
@@ -712,8 +792,10 @@ class InfinstorService:
         refuse_future(spec)
         since = record.synced_through()
         if on_catch_up is not None:
-            on_catch_up(f"Reading s3://{bucket}/{prefix} again from S3 first: the index holds "
-                        f"it up to {since}, before {spec.display()}.")
+            on_catch_up(
+                f"Reading s3://{bucket}/{prefix} again from S3 first: the index holds "
+                f"it up to {since}, before {spec.display()}."
+            )
         wait_past_second(spec.end_ms)
         try:
             if prefix:
@@ -729,8 +811,7 @@ class InfinstorService:
                 "Sync the bucket once S3 is reachable, or pick an earlier time."
             ) from exc
 
-    def verify_label(self, name: str, *, check_s3: bool = True, workers: int = 8
-                     ) -> VerifyReport:
+    def verify_label(self, name: str, *, check_s3: bool = True, workers: int = 8) -> VerifyReport:
         label = self.index.get_label(name)
         spec = label_spec(label)
         objects = list(self.iter_objects(label.bucket, spec=spec, prefix=label.prefix))
@@ -745,6 +826,7 @@ class InfinstorService:
         if not check_s3:
             return report
         client = self.s3()
+
         # Only an answer about the version itself is drift. An endpoint, credentials or
         # bucket problem means nothing could be checked: an error, not "missing" objects.
         def cannot_check(exc: InfinstorError) -> InfinstorError:
@@ -760,8 +842,13 @@ class InfinstorService:
             if failed.is_set():
                 return obj, None, None  # the report is abandoned; do not wait on S3
             try:
-                resp = call_s3(client.head_object, label.bucket, Bucket=label.bucket,
-                               Key=obj.key, VersionId=obj.version_id)
+                resp = call_s3(
+                    client.head_object,
+                    label.bucket,
+                    Bucket=label.bucket,
+                    Key=obj.key,
+                    VersionId=obj.version_id,
+                )
             except InfinstorError as exc:
                 # HEAD answers carry no error code: 404 (no such version or key), 400 (a
                 # version id this store does not know) and 405 (the id is now a delete
@@ -780,9 +867,16 @@ class InfinstorService:
             for obj, problem, detail in pool.map(head, objects):
                 report.s3_checked += 1
                 if problem == "missing":
-                    report.s3_missing.append({"key": obj.key, "version_id": obj.version_id,
-                                              "error": detail or ""})
+                    report.s3_missing.append(
+                        {"key": obj.key, "version_id": obj.version_id, "error": detail or ""}
+                    )
                 elif problem == "changed":
-                    report.s3_changed.append({"key": obj.key, "version_id": obj.version_id,
-                                              "etag": obj.etag, "s3_etag": detail or ""})
+                    report.s3_changed.append(
+                        {
+                            "key": obj.key,
+                            "version_id": obj.version_id,
+                            "etag": obj.etag,
+                            "s3_etag": detail or "",
+                        }
+                    )
         return report

@@ -54,17 +54,21 @@ def make_sqs_client(endpoint_url: str | None = None) -> Any:
 
 
 def _queue_policy(queue_arn: str, bucket: str) -> str:
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "infinstor-jlab-s3-events",
-            "Effect": "Allow",
-            "Principal": {"Service": "s3.amazonaws.com"},
-            "Action": "sqs:SendMessage",
-            "Resource": queue_arn,
-            "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:*:*:{bucket}"}},
-        }],
-    })
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "infinstor-jlab-s3-events",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "s3.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": queue_arn,
+                    "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:*:*:{bucket}"}},
+                }
+            ],
+        }
+    )
 
 
 def _notification_config(s3: Any, bucket: str) -> dict[str, Any]:
@@ -76,22 +80,35 @@ def enable_events(s3: Any, sqs: Any, index: SnapshotIndex, bucket: str) -> dict[
     """Create the queue and merge our queue configuration into the bucket's notifications.
     Idempotent: running it again changes nothing."""
     name = queue_name_for(bucket)
-    queue_url = call_s3(sqs.create_queue, bucket, QueueName=name,
-                        Attributes={"MessageRetentionPeriod": "1209600",
-                                    "MaximumMessageSize": "262144"})["QueueUrl"]
-    queue_arn = call_s3(sqs.get_queue_attributes, bucket, QueueUrl=queue_url,
-                        AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    call_s3(sqs.set_queue_attributes, bucket, QueueUrl=queue_url,
-            Attributes={"Policy": _queue_policy(queue_arn, bucket)})
+    queue_url = call_s3(
+        sqs.create_queue,
+        bucket,
+        QueueName=name,
+        Attributes={"MessageRetentionPeriod": "1209600", "MaximumMessageSize": "262144"},
+    )["QueueUrl"]
+    queue_arn = call_s3(
+        sqs.get_queue_attributes, bucket, QueueUrl=queue_url, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    call_s3(
+        sqs.set_queue_attributes,
+        bucket,
+        QueueUrl=queue_url,
+        Attributes={"Policy": _queue_policy(queue_arn, bucket)},
+    )
     config = _notification_config(s3, bucket)
     config_id = notification_id_for(bucket)
     queues = [q for q in config.get("QueueConfigurations", []) if q.get("Id") != config_id]
     queues.append({"Id": config_id, "QueueArn": queue_arn, "Events": list(EVENTS)})
     config["QueueConfigurations"] = queues
-    call_s3(s3.put_bucket_notification_configuration, bucket, Bucket=bucket,
-            NotificationConfiguration=config)
-    index.set_event_source(bucket, queue_url=queue_url, queue_arn=queue_arn,
-                           notification_id=config_id)
+    call_s3(
+        s3.put_bucket_notification_configuration,
+        bucket,
+        Bucket=bucket,
+        NotificationConfiguration=config,
+    )
+    index.set_event_source(
+        bucket, queue_url=queue_url, queue_arn=queue_arn, notification_id=config_id
+    )
     return {"queue_url": queue_url, "queue_arn": queue_arn, "notification_id": config_id}
 
 
@@ -107,8 +124,12 @@ def disable_events(s3: Any, sqs: Any, index: SnapshotIndex, bucket: str) -> None
             config["QueueConfigurations"] = kept
         else:
             config.pop("QueueConfigurations", None)
-        call_s3(s3.put_bucket_notification_configuration, bucket, Bucket=bucket,
-                NotificationConfiguration=config)
+        call_s3(
+            s3.put_bucket_notification_configuration,
+            bucket,
+            Bucket=bucket,
+            NotificationConfiguration=config,
+        )
     queue_url = source.get("queue_url")
     if queue_url:
         try:
@@ -169,16 +190,18 @@ def parse_message(body: str) -> list[S3Event]:
             etag = str(obj.get("eTag") or "")
             if etag and not etag.startswith('"'):
                 etag = f'"{etag}"'
-            events.append(S3Event(
-                bucket=str(s3part["bucket"]["name"]),
-                key=unquote_plus(str(obj["key"])),
-                name=name,
-                time_ms=time_ms,
-                version_id=obj.get("versionId") or None,
-                sequencer=obj.get("sequencer") or None,
-                size=int(obj.get("size") or 0),
-                etag=etag,
-            ))
+            events.append(
+                S3Event(
+                    bucket=str(s3part["bucket"]["name"]),
+                    key=unquote_plus(str(obj["key"])),
+                    name=name,
+                    time_ms=time_ms,
+                    version_id=obj.get("versionId") or None,
+                    sequencer=obj.get("sequencer") or None,
+                    size=int(obj.get("size") or 0),
+                    etag=etag,
+                )
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise MalformedEvent(f"bad record: {exc!r}") from exc
     return events
@@ -191,17 +214,25 @@ def apply_events(s3: Any, index: SnapshotIndex, events: list[S3Event]) -> int:
     for ev in events:
         by_bucket[ev.bucket].append(ev)
     for bucket, evs in by_bucket.items():
-        direct = sorted((e for e in evs if e.version_id),
-                        key=lambda e: (e.key, sequencer_sort_key(e.sequencer)))
-        removed = [(e.key, e.version_id) for e in direct
-                   if e.is_removal and not e.creates_delete_marker]
+        direct = sorted(
+            (e for e in evs if e.version_id), key=lambda e: (e.key, sequencer_sort_key(e.sequencer))
+        )
+        removed = [
+            (e.key, e.version_id) for e in direct if e.is_removal and not e.creates_delete_marker
+        ]
         entries = [
-            VersionEntry(key=e.key, version_id=e.version_id or "null", time_ms=e.time_ms,
-                         size=0 if e.creates_delete_marker else e.size,
-                         etag="" if e.creates_delete_marker else e.etag,
-                         is_delete_marker=e.creates_delete_marker, precise=True,
-                         sequencer=e.sequencer)
-            for e in direct if not (e.is_removal and not e.creates_delete_marker)
+            VersionEntry(
+                key=e.key,
+                version_id=e.version_id or "null",
+                time_ms=e.time_ms,
+                size=0 if e.creates_delete_marker else e.size,
+                etag="" if e.creates_delete_marker else e.etag,
+                is_delete_marker=e.creates_delete_marker,
+                precise=True,
+                sequencer=e.sequencer,
+            )
+            for e in direct
+            if not (e.is_removal and not e.creates_delete_marker)
         ]
         if entries:
             index.append_versions(bucket, entries)
@@ -211,8 +242,7 @@ def apply_events(s3: Any, index: SnapshotIndex, events: list[S3Event]) -> int:
         if relist:
             relist_keys(s3, index, bucket, relist)
         applied += len(evs)
-        index.record_events(bucket, applied=len(evs),
-                            last_event_ms=max(e.time_ms for e in evs))
+        index.record_events(bucket, applied=len(evs), last_event_ms=max(e.time_ms for e in evs))
     return applied
 
 
@@ -233,8 +263,15 @@ def relist_keys(s3: Any, index: SnapshotIndex, bucket: str, keys: list[str]) -> 
                 break  # past the key: the rest of the prefix holds other keys
         ordered = order_chains(entries, latest, split_style=split)
         if ordered:
-            index.merge_listing(bucket, ordered, after_key=None, through_key=None,
-                                scan_started_ms=started, checkpoint=False, keys_only=True)
+            index.merge_listing(
+                bucket,
+                ordered,
+                after_key=None,
+                through_key=None,
+                scan_started_ms=started,
+                checkpoint=False,
+                keys_only=True,
+            )
         else:
             # Every version is gone from S3: prune what the index still has of this key.
             stale = [(v.key, v.version_id) for v in index.history(bucket, key)]
@@ -245,8 +282,17 @@ def relist_keys(s3: Any, index: SnapshotIndex, bucket: str, keys: list[str]) -> 
 class EventPoller:
     """Long-polls one bucket's queue and applies what arrives."""
 
-    def __init__(self, s3: Any, sqs: Any, index: SnapshotIndex, bucket: str, queue_url: str,
-                 *, wait_seconds: int = 20, max_messages: int = 10) -> None:
+    def __init__(
+        self,
+        s3: Any,
+        sqs: Any,
+        index: SnapshotIndex,
+        bucket: str,
+        queue_url: str,
+        *,
+        wait_seconds: int = 20,
+        max_messages: int = 10,
+    ) -> None:
         self.s3 = s3
         self.sqs = sqs
         self.index = index
@@ -258,8 +304,8 @@ class EventPoller:
     def pending_messages(self) -> int | None:
         try:
             attrs = self.sqs.get_queue_attributes(
-                QueueUrl=self.queue_url,
-                AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+                QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]
             return int(attrs.get("ApproximateNumberOfMessages", 0))
         except Exception:  # noqa: BLE001 - a status figure, never fatal
             return None
@@ -283,19 +329,26 @@ class EventPoller:
                 # Left on the queue: after maxReceiveCount the queue's redrive policy moves it
                 # to a dead-letter queue. Counted and logged, never applied.
                 malformed += 1
-                log.warning("malformed S3 event message %s on %s: %s",
-                            msg.get("MessageId"), self.bucket, exc)
+                log.warning(
+                    "malformed S3 event message %s on %s: %s",
+                    msg.get("MessageId"),
+                    self.bucket,
+                    exc,
+                )
         events = [ev for _, evs in good for ev in evs if ev.bucket == self.bucket]
         applied = apply_events(self.s3, self.index, events) if events else 0
         if malformed:
-            self.index.record_events(self.bucket, malformed=malformed,
-                                     error=f"{malformed} malformed event message(s)")
+            self.index.record_events(
+                self.bucket, malformed=malformed, error=f"{malformed} malformed event message(s)"
+            )
         # Delete only after the events are committed to the index.
-        entries = [{"Id": str(i), "ReceiptHandle": msg["ReceiptHandle"]}
-                   for i, (msg, _) in enumerate(good)]
+        entries = [
+            {"Id": str(i), "ReceiptHandle": msg["ReceiptHandle"]} for i, (msg, _) in enumerate(good)
+        ]
         for start in range(0, len(entries), 10):
-            self.sqs.delete_message_batch(QueueUrl=self.queue_url,
-                                          Entries=entries[start:start + 10])
+            self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url, Entries=entries[start : start + 10]
+            )
         return applied
 
 
@@ -313,6 +366,13 @@ def relist_prefix(s3: Any, index: SnapshotIndex, bucket: str, prefix: str) -> in
         latest.extend(page.latest)
     ordered = order_chains(entries, latest, split_style=split)
     if ordered:
-        index.merge_listing(bucket, ordered, after_key=None, through_key=None,
-                            scan_started_ms=started, checkpoint=False, keys_only=True)
+        index.merge_listing(
+            bucket,
+            ordered,
+            after_key=None,
+            through_key=None,
+            scan_started_ms=started,
+            checkpoint=False,
+            keys_only=True,
+        )
     return len(entries)

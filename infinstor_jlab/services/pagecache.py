@@ -20,8 +20,9 @@ from collections.abc import Callable, Hashable
 
 
 class PageCache:
-    def __init__(self, db_path: str, *, max_entries: int = 64,
-                 max_bytes: int = 32 * 1024 * 1024) -> None:
+    def __init__(
+        self, db_path: str, *, max_entries: int = 64, max_bytes: int = 32 * 1024 * 1024
+    ) -> None:
         self.db_path = db_path
         self.max_entries = max_entries
         self.max_bytes = max_bytes
@@ -37,8 +38,7 @@ class PageCache:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             # Never written through, so its data_version moves with every commit.
-            conn = sqlite3.connect(self.db_path, check_same_thread=False,
-                                   isolation_level=None)
+            conn = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
             self._local.conn = conn
             self._local.seen = None
         return conn
@@ -77,8 +77,9 @@ class PageCache:
                     self._bytes -= len(old[1])
                 self._entries[key] = (generation, text)
                 self._bytes += len(text)
-                while self._entries and (len(self._entries) > self.max_entries
-                                         or self._bytes > self.max_bytes):
+                while self._entries and (
+                    len(self._entries) > self.max_entries or self._bytes > self.max_bytes
+                ):
                     _, (_, dropped) = self._entries.popitem(last=False)
                     self._bytes -= len(dropped)
         return text

@@ -40,9 +40,7 @@ def make_s3_client(endpoint_url: str | None = None) -> Any:
         if not session.region_name and not os.environ.get("AWS_DEFAULT_REGION"):
             kwargs["region_name"] = "us-east-1"
         client = session.client("s3", **kwargs)
-    client.meta.events.register(
-        "before-parse.s3.ListObjectVersions", _capture_ordered_versions
-    )
+    client.meta.events.register("before-parse.s3.ListObjectVersions", _capture_ordered_versions)
     # The service's own reads are always of exact versions: never time travel, even in a
     # kernel that imported infin_boto3.
     client._infinstor_internal = True
@@ -178,15 +176,22 @@ def list_versions_page(
     )
 
 
-def iter_version_pages(client: Any, bucket: str, *, prefix: str | None = None,
-                       max_keys: int = 1000) -> Iterator[VersionPage]:
+def iter_version_pages(
+    client: Any, bucket: str, *, prefix: str | None = None, max_keys: int = 1000
+) -> Iterator[VersionPage]:
     """Every ListObjectVersions page under ``prefix``, following S3's key/version markers.
     The caller may stop early (stop iterating) once it has seen what it needs."""
     key_marker: str | None = None
     vid_marker: str | None = None
     while True:
-        page = list_versions_page(client, bucket, prefix=prefix, key_marker=key_marker,
-                                  version_id_marker=vid_marker, max_keys=max_keys)
+        page = list_versions_page(
+            client,
+            bucket,
+            prefix=prefix,
+            key_marker=key_marker,
+            version_id_marker=vid_marker,
+            max_keys=max_keys,
+        )
         yield page
         if not page.truncated:
             return
@@ -234,8 +239,9 @@ def translate_client_error(exc: Any, bucket: str) -> InfinstorError:
     code = exc.response.get("Error", {}).get("Code", "")
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
     if code in ("NoSuchBucket",) or (status == 404 and code in ("404", "NotFound")):
-        return UnknownBucket(f"Bucket {bucket!r} does not exist (or is not visible with "
-                             "these credentials).")
+        return UnknownBucket(
+            f"Bucket {bucket!r} does not exist (or is not visible with these credentials)."
+        )
     if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"):
         return StorageError(f"S3 rejected the credentials ({code}); refresh or fix them.")
     if code == "403" or (status == 403 and not code):

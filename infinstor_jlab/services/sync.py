@@ -106,8 +106,14 @@ def order_chains(
         chain = by_key[key]
         if len(chain) > 1:
             if split_style:
-                chain.sort(key=lambda item: (not item[2], -item[1].time_ms,
-                                             item[1].is_delete_marker, item[0]))
+                chain.sort(
+                    key=lambda item: (
+                        not item[2],
+                        -item[1].time_ms,
+                        item[1].is_delete_marker,
+                        item[0],
+                    )
+                )
             else:
                 chain.sort(key=lambda item: (not item[2], -item[1].time_ms, item[0]))
         out.extend(item[1] for item in chain)

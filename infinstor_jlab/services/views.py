@@ -102,8 +102,9 @@ class ViewResolver:
     """Parses time specs (it is the :class:`~infinstor_jlab.timespec.SpecResolver` that
     ``label:/`` and ``run:/`` specs call back) and resolves views."""
 
-    def __init__(self, index: Callable[[], SnapshotIndex],
-                 run_resolver: Callable[[str], TimeSpec]) -> None:
+    def __init__(
+        self, index: Callable[[], SnapshotIndex], run_resolver: Callable[[str], TimeSpec]
+    ) -> None:
         # A callable: the kernel side opens its index lazily, on the first read.
         self._index = index
         self._run_resolver = run_resolver
@@ -116,8 +117,9 @@ class ViewResolver:
         return self._run_resolver(run_id)
 
     # -- specs ------------------------------------------------------------------------------
-    def parse_spec(self, text: str | int | TimeSpec | None, *, default_now: bool = True
-                   ) -> TimeSpec:
+    def parse_spec(
+        self, text: str | int | TimeSpec | None, *, default_now: bool = True
+    ) -> TimeSpec:
         """One time spec; absent or blank means now only where ``default_now``."""
         if isinstance(text, TimeSpec):
             return text
@@ -127,9 +129,14 @@ class ViewResolver:
             raise BadTimeSpec(accepted_forms_message("A time spec is required."))
         return parse_time_spec(text, resolver=self)
 
-    def resolve_spec(self, *, at: str | int | TimeSpec | None = None,
-                     slice_: str | TimeSpec | None = None, label: str | None = None,
-                     default_now: bool = True) -> TimeSpec:
+    def resolve_spec(
+        self,
+        *,
+        at: str | int | TimeSpec | None = None,
+        slice_: str | TimeSpec | None = None,
+        label: str | None = None,
+        default_now: bool = True,
+    ) -> TimeSpec:
         """The time spec of an (at | slice | label) choice, not bound to a bucket (the
         kernel side: one client reads many buckets)."""
         _only_one(at, slice_, label)
@@ -145,9 +152,16 @@ class ViewResolver:
         return View(label.bucket, label_spec(label), label.prefix, within=label.prefix)
 
     # -- views ------------------------------------------------------------------------------
-    def resolve_view(self, bucket: str, *, at: str | None = None, slice_: str | None = None,
-                     label: str | None = None, prefix: str | None = None,
-                     default_now: bool = True) -> View:
+    def resolve_view(
+        self,
+        bucket: str,
+        *,
+        at: str | None = None,
+        slice_: str | None = None,
+        label: str | None = None,
+        prefix: str | None = None,
+        default_now: bool = True,
+    ) -> View:
         """A listing's or an object's view. ``prefix=None`` means "not given": a label's
         prefix then (as ``label=`` or a ``label:/`` spec), else the whole bucket."""
         spec = self.resolve_spec(at=at, slice_=slice_, label=label, default_now=default_now)
@@ -156,35 +170,47 @@ class ViewResolver:
         within = (spec.label_prefix or None) if label else None
         return View(bucket, spec, effective, within)
 
-    def resolve_pin(self, bucket: str, prefix: str, *, at: str | None = None,
-                    slice_: str | None = None, default_now: bool = True) -> View:
+    def resolve_pin(
+        self,
+        bucket: str,
+        prefix: str,
+        *,
+        at: str | None = None,
+        slice_: str | None = None,
+        default_now: bool = True,
+    ) -> View:
         """The view a new label (or another pin) names: one time (``at``) or a window
         (``slice``) over exactly ``prefix``."""
         spec = self.resolve_spec(at=at, slice_=slice_, default_now=default_now)
         if not slice_ and spec.is_slice:
             raise ViewChoiceError(
                 f"at must be a single time, but {at!r} is a window; give it as the slice "
-                "instead (--slice, \"slice\")."
+                'instead (--slice, "slice").'
             )
         check_label_bucket(spec, bucket)
         return View(bucket, spec, prefix)
 
-    def resolve_diff(self, from_text: str | None, to_text: str | None
-                     ) -> tuple[TimeSpec, TimeSpec]:
+    def resolve_diff(self, from_text: str | None, to_text: str | None) -> tuple[TimeSpec, TimeSpec]:
         """The two ends of a diff; both are required (no silent "now")."""
         if not from_text or not to_text:
-            raise BadTimeSpec(accepted_forms_message(
-                "A diff needs both a from and a to time spec (e.g. from tm20261101000000 "
-                "to now)."
-            ))
-        return (self.parse_spec(from_text, default_now=False),
-                self.parse_spec(to_text, default_now=False))
+            raise BadTimeSpec(
+                accepted_forms_message(
+                    "A diff needs both a from and a to time spec (e.g. from tm20261101000000 "
+                    "to now)."
+                )
+            )
+        return (
+            self.parse_spec(from_text, default_now=False),
+            self.parse_spec(to_text, default_now=False),
+        )
 
-    def time_window(self, from_text: str | None, to_text: str | None
-                    ) -> tuple[int | None, int | None]:
+    def time_window(
+        self, from_text: str | None, to_text: str | None
+    ) -> tuple[int | None, int | None]:
         """A timeline's bounds in ms: from the start of ``from`` (a slice's start) to the end
         of ``to``; either may be absent (the bucket's first/last version)."""
-        from_ms = (window_start_ms(self.parse_spec(from_text, default_now=False))
-                   if from_text else None)
+        from_ms = (
+            window_start_ms(self.parse_spec(from_text, default_now=False)) if from_text else None
+        )
         to_ms = self.parse_spec(to_text, default_now=False).end_ms if to_text else None
         return from_ms, to_ms

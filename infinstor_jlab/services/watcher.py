@@ -41,8 +41,9 @@ class BucketWatcher:
             if self._watches(record):
                 self.ensure(record.name)
         if self.reconcile_interval > 0:
-            self._reconciler = threading.Thread(target=self._reconcile_loop,
-                                                name="infinstor-reconcile", daemon=True)
+            self._reconciler = threading.Thread(
+                target=self._reconcile_loop, name="infinstor-reconcile", daemon=True
+            )
             self._reconciler.start()
 
     def _watches(self, record: BucketRecord) -> bool:
@@ -74,11 +75,21 @@ class BucketWatcher:
             queue_url = source.get("queue_url")
             if not queue_url:
                 return False
-            poller = EventPoller(self.service.s3(), self.service.sqs(), self.service.index,
-                                 bucket, str(queue_url), wait_seconds=self.wait_seconds)
+            poller = EventPoller(
+                self.service.s3(),
+                self.service.sqs(),
+                self.service.index,
+                bucket,
+                str(queue_url),
+                wait_seconds=self.wait_seconds,
+            )
             self._pollers[bucket] = poller
-            thread = threading.Thread(target=self._poll_loop, args=(poller,),
-                                      name=f"infinstor-events-{bucket}", daemon=True)
+            thread = threading.Thread(
+                target=self._poll_loop,
+                args=(poller,),
+                name=f"infinstor-events-{bucket}",
+                daemon=True,
+            )
             self._threads[bucket] = thread
             thread.start()
             return True

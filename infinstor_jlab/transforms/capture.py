@@ -38,19 +38,24 @@ def clean_source(source: str) -> str:
     """Drop the test-harness lines a cell may carry: ``%reset -f`` and any line marked
     ``# infinstor`` (the original convention for lines that only make sense in the
     notebook, such as a call to test_infin_transform)."""
-    kept = [line for line in source.splitlines()
-            if not _RESET.match(line) and not _HARNESS_MARK.search(line)]
+    kept = [
+        line
+        for line in source.splitlines()
+        if not _RESET.match(line) and not _HARNESS_MARK.search(line)
+    ]
     return "\n".join(kept).strip("\n") + "\n"
 
 
 def detect_entry_point(tree: ast.Module) -> str:
-    defined = {node.name for node in tree.body
-               if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    defined = {
+        node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
     found = [name for name in ENTRY_POINTS if name in defined]
     if len(found) > 1:
         raise BadRequest(
             "The cell defines more than one transform entry point ("
-            + ", ".join(found) + "); keep exactly one."
+            + ", ".join(found)
+            + "); keep exactly one."
         )
     return found[0] if found else SCRIPT
 
@@ -66,11 +71,16 @@ def capture(source: str) -> CapturedCode:
         where = f"line {exc.lineno}" + (f", column {exc.offset}" if exc.offset else "")
         hint = ""
         if exc.text and exc.text.lstrip().startswith(("%", "!")):
-            hint = (" IPython magics and shell escapes cannot run outside the notebook; "
-                    "remove the line or mark it with '# infinstor'.")
+            hint = (
+                " IPython magics and shell escapes cannot run outside the notebook; "
+                "remove the line or mark it with '# infinstor'."
+            )
         raise BadRequest(f"The cell is not valid Python ({where}: {exc.msg}).{hint}") from exc
-    return CapturedCode(code=code, sha256=hashlib.sha256(code.encode("utf-8")).hexdigest(),
-                        entry_point=detect_entry_point(tree))
+    return CapturedCode(
+        code=code,
+        sha256=hashlib.sha256(code.encode("utf-8")).hexdigest(),
+        entry_point=detect_entry_point(tree),
+    )
 
 
 def parse_kwargs(text: str | dict[str, Any] | None) -> dict[str, Any]:

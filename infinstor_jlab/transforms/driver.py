@@ -113,7 +113,12 @@ def _state() -> Any:
             # service models make a new client ~10x cheaper) but never its client or threads.
             mod.session = getattr(mod, "session", None)
             mod.pid, mod.s3, mod.pool, mod.pool_size, mod.namespaces = (
-                os.getpid(), None, None, 0, {})
+                os.getpid(),
+                None,
+                None,
+                0,
+                {},
+            )
     return mod
 
 
@@ -127,9 +132,13 @@ def _s3(io_threads: int = DEFAULT_IO_THREADS):
 
             if state.session is None:
                 state.session = boto3.session.Session()
-            state.s3 = state.session.client("s3", config=Config(
-                max_pool_connections=max(64, io_threads + 2),
-                retries={"mode": "standard", "max_attempts": 6}))
+            state.s3 = state.session.client(
+                "s3",
+                config=Config(
+                    max_pool_connections=max(64, io_threads + 2),
+                    retries={"mode": "standard", "max_attempts": 6},
+                ),
+            )
         return state.s3
 
 
@@ -153,8 +162,7 @@ def split_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def read_checked(uri: str, sha256: str, version_id: str | None = None,
-                 what: str = "file") -> str:
+def read_checked(uri: str, sha256: str, version_id: str | None = None, what: str = "file") -> str:
     """The text of a staged file, at ``version_id`` when given, only if its SHA-256 is
     ``sha256`` (which comes from the driver's arguments, never from the staging prefix)."""
     try:
@@ -167,15 +175,18 @@ def read_checked(uri: str, sha256: str, version_id: str | None = None,
                 data = fh.read()
     except Exception as exc:
         at = f" (version {version_id})" if version_id else ""
-        raise StagedFileError(f"could not read the staged {what} {uri}{at}: {exc}. Nothing "
-                              "ran; start the run again.", uri) from exc
+        raise StagedFileError(
+            f"could not read the staged {what} {uri}{at}: {exc}. Nothing ran; start the run again.",
+            uri,
+        ) from exc
     got = hashlib.sha256(data).hexdigest()
     if got != sha256.lower():
         raise StagedFileError(
             f"the staged {what} {uri} is not the one this run was started with: its SHA-256 "
             f"is {got}, the run expects {sha256} (it was changed after it was staged). "
             "Nothing ran; check who can write to the output bucket, then start the run again.",
-            uri)
+            uri,
+        )
     return data.decode("utf-8")
 
 
@@ -188,7 +199,7 @@ def parse_manifest(text: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
 
 def relative_key(key: str, prefix: str) -> str:
-    rel = key[len(prefix):] if prefix and key.startswith(prefix) else key
+    rel = key[len(prefix) :] if prefix and key.startswith(prefix) else key
     # Keys are data, not paths: keep them inside the task's input directory.
     parts = [p for p in rel.split("/") if p not in ("", ".", "..")]
     return "/".join(parts) or "_"
@@ -199,15 +210,16 @@ def object_name(obj: dict[str, Any]) -> str:
     return obj.get("key") or os.path.basename(obj.get("path") or "") or "_"
 
 
-def plan_tasks(entry_point: str, objects: list[dict[str, Any]], prefix: str,
-               parallelism: int) -> list[list[dict[str, Any]]]:
+def plan_tasks(
+    entry_point: str, objects: list[dict[str, Any]], prefix: str, parallelism: int
+) -> list[list[dict[str, Any]]]:
     if not objects:
         return [[]]
     if entry_point == ONE_OBJECT:
         # About four tasks per worker (stragglers even out), at most MAX_TASK_OBJECTS each.
         want = max(1, parallelism * 4)
         size = min(MAX_TASK_OBJECTS, max(1, -(-len(objects) // want)))
-        return [objects[i:i + size] for i in range(0, len(objects), size)]
+        return [objects[i : i + size] for i in range(0, len(objects), size)]
     if entry_point == DIR_BY_DIR:
         by_dir: dict[str, list[dict[str, Any]]] = {}
         for obj in objects:
@@ -241,8 +253,9 @@ def check_requirement_list(value: Any) -> list[str]:
         except ValueError as exc:
             raise RequirementsError(f"--requirements is not a JSON list: {exc}") from exc
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise RequirementsError('--requirements must be a JSON list of strings, e.g. '
-                                '["pillow>=10", "pandas"]')
+        raise RequirementsError(
+            '--requirements must be a JSON list of strings, e.g. ["pillow>=10", "pandas"]'
+        )
     reqs = [v.strip() for v in value if v.strip()]
     for req in reqs:
         if req.startswith("-"):
@@ -254,8 +267,12 @@ def requirements_key(reqs: list[str]) -> str:
     """Same list (in any order), same interpreter and platform: same directory."""
     import platform
 
-    doc = {"requirements": sorted(set(reqs)), "python": sys.implementation.cache_tag,
-           "platform": sys.platform, "machine": platform.machine()}
+    doc = {
+        "requirements": sorted(set(reqs)),
+        "python": sys.implementation.cache_tag,
+        "platform": sys.platform,
+        "machine": platform.machine(),
+    }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -287,8 +304,7 @@ def _file_lock(path: str) -> Iterator[None]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
-def install_requirements(reqs: list[str], cache: str | None = None,
-                         log: Any = None) -> str | None:
+def install_requirements(reqs: list[str], cache: str | None = None, log: Any = None) -> str | None:
     """The directory holding ``reqs``, installed there first if no process on this machine
     has done it yet. Raises RequirementsError when pip fails."""
     if not reqs:
@@ -306,23 +322,40 @@ def install_requirements(reqs: list[str], cache: str | None = None,
         if os.path.exists(marker):  # another process installed them while we waited
             return target
         shutil.rmtree(target, ignore_errors=True)  # a half-finished earlier attempt
-        cmd = [sys.executable, "-m", "pip", "install", "--target", target,
-               "--disable-pip-version-check", "--no-input", "--no-warn-script-location",
-               *reqs]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--target",
+            target,
+            "--disable-pip-version-check",
+            "--no-input",
+            "--no-warn-script-location",
+            *reqs,
+        ]
         if log:
             log(f"installing extra requirements {json.dumps(reqs)} into {target}")
         started = time.time()
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, check=False)
+        proc = subprocess.run(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False
+        )
         if proc.returncode != 0:
             shutil.rmtree(target, ignore_errors=True)
             tail = "\n".join(proc.stdout.splitlines()[-40:])
             raise RequirementsError(
                 f"pip could not install the extra requirements {json.dumps(reqs)} "
-                f"(exit status {proc.returncode}):\n{tail}")
+                f"(exit status {proc.returncode}):\n{tail}"
+            )
         with open(marker, "w", encoding="utf-8") as fh:
-            json.dump({"requirements": reqs, "python": sys.version,
-                       "seconds": round(time.time() - started, 2)}, fh)
+            json.dump(
+                {
+                    "requirements": reqs,
+                    "python": sys.version,
+                    "seconds": round(time.time() - started, 2),
+                },
+                fh,
+            )
         if log:
             log(f"installed extra requirements in {time.time() - started:.1f}s")
     return target
@@ -384,7 +417,8 @@ def _copy_local(obj: dict[str, Any], dest: str) -> None:
 
         raise FileNotFoundError(
             f"{src} does not exist on this machine ({socket.gethostname()}): local "
-            "artifacts can only be read on the machine that stores them") from exc
+            "artifacts can only be read on the machine that stores them"
+        ) from exc
     with fin, open(dest, "wb") as fout:
         while True:
             chunk = fin.read(1 << 20)
@@ -393,10 +427,12 @@ def _copy_local(obj: dict[str, Any], dest: str) -> None:
             fout.write(chunk)
             if digest is not None:
                 digest.update(chunk)
-    if digest is not None and digest.hexdigest() != want[len("sha256:"):]:
-        raise ValueError(f"{src} changed since the manifest was made (its sha256 is now "
-                         f"{digest.hexdigest()[:16]}..., the manifest pins "
-                         f"{want[len('sha256:'):][:16]}...)")
+    if digest is not None and digest.hexdigest() != want[len("sha256:") :]:
+        raise ValueError(
+            f"{src} changed since the manifest was made (its sha256 is now "
+            f"{digest.hexdigest()[:16]}..., the manifest pins "
+            f"{want[len('sha256:') :][:16]}...)"
+        )
 
 
 def _store(s3: Any, path: str, bucket: str, key: str) -> None:
@@ -421,8 +457,11 @@ def _entry_point(code: str, entry_point: str) -> Any:
 
 def _failure(key: str, error: str, exc: BaseException | None = None) -> dict[str, Any]:
     """A failure record; the traceback of ``exc``, else of the exception being handled."""
-    tb = ("".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-          if exc is not None else traceback.format_exc())
+    tb = (
+        "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        if exc is not None
+        else traceback.format_exc()
+    )
     return {"key": key, "error": error, "traceback": tb}
 
 
@@ -444,8 +483,9 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
     pending: list[Any] = []
     try:
         if task.get("requirements"):
-            activate_requirements(install_requirements(task["requirements"],
-                                                       task.get("requirements_cache")))
+            activate_requirements(
+                install_requirements(task["requirements"], task.get("requirements_cache"))
+            )
         s3 = _s3(io_threads)
         pool = _io_pool(io_threads)
         fetches: list[tuple[dict[str, Any], str, Any]] = []
@@ -491,8 +531,11 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
                     import pandas as pd
 
                     fn = _entry_point(code, entry_point)
-                    frames = [pd.read_csv(p) for k, p in sorted(local.items())
-                              if k.lower().endswith(".csv")]
+                    frames = [
+                        pd.read_csv(p)
+                        for k, p in sorted(local.items())
+                        if k.lower().endswith(".csv")
+                    ]
                     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
                     out = fn(df, **kwargs)
                     if out is not None and hasattr(out, "to_csv"):
@@ -508,8 +551,9 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
             for name in files:
                 path = os.path.join(root, name)
                 rel = os.path.relpath(path, output_dir).replace(os.sep, "/")
-                uploads.append((rel, pool.submit(_store, s3, path, out_bucket,
-                                                 posixpath.join(out_key, rel))))
+                uploads.append(
+                    (rel, pool.submit(_store, s3, path, out_bucket, posixpath.join(out_key, rel)))
+                )
         pending = [f for _, f in uploads]
         for rel, fut in uploads:
             try:
@@ -569,16 +613,25 @@ def _run_local(tasks: list[dict[str, Any]], workers: int, on_result: Any) -> Non
                 res = fut.result()
             except BrokenProcessPool as exc:
                 # A worker died (killed, out of memory, a crash in native code).
-                res = {"objects": len(futures[fut]["objects"]), "ok": 0, "outputs": 0,
-                       "failed": [_failure("*", f"a worker process died: {exc}", exc)]}
+                res = {
+                    "objects": len(futures[fut]["objects"]),
+                    "ok": 0,
+                    "outputs": 0,
+                    "failed": [_failure("*", f"a worker process died: {exc}", exc)],
+                }
             except Exception as exc:  # noqa: BLE001 - whatever escaped the task
-                res = {"objects": len(futures[fut]["objects"]), "ok": 0, "outputs": 0,
-                       "failed": [_failure("*", repr(exc), exc)]}
+                res = {
+                    "objects": len(futures[fut]["objects"]),
+                    "ok": 0,
+                    "outputs": 0,
+                    "failed": [_failure("*", repr(exc), exc)],
+                }
             on_result(res)
 
 
-def _run_spark(sc: Any, tasks: list[dict[str, Any]], on_done: Callable[[int], None]
-               ) -> list[dict[str, Any]]:
+def _run_spark(
+    sc: Any, tasks: list[dict[str, Any]], on_done: Callable[[int], None]
+) -> list[dict[str, Any]]:
     """The tasks as one Spark job; ``on_done`` hears, about twice a second while it runs,
     how many objects the finished tasks held (an accumulator: Spark merges a task's update
     into the driver's value when the task ends)."""
@@ -611,69 +664,94 @@ def _run_spark(sc: Any, tasks: list[dict[str, Any]], on_done: Callable[[int], No
 FAILED_MARKER = "_FAILED.json"
 
 
-def _write_failures(output: str, summary: dict[str, Any],
-                    failed: list[dict[str, Any]], *, echo: bool = True) -> None:
+def _write_failures(
+    output: str, summary: dict[str, Any], failed: list[dict[str, Any]], *, echo: bool = True
+) -> None:
     if echo:
         for f in failed:
-            print(f"FAILED {f['key']}: {f['error']}\n{f['traceback']}", file=sys.stderr,
-                  flush=True)
+            print(f"FAILED {f['key']}: {f['error']}\n{f['traceback']}", file=sys.stderr, flush=True)
     out_bucket, out_key = split_uri(output)
-    _s3().put_object(Bucket=out_bucket, Key=out_key + FAILED_MARKER,
-                     Body=json.dumps({**summary, "state": "failed", "failures": failed},
-                                     indent=1).encode())
+    _s3().put_object(
+        Bucket=out_bucket,
+        Key=out_key + FAILED_MARKER,
+        Body=json.dumps({**summary, "state": "failed", "failures": failed}, indent=1).encode(),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="infinstor_jlab transform driver")
     parser.add_argument("--manifest", required=True)
-    parser.add_argument("--manifest-sha256", required=True,
-                        help="SHA-256 the manifest's bytes must have")
-    parser.add_argument("--manifest-version-id", default=None,
-                        help="S3 version id of the staged manifest")
+    parser.add_argument(
+        "--manifest-sha256", required=True, help="SHA-256 the manifest's bytes must have"
+    )
+    parser.add_argument(
+        "--manifest-version-id", default=None, help="S3 version id of the staged manifest"
+    )
     parser.add_argument("--code", required=True)
-    parser.add_argument("--code-sha256", required=True,
-                        help="SHA-256 the code's bytes must have")
-    parser.add_argument("--code-version-id", default=None,
-                        help="S3 version id of the staged code")
+    parser.add_argument("--code-sha256", required=True, help="SHA-256 the code's bytes must have")
+    parser.add_argument("--code-version-id", default=None, help="S3 version id of the staged code")
     parser.add_argument("--output", required=True)
     parser.add_argument("--run-id", required=True)
     parser.add_argument("--entry-point", required=True)
     parser.add_argument("--kwargs", default="{}")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="worker processes of a local run (default: CPU count)")
-    parser.add_argument("--io-threads", type=int, default=0,
-                        help="threads per worker process (or Spark task) downloading and "
-                             f"uploading objects (default 0: {IN_FLIGHT} / workers, at "
-                             f"least {MIN_IO_THREADS})")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker processes of a local run (default: CPU count)",
+    )
+    parser.add_argument(
+        "--io-threads",
+        type=int,
+        default=0,
+        help="threads per worker process (or Spark task) downloading and "
+        f"uploading objects (default 0: {IN_FLIGHT} / workers, at "
+        f"least {MIN_IO_THREADS})",
+    )
     parser.add_argument("--spark", action="store_true")
     parser.add_argument("--progress", action="store_true")
-    parser.add_argument("--requirements", default="[]",
-                        help="JSON list of extra pip requirements, installed once per machine")
-    parser.add_argument("--requirements-cache", default=None,
-                        help="directory of installed requirements (default: "
-                             "$INFINSTOR_REQUIREMENTS_CACHE, else "
-                             "~/.cache/infinstor_jlab/requirements)")
+    parser.add_argument(
+        "--requirements",
+        default="[]",
+        help="JSON list of extra pip requirements, installed once per machine",
+    )
+    parser.add_argument(
+        "--requirements-cache",
+        default=None,
+        help="directory of installed requirements (default: "
+        "$INFINSTOR_REQUIREMENTS_CACHE, else "
+        "~/.cache/infinstor_jlab/requirements)",
+    )
     args = parser.parse_args(argv)
 
     started = time.time()
     output = args.output.rstrip("/") + "/" + args.run_id + "/"
-    base_summary = {"run_id": args.run_id, "entry_point": args.entry_point,
-                    "started": started}
+    base_summary = {"run_id": args.run_id, "entry_point": args.entry_point, "started": started}
 
     def say(msg: str) -> None:
         print(msg, flush=True)
 
     try:
         # Before anything else runs (pip, the user's code): exactly the staged bytes.
-        manifest_text = read_checked(args.manifest, args.manifest_sha256,
-                                     args.manifest_version_id, "manifest")
+        manifest_text = read_checked(
+            args.manifest, args.manifest_sha256, args.manifest_version_id, "manifest"
+        )
         code = read_checked(args.code, args.code_sha256, args.code_version_id, "code")
     except StagedFileError as exc:
         print(f"ERROR: {exc}", file=sys.stderr, flush=True)
         try:
-            _write_failures(output, {**base_summary, "objects": None, "succeeded": 0,
-                                     "failed": 1, "finished": time.time()},
-                            [_failure(exc.uri, str(exc), exc)], echo=False)
+            _write_failures(
+                output,
+                {
+                    **base_summary,
+                    "objects": None,
+                    "succeeded": 0,
+                    "failed": 1,
+                    "finished": time.time(),
+                },
+                [_failure(exc.uri, str(exc), exc)],
+                echo=False,
+            )
         except Exception as write_exc:  # noqa: BLE001 - the log has the reason already
             print(f"(could not write {FAILED_MARKER}: {write_exc})", file=sys.stderr)
         return 1
@@ -682,12 +760,24 @@ def main(argv: list[str] | None = None) -> int:
         reqs = check_requirement_list(args.requirements)
         activate_requirements(install_requirements(reqs, args.requirements_cache, log=say))
     except RequirementsError as exc:
-        print(f"ERROR: could not install the extra requirements; no task ran.\n{exc}",
-              file=sys.stderr, flush=True)
+        print(
+            f"ERROR: could not install the extra requirements; no task ran.\n{exc}",
+            file=sys.stderr,
+            flush=True,
+        )
         failure = _failure("*", f"requirements: {exc}", exc)
         try:
-            _write_failures(output, {**base_summary, "objects": None, "succeeded": 0,
-                                     "failed": 1, "finished": time.time()}, [failure])
+            _write_failures(
+                output,
+                {
+                    **base_summary,
+                    "objects": None,
+                    "succeeded": 0,
+                    "failed": 1,
+                    "finished": time.time(),
+                },
+                [failure],
+            )
         except Exception as write_exc:  # noqa: BLE001 - the log has the reason already
             print(f"(could not write {FAILED_MARKER}: {write_exc})", file=sys.stderr)
         return 1
@@ -706,10 +796,20 @@ def main(argv: list[str] | None = None) -> int:
     if io_threads <= 0:
         io_threads = max(MIN_IO_THREADS, -(-IN_FLIGHT // parallelism))
     groups = plan_tasks(args.entry_point, objects, prefix, parallelism)
-    tasks = [{"objects": g, "prefix": prefix, "entry_point": args.entry_point, "code": code,
-              "kwargs": kwargs, "output": output, "io_threads": io_threads,
-              "requirements": reqs, "requirements_cache": args.requirements_cache}
-             for g in groups]
+    tasks = [
+        {
+            "objects": g,
+            "prefix": prefix,
+            "entry_point": args.entry_point,
+            "code": code,
+            "kwargs": kwargs,
+            "output": output,
+            "io_threads": io_threads,
+            "requirements": reqs,
+            "requirements_cache": args.requirements_cache,
+        }
+        for g in groups
+    ]
     total = len(objects)
     done = 0
     results: list[dict[str, Any]] = []
@@ -755,8 +855,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         # Written last: its presence means every object of the manifest went through.
         out_bucket, out_key = split_uri(output)
-        _s3().put_object(Bucket=out_bucket, Key=out_key + "_SUCCESS.json",
-                         Body=json.dumps(summary, indent=1).encode())
+        _s3().put_object(
+            Bucket=out_bucket,
+            Key=out_key + "_SUCCESS.json",
+            Body=json.dumps(summary, indent=1).encode(),
+        )
     print(json.dumps(summary), flush=True)
     if spark is not None:
         spark.stop()

@@ -45,14 +45,30 @@ class Launch:
     code_version_id: str | None = None
 
     def driver_args(self) -> list[str]:
-        args = ["--manifest", self.manifest_uri, "--manifest-sha256", self.manifest_sha256,
-                "--code", self.code_uri, "--code-sha256", self.code_sha256]
+        args = [
+            "--manifest",
+            self.manifest_uri,
+            "--manifest-sha256",
+            self.manifest_sha256,
+            "--code",
+            self.code_uri,
+            "--code-sha256",
+            self.code_sha256,
+        ]
         if self.manifest_version_id:
             args += ["--manifest-version-id", self.manifest_version_id]
         if self.code_version_id:
             args += ["--code-version-id", self.code_version_id]
-        args += ["--output", self.output_uri, "--run-id", self.run_id,
-                 "--entry-point", self.entry_point, "--kwargs", json.dumps(self.kwargs)]
+        args += [
+            "--output",
+            self.output_uri,
+            "--run-id",
+            self.run_id,
+            "--entry-point",
+            self.entry_point,
+            "--kwargs",
+            json.dumps(self.kwargs),
+        ]
         if self.requirements:
             args += ["--requirements", json.dumps(self.requirements)]
         return args
@@ -99,9 +115,12 @@ class LocalExecutor(TransformExecutor):
     name = "local"
     title = "Local"
 
-    workers = Int(0, config=True,
-                  help="Worker processes of a local run; 0 means twice the CPU count (the "
-                       "work is mostly S3 I/O).")
+    workers = Int(
+        0,
+        config=True,
+        help="Worker processes of a local run; 0 means twice the CPU count (the "
+        "work is mostly S3 I/O).",
+    )
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -114,9 +133,18 @@ class LocalExecutor(TransformExecutor):
         env.update(launch.env)
         log = open(launch.log_path, "ab")  # noqa: SIM115 - owned by the child process
         proc = subprocess.Popen(
-            [sys.executable, launch.local_driver_path, *launch.driver_args(),
-             "--workers", str(self.workers), "--progress"],
-            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            [
+                sys.executable,
+                launch.local_driver_path,
+                *launch.driver_args(),
+                "--workers",
+                str(self.workers),
+                "--progress",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
         )
         log.close()
         self._procs[launch.run_id] = proc
@@ -134,9 +162,12 @@ class LocalExecutor(TransformExecutor):
             return Status("cancelled", done, total)
         if code == 0:
             return Status("succeeded", done, total)
-        return Status("failed", done, total,
-                      _failures_from_log(launch.log_path)
-                      or f"the driver exited with status {code}")
+        return Status(
+            "failed",
+            done,
+            total,
+            _failures_from_log(launch.log_path) or f"the driver exited with status {code}",
+        )
 
     def cancel(self, launch: Launch, details: dict[str, Any]) -> None:
         proc = self._procs.get(launch.run_id)
@@ -169,7 +200,7 @@ def _progress_from_log(path: str) -> tuple[int, int]:
         with open(path, encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 if line.startswith(PROGRESS_PREFIX):
-                    doc = json.loads(line[len(PROGRESS_PREFIX):])
+                    doc = json.loads(line[len(PROGRESS_PREFIX) :])
                     done, total = int(doc["done"]), int(doc["total"])
     except (OSError, ValueError, KeyError):
         pass
@@ -186,10 +217,10 @@ def _failures_from_log(path: str) -> str | None:
         with open(path, encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 if line.startswith("ERROR: ") and error is None:
-                    error = line[len("ERROR: "):].strip()  # the run stopped before any task
+                    error = line[len("ERROR: ") :].strip()  # the run stopped before any task
                 elif line.startswith("FAILED "):
                     count += 1
-                    first = first or line[len("FAILED "):].strip()
+                    first = first or line[len("FAILED ") :].strip()
                 elif line.startswith("{") and '"failed"' in line:
                     try:
                         objects = int(json.loads(line).get("objects"))
@@ -201,8 +232,10 @@ def _failures_from_log(path: str) -> str | None:
         return error
     of = f" of {objects:,}" if objects is not None else ""
     first = first if len(first) <= 300 else first[:297] + "..."
-    return (f"{count:,}{of} objects failed (first: {first}); _FAILED.json in the output and "
-            "the run's log have each one")
+    return (
+        f"{count:,}{of} objects failed (first: {first}); _FAILED.json in the output and "
+        "the run's log have each one"
+    )
 
 
 def log_tail(path: str | None, lines: int = 200) -> str:
@@ -219,18 +252,26 @@ class SparkExecutor(LocalExecutor):
     name = "spark"
     title = "Spark"
 
-    master = Unicode("local[*]", config=True,
-                     help="Spark master URL given to spark-submit (local[*], spark://..., "
-                          "yarn).")
-    spark_submit = Unicode("", config=True,
-                           help="Path of spark-submit; empty means the one on PATH or next "
-                                "to this Python (pip install pyspark).")
+    master = Unicode(
+        "local[*]",
+        config=True,
+        help="Spark master URL given to spark-submit (local[*], spark://..., yarn).",
+    )
+    spark_submit = Unicode(
+        "",
+        config=True,
+        help="Path of spark-submit; empty means the one on PATH or next "
+        "to this Python (pip install pyspark).",
+    )
 
     def _submit_path(self) -> str | None:
         import shutil
 
-        submit = self.spark_submit or shutil.which("spark-submit") or os.path.join(
-            os.path.dirname(sys.executable), "spark-submit")
+        submit = (
+            self.spark_submit
+            or shutil.which("spark-submit")
+            or os.path.join(os.path.dirname(sys.executable), "spark-submit")
+        )
         return submit if os.path.exists(submit) else None
 
     def available(self) -> tuple[bool, str | None]:
@@ -245,9 +286,18 @@ class SparkExecutor(LocalExecutor):
     def command(self, launch: Launch) -> list[str]:
         submit = self._submit_path()
         if submit is None:
-            raise BadRequest("The spark executor needs pyspark: pip install 'infinstor_jlab[spark]'.")
-        return [submit, "--master", self.master, launch.local_driver_path,
-                *launch.driver_args(), "--spark", "--progress"]
+            raise BadRequest(
+                "The spark executor needs pyspark: pip install 'infinstor_jlab[spark]'."
+            )
+        return [
+            submit,
+            "--master",
+            self.master,
+            launch.local_driver_path,
+            *launch.driver_args(),
+            "--spark",
+            "--progress",
+        ]
 
     def start(self, launch: Launch) -> dict[str, Any]:
         env = dict(os.environ)
@@ -255,16 +305,25 @@ class SparkExecutor(LocalExecutor):
         env.setdefault("PYSPARK_PYTHON", sys.executable)
         env.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
         log = open(launch.log_path, "ab")  # noqa: SIM115 - owned by the child process
-        proc = subprocess.Popen(self.command(launch), stdout=log, stderr=subprocess.STDOUT,
-                                env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            self.command(launch),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
         log.close()
         self._procs[launch.run_id] = proc
         return {"pid": proc.pid, "master": self.master}
 
 
 _EMR_STATES = {
-    "PENDING": "running", "CANCEL_PENDING": "running", "RUNNING": "running",
-    "COMPLETED": "succeeded", "CANCELLED": "cancelled", "FAILED": "failed",
+    "PENDING": "running",
+    "CANCEL_PENDING": "running",
+    "RUNNING": "running",
+    "COMPLETED": "succeeded",
+    "CANCELLED": "cancelled",
+    "FAILED": "failed",
     "INTERRUPTED": "failed",
 }
 
@@ -278,26 +337,37 @@ class EmrExecutor(TransformExecutor):
     title = "Amazon EMR"
     detached = True
 
-    cluster_id = Unicode("", config=True,
-                         help="Id of a running EMR cluster (j-...) to add steps to; empty "
-                              "starts a transient cluster per run.")
+    cluster_id = Unicode(
+        "",
+        config=True,
+        help="Id of a running EMR cluster (j-...) to add steps to; empty "
+        "starts a transient cluster per run.",
+    )
     release_label = Unicode("emr-7.5.0", config=True, help="EMR release of transient clusters.")
-    instance_type = Unicode("m5.xlarge", config=True,
-                            help="EC2 instance type of transient clusters.")
-    instance_count = Int(3, config=True,
-                         help="Instances of a transient cluster (one primary, the rest core).")
+    instance_type = Unicode(
+        "m5.xlarge", config=True, help="EC2 instance type of transient clusters."
+    )
+    instance_count = Int(
+        3, config=True, help="Instances of a transient cluster (one primary, the rest core)."
+    )
     service_role = Unicode("EMR_DefaultRole", config=True, help="EMR service role.")
-    job_flow_role = Unicode("EMR_EC2_DefaultRole", config=True,
-                            help="EC2 instance profile of transient clusters.")
-    log_uri = Unicode("", config=True,
-                      help="S3 URI where EMR writes cluster and step logs (shown per run).")
-    endpoint_url = Unicode("", config=True,
-                           help="EMR API endpoint; empty means AWS's (or AWS_ENDPOINT_URL).")
-    region_name = Unicode("", config=True,
-                          help="AWS region of the cluster; empty means boto3's default.")
-    enabled = Bool(True, config=True,
-                   help="Offer EMR in the run dialog (it needs AWS credentials with EMR "
-                        "rights).")
+    job_flow_role = Unicode(
+        "EMR_EC2_DefaultRole", config=True, help="EC2 instance profile of transient clusters."
+    )
+    log_uri = Unicode(
+        "", config=True, help="S3 URI where EMR writes cluster and step logs (shown per run)."
+    )
+    endpoint_url = Unicode(
+        "", config=True, help="EMR API endpoint; empty means AWS's (or AWS_ENDPOINT_URL)."
+    )
+    region_name = Unicode(
+        "", config=True, help="AWS region of the cluster; empty means boto3's default."
+    )
+    enabled = Bool(
+        True,
+        config=True,
+        help="Offer EMR in the run dialog (it needs AWS credentials with EMR rights).",
+    )
 
     def available(self) -> tuple[bool, str | None]:
         if not self.enabled:
@@ -327,7 +397,8 @@ class EmrExecutor(TransformExecutor):
             err = exc.response.get("Error", {})
             raise StorageError(
                 f"EMR refused to {what}: {err.get('Code', 'error')}: "
-                f"{err.get('Message', '')}".rstrip(": ")) from exc
+                f"{err.get('Message', '')}".rstrip(": ")
+            ) from exc
         except BotoCoreError as exc:
             raise StorageError(f"Could not reach EMR to {what}: {exc}") from exc
 
@@ -338,8 +409,14 @@ class EmrExecutor(TransformExecutor):
             "ActionOnFailure": "CONTINUE",
             "HadoopJarStep": {
                 "Jar": "command-runner.jar",
-                "Args": ["spark-submit", "--deploy-mode", "cluster", launch.driver_uri,
-                         *launch.driver_args(), "--spark"],
+                "Args": [
+                    "spark-submit",
+                    "--deploy-mode",
+                    "cluster",
+                    launch.driver_uri,
+                    *launch.driver_args(),
+                    "--spark",
+                ],
             },
         }
 
@@ -347,8 +424,9 @@ class EmrExecutor(TransformExecutor):
         emr = self.client()
         step = self.step(launch)
         if self.cluster_id:
-            resp = self._call("add the step", emr.add_job_flow_steps,
-                              JobFlowId=self.cluster_id, Steps=[step])
+            resp = self._call(
+                "add the step", emr.add_job_flow_steps, JobFlowId=self.cluster_id, Steps=[step]
+            )
             cluster_id, step_id = self.cluster_id, resp["StepIds"][0]
         else:
             params: dict[str, Any] = {
@@ -357,11 +435,20 @@ class EmrExecutor(TransformExecutor):
                 "Applications": [{"Name": "Spark"}],
                 "Instances": {
                     "InstanceGroups": [
-                        {"Name": "primary", "InstanceRole": "MASTER", "Market": "ON_DEMAND",
-                         "InstanceType": self.instance_type, "InstanceCount": 1},
-                        {"Name": "core", "InstanceRole": "CORE", "Market": "ON_DEMAND",
-                         "InstanceType": self.instance_type,
-                         "InstanceCount": max(1, self.instance_count - 1)},
+                        {
+                            "Name": "primary",
+                            "InstanceRole": "MASTER",
+                            "Market": "ON_DEMAND",
+                            "InstanceType": self.instance_type,
+                            "InstanceCount": 1,
+                        },
+                        {
+                            "Name": "core",
+                            "InstanceRole": "CORE",
+                            "Market": "ON_DEMAND",
+                            "InstanceType": self.instance_type,
+                            "InstanceCount": max(1, self.instance_count - 1),
+                        },
                     ],
                     "KeepJobFlowAliveWhenNoSteps": False,
                 },
@@ -372,32 +459,45 @@ class EmrExecutor(TransformExecutor):
             if self.log_uri:
                 params["LogUri"] = self.log_uri
             cluster_id = self._call("start a cluster", emr.run_job_flow, **params)["JobFlowId"]
-            step_id = self._call("list the cluster's steps", emr.list_steps,
-                                 ClusterId=cluster_id)["Steps"][0]["Id"]
-        log_location = (f"{self.log_uri.rstrip('/')}/{cluster_id}/steps/{step_id}/"
-                        if self.log_uri else None)
+            step_id = self._call("list the cluster's steps", emr.list_steps, ClusterId=cluster_id)[
+                "Steps"
+            ][0]["Id"]
+        log_location = (
+            f"{self.log_uri.rstrip('/')}/{cluster_id}/steps/{step_id}/" if self.log_uri else None
+        )
         with open(launch.log_path, "a", encoding="utf-8") as fh:
-            fh.write(f"EMR cluster {cluster_id}, step {step_id}\n"
-                     f"step: {json.dumps(step)}\n")
+            fh.write(f"EMR cluster {cluster_id}, step {step_id}\nstep: {json.dumps(step)}\n")
             if log_location:
                 fh.write(f"step logs: {log_location}\n")
-        return {"cluster_id": cluster_id, "step_id": step_id, "log_location": log_location,
-                "transient": not self.cluster_id}
+        return {
+            "cluster_id": cluster_id,
+            "step_id": step_id,
+            "log_location": log_location,
+            "transient": not self.cluster_id,
+        }
 
     def poll(self, launch: Launch, details: dict[str, Any]) -> Status:
         emr = self.client()
-        step = self._call("describe the step", emr.describe_step,
-                          ClusterId=details["cluster_id"], StepId=details["step_id"])["Step"]
+        step = self._call(
+            "describe the step",
+            emr.describe_step,
+            ClusterId=details["cluster_id"],
+            StepId=details["step_id"],
+        )["Step"]
         raw = step["Status"]["State"]
         details["emr_state"] = raw
         state = _EMR_STATES.get(raw, "running")
         if state == "running" and details.get("cancelled") and details.get("transient"):
             # A transient cluster is cancelled by terminating it: its step ends with it.
-            cluster = self._call("describe the cluster", emr.describe_cluster,
-                                 ClusterId=details["cluster_id"])["Cluster"]
+            cluster = self._call(
+                "describe the cluster", emr.describe_cluster, ClusterId=details["cluster_id"]
+            )["Cluster"]
             details["emr_cluster_state"] = cluster["Status"]["State"]
-            if cluster["Status"]["State"] in ("TERMINATING", "TERMINATED",
-                                              "TERMINATED_WITH_ERRORS"):
+            if cluster["Status"]["State"] in (
+                "TERMINATING",
+                "TERMINATED",
+                "TERMINATED_WITH_ERRORS",
+            ):
                 return Status("cancelled", detail="the transient cluster was terminated")
         reason = step["Status"].get("FailureDetails", {}).get("Reason")
         return Status(state, detail=reason or (None if state != "failed" else raw))
@@ -407,14 +507,20 @@ class EmrExecutor(TransformExecutor):
         if details.get("transient"):
             # The cluster exists only for this step: terminating it stops the step and the
             # billing at once.
-            self._call("terminate the cluster", emr.terminate_job_flows,
-                       JobFlowIds=[details["cluster_id"]])
+            self._call(
+                "terminate the cluster", emr.terminate_job_flows, JobFlowIds=[details["cluster_id"]]
+            )
         else:
-            resp = self._call("cancel the step", emr.cancel_steps,
-                              ClusterId=details["cluster_id"], StepIds=[details["step_id"]])
+            resp = self._call(
+                "cancel the step",
+                emr.cancel_steps,
+                ClusterId=details["cluster_id"],
+                StepIds=[details["step_id"]],
+            )
             for info in resp.get("CancelStepsInfoList", []):
                 if info.get("Status") == "FAILED":
                     raise Conflict(
                         f"EMR could not cancel step {details['step_id']}: "
-                        f"{info.get('Reason', 'no reason given')}")
+                        f"{info.get('Reason', 'no reason given')}"
+                    )
         details["cancelled"] = True

@@ -31,12 +31,24 @@ class Manifest:
     local_root: str | None = None
 
     @classmethod
-    def of(cls, bucket: str, prefix: str, spec: TimeSpec | None,
-           objects: Iterable[ObjectVersion], *, local_root: str | None = None) -> Manifest:
+    def of(
+        cls,
+        bucket: str,
+        prefix: str,
+        spec: TimeSpec | None,
+        objects: Iterable[ObjectVersion],
+        *,
+        local_root: str | None = None,
+    ) -> Manifest:
         items = list(objects)
-        return cls(bucket=bucket, prefix=prefix, spec=spec, objects=items,
-                   fingerprint=fingerprint(((o.key, o.version_id) for o in items),
-                                           presorted=True), local_root=local_root)
+        return cls(
+            bucket=bucket,
+            prefix=prefix,
+            spec=spec,
+            objects=items,
+            fingerprint=fingerprint(((o.key, o.version_id) for o in items), presorted=True),
+            local_root=local_root,
+        )
 
     @property
     def total_bytes(self) -> int:
@@ -60,8 +72,13 @@ class Manifest:
     def to_jsonl(self) -> str:
         lines = [json.dumps(self.header(), ensure_ascii=False)]
         for o in self.objects:
-            line = {"bucket": self.bucket, "key": o.key, "version_id": o.version_id,
-                    "size": o.size, "etag": o.etag}
+            line = {
+                "bucket": self.bucket,
+                "key": o.key,
+                "version_id": o.version_id,
+                "size": o.size,
+                "etag": o.etag,
+            }
             if self.local_root is not None:
                 line["path"] = os.path.join(self.local_root, *o.key.split("/"))
             lines.append(json.dumps(line, ensure_ascii=False))

@@ -69,26 +69,37 @@ def check_requirements(value: Any) -> list[str]:
     if isinstance(value, str):
         value = [line for line in value.splitlines()]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise BadRequest('"requirements" must be a list of pip requirements, e.g. '
-                         '["pillow>=10", "pandas"].')
+        raise BadRequest(
+            '"requirements" must be a list of pip requirements, e.g. ["pillow>=10", "pandas"].'
+        )
     reqs = [v.strip() for v in value if v.strip() and not v.strip().startswith("#")]
     if len(reqs) > _MAX_REQUIREMENTS:
         raise BadRequest(f"At most {_MAX_REQUIREMENTS} extra requirements, please.")
     for req in reqs:
         # Options (-r, --index-url, ...) would change where pip looks, not what it installs.
         if req.startswith("-") or any(c in req for c in "\n\r\t"):
-            raise BadRequest(f"{req!r} is not a pip requirement; give package specifiers "
-                             "such as 'pillow>=10' (pip options are not accepted).")
+            raise BadRequest(
+                f"{req!r} is not a pip requirement; give package specifiers "
+                "such as 'pillow>=10' (pip options are not accepted)."
+            )
     return reqs
 
 
 class TransformService:
     """Transform revisions and runs: the logic behind the REST handlers and the tests."""
 
-    def __init__(self, service: InfinstorService, store: TransformStore, workdir: str,
-                 executors: dict[str, TransformExecutor] | None = None, *,
-                 default_output_uri: str = "", mlflow_tracking_uri: str | None = None,
-                 mlflow_ui_url: str = "", mlflow_artifact_location: str = "") -> None:
+    def __init__(
+        self,
+        service: InfinstorService,
+        store: TransformStore,
+        workdir: str,
+        executors: dict[str, TransformExecutor] | None = None,
+        *,
+        default_output_uri: str = "",
+        mlflow_tracking_uri: str | None = None,
+        mlflow_ui_url: str = "",
+        mlflow_artifact_location: str = "",
+    ) -> None:
         self.service = service
         self.store = store
         self.workdir = workdir
@@ -132,12 +143,15 @@ class TransformService:
         for name, ex in self.executors.items():
             ok, detail = ex.available()
             infos.append({"name": name, "title": ex.title, "available": ok, "detail": detail})
-        return {"executors": infos,
-                "default_executor": "local" if "local" in self.executors else
-                next(iter(self.executors), ""),
-                "default_output_uri": self.default_output_uri,
-                "mlflow_ui_url": self.mlflow_ui_url,
-                "tracking": tracking_status(self.mlflow_tracking_uri)}
+        return {
+            "executors": infos,
+            "default_executor": "local"
+            if "local" in self.executors
+            else next(iter(self.executors), ""),
+            "default_output_uri": self.default_output_uri,
+            "mlflow_ui_url": self.mlflow_ui_url,
+            "tracking": tracking_status(self.mlflow_tracking_uri),
+        }
 
     def check(self, source: str) -> CapturedCode:
         """Clean, syntax-check and detect the entry point without storing anything."""
@@ -164,70 +178,103 @@ class TransformService:
         doc.pop("log_path", None)  # a path on the server; the log route serves it
         doc["mlflow_url"] = (
             f"{self.mlflow_ui_url}/#/experiments/{run.mlflow_experiment_id}/runs/{run.id}"
-            if self.mlflow_ui_url and run.mlflow_experiment_id else None)
+            if self.mlflow_ui_url and run.mlflow_experiment_id
+            else None
+        )
         return doc
 
     # -- revisions --------------------------------------------------------------------------
-    def save_revision(self, name: str, source: str, *, author: str = "",
-                      description: str = "") -> TransformRevision:
-        return self.save_revision_reporting(name, source, author=author,
-                                            description=description)[0]
+    def save_revision(
+        self, name: str, source: str, *, author: str = "", description: str = ""
+    ) -> TransformRevision:
+        return self.save_revision_reporting(name, source, author=author, description=description)[0]
 
-    def save_revision_reporting(self, name: str, source: str, *, author: str = "",
-                                description: str = "") -> tuple[TransformRevision, bool]:
+    def save_revision_reporting(
+        self, name: str, source: str, *, author: str = "", description: str = ""
+    ) -> tuple[TransformRevision, bool]:
         """(revision, created): the same cleaned code as the latest revision is that
         revision, not a new one."""
-        if (not name or len(name) > 128 or not name[0].isalnum()
-                or not name.replace("-", "").replace("_", "").replace(".", "").isalnum()
-                or not name.isascii()):
-            raise BadRequest(f"{name!r} is not a valid transform name: use 1-128 letters, "
-                             "digits, '-', '_' and '.', starting with a letter or digit.")
+        if (
+            not name
+            or len(name) > 128
+            or not name[0].isalnum()
+            or not name.replace("-", "").replace("_", "").replace(".", "").isalnum()
+            or not name.isascii()
+        ):
+            raise BadRequest(
+                f"{name!r} is not a valid transform name: use 1-128 letters, "
+                "digits, '-', '_' and '.', starting with a letter or digit."
+            )
         if name == "check":
-            raise BadRequest("'check' is reserved (POST /infinstor/transforms/check); pick "
-                             "another transform name.")
+            raise BadRequest(
+                "'check' is reserved (POST /infinstor/transforms/check); pick "
+                "another transform name."
+            )
         captured = capture(source)
         revs = self.store.revisions(name)
         if revs and revs[0].sha256 == captured.sha256:
             return revs[0], False
-        return self.store.add_revision(TransformRevision(
-            name=name, revision=0, code=captured.code, sha256=captured.sha256,
-            entry_point=captured.entry_point, author=author, description=description,
-            created_ms=now_ms())), True
+        return self.store.add_revision(
+            TransformRevision(
+                name=name,
+                revision=0,
+                code=captured.code,
+                sha256=captured.sha256,
+                entry_point=captured.entry_point,
+                author=author,
+                description=description,
+                created_ms=now_ms(),
+            )
+        ), True
 
     # -- inputs -----------------------------------------------------------------------------
     def resolve_input(self, spec: dict[str, Any]) -> Manifest | None:
         return resolve_input(self.service, spec, mlflow_tracking_uri=self.mlflow_tracking_uri)
 
     # -- runs -------------------------------------------------------------------------------
-    def start_run(self, name: str, *, input_spec: dict[str, Any], output_uri: str | None = None,
-                  executor: str = "local", revision: int | None = None,
-                  kwargs: Any = None, requirements: Any = None,
-                  label_output: str | None = None) -> TransformRun:
+    def start_run(
+        self,
+        name: str,
+        *,
+        input_spec: dict[str, Any],
+        output_uri: str | None = None,
+        executor: str = "local",
+        revision: int | None = None,
+        kwargs: Any = None,
+        requirements: Any = None,
+        label_output: str | None = None,
+    ) -> TransformRun:
         """Resolve the input to a manifest, stage manifest + code + driver next to the output,
         open the MLflow run, start the executor and watch it until it ends."""
         rev = self.store.revision(name, revision)
         if executor not in self.executors:
-            raise BadRequest(f"Unknown executor {executor!r}; choose one of "
-                             f"{', '.join(sorted(self.executors))}.")
+            raise BadRequest(
+                f"Unknown executor {executor!r}; choose one of {', '.join(sorted(self.executors))}."
+            )
         ok, why = self.executors[executor].available()
         if not ok:
             raise BadRequest(f"The {executor} executor cannot run here: {why}.")
         output_uri = output_uri or self.default_output_uri
         if not output_uri:
-            raise BadRequest("Say where the output goes: an S3 URI such as "
-                             "s3://my-bucket/outputs/ (or configure "
-                             "InfinstorApp.transform_output_uri).")
+            raise BadRequest(
+                "Say where the output goes: an S3 URI such as "
+                "s3://my-bucket/outputs/ (or configure "
+                "InfinstorApp.transform_output_uri)."
+            )
         if not isinstance(output_uri, str) or not output_uri.strip().startswith("s3://"):
-            raise BadRequest(f"The output location {str(output_uri)[:100]!r} is not an S3 URI; "
-                             "write it as s3://BUCKET/PREFIX/.")
+            raise BadRequest(
+                f"The output location {str(output_uri)[:100]!r} is not an S3 URI; "
+                "write it as s3://BUCKET/PREFIX/."
+            )
         out_bucket, out_prefix = parse_s3_uri(output_uri)
         kw = parse_kwargs(kwargs)
         reqs = check_requirements(requirements)
         if label_output:
             self._check_output_label(label_output, out_bucket)
         if not isinstance(input_spec, dict):
-            raise BadRequest('"input" must be an object such as {"type": "label", '
-                             '"label": "my-label"}.')
+            raise BadRequest(
+                '"input" must be an object such as {"type": "label", "label": "my-label"}.'
+            )
         manifest = self.resolve_input(input_spec)
         if manifest is None:
             manifest = Manifest.of("", "", None, [])
@@ -241,7 +288,8 @@ class TransformService:
         elif self.mlflow_artifact_location:
             exp_id = client.create_experiment(
                 experiment,
-                artifact_location=f"{self.mlflow_artifact_location.rstrip('/')}/{experiment}")
+                artifact_location=f"{self.mlflow_artifact_location.rstrip('/')}/{experiment}",
+            )
         else:
             exp_id = client.create_experiment(experiment)
         mlrun = client.create_run(exp_id, run_name=f"{name} r{rev.revision}")
@@ -250,12 +298,23 @@ class TransformService:
         staging = f"{out_root}_infinstor_staging/{run_id}/"
         log_path = os.path.join(self.workdir, f"{run_id}.log")
         run = TransformRun(
-            id=run_id, transform=name, revision=rev.revision, executor=executor,
-            input_spec=input_spec, output_uri=f"{out_root}{run_id}/", kwargs=kw,
-            state="queued", created_ms=now_ms(), total=len(manifest.objects),
-            manifest_fingerprint=manifest.fingerprint, staging_uri=staging,
-            mlflow_run_id=run_id, mlflow_experiment_id=exp_id, log_path=log_path,
-            requirements=reqs, label_output=label_output or None,
+            id=run_id,
+            transform=name,
+            revision=rev.revision,
+            executor=executor,
+            input_spec=input_spec,
+            output_uri=f"{out_root}{run_id}/",
+            kwargs=kw,
+            state="queued",
+            created_ms=now_ms(),
+            total=len(manifest.objects),
+            manifest_fingerprint=manifest.fingerprint,
+            staging_uri=staging,
+            mlflow_run_id=run_id,
+            mlflow_experiment_id=exp_id,
+            log_path=log_path,
+            requirements=reqs,
+            label_output=label_output or None,
         )
         self.store.save_run(run)
         try:
@@ -281,13 +340,20 @@ class TransformService:
             client.log_text(run_id, rev.code, "transform/code.py")
             client.log_text(run_id, manifest.to_jsonl(), "input/manifest.jsonl")
             launch = Launch(
-                run_id=run_id, driver_uri=staging + "driver.py",
-                manifest_uri=staging + "manifest.jsonl", code_uri=staging + "code.py",
-                output_uri=out_root, entry_point=rev.entry_point if rev.entry_point else SCRIPT,
-                kwargs=kw, log_path=log_path, local_driver_path=DRIVER_PATH, requirements=reqs,
+                run_id=run_id,
+                driver_uri=staging + "driver.py",
+                manifest_uri=staging + "manifest.jsonl",
+                code_uri=staging + "code.py",
+                output_uri=out_root,
+                entry_point=rev.entry_point if rev.entry_point else SCRIPT,
+                kwargs=kw,
+                log_path=log_path,
+                local_driver_path=DRIVER_PATH,
+                requirements=reqs,
                 manifest_sha256=staged["manifest.jsonl"][0],
                 manifest_version_id=staged["manifest.jsonl"][1],
-                code_sha256=staged["code.py"][0], code_version_id=staged["code.py"][1],
+                code_sha256=staged["code.py"][0],
+                code_version_id=staged["code.py"][1],
             )
             run.details = self.executors[executor].start(launch)
         except InfinstorError as exc:
@@ -308,8 +374,9 @@ class TransformService:
         self._start_watch(run_id)
         return run
 
-    def _stage(self, staging: str, manifest: Manifest, rev: TransformRevision
-               ) -> dict[str, tuple[str, str | None]]:
+    def _stage(
+        self, staging: str, manifest: Manifest, rev: TransformRevision
+    ) -> dict[str, tuple[str, str | None]]:
         """Put the run's files under ``staging``; {name: (sha256, version id or None)}: the
         driver gets these in its arguments and runs only exactly these bytes."""
         s3 = self.service.s3()
@@ -317,37 +384,51 @@ class TransformService:
         with open(DRIVER_PATH, "rb") as fh:
             driver = fh.read()
         staged: dict[str, tuple[str, str | None]] = {}
-        for name, body in (("manifest.jsonl", manifest.to_jsonl().encode("utf-8")),
-                           ("code.py", rev.code.encode("utf-8")), ("driver.py", driver)):
+        for name, body in (
+            ("manifest.jsonl", manifest.to_jsonl().encode("utf-8")),
+            ("code.py", rev.code.encode("utf-8")),
+            ("driver.py", driver),
+        ):
             resp = call_s3(s3.put_object, bucket, Bucket=bucket, Key=key + name, Body=body)
             version = (resp or {}).get("VersionId")
-            staged[name] = (hashlib.sha256(body).hexdigest(),
-                            version if version and version != "null" else None)
+            staged[name] = (
+                hashlib.sha256(body).hexdigest(),
+                version if version and version != "null" else None,
+            )
         return staged
 
     def _check_output_label(self, label: str, out_bucket: str) -> None:
         from ..services.core import _LABEL_NAME_RE
 
         if not _LABEL_NAME_RE.match(label):
-            raise BadRequest(f"{label!r} is not a valid label name: use 1-128 letters, digits, "
-                             "'.', '_' or '-', starting with a letter or digit.")
+            raise BadRequest(
+                f"{label!r} is not a valid label name: use 1-128 letters, digits, "
+                "'.', '_' or '-', starting with a letter or digit."
+            )
         try:
             self.service.get_label(label)
         except NotFound:
             pass
         else:
-            raise Conflict(f"A label named {label!r} already exists; pick another name for "
-                           "the output's label.")
+            raise Conflict(
+                f"A label named {label!r} already exists; pick another name for the output's label."
+            )
         try:
             self.service.index.get_bucket(out_bucket)
         except UnknownBucket as exc:
-            raise BadRequest(f"Labelling the output needs its bucket {out_bucket!r} tracked "
-                             f"first (infinstor-jlab track {out_bucket}), or run without "
-                             "a label.") from exc
+            raise BadRequest(
+                f"Labelling the output needs its bucket {out_bucket!r} tracked "
+                f"first (infinstor-jlab track {out_bucket}), or run without "
+                "a label."
+            ) from exc
 
     def _start_watch(self, run_id: str) -> None:
-        threading.Thread(target=self._watch, args=(run_id,), daemon=True,
-                         name=f"infinstor-transform-{run_id[:8]}").start()
+        threading.Thread(
+            target=self._watch,
+            args=(run_id,),
+            daemon=True,
+            name=f"infinstor-transform-{run_id[:8]}",
+        ).start()
 
     def recover(self) -> None:
         """After a server restart: runs of detached executors (EMR) are watched again; runs
@@ -358,15 +439,26 @@ class TransformService:
                 continue
             ex = self.executors.get(run.executor)
             if ex is not None and ex.detached and run.details:
-                launch = Launch(run_id=run.id, driver_uri="", manifest_uri="", code_uri="",
-                                output_uri=run.output_uri, entry_point="", kwargs=run.kwargs,
-                                log_path=run.log_path or "", local_driver_path=DRIVER_PATH)
+                launch = Launch(
+                    run_id=run.id,
+                    driver_uri="",
+                    manifest_uri="",
+                    code_uri="",
+                    output_uri=run.output_uri,
+                    entry_point="",
+                    kwargs=run.kwargs,
+                    log_path=run.log_path or "",
+                    local_driver_path=DRIVER_PATH,
+                )
                 with self._lock:
                     self._launches[run.id] = launch
                 self._start_watch(run.id)
             else:
-                self._finish(run, "failed", "the Jupyter server stopped while this run was "
-                             "running; run it again")
+                self._finish(
+                    run,
+                    "failed",
+                    "the Jupyter server stopped while this run was running; run it again",
+                )
 
     def _watch(self, run_id: str) -> None:
         while not self._closing.is_set():
@@ -419,10 +511,16 @@ class TransformService:
             relist_prefix(self.service.s3(), self.service.index, bucket, prefix)
             if run.label_output:
                 label = self.service.create_label(
-                    run.label_output, bucket, prefix, self.service.parse_spec("now"),
-                    description=(f"Output of transform {run.transform} r{run.revision}, "
-                                 f"MLflow run {run.id}, over "
-                                 f"{_input_text(run.input_spec)[:300]}"))
+                    run.label_output,
+                    bucket,
+                    prefix,
+                    self.service.parse_spec("now"),
+                    description=(
+                        f"Output of transform {run.transform} r{run.revision}, "
+                        f"MLflow run {run.id}, over "
+                        f"{_input_text(run.input_spec)[:300]}"
+                    ),
+                )
                 run.output_label = label.name
                 try:
                     self.mlflow().set_tag(run.id, "infinstor.output_label", label.name)
@@ -432,8 +530,9 @@ class TransformService:
             run.label_error = str(exc)
         self.store.save_run(run)
 
-    def _finish(self, run: TransformRun, state: str, detail: str | None, *,
-                claimed: bool = False) -> None:
+    def _finish(
+        self, run: TransformRun, state: str, detail: str | None, *, claimed: bool = False
+    ) -> None:
         """Record the end of a run: in MLflow first, then in the store, so that whoever sees
         the run ended (the REST API, ``wait``) also finds its MLflow run closed. One thread
         records it (``claimed``: the caller put the run in ``_finishing``); the others
@@ -454,8 +553,11 @@ class TransformService:
                 client.set_tag(run.id, "infinstor.state", state)
                 client.set_terminated(run.id, status=_MLFLOW_STATUS[state])
             except Exception as exc:  # noqa: BLE001 - lineage is best effort; the job ended
-                log.warning("could not record the end of transform run %s in MLflow: %s",
-                            run.id, self._redact(exc))
+                log.warning(
+                    "could not record the end of transform run %s in MLflow: %s",
+                    run.id,
+                    self._redact(exc),
+                )
             with self._state_lock:
                 run.state = state
                 run.error = detail
@@ -486,31 +588,45 @@ class TransformService:
                     run.output_marker = name  # the driver's own, with each failure
                     return
                 except ClientError as exc:
-                    if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey",
-                                                                         "NotFound"):
+                    if exc.response.get("Error", {}).get("Code") not in (
+                        "404",
+                        "NoSuchKey",
+                        "NotFound",
+                    ):
                         raise
             doc: dict[str, Any] = {
-                "run_id": run.id, "state": state, "transform": run.transform,
-                "revision": run.revision, "executor": run.executor,
-                "started": run.created_ms / 1000, "objects": run.total, "done": run.done,
-                "fingerprint": run.manifest_fingerprint, "finished": time.time(),
+                "run_id": run.id,
+                "state": state,
+                "transform": run.transform,
+                "revision": run.revision,
+                "executor": run.executor,
+                "started": run.created_ms / 1000,
+                "objects": run.total,
+                "done": run.done,
+                "fingerprint": run.manifest_fingerprint,
+                "finished": time.time(),
                 "error": detail,
             }
             if state == "failed":
-                doc["failures"] = [{"key": "*", "error": detail or "the run failed",
-                                    "traceback": ""}]
+                doc["failures"] = [
+                    {"key": "*", "error": detail or "the run failed", "traceback": ""}
+                ]
             s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(doc, indent=1).encode())
             run.output_marker = name
         except Exception as exc:  # noqa: BLE001 - the run's end is recorded regardless
-            log.warning("could not write %s for transform run %s into %s: %s", name, run.id,
-                        run.output_uri, exc)
+            log.warning(
+                "could not write %s for transform run %s into %s: %s",
+                name,
+                run.id,
+                run.output_uri,
+                exc,
+            )
 
     def cancel(self, run_id: str) -> TransformRun:
         with self._state_lock:
             run = self.store.get_run(run_id)
             if run.state in TERMINAL:
-                raise Conflict(f"Run {run_id} has already {run.state}; there is nothing to "
-                               "cancel.")
+                raise Conflict(f"Run {run_id} has already {run.state}; there is nothing to cancel.")
             launch = self._launches.get(run_id)
             if launch is None:
                 self._finish(run, "cancelled", "cancelled before it started")
@@ -555,8 +671,9 @@ def _str_field(spec: dict[str, Any], *names: str, default: str = "") -> str:
     return default
 
 
-def resolve_input(service: InfinstorService, spec: dict[str, Any], *,
-                  mlflow_tracking_uri: str | None = None) -> Manifest | None:
+def resolve_input(
+    service: InfinstorService, spec: dict[str, Any], *, mlflow_tracking_uri: str | None = None
+) -> Manifest | None:
     """The manifest of an input: the original InfinStor dict forms, a label, a view, an
     MLflow run's artifacts, or no input."""
     if not isinstance(spec, dict):
@@ -594,12 +711,12 @@ def resolve_input(service: InfinstorService, spec: dict[str, Any], *,
     else:
         raise BadRequest(
             f"Unknown input type {str(kind)[:40]!r}; use infinsnap, infinslice, label, view, "
-            "mlflow-run-artifacts or no-input-data.")
+            "mlflow-run-artifacts or no-input-data."
+        )
     if kind != "label":
         # A view later than the last sync: the manifest must hold what S3 held then.
         svc.index_through(bucket, prefix, view)
-    manifest = Manifest.of(bucket, prefix, view, svc.iter_objects(bucket, spec=view,
-                                                                  prefix=prefix))
+    manifest = Manifest.of(bucket, prefix, view, svc.iter_objects(bucket, spec=view, prefix=prefix))
     label = pinned if kind == "label" else svc.get_label(view.label) if view.label else None
     if label is not None and label.prefix == prefix and manifest.fingerprint != label.fingerprint:
         # The index lost versions the label pins (removed from S3, then pruned by a sync): a
@@ -613,8 +730,9 @@ def resolve_input(service: InfinstorService, spec: dict[str, Any], *,
     return manifest
 
 
-def mlflow_artifacts_manifest(service: InfinstorService, run_id: str,
-                              tracking_uri: str | None) -> Manifest:
+def mlflow_artifacts_manifest(
+    service: InfinstorService, run_id: str, tracking_uri: str | None
+) -> Manifest:
     """The artifacts of an MLflow run as they are now: in S3, the current version of each
     object under the run's artifact URI; on this machine's filesystem, the files with
     "sha256:<hex>" of their bytes as version ids (so the fingerprint still pins bytes)."""
@@ -635,8 +753,10 @@ def mlflow_artifacts_manifest(service: InfinstorService, run_id: str,
 
     parsed = urlparse(artifact_uri)
     if parsed.scheme not in ("", "file"):
-        raise BadRequest(f"The artifacts of run {run_id} are at {redact(artifact_uri)}; "
-                         "transforms read artifacts stored in S3 or on this machine's filesystem.")
+        raise BadRequest(
+            f"The artifacts of run {run_id} are at {redact(artifact_uri)}; "
+            "transforms read artifacts stored in S3 or on this machine's filesystem."
+        )
     root = unquote(parsed.path) if parsed.scheme == "file" else artifact_uri
     objects: list[ObjectVersion] = []
     for dirpath, _dirs, files in os.walk(root):
@@ -648,21 +768,29 @@ def mlflow_artifacts_manifest(service: InfinstorService, run_id: str,
                 for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
                     digest.update(chunk)
             stat = os.stat(path)
-            objects.append(ObjectVersion(rel, "sha256:" + digest.hexdigest(),
-                                         int(stat.st_mtime * 1000), stat.st_size,
-                                         digest.hexdigest()[:32]))
+            objects.append(
+                ObjectVersion(
+                    rel,
+                    "sha256:" + digest.hexdigest(),
+                    int(stat.st_mtime * 1000),
+                    stat.st_size,
+                    digest.hexdigest()[:32],
+                )
+            )
     objects.sort(key=lambda o: o.key.encode("utf-8"))
     return Manifest.of("", "", spec, objects, local_root=root)
 
 
-def _current_versions(service: InfinstorService, bucket: str, prefix: str
-                      ) -> list[ObjectVersion]:
+def _current_versions(service: InfinstorService, bucket: str, prefix: str) -> list[ObjectVersion]:
     """The current version of every object under a prefix, straight from S3."""
     out: list[ObjectVersion] = []
     for page in iter_version_pages(service.s3(), bucket, prefix=prefix):
         for entry, latest in zip(page.entries, page.latest):
             if latest and not entry.is_delete_marker:
-                out.append(ObjectVersion(entry.key, entry.version_id, entry.time_ms,
-                                         entry.size, entry.etag))
+                out.append(
+                    ObjectVersion(
+                        entry.key, entry.version_id, entry.time_ms, entry.size, entry.etag
+                    )
+                )
     out.sort(key=lambda o: o.key.encode("utf-8"))
     return out

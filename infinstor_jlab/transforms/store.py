@@ -108,13 +108,22 @@ class TransformStore:
             conn = self._conn()
             conn.execute("BEGIN IMMEDIATE")
             try:
-                row = conn.execute("SELECT max(revision) FROM transforms WHERE name=?",
-                                   (rev.name,)).fetchone()
+                row = conn.execute(
+                    "SELECT max(revision) FROM transforms WHERE name=?", (rev.name,)
+                ).fetchone()
                 rev.revision = (row[0] or 0) + 1
                 conn.execute(
                     "INSERT INTO transforms VALUES(?,?,?,?,?,?,?,?)",
-                    (rev.name, rev.revision, rev.code, rev.sha256, rev.entry_point, rev.author,
-                     rev.description, rev.created_ms),
+                    (
+                        rev.name,
+                        rev.revision,
+                        rev.code,
+                        rev.sha256,
+                        rev.entry_point,
+                        rev.author,
+                        rev.description,
+                        rev.created_ms,
+                    ),
                 )
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -123,8 +132,11 @@ class TransformStore:
         return rev
 
     def revisions(self, name: str) -> list[TransformRevision]:
-        rows = self._conn().execute(
-            "SELECT * FROM transforms WHERE name=? ORDER BY revision DESC", (name,)).fetchall()
+        rows = (
+            self._conn()
+            .execute("SELECT * FROM transforms WHERE name=? ORDER BY revision DESC", (name,))
+            .fetchall()
+        )
         return [TransformRevision(*row) for row in rows]
 
     def revision(self, name: str, revision: int | None = None) -> TransformRevision:
@@ -139,8 +151,10 @@ class TransformStore:
         raise NotFound(f"Transform {name!r} has no revision {revision}.")
 
     def names(self) -> list[str]:
-        return [row[0] for row in self._conn().execute(
-            "SELECT DISTINCT name FROM transforms ORDER BY name")]
+        return [
+            row[0]
+            for row in self._conn().execute("SELECT DISTINCT name FROM transforms ORDER BY name")
+        ]
 
     def delete(self, name: str) -> None:
         cur = self._conn().execute("DELETE FROM transforms WHERE name=?", (name,))
@@ -149,12 +163,15 @@ class TransformStore:
 
     # -- runs -------------------------------------------------------------------------------
     def save_run(self, run: TransformRun) -> None:
-        self._conn().execute("INSERT OR REPLACE INTO transform_runs VALUES(?, ?)",
-                             (run.id, json.dumps(run.to_json())))
+        self._conn().execute(
+            "INSERT OR REPLACE INTO transform_runs VALUES(?, ?)",
+            (run.id, json.dumps(run.to_json())),
+        )
 
     def get_run(self, run_id: str) -> TransformRun:
-        row = self._conn().execute("SELECT doc FROM transform_runs WHERE id=?",
-                                   (run_id,)).fetchone()
+        row = (
+            self._conn().execute("SELECT doc FROM transform_runs WHERE id=?", (run_id,)).fetchone()
+        )
         if row is None:
             raise NotFound(f"There is no transform run {run_id!r}.")
         return TransformRun.from_json(json.loads(row[0]))
