@@ -36,7 +36,7 @@ except ImportError:  # jupyter_server < 2.13 refuses no unauthenticated request 
         return method
 
 
-from ..errors import InfinstorError
+from ..errors import BadRequest, InfinstorError
 from ..timespec import accepted_forms_message
 from .download_tickets import DownloadTickets
 
@@ -394,6 +394,8 @@ def _resolve_object(
 ) -> tuple[Any, Any]:
     """The version of ``key`` that an explicit version id or a view names, and the view's
     spec (None for a version id)."""
+    if version_id and (at or slice_ or label):
+        raise BadRequest("Give either version_id or a view (at, slice or label), not both.")
     if version_id:
         return service.resolve_object(bucket, key, version_id=version_id), None
     view = service.views.resolve_view(bucket, at=at, slice_=slice_, label=label)

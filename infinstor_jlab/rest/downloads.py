@@ -34,10 +34,6 @@ class DownloadsHandler(InfinstorAPIHandler):
         )
         if not bucket or not key:
             raise http_error(400, 'The request body needs a non-empty "bucket" and "key".')
-        if version_id and (at or slice_ or label):
-            raise http_error(
-                400, "Give either version_id or a view (at, slice or label), not both."
-            )
         service = self.service
         obj, _ = await self.run(
             lambda: _resolve_object(service, bucket, key, version_id, at, slice_, label),

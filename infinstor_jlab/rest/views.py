@@ -79,10 +79,6 @@ class ObjectHandler(InfinstorAPIHandler):
         preview = self.query_bool("preview")
         if download and preview:
             raise http_error(400, "Ask for either download=1 or preview=1, not both.")
-        if version_id and (at or slice_ or label):
-            raise http_error(
-                400, "Give either version_id or a view (at, slice or label), not both."
-            )
         service = self.service
         obj, spec = await self.run(
             lambda: _resolve_object(service, bucket, key, version_id, at, slice_, label),
