@@ -472,20 +472,23 @@ def latencies(
 
 
 def index_code() -> dict[str, Any]:
-    """Which index code ran: the module's location, a hash of sqlite.py, and, when it sits in
-    a git checkout, the commit and whether infinstor_jlab/index has uncommitted changes."""
+    """Which index code ran: the package's location, a hash of the index package's sources
+    (infinstor_jlab/index/**.py), and, when it sits in a git checkout, the commit and whether
+    infinstor_jlab/index has uncommitted changes."""
     import hashlib
     import subprocess
 
-    import infinstor_jlab.index.sqlite as mod
+    import infinstor_jlab.index as mod
 
-    path = os.path.abspath(mod.__file__)
-    with open(path, "rb") as f:
-        info: dict[str, Any] = {
-            "module": path,
-            "sqlite_py_sha1": hashlib.sha1(f.read()).hexdigest(),
-        }
-    root = os.path.dirname(os.path.dirname(os.path.dirname(path)))
+    package = os.path.dirname(os.path.abspath(mod.__file__))
+    digest = hashlib.sha1()
+    for folder, _dirs, files in sorted(os.walk(package)):
+        for name in sorted(files):
+            if name.endswith(".py"):
+                with open(os.path.join(folder, name), "rb") as f:
+                    digest.update(f.read())
+    info: dict[str, Any] = {"module": package, "index_py_sha1": digest.hexdigest()}
+    root = os.path.dirname(os.path.dirname(package))
     try:
         head = subprocess.run(
             ["git", "-C", root, "rev-parse", "--short", "HEAD"],

@@ -27,6 +27,7 @@ from brute import Op
 from infinstor_jlab.errors import BadRequest
 from infinstor_jlab.index import SCHEMA_VERSION, LabelRecord, SqliteSnapshotIndex
 from infinstor_jlab.index import sqlite as sqlite_mod
+from infinstor_jlab.index.sqlite import schema as sqlite_schema
 from infinstor_jlab.index.codec import unpack_version
 
 # infinstor_jlab/index/sqlite.py _SCHEMA at SCHEMA_VERSION = 1 (commit 90b24b6).
@@ -449,7 +450,7 @@ def test_a_migration_that_fails_halfway_leaves_the_old_index_whole(files, monkey
     def boom(conn, b):
         raise sqlite3.OperationalError("disk I/O error (simulated)")
 
-    monkeypatch.setattr(sqlite_mod, "_create_time_index", boom)
+    monkeypatch.setattr(sqlite_schema, "_create_time_index", boom)  # where _migrate finds it
     with pytest.raises(sqlite3.OperationalError):
         SqliteSnapshotIndex(old)
     assert schema_version(old) == 1 and "versions_by_time" in index_names(old)

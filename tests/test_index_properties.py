@@ -31,6 +31,8 @@ from brute import Op
 from infinstor_jlab.errors import BadRequest
 from infinstor_jlab.index import SqliteSnapshotIndex, VersionEntry
 from infinstor_jlab.index import sqlite as sqlite_mod
+from infinstor_jlab.index.sqlite import rows as sqlite_rows
+from infinstor_jlab.index.sqlite import schema as sqlite_schema
 
 BUCKET = "bkt"
 BASE_MS = 1_763_632_800_000  # 2025-11-20T10:00:00Z
@@ -236,7 +238,7 @@ ROLLUP_MS = 997
 @pytest.fixture(autouse=True, scope="module")
 def _steady_state_with_narrow_timeline_rows():
     with (
-        mock.patch.object(sqlite_mod, "TIMELINE_ROLLUP_MS", ROLLUP_MS),
+        mock.patch.object(sqlite_rows, "TIMELINE_ROLLUP_MS", ROLLUP_MS),
         mock.patch.object(sqlite_mod.SqliteSnapshotIndex, "EAGER_TIME_INDEX", True),
     ):
         yield
@@ -314,18 +316,18 @@ def query_plan(plan: str) -> Iterator[None]:
     if plan == "default":
         yield
     elif plan == "folder-skip":
-        with mock.patch.object(sqlite_mod, "LARGE_FOLDER_VERSIONS", 1):
+        with mock.patch.object(sqlite_rows, "LARGE_FOLDER_VERSIONS", 1):
             yield
     elif plan == "folder-skip-lookahead-1":
         # ... and a scan segment looks only one folder ahead for a skippable one.
         with (
-            mock.patch.object(sqlite_mod, "LARGE_FOLDER_VERSIONS", 1),
-            mock.patch.object(sqlite_mod, "SKIP_LOOKAHEAD", 1),
+            mock.patch.object(sqlite_rows, "LARGE_FOLDER_VERSIONS", 1),
+            mock.patch.object(sqlite_rows, "SKIP_LOOKAHEAD", 1),
         ):
             yield
     elif plan == "short-skip":
         # Listings re-seek past a rolled-up folder after one row instead of stepping over it.
-        with mock.patch.object(sqlite_mod, "STREAM_SKIP_ROWS", 1):
+        with mock.patch.object(sqlite_rows, "STREAM_SKIP_ROWS", 1):
             yield
     elif plan == "time-index":
         # Slices through the time-index plan; the bucket's time index is built only when a
@@ -352,13 +354,13 @@ def query_plan(plan: str) -> Iterator[None]:
         # Enumerations let SQLite pick each key's newest row (GROUP BY) from the first row on,
         # and every folder counts as large, so the grouped scans skip folders too.
         with (
-            mock.patch.object(sqlite_mod, "GROUP_AFTER_OLDER_ROWS", 0),
-            mock.patch.object(sqlite_mod, "LARGE_FOLDER_VERSIONS", 1),
+            mock.patch.object(sqlite_rows, "GROUP_AFTER_OLDER_ROWS", 0),
+            mock.patch.object(sqlite_rows, "LARGE_FOLDER_VERSIONS", 1),
         ):
             yield
     elif plan == "grouped-switch":
         # ... or switch to it in the middle of a scan, after the first older version.
-        with mock.patch.object(sqlite_mod, "GROUP_AFTER_OLDER_ROWS", 1):
+        with mock.patch.object(sqlite_rows, "GROUP_AFTER_OLDER_ROWS", 1):
             yield
     else:  # pragma: no cover
         raise AssertionError(plan)
@@ -524,7 +526,7 @@ def check_timeline_hours(idx, ops) -> None:
     want: dict[int, list[int]] = {}
     conn = idx._conn()
     b = conn.execute("SELECT id FROM buckets WHERE name=?", (BUCKET,)).fetchone()[0]
-    if idx._time_index(conn, b) is not None:
+    if sqlite_schema.time_index_of(conn, b) is not None:
         for op in ops:
             want.setdefault(op.time_ms // width, [0, 0])[int(op.is_delete)] += 1
     rows = conn.execute("SELECT h, created, deleted FROM timeline_hours WHERE b=?", (b,)).fetchall()
@@ -542,7 +544,7 @@ def check_bucket_record(idx, ops) -> None:
     want = (min(times), max(times)) if times else (None, None)
     conn = idx._conn()
     b = conn.execute("SELECT id FROM buckets WHERE name=?", (BUCKET,)).fetchone()[0]
-    if idx._time_index(conn, b) is not None:
+    if sqlite_schema.time_index_of(conn, b) is not None:
         assert (record.first_ms, record.last_ms) == want
         if times:  # the whole bucket's timeline spans the same times by default
             tl = idx.timeline(BUCKET, bins=1)
@@ -596,29 +598,29 @@ _PLANS = [
     pytest.param(
         "folder-skip",
         marks=pytest.mark.skipif(
-            not hasattr(sqlite_mod, "LARGE_FOLDER_VERSIONS"), reason="no folder skipping"
+            not hasattr(sqlite_rows, "LARGE_FOLDER_VERSIONS"), reason="no folder skipping"
         ),
     ),
     pytest.param(
         "folder-skip-lookahead-1",
-        marks=pytest.mark.skipif(not hasattr(sqlite_mod, "SKIP_LOOKAHEAD"), reason="no lookahead"),
+        marks=pytest.mark.skipif(not hasattr(sqlite_rows, "SKIP_LOOKAHEAD"), reason="no lookahead"),
     ),
     pytest.param(
         "short-skip",
         marks=pytest.mark.skipif(
-            not hasattr(sqlite_mod, "STREAM_SKIP_ROWS"), reason="no streaming skip"
+            not hasattr(sqlite_rows, "STREAM_SKIP_ROWS"), reason="no streaming skip"
         ),
     ),
     pytest.param(
         "grouped",
         marks=pytest.mark.skipif(
-            not hasattr(sqlite_mod, "GROUP_AFTER_OLDER_ROWS"), reason="no grouped scans"
+            not hasattr(sqlite_rows, "GROUP_AFTER_OLDER_ROWS"), reason="no grouped scans"
         ),
     ),
     pytest.param(
         "grouped-switch",
         marks=pytest.mark.skipif(
-            not hasattr(sqlite_mod, "GROUP_AFTER_OLDER_ROWS"), reason="no grouped scans"
+            not hasattr(sqlite_rows, "GROUP_AFTER_OLDER_ROWS"), reason="no grouped scans"
         ),
     ),
     pytest.param(
@@ -777,7 +779,7 @@ def test_scan_keeps_versions_written_after_it_passed_their_key(ops, cuts, data):
     listed = [op for op in ops if op.version_id not in missing]
     recent_times = [op.time_ms for op in ops if op.version_id in missing]
     scan_started = (
-        (min(recent_times) + sqlite_mod.PRUNE_MARGIN_MS) if recent_times else FAR_FUTURE_MS
+        (min(recent_times) + sqlite_rows.PRUNE_MARGIN_MS) if recent_times else FAR_FUTURE_MS
     )
     with fresh_index() as idx:
         idx.append_versions(BUCKET, [brute.to_entry(op) for op in ops])
@@ -806,7 +808,7 @@ def test_scan_keeps_recent_same_millisecond_versions_on_top():
             [VersionEntry("k", "v0", BASE_MS, 1, etag, False)],
             after_key=None,
             through_key=None,
-            scan_started_ms=BASE_MS + sqlite_mod.PRUNE_MARGIN_MS,
+            scan_started_ms=BASE_MS + sqlite_rows.PRUNE_MARGIN_MS,
         )
         assert [o.version_id for o in idx.history(BUCKET, "k")] == ["v2", "v1", "v0"]
         assert idx.get_version_at(BUCKET, "k", end_ms=BASE_MS).version_id == "v2"
@@ -1179,7 +1181,7 @@ def test_forgotten_bucket_does_not_leave_stale_folder_bounds_in_another_instance
     again from 0, so the server's cached folder bounds (first version at 5 s) get applied to
     the new bucket and its folder is skipped as if it were empty at T = 2 s."""
     etag = '"' + "0" * 32 + '"'
-    n = sqlite_mod.LARGE_FOLDER_VERSIONS  # enough versions for "a/" to count as large
+    n = sqlite_rows.LARGE_FOLDER_VERSIONS  # enough versions for "a/" to count as large
     with tempfile.TemporaryDirectory(prefix="idxprop", dir=_TMP_ROOT) as tmp:
         path = os.path.join(tmp, "index.sqlite")
         cli, server = SqliteSnapshotIndex(path), SqliteSnapshotIndex(path)

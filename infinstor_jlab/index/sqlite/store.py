@@ -1,69 +1,36 @@
-"""SQLite (WAL) snapshot index: the embedded default.
-
-Layout (see docs in the README, "How the index works"):
-
-* ``versions`` is a WITHOUT ROWID table keyed ``(b, key, t DESC, r DESC)``: per key the chain,
-  newest first. ``t`` is the version's time in ms, ``r`` orders versions that share a
-  millisecond (0 for the newest of such a group, -1 the one before it, ...), so the snapshot
-  of one key at T is a single seek: the first row with ``t <= T``.
-* Version ids and ETags are stored in compact binary, packed with the size and the
-  delete-marker flag into one value (``codec.pack_version``): listings read three columns
-  a row (key, t, packed).
-* ``versions_by_time_<b>``, one partial index ``(t, f) WHERE b=<b>`` per bucket, serves
-  slices of short windows and timelines. It is built by one CREATE INDEX when the bucket's
-  first full scan finishes (a sorted build, instead of a random insert per version during
-  the scan) and maintained by every write after that. Until then slices and timelines take
-  the key-ordered plans, which give the same answers.
-* ``timeline_hours`` counts, per bucket and hour, the versions and delete markers whose time
-  falls in that hour: the whole bucket's timeline (the sidebar's histogram at the root) adds
-  whole hours from it and counts only the partial hours at bin edges through the time index,
-  instead of counting every version. Like the time index it is counted once when the first
-  full scan ends, and from then on every write adjusts it by exactly the rows it adds and
-  removes.
-* ``folders`` keeps, per '/'-folder, the first and last version time under it (bounds: exact
-  until versions are pruned, which never narrows them)
-  and ``n``, the rows ever written under it (an upper bound on its versions, enough to pick
-  the folders large enough to be worth skipping). A listing as of an early T skips a large folder whose first version is after T
-  instead of scanning its rows (likewise a slice skips folders with nothing after T1).
-
-Listings stream one ordered scan and re-seek only at folder boundaries: when the delimiter
-makes a key roll up into a common prefix, the scan jumps to the prefix with its last character
-incremented, so a folder costs a few seeks whatever it holds.
-"""
+"""``SqliteSnapshotIndex``: connections (WAL, one writer), the public index API, and
+the scans over the layout described in :mod:`infinstor_jlab.index.sqlite`."""
 
 from __future__ import annotations
 
-import base64
 import bisect
-import hashlib
-import hmac
-import json
 import logging
-import operator
 import os
-import secrets
 import sqlite3
 import threading
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from itertools import repeat
 
-from ..errors import BadRequest, Conflict, UnknownBucket, UnknownLabel
-from ..timespec import now_ms
-from .base import MAX_KEYS_LIMIT, SnapshotIndex
-from .codec import (
+from ...errors import BadRequest, Conflict, UnknownBucket, UnknownLabel
+from ...timespec import now_ms
+from ..base import MAX_KEYS_LIMIT, SnapshotIndex
+from ..codec import (
     encode_etag,
     encode_etags,
     encode_version_id,
     encode_version_ids,
     pack_version,
     pack_versions,
-    unpack_version,
     version_id_of_packed,
     version_id_prefix,
 )
-from .models import (
+from ..keys import (
+    _decode_token,
+    _encode_token,
+    prefix_end,
+)
+from ..models import (
     BucketRecord,
     DiffResult,
     LabelRecord,
@@ -73,361 +40,36 @@ from .models import (
     SyncCheckpoint,
     Timeline,
     VersionEntry,
-    sequencer_sort_key,
+)
+from . import rows as _rows
+from .chains import _FolderStats, insert_position, merge_chain, refine, save_stats
+from .rows import (
+    _R_OFFSET,
+    _STORED_COLUMNS,
+    _UPSERT,
+    F_DELETE,
+    F_PRECISE,
+    _first,
+    _packed_row,
+    _to_version,
+    _unpacked,
+    label_from_row,
+)
+from .scan import segment_sql
+from .schema import (
+    _SCHEMA,
+    SCHEMA_VERSION,
+    _create_time_index,
+    _fill_timeline_hours,
+    _migrate,
+    _rollup_width,
+    _token_secret,
+    time_index_ends,
+    time_index_name,
+    time_index_of,
 )
 
-SCHEMA_VERSION = 4
-_log = logging.getLogger(__name__)
-# 1: one index versions_by_time(b, t, f) over all buckets, maintained from the first insert.
-# 2: per-bucket partial time indexes (see time_index_name), built when the first scan ends.
-# 3: buckets.skip_gen and large_gen, which move only when what snapshot listings skip by
-#    changes (see SqliteSnapshotIndex._large_folders); timeline_hours.
-# 4: versions.packed replaces the columns vid, size and etag (codec.pack_version).
-# Statements on ``versions`` name the bucket id as a literal, never as a bound ``b=?``: with
-# a partial index in the schema, SQLite re-prepares a statement whose bound value could
-# decide whether that index applies every time the value is bound (~10 us per execution).
-
-F_DELETE = 1  # the row is a delete marker
-F_PRECISE = 2  # t carries real milliseconds (from an event or a ms-precise listing)
-
-# Versions newer than (scan start - margin) may be missing from a listing simply because they
-# were written after the scan passed their key; a scan never prunes those.
-PRUNE_MARGIN_MS = 5 * 60 * 1000
-LARGE_FOLDER_VERSIONS = 200
-# A listing steps over at most this many rows of a rolled-up folder that is not large before
-# it re-seeks past it instead.
-STREAM_SKIP_ROWS = 48
-# How many large folders a scan segment looks ahead for one it can skip.
-SKIP_LOOKAHEAD = 8
-# An enumeration that has stepped over this many older versions, at least one for every two
-# keys, lets SQLite pick each key's newest version (GROUP BY) instead of handing every row to
-# Python: most keys have several versions there (~20% faster at ~3 versions a key), while a
-# GROUP BY costs ~8% where keys have one version.
-GROUP_AFTER_OLDER_ROWS = 256
-_R_OFFSET = 1 << 19  # packs (t, r) into one integer for max() over the time index
-# Width of a timeline_hours row; an index keeps the width it was created with (meta).
-TIMELINE_ROLLUP_MS = 3_600_000
-
-_UPSERT = "INSERT OR REPLACE INTO versions(b, key, t, r, packed, f, seq) VALUES(?,?,?,?,?,?,?)"
-# The columns a write reads back; _unpacked makes such a row (key, t, r, vid, size, etag, f,
-# seq) with vid and etag encoded, and _packed_row takes (b, key, t, r, vid, size, etag, f,
-# seq) the same way and makes the row _UPSERT writes.
-_STORED_COLUMNS = "key, t, r, packed, f, seq"
-
-
-def _unpacked(row: tuple) -> tuple:
-    vid, size, etag, _ = unpack_version(row[3])
-    return (row[0], row[1], row[2], vid, size, etag, row[4], row[5])
-
-
-def _packed_row(row: tuple) -> tuple:
-    """An unpacked row to write, as _UPSERT takes it."""
-    return (
-        row[0],
-        row[1],
-        row[2],
-        row[3],
-        pack_version(row[4], row[5], row[6], bool(row[7] & F_DELETE)),
-        row[7],
-        row[8],
-    )
-
-
-# The versions table's definition after its name (also used by the schema 3 -> 4 migration).
-_VERSIONS_COLUMNS = """(
-    b INTEGER NOT NULL,
-    key TEXT NOT NULL,
-    t INTEGER NOT NULL,
-    r INTEGER NOT NULL,
-    packed BLOB NOT NULL,
-    f INTEGER NOT NULL,
-    seq TEXT,
-    PRIMARY KEY(b, key, t DESC, r DESC)
-) WITHOUT ROWID"""
-
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS buckets(
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    name TEXT NOT NULL UNIQUE,
-    tracked_ms INTEGER,
-    versioning TEXT,
-    last_sync_ms INTEGER,
-    scan_key_marker TEXT,
-    scan_started_ms INTEGER,
-    listing_style TEXT,
-    queue_url TEXT,
-    queue_arn TEXT,
-    notification_id TEXT,
-    last_event_ms INTEGER,
-    events_applied INTEGER NOT NULL DEFAULT 0,
-    malformed_events INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT,
-    generation INTEGER NOT NULL DEFAULT 0,
-    skip_gen INTEGER NOT NULL DEFAULT 0,
-    large_gen INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS versions{_VERSIONS_COLUMNS};
-CREATE TABLE IF NOT EXISTS folders(
-    b INTEGER NOT NULL,
-    prefix TEXT NOT NULL,
-    first_t INTEGER NOT NULL,
-    last_t INTEGER NOT NULL,
-    n INTEGER NOT NULL,
-    PRIMARY KEY(b, prefix)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS timeline_hours(
-    b INTEGER NOT NULL,
-    h INTEGER NOT NULL,
-    created INTEGER NOT NULL,
-    deleted INTEGER NOT NULL,
-    PRIMARY KEY(b, h)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS labels(
-    name TEXT PRIMARY KEY,
-    bucket TEXT NOT NULL,
-    prefix TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    start_ms INTEGER,
-    end_ms INTEGER NOT NULL,
-    spec TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    object_count INTEGER NOT NULL,
-    total_bytes INTEGER NOT NULL,
-    description TEXT NOT NULL,
-    created_ms INTEGER NOT NULL
-) WITHOUT ROWID;
-"""
-
-
-def time_index_name(b: int) -> str:
-    return f"versions_by_time_{int(b)}"
-
-
-def _create_time_index(conn: sqlite3.Connection, b: int) -> None:
-    b = int(b)  # a literal in the DDL: a partial index serves only queries that say b=<b>
-    conn.execute(f"CREATE INDEX IF NOT EXISTS {time_index_name(b)} ON versions(t, f) WHERE b={b}")
-
-
-def _fill_timeline_hours(conn: sqlite3.Connection, b: int, width: int) -> None:
-    """Count a bucket's timeline_hours from scratch, through its time index (in time order:
-    one pass, no sort)."""
-    b = int(b)
-    conn.execute("DELETE FROM timeline_hours WHERE b=?", (b,))
-    conn.execute(
-        "INSERT INTO timeline_hours(b, h, created, deleted) "
-        f"SELECT {b}, t / {width}, sum((f & 1) = 0), sum(f & 1) FROM versions "
-        f"INDEXED BY {time_index_name(b)} WHERE b={b} GROUP BY t / {width}"
-    )
-
-
-def _migrate(conn: sqlite3.Connection, version: int) -> None:
-    """Bring an index written by an older version up to SCHEMA_VERSION, inside the caller's
-    write transaction (SQLite DDL is transactional: a crash leaves the old schema whole)."""
-    if version == 1:
-        # The shared time index becomes one partial index per bucket that has versions.
-        conn.execute("DROP INDEX IF EXISTS versions_by_time")
-        for (b,) in conn.execute("SELECT id FROM buckets ORDER BY id").fetchall():
-            if conn.execute("SELECT 1 FROM versions WHERE b=? LIMIT 1", (b,)).fetchone():
-                _create_time_index(conn, b)
-        version = 2
-    if version == 2:
-        conn.execute("ALTER TABLE buckets ADD COLUMN skip_gen INTEGER NOT NULL DEFAULT 0")
-        conn.execute("ALTER TABLE buckets ADD COLUMN large_gen INTEGER NOT NULL DEFAULT 0")
-        width = _rollup_width(conn)
-        for (b,) in conn.execute("SELECT id FROM buckets ORDER BY id").fetchall():
-            if conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type='index' AND name=?", (time_index_name(b),)
-            ).fetchone():
-                _fill_timeline_hours(conn, b, width)
-        version = 3
-    if version == 3:
-        # Every row is rewritten with vid, size and etag packed into one value; the table
-        # is copied in its own order (appends), and the time indexes built again over it.
-        timed = [
-            b
-            for (b,) in conn.execute("SELECT id FROM buckets ORDER BY id").fetchall()
-            if conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type='index' AND name=?", (time_index_name(b),)
-            ).fetchone()
-        ]
-        conn.execute(f"CREATE TABLE versions_packed{_VERSIONS_COLUMNS}")
-        conn.create_function(
-            "infinstor_pack",
-            4,
-            lambda vid, size, etag, f: pack_version(vid, size, etag, bool(f & F_DELETE)),
-            deterministic=True,
-        )
-        conn.execute(
-            "INSERT INTO versions_packed(b, key, t, r, packed, f, seq) "
-            "SELECT b, key, t, r, infinstor_pack(vid, size, etag, f), f, seq FROM versions "
-            "ORDER BY b, key, t DESC, r DESC"
-        )
-        conn.execute("DROP TABLE versions")
-        conn.execute("ALTER TABLE versions_packed RENAME TO versions")
-        for b in timed:
-            _create_time_index(conn, b)
-        version = 4
-    conn.execute("UPDATE meta SET v=? WHERE k='schema_version'", (str(version),))
-
-
-def _rollup_width(conn: sqlite3.Connection) -> int:
-    """The index's timeline_hours width, recorded the first time it is asked for."""
-    conn.execute(
-        "INSERT OR IGNORE INTO meta(k, v) VALUES('timeline_rollup_ms', ?)",
-        (str(TIMELINE_ROLLUP_MS),),
-    )
-    return int(conn.execute("SELECT v FROM meta WHERE k='timeline_rollup_ms'").fetchone()[0])
-
-
-def prefix_end(prefix: str) -> str | None:
-    """The smallest string greater than every string that starts with ``prefix``.
-
-    Python compares code points and SQLite compares UTF-8 bytes; both orders agree.
-    """
-    if prefix:
-        c = ord(prefix[-1])
-        if c < 0xD7FF or 0xE000 <= c < 0x10FFFF:  # the common case: bump the last character
-            return prefix[:-1] + chr(c + 1)
-    chars = list(prefix)
-    while chars:
-        c = ord(chars[-1])
-        if c < 0x10FFFF:
-            c += 1
-            if 0xD800 <= c <= 0xDFFF:  # surrogates cannot be stored; skip past them
-                c = 0xE000
-            chars[-1] = chr(c)
-            return "".join(chars)
-        chars.pop()
-    return None
-
-
-# The scan statements' texts by (bucket id, inclusive start, bounded end, grouped).
-_SEGMENT_SQL: dict[tuple[int, bool, bool, bool], str] = {}
-
-
-BAD_TOKEN_MESSAGE = (
-    "The page token is not valid (it was not issued by this index, or was changed); pass "
-    "back exactly the next_token a previous page returned, or leave it out to start from "
-    "the first page."
-)
-#: Bytes of the HMAC-SHA256 kept in a token: 128 bits cannot be guessed.
-_TOKEN_MAC_BYTES = 16
-
-
-def _token_mac(secret: bytes, payload: str) -> str:
-    mac = hmac.new(secret, payload.encode("ascii"), hashlib.sha256).digest()[:_TOKEN_MAC_BYTES]
-    return base64.urlsafe_b64encode(mac).decode("ascii").rstrip("=")
-
-
-def _encode_token(secret: bytes, position: str, inclusive: bool) -> str:
-    """``<base64url JSON {"p": position, "i": inclusive}>.<its HMAC>``, signed with the
-    index's own secret: a token resumes only where a listing of this index left off."""
-    raw = json.dumps({"p": position, "i": inclusive}, ensure_ascii=False).encode("utf-8")
-    payload = base64.urlsafe_b64encode(raw).decode("ascii")
-    return f"{payload}.{_token_mac(secret, payload)}"
-
-
-def _decode_token(secret: bytes, token: str) -> tuple[str, bool]:
-    payload, dot, mac = token.partition(".")
-    try:
-        if not dot or not hmac.compare_digest(
-            mac.encode("ascii"), _token_mac(secret, payload).encode("ascii")
-        ):
-            raise ValueError("bad signature")
-        data = json.loads(base64.urlsafe_b64decode(payload.encode("ascii")).decode("utf-8"))
-        position, inclusive = data["p"], data["i"]
-        if not isinstance(position, str) or not isinstance(inclusive, bool):
-            raise TypeError("bad fields")
-        return position, inclusive
-    except Exception as exc:
-        raise BadRequest(BAD_TOKEN_MESSAGE) from exc
-
-
-def _token_secret(conn: sqlite3.Connection) -> bytes:
-    """The index's page-token secret, made the first time the index is opened (kept in
-    ``meta``, so tokens stay valid across restarts and for every process on the file)."""
-    conn.execute(
-        "INSERT OR IGNORE INTO meta(k, v) VALUES('page_token_secret', ?)", (secrets.token_hex(32),)
-    )
-    row = conn.execute("SELECT v FROM meta WHERE k='page_token_secret'").fetchone()
-    return bytes.fromhex(row[0])
-
-
-_first = operator.itemgetter(0)
-
-
-def _to_version(row: tuple, *, latest: bool = False) -> ObjectVersion:
-    """An ObjectVersion from a row (key, t, r, packed, f)."""
-    return ObjectVersion.from_stored(row[0], row[3], row[1], bool(row[4] & F_DELETE), latest)
-
-
-class _FolderStats:
-    """Accumulates (first_t, last_t, count) per folder for rows written in one transaction,
-    and the exact change of rows per timeline hour (``hours``: hour -> [created, deleted],
-    +1 per row added, -1 per row removed) while the bucket keeps timeline_hours (``width``
-    0: it does not yet)."""
-
-    __slots__ = ("by_dir", "hours", "width")
-
-    def __init__(self, width: int) -> None:
-        self.by_dir: dict[str, list[int]] = {}
-        self.hours: dict[int, list[int]] = {}
-        self.width = width
-
-    def _add_hour(self, h: int, f: int, n: int) -> None:
-        c = self.hours.get(h)
-        if c is None:
-            c = self.hours[h] = [0, 0]
-        c[f & F_DELETE] += n
-
-    def count(self, t: int, f: int, delta: int) -> None:
-        """A row at time ``t`` added (delta 1) or removed (-1)."""
-        if self.width:
-            self._add_hour(t // self.width, f, delta)
-
-    def count_times(self, times: list[int], f: int) -> None:
-        """Rows added at these times (all versions, or all delete markers: ``f``)."""
-        if self.width:
-            for h, n in Counter(map(operator.floordiv, times, repeat(self.width))).items():
-                self._add_hour(h, f, n)
-
-    def count_rows(self, rows: Iterable[tuple[int, int]], delta: int) -> None:
-        """``rows``: (t, f) of rows added (delta 1) or removed (-1)."""
-        for t, f in rows:
-            self.count(t, f, delta)
-
-    def add(self, key: str, t: int) -> None:
-        d = key[: key.rfind("/") + 1]
-        s = self.by_dir.get(d)
-        if s is None:
-            self.by_dir[d] = [t, t, 1]
-        else:
-            s[0] = min(s[0], t)
-            s[1] = max(s[1], t)
-            s[2] += 1
-
-    def rollup(self) -> dict[str, list[int]]:
-        """Fold each directory's figures into all its ancestors (root is "")."""
-        out: dict[str, list[int]] = {}
-        for d, (lo, hi, n) in self.by_dir.items():
-            pos = 0
-            ancestors = [""]
-            while True:
-                i = d.find("/", pos)
-                if i < 0:
-                    break
-                ancestors.append(d[: i + 1])
-                pos = i + 1
-            for a in ancestors:
-                s = out.get(a)
-                if s is None:
-                    out[a] = [lo, hi, n]
-                else:
-                    s[0] = min(s[0], lo)
-                    s[1] = max(s[1], hi)
-                    s[2] += n
-        return out
+_log = logging.getLogger("infinstor_jlab.index.sqlite")
 
 
 class SqliteSnapshotIndex(SnapshotIndex):
@@ -444,7 +86,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
         self._large_cache: dict[tuple[int, str], dict[int, tuple[int, tuple]]] = {}
         self._large_lock = threading.Lock()
         self._iter_pool: list[sqlite3.Connection] = []  # idle connections for iter_view
-        self._rollup_ms = TIMELINE_ROLLUP_MS
+        self._rollup_ms = _rows.TIMELINE_ROLLUP_MS
         self._token_secret = b""
         conn = self._conn()
         with self._write_lock:
@@ -570,7 +212,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
             )
             if self.EAGER_TIME_INDEX:
                 b = self._bucket_id(conn, bucket)
-                if self._time_index(conn, b) is None:
+                if time_index_of(conn, b) is None:
                     _create_time_index(conn, b)
                     _fill_timeline_hours(conn, b, self._rollup_ms)
 
@@ -584,15 +226,6 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 )
             else:
                 conn.execute("UPDATE buckets SET tracked_ms=NULL WHERE name=?", (bucket,))
-
-    @staticmethod
-    def _time_index(conn: sqlite3.Connection, b: int) -> str | None:
-        """The bucket's time index, if its first full scan has built it."""
-        name = time_index_name(b)
-        row = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type='index' AND name=?", (name,)
-        ).fetchone()
-        return name if row else None
 
     def _bucket_id(self, conn: sqlite3.Connection, bucket: str) -> int:
         row = conn.execute("SELECT id FROM buckets WHERE name=?", (bucket,)).fetchone()
@@ -629,25 +262,10 @@ class SqliteSnapshotIndex(SnapshotIndex):
             ).fetchone()
         return int(row[0]) if row else 0
 
-    @staticmethod
-    def _time_index_ends(
-        conn: sqlite3.Connection, b: int, time_index: str
-    ) -> tuple[int | None, int | None]:
-        """The bucket's first and last version times (None, None without versions): the
-        first and last rows of its time index, exact also after versions were pruned."""
-        ends = [
-            conn.execute(
-                f"SELECT t FROM versions INDEXED BY {time_index} WHERE b={int(b)} "
-                f"ORDER BY t {order} LIMIT 1"
-            ).fetchone()
-            for order in ("ASC", "DESC")
-        ]
-        return (ends[0][0] if ends[0] else None, ends[1][0] if ends[1] else None)
-
     def _bucket_record(self, conn: sqlite3.Connection, row: tuple) -> BucketRecord:
         b, name, tracked, versioning, last_sync, _marker, started = row
         b = int(b)
-        time_index = self._time_index(conn, b)
+        time_index = time_index_of(conn, b)
         if time_index is not None:
             # A few page reads whatever the bucket holds (counting its rows took 0.85 s at
             # 10M versions, and the sidebar's status poll asks every few seconds):
@@ -657,7 +275,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
             count = conn.execute(
                 "SELECT coalesce(sum(created + deleted), 0) FROM timeline_hours WHERE b=?", (b,)
             ).fetchone()[0]
-            first_ms, last_ms = self._time_index_ends(conn, b, time_index)
+            first_ms, last_ms = time_index_ends(conn, b, time_index)
         else:
             # Before the first full scan ends: count the rows, and take the folder bounds
             # (nothing has been pruned before the first scan ends).
@@ -708,7 +326,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
         checkpoint: bool = True,
         keys_only: bool = False,
     ) -> int:
-        prune_before = scan_started_ms - PRUNE_MARGIN_MS
+        prune_before = scan_started_ms - _rows.PRUNE_MARGIN_MS
         if (
             not keys_only
             and entries
@@ -829,9 +447,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
                         st[1] = max(st[1], hi)
                         st[2] += len(times)
                 else:
-                    self._merge_chain(
-                        b, key, entries[i:j], old, prune_before, upserts, deletes, stats
-                    )
+                    merge_chain(b, key, entries[i:j], old, prune_before, upserts, deletes, stats)
                 i = j
             # Keys in the range the listing no longer has at all.
             for key, rows in existing.items():
@@ -850,7 +466,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
             stats.count_times(new_deleted_t, F_DELETE)
             # Until the first full scan ends, every page brings new folders and older first
             # times: skip data is refreshed after each page without looking.
-            self._save_stats(conn, b, stats, look=bool(stats.width) or keys_only)
+            save_stats(conn, b, stats, look=bool(stats.width) or keys_only)
             if checkpoint:
                 conn.execute(
                     "UPDATE buckets SET scan_key_marker=?, scan_started_ms=? WHERE id=?",
@@ -859,89 +475,6 @@ class SqliteSnapshotIndex(SnapshotIndex):
             if upserts or deletes:
                 conn.execute("UPDATE buckets SET generation=generation+1 WHERE id=?", (b,))
             return len(upserts) + len(deletes)
-
-    @staticmethod
-    def _merge_chain(
-        b: int,
-        key: str,
-        chain: Sequence[VersionEntry],
-        old: list[tuple],
-        prune_before: int,
-        upserts: list[tuple],
-        deletes: list[tuple],
-        stats: _FolderStats,
-    ) -> None:
-        """Rebuild one key's rows from its complete listing chain (newest first)."""
-        old_by_vid = {row[3]: row for row in old}
-        items: list[list] = []  # oldest -> newest: [t, vid_bytes, entry, precise]
-        for e in reversed(chain):
-            vb = encode_version_id(e[1])
-            t = e[2]
-            precise = e[6]
-            o = old_by_vid.pop(vb, None)
-            if o is not None and (o[6] & F_PRECISE) and not precise and o[1] >= t:
-                # Keep the more precise time an event gave us. A listed time can be seconds
-                # before S3 finished the object (a multipart upload's is its initiation); the
-                # event carries when S3 finished it, from which on the object is visible. An
-                # event time before the listed second contradicts S3's listing, which wins.
-                t = o[1]
-                precise = True
-            items.append([t, vb, e, precise, o[7] if o is not None else None])
-        # A newer version cannot be older than the one it replaced: lift coarse times.
-        prev = None
-        for it in items:
-            if prev is not None and it[0] < prev:
-                it[0] = prev
-            prev = it[0]
-        # Versions the listing lacks but that are too recent to prune: written after the scan
-        # passed this key, or deleted since. They take their place by time; within one
-        # millisecond they keep their old order relative to the listed versions they were
-        # known with, and go above listed versions new to the index.
-        old_rank = {
-            row[3]: i
-            for i, row in enumerate(sorted(old, key=lambda row: (row[1], row[2]), reverse=True))
-        }  # 0 = newest
-        kept = sorted(
-            (row for row in old_by_vid.values() if row[1] >= prune_before),
-            key=lambda row: old_rank[row[3]],
-        )
-        chain: list[tuple] = []  # newest first: (t, vid, size, etag_b, f, seq)
-        for it in reversed(items):
-            e = it[2]
-            f = (F_DELETE if e[5] else 0) | (F_PRECISE if it[3] else 0)
-            chain.append((it[0], it[1], e[3], encode_etag(e[4]), f, it[4]))
-        for row in kept:
-            t, rank = row[1], old_rank[row[3]]
-            pos = 0
-            while pos < len(chain):
-                ct, cvid = chain[pos][0], chain[pos][1]
-                if ct > t:
-                    pos += 1
-                    continue
-                if ct == t and old_rank.get(cvid, len(old_rank)) < rank:
-                    pos += 1  # a listed version it knew as newer stays above it
-                    continue
-                break
-            chain.insert(pos, (t, row[3], row[4], row[5], row[6], row[7]))
-        new_rows: dict[tuple[int, int], tuple] = {}
-        prev_t = None
-        r = 0
-        for t, vb, size, eb, f, seq in chain:
-            r = r - 1 if t == prev_t else 0
-            prev_t = t
-            new_rows[(t, r)] = (b, key, t, r, vb, size, eb, f, seq)
-        old_by_pos = {(row[1], row[2]): row for row in old}
-        for pos in old_by_pos:
-            if pos not in new_rows:
-                deletes.append((b, key, pos[0], pos[1]))
-        for pos, nrow in new_rows.items():
-            orow = old_by_pos.get(pos)
-            if orow is None or orow[3:] != nrow[4:]:
-                upserts.append(_packed_row(nrow))
-                stats.add(key, pos[0])
-        # The key's rows go from old to new_rows: the timeline hours change by exactly that.
-        stats.count_rows(((row[1], row[6]) for row in old), -1)
-        stats.count_rows(((row[2], row[7]) for row in new_rows.values()), 1)
 
     def append_versions(self, bucket: str, entries: Iterable[VersionEntry]) -> int:
         with self._write() as conn:
@@ -977,7 +510,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
                     written += self._append_chains(conn, b, [e], stats)
             if written:
                 conn.execute("UPDATE buckets SET generation=generation+1 WHERE id=?", (b,))
-            self._save_stats(conn, b, stats)
+            save_stats(conn, b, stats)
             return written
 
     def _append_chains(
@@ -1011,12 +544,10 @@ class SqliteSnapshotIndex(SnapshotIndex):
             seq = e[7] if len(e) > 7 else None
             at = next((i for i, row in enumerate(chain) if row[1] == vb), None)
             if at is not None:
-                self._refine(chain, at, t, bool(e[6]), seq)
+                refine(chain, at, t, bool(e[6]), seq)
                 continue
             f = (F_DELETE if e[5] else 0) | (F_PRECISE if e[6] else 0)
-            chain.insert(
-                self._insert_position(chain, t, seq), [t, vb, e[3], encode_etag(e[4]), f, seq]
-            )
+            chain.insert(insert_position(chain, t, seq), [t, vb, e[3], encode_etag(e[4]), f, seq])
         upserts: list[tuple] = []
         deletes: list[tuple] = []
         for key, chain in chains.items():
@@ -1051,90 +582,6 @@ class SqliteSnapshotIndex(SnapshotIndex):
             conn.execute("UPDATE buckets SET generation=generation+1 WHERE id=?", (b,))
         return len(upserts)
 
-    @staticmethod
-    def _refine(chain: list[list], at: int, t: int, precise: bool, seq: str | None) -> None:
-        """A version we know, seen again: keep its place in the chain; take a more precise
-        time (at or after the listed one) and lift newer versions up to it."""
-        row = chain[at]
-        if seq and not row[5]:
-            row[5] = seq
-        if not precise or row[4] & F_PRECISE or t < row[0]:
-            return  # (an event time before the listed one: see _merge_chain)
-        row[0] = t
-        row[4] |= F_PRECISE
-        for newer in chain[:at]:
-            newer[0] = max(newer[0], t)
-
-    @staticmethod
-    def _insert_position(chain: list[list], t: int, seq: str | None) -> int:
-        """Where a version learned alone goes in a chain (newest first): after every version
-        with a later time, and among versions of the same millisecond by S3 event sequencer
-        when both have one; otherwise on top (events mostly arrive in order, and the next
-        listing pass fixes any other case)."""
-        for i, row in enumerate(chain):
-            if row[0] > t:
-                continue
-            if (
-                row[0] == t
-                and seq
-                and row[5]
-                and sequencer_sort_key(row[5]) > sequencer_sort_key(seq)
-            ):
-                continue
-            return i
-        return len(chain)
-
-    def _save_stats(
-        self, conn: sqlite3.Connection, b: int, stats: _FolderStats, *, look: bool = True
-    ) -> None:
-        changed = [(b, h, c[0], c[1]) for h, c in stats.hours.items() if c[0] or c[1]]
-        if changed:
-            conn.executemany(
-                "INSERT INTO timeline_hours(b, h, created, deleted) VALUES(?,?,?,?) "
-                "ON CONFLICT(b, h) DO UPDATE SET created=created+excluded.created, "
-                "deleted=deleted+excluded.deleted",
-                changed,
-            )
-        if not stats.by_dir:
-            return
-        rolled = stats.rollup()
-        # Snapshot listings skip large folders by their first version time, cached per
-        # skip_gen (see _large_folders): it moves when a folder's first time goes back (a
-        # cached one would skip a folder that now has a version at T); large_gen moves when
-        # a folder becomes large (only so that it gets skipped too). Appends to known
-        # folders move neither.
-        went_back = became_large = not look
-        prefixes = list(rolled) if look else []
-        for start in range(0, len(prefixes), 500):
-            part = prefixes[start : start + 500]
-            seen = set()
-            for p, first_t, n in conn.execute(
-                f"SELECT prefix, first_t, n FROM folders WHERE b=? AND prefix IN "
-                f"({','.join('?' * len(part))})",
-                [b, *part],
-            ):
-                seen.add(p)
-                lo, _hi, added = rolled[p]
-                if lo < first_t:
-                    went_back = True
-                if n < LARGE_FOLDER_VERSIONS <= n + added:
-                    became_large = True
-            if not became_large and any(
-                rolled[p][2] >= LARGE_FOLDER_VERSIONS for p in part if p not in seen
-            ):
-                became_large = True
-        conn.executemany(
-            "INSERT INTO folders(b, prefix, first_t, last_t, n) VALUES(?,?,?,?,?) "
-            "ON CONFLICT(b, prefix) DO UPDATE SET first_t=min(first_t, excluded.first_t), "
-            "last_t=max(last_t, excluded.last_t), n=n+excluded.n",
-            [(b, p, s[0], s[1], s[2]) for p, s in rolled.items()],
-        )
-        if went_back or became_large:
-            conn.execute(
-                "UPDATE buckets SET skip_gen=skip_gen+?, large_gen=large_gen+? WHERE id=?",
-                (int(went_back), int(became_large), b),
-            )
-
     def get_checkpoint(self, bucket: str) -> SyncCheckpoint | None:
         with self._read() as conn:
             b = self._bucket_id(conn, bucket)
@@ -1147,14 +594,14 @@ class SqliteSnapshotIndex(SnapshotIndex):
 
     def _stats(self, conn: sqlite3.Connection, b: int) -> _FolderStats:
         """A write's folder stats; with timeline_hours deltas once the bucket keeps them."""
-        return _FolderStats(self._rollup_ms if self._time_index(conn, b) else 0)
+        return _FolderStats(self._rollup_ms if time_index_of(conn, b) else 0)
 
     def finish_scan(self, bucket: str, scan_started_ms: int) -> None:
         with self._write() as conn:
             b = self._bucket_id(conn, bucket)
             # After the first full scan: one sorted build of the bucket's time index, and
             # its timeline_hours counted through it.
-            if self._time_index(conn, b) is None:
+            if time_index_of(conn, b) is None:
                 _create_time_index(conn, b)
                 _fill_timeline_hours(conn, b, self._rollup_ms)
             conn.execute(
@@ -1180,7 +627,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
                     removed += len(gone)
                     stats.count_rows(gone, -1)
             if removed:
-                self._save_stats(conn, b, stats)
+                save_stats(conn, b, stats)
                 conn.execute("UPDATE buckets SET generation=generation+1 WHERE id=?", (b,))
         return removed
 
@@ -1298,7 +745,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
             rows = conn.execute(
                 "SELECT prefix, first_t, last_t FROM folders WHERE b=? AND n>=? AND "
                 "prefix<>'' ORDER BY prefix",
-                (b, LARGE_FOLDER_VERSIONS),
+                (b, _rows.LARGE_FOLDER_VERSIONS),
             ).fetchall()
             prefixes = [r[0] for r in rows]
             value = (
@@ -1323,23 +770,6 @@ class SqliteSnapshotIndex(SnapshotIndex):
         prefixes, firsts, lasts, _ = self._large_folders(conn, b, with_lasts=start_ms is not None)
         return prefixes, firsts, lasts, end_ms, start_ms
 
-    @staticmethod
-    def _segment_sql(b: int, inclusive: bool, bounded: bool, grouped: bool = False) -> str:
-        """Rows (key, t, packed) in key order, newest first within a key; or, ``grouped``,
-        only each key's newest row as of the end time, with t and r in one integer
-        (``t_r >> 20`` is t): SQLite takes the bare column from the row with the max."""
-        sql = _SEGMENT_SQL.get((b, inclusive, bounded, grouped))
-        if sql is None:
-            cols = "key, max(t * 1048576 + r + 524288), packed" if grouped else "key, t, packed"
-            sql = _SEGMENT_SQL[(b, inclusive, bounded, grouped)] = (
-                f"SELECT {cols} FROM versions WHERE b={int(b)} AND key "
-                + (">= ?" if inclusive else "> ?")
-                + (" AND key < ?" if bounded else "")
-                + " AND t <= ?"
-                + (" GROUP BY key ORDER BY key" if grouped else " ORDER BY key, t DESC, r DESC")
-            )
-        return sql
-
     def _segment(
         self,
         cur: sqlite3.Cursor,
@@ -1362,10 +792,10 @@ class SqliteSnapshotIndex(SnapshotIndex):
         prefixes, firsts, lasts, view_end, view_start = skippable
         if prefixes:
             # The first skippable large folder from pos on, found lazily: a page usually
-            # scans only a little way, so the walk looks at SKIP_LOOKAHEAD folders at most
+            # scans only a little way, so the walk looks at _rows.SKIP_LOOKAHEAD folders at most
             # and otherwise ends the segment at the next one (the scan continues there).
             k = bisect.bisect_left(prefixes, pos)
-            stop = min(len(prefixes), k + SKIP_LOOKAHEAD)
+            stop = min(len(prefixes), k + _rows.SKIP_LOOKAHEAD)
             while k < stop:
                 p = prefixes[k]
                 if hi is not None and p >= hi:
@@ -1378,12 +808,8 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 if k < len(prefixes) and (hi is None or prefixes[k] < hi):
                     seg_hi = skip_to = prefixes[k]
         if seg_hi is None:
-            return cur.execute(
-                self._segment_sql(b, inclusive, False, grouped), (pos, end_ms)
-            ), skip_to
-        return cur.execute(
-            self._segment_sql(b, inclusive, True, grouped), (pos, seg_hi, end_ms)
-        ), skip_to
+            return cur.execute(segment_sql(b, inclusive, False, grouped), (pos, end_ms)), skip_to
+        return cur.execute(segment_sql(b, inclusive, True, grouped), (pos, seg_hi, end_ms)), skip_to
 
     def continuation_token(self, position: str, inclusive: bool) -> str:
         """A token that resumes a listing at ``position`` (keys >= it when inclusive)."""
@@ -1467,7 +893,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
         skippable = (prefixes_l, firsts, lasts, end_ms, start_ms)
         if delimiter is None:
             large = frozenset()
-        stream_rows = STREAM_SKIP_ROWS
+        stream_rows = _rows.STREAM_SKIP_ROWS
         objects: list[ObjectVersion] = []
         prefixes: list[str] = []
         count = 0
@@ -1485,7 +911,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
             done = False
             # After a rolled-up folder: the scan steps over the rows of a small folder (a
             # statement costs as much as dozens of rows) and re-seeks past a large one, or
-            # once a folder turns out to hold more than STREAM_SKIP_ROWS rows.
+            # once a folder turns out to hold more than _rows.STREAM_SKIP_ROWS rows.
             skip_below: str | None = None
             budget = 0
             for key, t, packed in rows:
@@ -1623,7 +1049,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
         root = conn.execute(
             "SELECT first_t, last_t, n FROM folders WHERE b=? AND prefix=''", (b,)
         ).fetchone()
-        if root is None or root[2] < 20_000 or self._time_index(conn, b) is None:
+        if root is None or root[2] < 20_000 or time_index_of(conn, b) is None:
             return False
         first_t, last_t, total = root
         span = max(1, last_t - first_t)
@@ -1650,7 +1076,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
         end_ms: int,
     ) -> list[tuple]:
         b = int(b)
-        name = self._time_index(conn, b)
+        name = time_index_of(conn, b)
         sql = (
             "SELECT v.key, v.t, v.r, v.packed, v.f FROM ("
             " SELECT key, max(t * 1048576 + r + ?) AS o FROM versions"
@@ -1711,7 +1137,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
             lo_t = start_ms if start_ms is not None else -(1 << 62)
             cur = conn.cursor()
             # Rows of older versions stepped over, counted down to the switch to GROUP BY.
-            older = GROUP_AFTER_OLDER_ROWS
+            older = _rows.GROUP_AFTER_OLDER_ROWS
             keys = 0
             grouped = older <= 0
             while True:
@@ -1734,7 +1160,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
                     for key, t, packed in rows:
                         if key == last:
                             older -= 1
-                            if older == 0 and keys <= 2 * GROUP_AFTER_OLDER_ROWS:
+                            if older == 0 and keys <= 2 * _rows.GROUP_AFTER_OLDER_ROWS:
                                 grouped = True
                                 break
                             continue
@@ -1847,7 +1273,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
         """The rows as of hi_ms (key, t, r, packed, f; per key newest first, keys in order)
         of the keys under the prefix that have a version in (lo_ms, hi_ms]."""
         b = int(b)
-        name = self._time_index(conn, b)
+        name = time_index_of(conn, b)
         sql = (
             "SELECT v.key, v.t, v.r, v.packed, v.f FROM ("
             " SELECT DISTINCT key FROM versions"
@@ -1892,12 +1318,12 @@ class SqliteSnapshotIndex(SnapshotIndex):
             b = self._bucket_id(conn, bucket)
             if from_ms is None or to_ms is None:
                 folder = prefix[: prefix.rfind("/") + 1]
-                time_index = self._time_index(conn, b) if not folder else None
+                time_index = time_index_of(conn, b) if not folder else None
                 if time_index is not None:
                     # The whole bucket spans exactly its first to last version (the folder
                     # bounds only widen: after old versions expire they would start the
                     # histogram at the bucket's first day, with nothing in it for months).
-                    ends = self._time_index_ends(conn, b, time_index)
+                    ends = time_index_ends(conn, b, time_index)
                     row = ends if ends[0] is not None else None
                 else:
                     row = conn.execute(
@@ -1924,7 +1350,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 sql += " AND t BETWEEN ? AND ? GROUP BY 1, 2"
                 params += [from_ms, to_ms]
             else:
-                name = self._time_index(conn, b)
+                name = time_index_of(conn, b)
                 if name is not None and width >= self._rollup_ms:
                     self._timeline_from_hours(
                         conn, b, name, from_ms, to_ms, width, created, deleted
@@ -2015,10 +1441,6 @@ class SqliteSnapshotIndex(SnapshotIndex):
                     "pick another name (or delete the old label first)."
                 ) from exc
 
-    @staticmethod
-    def _label(row: tuple) -> LabelRecord:
-        return LabelRecord(*row)
-
     _LABEL_COLS = (
         "name, bucket, prefix, kind, start_ms, end_ms, spec, fingerprint, object_count, "
         "total_bytes, description, created_ms"
@@ -2033,7 +1455,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
             raise UnknownLabel(
                 f"There is no label named {name!r}; `infinstor-jlab label list` shows them."
             )
-        return self._label(row)
+        return label_from_row(row)
 
     def list_labels(self, bucket: str | None = None) -> list[LabelRecord]:
         with self._read() as conn:
@@ -2044,7 +1466,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
                     f"SELECT {self._LABEL_COLS} FROM labels WHERE bucket=? ORDER BY name",
                     (bucket,),
                 )
-            return [self._label(row) for row in rows.fetchall()]
+            return [label_from_row(row) for row in rows.fetchall()]
 
     def delete_label(self, name: str) -> None:
         with self._write() as conn:
