@@ -8,21 +8,20 @@ import { IDisposable } from '@lumino/disposable';
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { InfinstorClient } from './client';
+import { InfinstorClient } from './api/client';
 import {
-  DEFAULT_SETTINGS,
   IBucket,
   IDiff,
   ILabel,
   IObjectsPage,
-  ISettings,
   ISyncJob,
   ITimeSpec,
   ITimeline,
   ITrackedBucket,
   IVerifyReport,
   IViewParams
-} from './tokens';
+} from './api/types';
+import { DEFAULT_SETTINGS, ISettings } from './tokens';
 import {
   formatIso,
   formatTm,
