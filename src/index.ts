@@ -21,20 +21,21 @@ import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
 // The sidebar is created at activation, so these load with the plugin anyway.
 // eslint-disable-next-line jupyter/prefer-lazy-imports
-import { InfinstorActions, IObjectTarget } from './actions';
-import { InfinstorClient } from './client';
+import { InfinstorActions, IObjectTarget } from './browse/actions';
+import { InfinstorClient } from './api/client';
 import { infinstorIcon } from './icons';
 import { InfinstorModel, IViewState } from './model';
 // eslint-disable-next-line jupyter/prefer-lazy-imports
 import { InfinstorPanel, SIDEBAR_ID } from './panel';
 import { CommandIDs, DEFAULT_SETTINGS, ISettings, PLUGIN_ID } from './tokens';
-import { TransformsModel } from './transformsmodel';
+import { TransformsModel } from './transforms/model';
 import { setTranslator, trans } from './i18n';
 
 export { InfinstorModel } from './model';
-export { InfinstorClient } from './client';
-export { TransformsModel } from './transformsmodel';
+export { InfinstorClient } from './api/client';
+export { TransformsModel } from './transforms/model';
 export * from './tokens';
+export * from './api/types';
 
 /** Where the view (bucket, folder, time) is kept across reloads. */
 const STATE_KEY = 'infinstor_jlab:view';
@@ -312,7 +313,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
             void state.save(STATE_KEY, s as any);
           });
         }
-        const { checkHealth } = await import('./health');
+        const { checkHealth } = await import('./api/health');
         const healthy = await checkHealth(client);
         if (!healthy) {
           return;

@@ -8,48 +8,38 @@ import { IDisposable } from '@lumino/disposable';
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { InfinstorClient } from './client';
+import { InfinstorClient } from './api/client';
 import {
-  DEFAULT_SETTINGS,
   IBucket,
   IDiff,
   ILabel,
   IObjectsPage,
-  ISettings,
   ISyncJob,
   ITimeSpec,
   ITimeline,
   ITrackedBucket,
   IVerifyReport,
   IViewParams
-} from './tokens';
+} from './api/types';
+import { DEFAULT_SETTINGS, ISettings } from './tokens';
 import {
   formatIso,
   formatTm,
   parseIsoTime,
   secondEnd,
-  secondStart,
-  sliceSpec,
-  snapshotSpec
+  secondStart
 } from './time';
 import { trans } from './i18n';
+import {
+  IViewState,
+  pinnedViewParams,
+  specText,
+  TimeMode,
+  viewParams
+} from './viewstate';
 import { errorMessage } from './errors';
 
-/** Which kind of view the browser shows. */
-export type TimeMode = 'now' | 'snapshot' | 'slice' | 'label';
-
-/** What is saved across reloads (IStateDB). */
-export interface IViewState {
-  bucket: string | null;
-  prefix: string;
-  mode: TimeMode;
-  /** Snapshot time (inclusive; ms 999 means the whole second). */
-  atMs: number | null;
-  /** Inclusive slice window. */
-  sliceStartMs: number | null;
-  sliceEndMs: number | null;
-  label: string | null;
-}
+export type { IViewState, TimeMode } from './viewstate';
 
 /** One row of the browser: a folder (common prefix) or a file (object version). */
 export interface IEntry {
@@ -398,19 +388,7 @@ export class InfinstorModel implements IDisposable {
    * none for now).
    */
   viewParams(): IViewParams {
-    const s = this._state;
-    switch (s.mode) {
-      case 'snapshot':
-        return s.atMs === null ? {} : { at: snapshotSpec(s.atMs) };
-      case 'slice':
-        return s.sliceStartMs === null || s.sliceEndMs === null
-          ? {}
-          : { slice: sliceSpec(s.sliceStartMs, s.sliceEndMs) };
-      case 'label':
-        return s.label ? { label: s.label } : {};
-      default:
-        return {};
-    }
+    return viewParams(this._state);
   }
 
   /**
@@ -418,31 +396,12 @@ export class InfinstorModel implements IDisposable {
    * time the listing was answered at (what the user saw). For code and labels.
    */
   pinnedViewParams(): IViewParams {
-    if (this._state.mode === 'now') {
-      return {
-        at: this._spec
-          ? this._spec.canonical
-          : snapshotSpec(secondEnd(Date.now()))
-      };
-    }
-    return this.viewParams();
+    return pinnedViewParams(this._state, this._spec);
   }
 
   /** The current view as one time spec (the text field shows it). */
   specText(): string {
-    const s = this._state;
-    switch (s.mode) {
-      case 'snapshot':
-        return s.atMs === null ? '' : snapshotSpec(s.atMs);
-      case 'slice':
-        return s.sliceStartMs === null || s.sliceEndMs === null
-          ? ''
-          : sliceSpec(s.sliceStartMs, s.sliceEndMs);
-      case 'label':
-        return s.label ? `label:/${s.label}` : '';
-      default:
-        return 'now';
-    }
+    return specText(this._state);
   }
 
   /**

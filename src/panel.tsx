@@ -17,24 +17,24 @@ import {
 import { AccordionPanel, Widget } from '@lumino/widgets';
 import * as React from 'react';
 
-import { InfinstorActions } from './actions';
-import { BrowserWidget } from './browser';
-import { BucketsWidget } from './buckets';
-import { DiffWidget } from './diff';
+import { InfinstorActions } from './browse/actions';
+import { BrowserWidget } from './browse/browser';
+import { BucketsWidget } from './sections/buckets';
+import { DiffWidget } from './sections/diff';
 import { infinstorIcon } from './icons';
-import { createLabelWithDialog, LabelsWidget } from './labels';
+import { createLabelWithDialog, LabelsWidget } from './sections/labels';
 import { InfinstorModel } from './model';
-import { TimeControlWidget } from './timecontrol';
+import { TimeControlWidget } from './sections/timecontrol';
 import { trans } from './i18n';
-import { rerunOf } from './runform';
-import { IRun } from './tokens';
+import { rerunOf } from './transforms/runform';
+import { IRun } from './api/types';
 import {
   afterRunFinished,
   openRunDialog,
   showOutput
-} from './transformactions';
-import { TransformsWidget } from './transforms';
-import { TransformsModel } from './transformsmodel';
+} from './transforms/actions';
+import { TransformsWidget } from './transforms/section';
+import { TransformsModel } from './transforms/model';
 import { OnSignals } from './signals';
 
 /** The id of the sidebar widget (layout restorer, activateById). */

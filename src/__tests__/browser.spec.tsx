@@ -2,11 +2,11 @@ import * as React from 'react';
 import { act } from 'react';
 import { createRoot } from 'react-dom/client';
 
-import { InfinstorActions } from '../actions';
-import { Browser, ROW_HEIGHT } from '../browser';
-import { InfinstorClient } from '../client';
+import { InfinstorActions } from '../browse/actions';
+import { Browser, ROW_HEIGHT } from '../browse/browser';
+import { InfinstorClient } from '../api/client';
 import { InfinstorModel } from '../model';
-import { IObjectsPage } from '../tokens';
+import { IObjectsPage } from '../api/types';
 
 (globalThis as any).IS_REACT_ACT_ENVIRONMENT = true;
 

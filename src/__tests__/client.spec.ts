@@ -1,6 +1,6 @@
 import { ServerConnection } from '@jupyterlab/services';
 
-import { InfinstorClient, queryString } from '../client';
+import { InfinstorClient, queryString } from '../api/client';
 
 interface ISent {
   url: string;

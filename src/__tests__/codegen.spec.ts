@@ -4,8 +4,8 @@ import {
   pyString,
   versionCode,
   viewArgument
-} from '../codegen';
-import { parseCsv } from '../csv';
+} from '../browse/codegen';
+import { parseCsv } from '../browse/csv';
 import { VERSION, versionsMatch } from '../version';
 
 describe('pyString', () => {

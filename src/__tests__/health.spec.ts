@@ -1,8 +1,8 @@
 import { Notification } from '@jupyterlab/apputils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import { InfinstorClient } from '../client';
-import { checkHealth } from '../health';
+import { InfinstorClient } from '../api/client';
+import { checkHealth } from '../api/health';
 import { VERSION } from '../version';
 
 function clientAnswering(response: () => Response): InfinstorClient {

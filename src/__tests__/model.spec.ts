@@ -1,4 +1,4 @@
-import { InfinstorClient } from '../client';
+import { InfinstorClient } from '../api/client';
 import { InfinstorModel, IViewState } from '../model';
 import {
   IBucketList,
@@ -8,7 +8,7 @@ import {
   ISyncJob,
   ITimeSpec,
   ITimeline
-} from '../tokens';
+} from '../api/types';
 
 const T = Date.UTC(2026, 10, 20, 10, 0, 0);
 

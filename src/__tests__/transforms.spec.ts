@@ -1,6 +1,6 @@
 import { ServerConnection } from '@jupyterlab/services';
 
-import { InfinstorClient } from '../client';
+import { InfinstorClient } from '../api/client';
 import {
   buildInput,
   buildRunRequest,
@@ -16,10 +16,10 @@ import {
   rerunForm,
   rerunOf,
   validateForm
-} from '../runform';
-import { IExecutors, IRun, ITransformRevision } from '../tokens';
-import { RunDialogBody } from '../transformdialog';
-import { TransformsModel } from '../transformsmodel';
+} from '../transforms/runform';
+import { IExecutors, IRun, ITransformRevision } from '../api/types';
+import { RunDialogBody } from '../transforms/dialog';
+import { TransformsModel } from '../transforms/model';
 
 const T = Date.UTC(2026, 10, 20, 10, 0, 0);
 

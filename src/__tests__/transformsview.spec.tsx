@@ -2,12 +2,12 @@ import * as React from 'react';
 import { act } from 'react';
 import { createRoot, Root } from 'react-dom/client';
 
-import { InfinstorClient } from '../client';
+import { InfinstorClient } from '../api/client';
 import { InfinstorModel } from '../model';
-import { IExecutors, IRun } from '../tokens';
-import { RunDialogBody } from '../transformdialog';
-import { TransformsView } from '../transforms';
-import { TransformsModel } from '../transformsmodel';
+import { IExecutors, IRun } from '../api/types';
+import { RunDialogBody } from '../transforms/dialog';
+import { TransformsView } from '../transforms/section';
+import { TransformsModel } from '../transforms/model';
 
 (globalThis as any).IS_REACT_ACT_ENVIRONMENT = true;
 

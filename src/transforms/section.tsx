@@ -5,15 +5,15 @@
 import { Dialog, ReactWidget, showDialog } from '@jupyterlab/apputils';
 import * as React from 'react';
 
-import { trans } from './i18n';
-import { InfinstorModel } from './model';
+import { trans } from '../i18n';
+import { InfinstorModel } from '../model';
 import { describeInput } from './runform';
-import { formatCount, formatDuration, formatTime } from './time';
-import { IRun, ITransformSummary } from './tokens';
-import { isActive, TransformsModel } from './transformsmodel';
-import { errorMessage } from './errors';
-import { deleteWithConfirm } from './dialogs';
-import { OnSignals } from './signals';
+import { formatCount, formatDuration, formatTime } from '../time';
+import { IRun, ITransformSummary } from '../api/types';
+import { isActive, TransformsModel } from './model';
+import { errorMessage } from '../errors';
+import { deleteWithConfirm } from '../dialogs';
+import { OnSignals } from '../signals';
 
 /** What the section does outside itself (dialogs, the browser). */
 export interface ITransformsActions {

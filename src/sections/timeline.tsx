@@ -5,8 +5,8 @@
  */
 import * as React from 'react';
 
-import { InfinstorModel } from './model';
-import { ITimeline } from './tokens';
+import { InfinstorModel } from '../model';
+import { ITimeline } from '../api/types';
 import {
   formatClock,
   formatDate,
@@ -14,8 +14,8 @@ import {
   secondEnd,
   secondStart,
   TimeDisplay
-} from './time';
-import { trans } from './i18n';
+} from '../time';
+import { trans } from '../i18n';
 
 /** Colours of the drawing, read from the theme's CSS variables. */
 export interface ITimelineColors {

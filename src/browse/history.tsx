@@ -10,11 +10,11 @@ import {
 } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { InfinstorModel } from './model';
-import { IHistory, IObjectVersion } from './tokens';
-import { formatBytes, formatTime, parseIsoTime, secondEnd } from './time';
-import { trans } from './i18n';
-import { OnSignals } from './signals';
+import { InfinstorModel } from '../model';
+import { IHistory, IObjectVersion } from '../api/types';
+import { formatBytes, formatTime, parseIsoTime, secondEnd } from '../time';
+import { trans } from '../i18n';
+import { OnSignals } from '../signals';
 
 export interface IHistoryOptions {
   model: InfinstorModel;

@@ -9,13 +9,13 @@ import {
 } from '@jupyterlab/apputils';
 import * as React from 'react';
 
-import { InfinstorModel } from './model';
-import { ILabel } from './tokens';
-import { formatBytes, formatCount, formatTime } from './time';
-import { trans } from './i18n';
-import { errorMessage } from './errors';
-import { deleteWithConfirm } from './dialogs';
-import { OnSignals } from './signals';
+import { InfinstorModel } from '../model';
+import { ILabel } from '../api/types';
+import { formatBytes, formatCount, formatTime } from '../time';
+import { trans } from '../i18n';
+import { errorMessage } from '../errors';
+import { deleteWithConfirm } from '../dialogs';
+import { OnSignals } from '../signals';
 
 interface ILabelForm {
   name: string;

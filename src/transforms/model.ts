@@ -8,7 +8,7 @@ import { IDisposable } from '@lumino/disposable';
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { InfinstorClient } from './client';
+import { InfinstorClient } from '../api/client';
 import {
   IExecutors,
   IRun,
@@ -17,8 +17,8 @@ import {
   ITransformCreate,
   ITransformRevision,
   ITransformSummary
-} from './tokens';
-import { errorMessage } from './errors';
+} from '../api/types';
+import { errorMessage } from '../errors';
 
 /** Default time between two `GET runs` while a run is queued or running. */
 export const RUN_POLL_INTERVAL = 1500;

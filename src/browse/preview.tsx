@@ -11,12 +11,12 @@ import {
 } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { InfinstorClient } from './client';
+import { InfinstorClient } from '../api/client';
 import { parseCsv } from './csv';
-import { infinstorIcon } from './icons';
-import { IObjectMetadata, IObjectRequest, IPreview } from './tokens';
-import { formatBytes, formatTime, parseIsoTime, TimeDisplay } from './time';
-import { trans } from './i18n';
+import { infinstorIcon } from '../icons';
+import { IObjectMetadata, IObjectRequest, IPreview } from '../api/types';
+import { formatBytes, formatTime, parseIsoTime, TimeDisplay } from '../time';
+import { trans } from '../i18n';
 
 /** What to preview and how to act on it. */
 export interface IPreviewOptions {

@@ -21,11 +21,11 @@ import {
 import * as React from 'react';
 
 import { InfinstorActions } from './actions';
-import { IEntry, InfinstorModel, SortKey } from './model';
-import { formatBytes, formatCount, formatTime, TimeDisplay } from './time';
+import { IEntry, InfinstorModel, SortKey } from '../model';
+import { formatBytes, formatCount, formatTime, TimeDisplay } from '../time';
 import { VirtualList } from './virtuallist';
-import { trans } from './i18n';
-import { OnSignals } from './signals';
+import { trans } from '../i18n';
+import { OnSignals } from '../signals';
 
 /** Height of a row, in pixels (fixed: the list is windowed). */
 export const ROW_HEIGHT = 24;

@@ -5,11 +5,11 @@
  */
 import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
 
-import { trans } from './i18n';
-import { InfinstorModel } from './model';
+import { trans } from '../i18n';
+import { InfinstorModel } from '../model';
 import { IRerun, IViewContext, parseS3Uri } from './runform';
-import { IExecutors, IRun } from './tokens';
-import { TransformsModel } from './transformsmodel';
+import { IExecutors, IRun } from '../api/types';
+import { TransformsModel } from './model';
 
 /** The sidebar's view as the run dialog offers it. */
 export function viewContext(model: InfinstorModel): IViewContext {
@@ -51,7 +51,7 @@ export async function openRunDialog(options: {
     });
     return null;
   }
-  const { showRunDialog } = await import('./transformdialog');
+  const { showRunDialog } = await import('./dialog');
   return showRunDialog({
     transforms,
     view: viewContext(model),

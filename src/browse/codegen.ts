@@ -2,7 +2,7 @@
  * Python code that reads exactly what the sidebar shows, through the
  * time-travel boto3 API (`infinstor_jlab.infin_boto3`).
  */
-import { IViewParams } from './tokens';
+import { IViewParams } from '../api/types';
 
 /** A Python string literal (single-quoted) holding exactly `text`. */
 export function pyString(text: string): string {

@@ -2,12 +2,12 @@
  * The one typed client of the infinstor_jlab REST API (infinstor_jlab/openapi.yaml).
  *
  * Every request of the front end goes through here, and from here through
- * `requestAPI` / `requestRaw` (src/handler.ts). Errors are
+ * `requestAPI` / `requestRaw` (src/api/request.ts). Errors are
  * `ServerConnection.ResponseError`s whose `message` is the server's sentence.
  */
 import { ServerConnection } from '@jupyterlab/services';
 
-import { apiUrl, requestAPI, requestRaw } from './handler';
+import { apiUrl, requestAPI, requestRaw } from './request';
 import {
   IBucketList,
   IDiff,
@@ -42,7 +42,7 @@ import {
   ITransformRevision,
   IVerifyReport,
   IVerifyRequest
-} from './tokens';
+} from './types';
 
 type QueryValue = string | number | boolean | null | undefined;
 

@@ -7,7 +7,7 @@ import { ReactWidget } from '@jupyterlab/apputils';
 import { HTMLSelect } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { InfinstorModel, TimeMode } from './model';
+import { InfinstorModel, TimeMode } from '../model';
 import {
   formatTime,
   parseInputValue,
@@ -15,10 +15,10 @@ import {
   secondStart,
   TimeDisplay,
   toInputValue
-} from './time';
+} from '../time';
 import { Timeline } from './timeline';
-import { trans } from './i18n';
-import { OnSignals } from './signals';
+import { trans } from '../i18n';
+import { OnSignals } from '../signals';
 
 /** The time modes, with their (translated) names and explanations. */
 function modes(): { mode: TimeMode; label: string; title: string }[] {

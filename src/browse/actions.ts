@@ -8,10 +8,10 @@ import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
 
 import { folderCode, objectCode, versionCode } from './codegen';
 import { createHistoryWidget } from './history';
-import { IEntry, InfinstorModel } from './model';
+import { IEntry, InfinstorModel } from '../model';
 import { createPreviewWidget } from './preview';
-import { IObjectRequest, IViewParams } from './tokens';
-import { trans } from './i18n';
+import { IObjectRequest, IViewParams } from '../api/types';
+import { trans } from '../i18n';
 
 /** A key (file or folder) of a bucket, seen through a view or as one version. */
 export interface IObjectTarget {

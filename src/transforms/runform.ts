@@ -1,9 +1,9 @@
 /**
  * The "Run cell as transform…" form without its view: what the user typed,
  * client-side validation, and the `POST transforms` / `POST runs` bodies built
- * from it. The dialog (transformdialog.tsx) renders and submits this.
+ * from it. The dialog (transforms/dialog.tsx) renders and submits this.
  */
-import { trans } from './i18n';
+import { trans } from '../i18n';
 import {
   IExecutors,
   IRun,
@@ -11,7 +11,7 @@ import {
   IRunInput,
   ITransformCreate,
   IViewParams
-} from './tokens';
+} from '../api/types';
 
 /** Which input the run reads. */
 export type InputKind = 'view' | 'label' | 'snapshot' | 'mlflow' | 'none';

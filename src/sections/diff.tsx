@@ -5,12 +5,12 @@
 import { ReactWidget } from '@jupyterlab/apputils';
 import * as React from 'react';
 
-import { InfinstorActions } from './actions';
-import { InfinstorModel } from './model';
-import { formatCount, secondEnd, snapshotSpec } from './time';
+import { InfinstorActions } from '../browse/actions';
+import { InfinstorModel } from '../model';
+import { formatCount, secondEnd, snapshotSpec } from '../time';
 import { TimePicker } from './timecontrol';
-import { trans } from './i18n';
-import { OnSignals } from './signals';
+import { trans } from '../i18n';
+import { OnSignals } from '../signals';
 
 /** Default times of a diff for the current view: [from, to] (to null = now). */
 export function defaultDiffTimes(

@@ -6,11 +6,11 @@ import { Dialog, ReactWidget, showDialog } from '@jupyterlab/apputils';
 import { closeIcon, refreshIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { InfinstorModel } from './model';
-import { IBucket, ITrackedBucket } from './tokens';
-import { formatCount, formatDuration, formatTime, TimeDisplay } from './time';
-import { trans } from './i18n';
-import { OnSignals } from './signals';
+import { InfinstorModel } from '../model';
+import { IBucket, ITrackedBucket } from '../api/types';
+import { formatCount, formatDuration, formatTime, TimeDisplay } from '../time';
+import { trans } from '../i18n';
+import { OnSignals } from '../signals';
 
 /** Body of the "Track bucket" consent dialog; its value is the events choice. */
 class TrackDialogBody

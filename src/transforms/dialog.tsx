@@ -11,7 +11,7 @@ import { Dialog, ReactWidget } from '@jupyterlab/apputils';
 import { ISignal, Signal } from '@lumino/signaling';
 import * as React from 'react';
 
-import { trans } from './i18n';
+import { trans } from '../i18n';
 import {
   buildRunRequest,
   buildTransformRequest,
@@ -28,9 +28,9 @@ import {
   transformName,
   validateForm
 } from './runform';
-import { IExecutors, ILabel, IRun, ITransformSummary } from './tokens';
-import { TransformsModel } from './transformsmodel';
-import { errorMessage } from './errors';
+import { IExecutors, ILabel, IRun, ITransformSummary } from '../api/types';
+import { TransformsModel } from './model';
+import { errorMessage } from '../errors';
 
 /** The entry point check of the cell (`POST transforms/check`). */
 export type CheckState =

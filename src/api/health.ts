@@ -2,8 +2,8 @@ import { Notification } from '@jupyterlab/apputils';
 import { ServerConnection } from '@jupyterlab/services';
 
 import { InfinstorClient } from './client';
-import { VERSION, versionsMatch } from './version';
-import { trans } from './i18n';
+import { VERSION, versionsMatch } from '../version';
+import { trans } from '../i18n';
 
 /**
  * Warn when the server extension is missing or is another version than this
