@@ -99,7 +99,7 @@ async def test_every_adapter_refuses_the_same_views_in_the_same_words(
     cli = cli_error(capsys, "ls", f"s3://{a}/", "--slice", "now", "--index", index_url)
     kernel = kernel_error(index_url, slice="now")
     with pytest.raises(ViewChoiceError) as transform:
-        from infinstor_jlab.transforms.service import resolve_input
+        from infinstor_jlab.transforms.inputs import resolve_input
 
         resolve_input(service, {"type": "infinslice", "bucketname": a, "time_spec": "now"})
     assert "is a single time; a slice needs a window" in rest
@@ -136,7 +136,7 @@ async def test_a_label_on_another_bucket_is_refused_by_every_adapter(
             index_url,
         ),
     ]
-    from infinstor_jlab.transforms.service import resolve_input
+    from infinstor_jlab.transforms.inputs import resolve_input
 
     with pytest.raises(BadRequest) as transform:
         resolve_input(service, {"type": "view", "bucket": b, "at": f"label:/{label}"})

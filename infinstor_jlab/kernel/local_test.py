@@ -59,7 +59,7 @@ def run_local_test(
         )
     spec = _input_dict(input_data_spec)
     svc = _service()
-    from ..transforms.service import resolve_input, view_params
+    from ..transforms.inputs import resolve_input, view_params
 
     manifest = resolve_input(svc, spec)
     work = tempfile.mkdtemp(prefix="infinstor-test-")
