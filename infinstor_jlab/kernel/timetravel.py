@@ -20,9 +20,9 @@ from dateutil.tz import tzutc
 
 from ..index import SnapshotIndex, open_index, prefix_end
 from ..index.models import BucketRecord
-from ..services.views import ViewResolver, refuse_future
-from ..timespec import TimeSpec, second_end_ms, wait_past_second
-from ..timespec import now_ms as _now_ms
+from ..services.catchup import needs_catch_up, read_again
+from ..services.views import ViewResolver
+from ..timespec import TimeSpec, second_end_ms
 
 log = logging.getLogger(__name__)
 
@@ -199,9 +199,8 @@ class TimeTravel:
             record = self.index.get_bucket(bucket)
             if record.last_sync_ms is not None:
                 self._horizons[bucket] = record.last_sync_ms
-            if record.covers(spec.end_ms):
+            if not needs_catch_up(record, spec):
                 return
-            refuse_future(spec)
             keys_done = self._caught_up_keys.setdefault(bucket, {})
             if key and keys_done.get(prefix, -1) >= second_end:
                 return
@@ -222,15 +221,12 @@ class TimeTravel:
                 done.append((prefix, second_end))  # said once; not tried on every read
                 self._caught_up[bucket] = done
                 return
-            wait_past_second(spec.end_ms)
-            started = _now_ms()
             try:
-                from ..services.events import relist_keys, relist_prefix
-
+                s3 = self._s3(endpoint_url)
                 if target is None:
-                    relist_keys(self._s3(endpoint_url), self.index, bucket, [prefix])
+                    started = read_again(s3, self.index, bucket, spec, keys=[prefix])
                 else:
-                    relist_prefix(self._s3(endpoint_url), self.index, bucket, target)
+                    started = read_again(s3, self.index, bucket, spec, prefix=target)
             except Exception as exc:  # noqa: BLE001 - the read goes on, from the index as is
                 self._warn_stale(
                     record, spec, f"reading s3://{bucket}/{target or prefix} again failed ({exc})"

@@ -38,7 +38,8 @@ from ..index.models import (
 from ..redact import redact, safe_uri, tracking_uri
 from ..timespec import TimeSpec, now_ms, parse_time_spec, wait_past_second
 from ..tracking import open_client as open_tracking_client
-from .events import disable_events, enable_events, make_sqs_client, relist_prefix
+from .catchup import needs_catch_up, read_again
+from .events import disable_events, enable_events, make_sqs_client
 from .pagecache import PageCache
 from .s3 import call_s3, enable_versioning, get_versioning, make_s3_client, s3_error_status
 from .sync import SyncInterrupted, SyncProgress, SyncResult, sync_bucket
@@ -787,22 +788,21 @@ class InfinstorService:
         view's last second is over: S3 lists whole seconds, and a version written later in
         that second would be listed with a time inside the view."""
         record = record or self.index.get_bucket(bucket)
-        if record.covers(spec.end_ms):
+        if not needs_catch_up(record, spec):
             return
-        refuse_future(spec)
         since = record.synced_through()
         if on_catch_up is not None:
             on_catch_up(
                 f"Reading s3://{bucket}/{prefix} again from S3 first: the index holds "
                 f"it up to {since}, before {spec.display()}."
             )
-        wait_past_second(spec.end_ms)
         try:
             if prefix:
-                relist_prefix(self.s3(), self.index, bucket, prefix)
+                read_again(self.s3(), self.index, bucket, spec, prefix=prefix)
             else:
                 # A fresh pass: resuming an interrupted one would list only the keys after
                 # its checkpoint, and count as complete from when that pass began.
+                wait_past_second(spec.end_ms)
                 self.sync(bucket, full=True, on_progress=on_progress)
         except InfinstorError as exc:
             raise type(exc)(
