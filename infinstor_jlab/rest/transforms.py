@@ -112,13 +112,8 @@ class RunsHandler(TransformHandler):
         active = self.query_bool("active", False)
         transforms = self.transforms
 
-        def work() -> list[dict[str, Any]]:
-            runs = transforms.store.runs(name)
-            if active:
-                runs = [r for r in runs if r.state in ("queued", "running")]
-            return [transforms.run_json(r) for r in runs[:limit]]
-
-        self.write_json({"runs": await self.run(work)})
+        runs = await self.run(lambda: transforms.list_runs(name, active=active, limit=limit))
+        self.write_json({"runs": runs})
 
     @tornado.web.authenticated
     @authorized
@@ -167,9 +162,7 @@ class RunHandler(TransformHandler):
     @authorized
     async def get(self, run_id: str):
         transforms = self.transforms
-        self.write_json(
-            await self.run(lambda: transforms.run_json(transforms.store.get_run(run_id)))
-        )
+        self.write_json(await self.run(lambda: transforms.get_run_json(run_id)))
 
 
 class RunCancelHandler(TransformHandler):

@@ -115,7 +115,7 @@ class SyncJob:
         return doc
 
 
-_LABEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+LABEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,254}$")
 # What a HeadObject of one version answers when that version is not there (HEAD answers carry
 # no error code, only the status).
@@ -726,7 +726,7 @@ class InfinstorService:
         on_catch_up: Callable[[str], None] | None = None,
         on_progress: Callable[[SyncProgress], None] | None = None,
     ) -> LabelRecord:
-        if not _LABEL_NAME_RE.match(name or ""):
+        if not LABEL_NAME_RE.match(name or ""):
             raise BadRequest(
                 f"{name!r} is not a valid label name: use 1-128 letters, digits, '.', '_' or "
                 "'-', starting with a letter or digit."

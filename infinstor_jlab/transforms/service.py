@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import BadRequest, Conflict, InfinstorError, NotFound, UnknownBucket
 from ..redact import redact
 from ..redact import tracking_uri as _default_tracking_uri
-from ..services.core import InfinstorService, parse_s3_uri
+from ..services.core import LABEL_NAME_RE, InfinstorService, parse_s3_uri
 from ..services.s3 import call_s3
 from ..timespec import now_ms
 from ..tracking import status as tracking_status
@@ -163,6 +163,18 @@ class TransformService:
 
     def delete_transform(self, name: str) -> None:
         self.store.delete(name)
+
+    def list_runs(
+        self, transform: str | None = None, *, active: bool = False, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Runs, newest first (of one transform, or all); ``active``: queued or running only."""
+        runs = self.store.runs(transform)
+        if active:
+            runs = [r for r in runs if r.state in ("queued", "running")]
+        return [self.run_json(r) for r in runs[:limit]]
+
+    def get_run_json(self, run_id: str) -> dict[str, Any]:
+        return self.run_json(self.store.get_run(run_id))
 
     def run_json(self, run: TransformRun) -> dict[str, Any]:
         doc = run.to_json()
@@ -389,9 +401,7 @@ class TransformService:
         return staged
 
     def _check_output_label(self, label: str, out_bucket: str) -> None:
-        from ..services.core import _LABEL_NAME_RE
-
-        if not _LABEL_NAME_RE.match(label):
+        if not LABEL_NAME_RE.match(label):
             raise BadRequest(
                 f"{label!r} is not a valid label name: use 1-128 letters, digits, "
                 "'.', '_' or '-', starting with a letter or digit."
