@@ -192,11 +192,18 @@ def cmd_sync(args: argparse.Namespace) -> int:
         return _sync_interrupted(args.bucket)
 
 
+#: How far a view may reach past the bucket's last sync before `ls` says what the index may
+#: lack: right after a sync (the demo's, or a script's), the note would only be noise.
+STALE_HINT_AFTER_MS = 60_000
+
+
 def _staleness_hint(svc: Any, bucket: str, spec: Any) -> str | None:
-    """For a view later than the bucket's last sync (and no live events): what the index
+    """For a view well after the bucket's last sync (and no live events): what the index
     does not know yet, and how to bring it."""
     record = svc.index.get_bucket(bucket)
     if record.covers(spec.end_ms):
+        return None
+    if record.last_sync_ms is not None and spec.end_ms - record.last_sync_ms < STALE_HINT_AFTER_MS:
         return None
     if svc.index.get_event_source(bucket).get("queue_url"):
         return None  # kept current by events
@@ -433,7 +440,9 @@ def cmd_label_verify(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(no_lab=args.no_lab, port=args.port, workdir=args.workdir)
+    return run_demo(
+        no_lab=args.no_lab, port=args.port, workdir=args.workdir, lab_port=args.lab_port
+    )
 
 
 # -- parser ---------------------------------------------------------------------------------
@@ -580,7 +589,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print CLI commands to try instead of starting JupyterLab",
     )
-    p.add_argument("--port", type=int, default=0, help="S3 endpoint port (default: any free)")
+    p.add_argument(
+        "--port", type=int, default=0, help="the local S3 endpoint's port (default: any free one)"
+    )
+    p.add_argument(
+        "--lab-port",
+        type=int,
+        default=None,
+        help="JupyterLab's port (default: JupyterLab's own choice, 8888 or the next free one)",
+    )
     p.add_argument("--workdir", help="where the demo keeps its index (default: a temp dir)")
     p.set_defaults(func=cmd_demo)
     return parser

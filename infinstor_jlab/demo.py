@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import shutil
 import struct
 import subprocess
@@ -213,7 +214,9 @@ def start_local_s3(port: int = 0) -> tuple[Any, str]:
     return server, f"http://{host}:{bound}"
 
 
-def run_demo(*, no_lab: bool, port: int = 0, workdir: str | None = None) -> int:
+def run_demo(
+    *, no_lab: bool, port: int = 0, workdir: str | None = None, lab_port: int | None = None
+) -> int:
     import boto3
 
     from .index import open_index
@@ -260,26 +263,28 @@ def run_demo(*, no_lab: bool, port: int = 0, workdir: str | None = None) -> int:
             description="The flower images as first uploaded",
         )
         print(f"Created label {label.name} ({label.object_count} objects, {label.fingerprint}).")
-        _print_tour(steps, index_url, endpoint, no_lab)
+        _print_tour(steps, demo_env, endpoint, no_lab)
         if no_lab:
             return 0
         notebook = os.path.join(work, DEMO_NOTEBOOK)
         if not os.path.exists(notebook):  # a --workdir used before keeps the user's edits
             write_demo_notebook(notebook)
         _print_transforms(mlflow_url)
-        return _run_lab(demo_env, work, notebook)
+        return _run_lab(demo_env, work, notebook, lab_port)
     finally:
         server.stop()
         if workdir is None and no_lab is False:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _print_tour(steps: list[int], index_url: str, endpoint: str, no_lab: bool) -> None:
+def _print_tour(steps: list[int], demo_env: dict[str, str], endpoint: str, no_lab: bool) -> None:
     t = [format_tm(s) for s in steps]
     print()
     print("Times of the four steps: " + ", ".join(t))
     print("Try (in another shell; listings, diffs and history are answered by the index):")
-    print(f"  export INFINSTOR_INDEX_URL={index_url}")
+    # Everything another shell needs: the index, and for sync and label verify the local
+    # endpoint with its dummy credentials (MLflow for run:/ specs).
+    print("  export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in demo_env.items()))
     print(f"  infinstor-jlab ls s3://{DEMO_BUCKET}/ --at {t[0]}")
     print(f"  infinstor-jlab ls s3://{DEMO_BUCKET}/ --recursive --at {t[2]}")
     print(f"  infinstor-jlab ls s3://{DEMO_BUCKET}/ --recursive --slice {t[1]}-{t[1]}")
@@ -321,7 +326,7 @@ def _print_transforms(mlflow_url: str) -> None:
     print()
 
 
-def _run_lab(demo_env: dict[str, str], work: str, notebook: str) -> int:
+def _run_lab(demo_env: dict[str, str], work: str, notebook: str, lab_port: int | None) -> int:
     # The JupyterLab of this environment, where this extension is installed: not whichever
     # `jupyter` comes first on PATH (another environment's, or none when this one's bin
     # directory is not on PATH, as with ~/venv/bin/infinstor-jlab or pipx).
@@ -351,6 +356,8 @@ def _run_lab(demo_env: dict[str, str], work: str, notebook: str) -> int:
         f"--InfinstorApp.transform_output_uri={DEMO_OUTPUT_URI}",
         notebook,
     ]
+    if lab_port is not None:
+        args.append(f"--ServerApp.port={lab_port}")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         # Containers and cloud VMs often log in as root, where Jupyter refuses to start
         # unless told: the demo is a throwaway local session, so it says so for the user.

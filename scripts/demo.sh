@@ -18,5 +18,11 @@ extras=demo
 if command -v java >/dev/null 2>&1 || [ -n "${JAVA_HOME:-}" ]; then
   extras=demo,spark
 fi
-python -m pip install -q -e ".[$extras]"
+# Not -q: a first install takes minutes, and pip's lines are its progress.
+echo "Installing infinstor_jlab[$extras] into .venv (the first time takes several minutes)..."
+python -m pip install --progress-bar on -e ".[$extras]" | grep -v '^Requirement already satisfied' || true
+if ! python -c 'import infinstor_jlab' 2>/dev/null; then
+  echo "The install failed; see pip's messages above." >&2
+  exit 1
+fi
 exec infinstor-jlab demo "$@"

@@ -77,8 +77,15 @@ def test_ls_json_shape_and_time_travel(capsys, seeded):
     assert [o["key"] for o in sliced["objects"]] == ["ds/a.csv"]
 
 
-def test_ls_of_a_time_after_the_last_sync_says_what_the_index_lacks(capsys, seeded):
+def test_ls_of_a_time_after_the_last_sync_says_what_the_index_lacks(capsys, seeded, monkeypatch):
     b, ix = seeded["bucket"], seeded["index"]
+    # Right after a sync the note would be noise: none.
+    code, out, _ = run(capsys, "ls", f"s3://{b}/ds/", "--index", ix)
+    assert code == 0 and "last sync" not in out
+    # Once the view is well past the last sync (here: any time past it), it says so.
+    from infinstor_jlab import cli
+
+    monkeypatch.setattr(cli, "STALE_HINT_AFTER_MS", 0)
     code, out, _ = run(capsys, "ls", f"s3://{b}/ds/", "--index", ix)
     assert code == 0 and f"the index has s3://{b} up to its last sync at" in out
     assert f"infinstor-jlab sync {b}" in out
@@ -315,7 +322,7 @@ def test_a_label_after_the_last_sync_needs_s3_and_says_so(capsys, seeded):
         "--index",
         ix,
     )
-    assert code != 0 and "last sync" in err and "Cannot reach" in err, err
+    assert code != 0 and "last sync" in err and "does not answer" in err, err
     code, _, err = run(capsys, "label", "show", "offline", "--index", ix)
     assert code != 0  # nothing half-made
     # A time the last sync covers needs no S3 at all.
@@ -353,7 +360,7 @@ def test_label_verify_without_s3_is_an_error_not_drift(capsys, seeded):
         "http://127.0.0.1:9",
     )
     assert code != 0 and out == ""
-    assert "Cannot check label 'ds-v2' against S3" in err and "Cannot reach" in err
+    assert "Cannot check label 'ds-v2' against S3" in err and "does not answer" in err
     assert "MISSING" not in err and "Traceback" not in err
     # The same label verifies once S3 is reachable.
     code, out, err = run(capsys, "label", "verify", "ds-v2", "--index", ix)
@@ -607,6 +614,33 @@ def test_demo_no_lab(tmp_path):
     assert "README.txt" in keys0 and "README.txt" not in keys3
     assert "flowers/tulip/tulip_001.png" in keys3 and "flowers/tulip/tulip_001.png" not in keys0
 
+    # Another shell with only what the tour exports: the index answers; S3 work says that
+    # the demo's endpoint stopped (with --no-lab it ends with the command), not "no
+    # credentials".
+    import shlex
+
+    line = next(x for x in proc.stdout.splitlines() if x.strip().startswith("export "))
+    exported = dict(w.split("=", 1) for w in shlex.split(line.strip())[1:])
+    assert {"INFINSTOR_INDEX_URL", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID"} <= set(exported)
+    shell = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), **exported}
+    listed = subprocess.run(
+        [sys.executable, "-m", "infinstor_jlab.cli", "ls", "s3://infinstor-demo/", "--json"],
+        capture_output=True,
+        text=True,
+        env=shell,
+        check=False,
+    )
+    assert listed.returncode == 0, listed.stderr
+    verify = subprocess.run(
+        [sys.executable, "-m", "infinstor_jlab.cli", "label", "verify", "flowers-v1"],
+        capture_output=True,
+        text=True,
+        env=shell,
+        check=False,
+    )
+    assert verify.returncode != 0
+    assert f"The S3 endpoint {exported['AWS_ENDPOINT_URL']} does not answer" in verify.stderr
+
 
 def test_an_empty_time_spec_is_an_error_not_now(capsys, seeded):
     """`--at "$T"` with T unset must not quietly list the present (nor --slice a snapshot)."""
@@ -698,3 +732,34 @@ def test_a_label_description_is_a_note_not_a_document(capsys, seeded):
         ix,
     )
     assert made["description"] == "y" * 10_000
+
+
+def test_missing_credentials_say_whether_the_endpoint_answers(
+    capsys, tmp_path, monkeypatch, s3_endpoint
+):
+    """botocore reports "no credentials" before it connects: a stopped demo endpoint, a
+    running store without credentials and a shell with no endpoint at all each get their own
+    sentence (all three said "No AWS credentials were found")."""
+    import socket
+
+    ix = "sqlite:///" + str(tmp_path / "index.sqlite")
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    # Nothing else may be asked for credentials (no instance metadata, no files).
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        stopped = f"http://127.0.0.1:{s.getsockname()[1]}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", stopped)
+    code, _, err = run(capsys, "track", "some-bucket", "--index", ix)
+    assert code != 0 and f"The S3 endpoint {stopped} does not answer" in err
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    code, _, err = run(capsys, "track", "some-bucket", "--index", ix)
+    assert code != 0 and f"No AWS credentials were found for the S3 endpoint {s3_endpoint}" in err
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    code, _, err = run(capsys, "track", "some-bucket", "--index", ix)
+    assert code != 0 and "no S3 endpoint is set" in err and "AWS_ENDPOINT_URL" in err

@@ -9,15 +9,17 @@ point — and returning our ordered entries through ``customized_response_dict``
 from __future__ import annotations
 
 import os
+import socket
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import unquote_plus, urlsplit
 
 from ..errors import AccessDenied, BadRequest, InfinstorError, StorageError, UnknownBucket
 from ..index.models import VersionEntry
+from ..redact import safe_uri
 from ..timespec import parse_s3_timestamp
 
 ENDPOINT_ENV = "AWS_ENDPOINT_URL"
@@ -212,16 +214,59 @@ def call_s3(fn: Any, bucket: str, **params: Any) -> Any:
     except ClientError as exc:
         raise translate_client_error(exc, bucket) from exc
     except (NoCredentialsError, PartialCredentialsError) as exc:
-        raise StorageError(
-            "No AWS credentials were found. Configure them the usual boto3 way "
-            "(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile via AWS_PROFILE, or an "
-            "instance role)."
-        ) from exc
+        raise StorageError(_no_credentials_message(_endpoint_of(fn))) from exc
     except EndpointConnectionError as exc:
+        endpoint = _endpoint_of(fn) or exc.kwargs.get("endpoint_url", "unknown")
         raise StorageError(
-            f"Cannot reach the S3 endpoint ({exc.kwargs.get('endpoint_url', 'unknown')}). "
-            "Check AWS_ENDPOINT_URL and your network."
+            f"The S3 endpoint {safe_uri(endpoint)} does not answer (nothing listens there, or "
+            "the network is down: a local store or a demo that stopped?). Start it again, or "
+            "check AWS_ENDPOINT_URL (--endpoint-url) and your network."
         ) from exc
+
+
+def _endpoint_of(fn: Any) -> str | None:
+    """The endpoint URL of the client a bound boto3 operation belongs to."""
+    meta = getattr(getattr(fn, "__self__", None), "meta", None)
+    return getattr(meta, "endpoint_url", None)
+
+
+def _is_aws(endpoint: str) -> bool:
+    host = (urlsplit(endpoint).hostname or "").lower()
+    return host.endswith((".amazonaws.com", ".amazonaws.com.cn"))
+
+
+def _answers(endpoint: str, timeout_s: float = 1.0) -> bool:
+    """Whether something accepts connections at the endpoint's host and port."""
+    parts = urlsplit(endpoint)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def _no_credentials_message(endpoint: str | None) -> str:
+    """botocore looks for credentials before it connects, so "no credentials" is what a
+    stopped local store (a demo that ended) or a shell without AWS_ENDPOINT_URL report too;
+    say which of those it is."""
+    how = "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile via AWS_PROFILE, or an instance role"
+    if endpoint and not _is_aws(endpoint):
+        shown = safe_uri(endpoint)
+        if not _answers(endpoint):
+            return (
+                f"The S3 endpoint {shown} does not answer (nothing listens there now: a local "
+                "store or a demo that stopped?), and no AWS credentials were found for it. "
+                "Start it again, or point AWS_ENDPOINT_URL (--endpoint-url) at a running one "
+                "and set its credentials."
+            )
+        return f"No AWS credentials were found for the S3 endpoint {shown}; set them ({how})."
+    return (
+        "No AWS credentials were found, and no S3 endpoint is set, so this went to AWS S3. "
+        f"For AWS, configure credentials the usual boto3 way ({how}); for an S3-compatible "
+        "store (such as the demo's local one) set AWS_ENDPOINT_URL and its credentials: "
+        "`infinstor-jlab demo` prints the exports another shell needs."
+    )
 
 
 def s3_error_status(exc: BaseException) -> int | None:
