@@ -7,6 +7,8 @@ with httpfs from its PyPI wheel, s3fs + pandas), each reading a view at an earli
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from datetime import datetime, timezone
 
@@ -284,3 +286,58 @@ def test_virtual_hosted_style(history, creds, endpoint):
     resp = requests.get(f"{endpoint}/tables/a.csv", headers=headers, timeout=10)
     assert resp.status_code == 200, resp.content
     assert resp.content == b"x\n1\n"
+
+
+def test_cli_credentials_issue_list_revoke(history, index_url, capsys, endpoint):
+    from infinstor_jlab import cli
+
+    bucket = history["bucket"]
+    assert (
+        cli.main(
+            ["--index", index_url, "endpoint", "credentials", history["t0"], "--bucket", bucket]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert f"export AWS_ENDPOINT_URL={endpoint}" in out  # the endpoint last started
+    assert "[profile infinstor-tm" in out and "aws_secret_access_key = " in out
+    key_id = out.split("export AWS_ACCESS_KEY_ID=", 1)[1].split()[0]
+    secret = out.split("export AWS_SECRET_ACCESS_KEY=", 1)[1].split()[0]
+    c = client(endpoint, key_id, secret)
+    assert keys(c.list_objects_v2(Bucket=bucket, Prefix="tables/b")) == ["tables/b.csv"]
+
+    assert cli.main(["--index", index_url, "endpoint", "credentials", "--list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [d["aws_access_key_id"] for d in listed] == [key_id]
+    assert listed[0]["state"] == "active" and "aws_secret_access_key" not in listed[0]
+    assert listed[0]["view"]["bucket"] == bucket
+
+    assert cli.main(["--index", index_url, "endpoint", "credentials", "--revoke", key_id]) == 0
+    capsys.readouterr()
+    assert cli.main(["--index", index_url, "endpoint", "credentials", "--list"]) == 0
+    assert "revoked" in capsys.readouterr().out
+    with pytest.raises(ClientError):
+        c.list_objects_v2(Bucket=bucket)
+
+    # mistakes a user can make, as sentences
+    for args, words in (
+        (["--expires", "soon", "now", "--bucket", bucket], "not a duration"),
+        (["label:/no-such-label"], "no-such-label"),
+        (["tm20991231000000", "--bucket", bucket], "in the future"),
+        (["--revoke", "INFVAAAAAAAAAAAAAAAA"], "no view credential"),
+        ([], "Name the view"),
+    ):
+        assert cli.main(["--index", index_url, "endpoint", "credentials", *args]) == 1
+        assert words in capsys.readouterr().err
+
+
+def test_secrets_are_not_stored(history, creds, service):
+    """The database holds no secret: only a hash, and the master key is a 0600 file."""
+    import sqlite3
+    import stat
+
+    cred, secret = creds.issue(history["t0"], bucket=history["bucket"])
+    dump = "\n".join(sqlite3.connect(service.index.path).iterdump())
+    assert secret not in dump and cred.key_id in dump
+    mode = os.stat(creds.store.key_path).st_mode
+    assert stat.S_IMODE(mode) == 0o600
