@@ -11,12 +11,37 @@ NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 _HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
 
 
+_SECONDS: dict[int, str] = {}
+
+
 def iso8601(when: datetime | int) -> str:
-    """S3's listing time form: 2026-11-20T10:00:00.000Z."""
-    if isinstance(when, int):
-        when = datetime.fromtimestamp(when / 1000.0, tz=timezone.utc)
-    when = when.astimezone(timezone.utc)
-    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+    """S3's listing time form: 2026-11-20T10:00:00.000Z (ms, or a datetime)."""
+    if isinstance(when, datetime):
+        when = int(when.timestamp() * 1000)
+    seconds, ms = divmod(when, 1000)
+    head = _SECONDS.get(seconds)
+    if head is None:
+        if len(_SECONDS) > 100_000:
+            _SECONDS.clear()
+        head = datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        _SECONDS[seconds] = head
+    return f"{head}.{ms:03d}Z"
+
+
+class Iso8601(str):
+    """A LastModified already in S3's text form (``listing_response(time_value=...)``)."""
+
+    __slots__ = ()
+
+
+def listing_time(ms: int) -> Iso8601:
+    return Iso8601(iso8601(ms))
+
+
+def _esc(text: str) -> str:
+    if "&" in text or "<" in text or ">" in text:
+        return escape(text)
+    return text
 
 
 def _el(name: str, value: Any) -> str:
@@ -81,15 +106,13 @@ def list_objects(resp: dict[str, Any], *, v2: bool) -> bytes:
         parts.append(_el("EncodingType", resp["EncodingType"]))
     parts.append(_el("IsTruncated", bool(resp.get("IsTruncated"))))
     for entry in resp.get("Contents", []):
+        when = entry["LastModified"]
         parts.append(
-            "<Contents>"
-            + _el("Key", entry["Key"])
-            + _el("LastModified", entry["LastModified"])
-            + _el("ETag", entry["ETag"])
-            + _el("Size", entry["Size"])
-            + _owner(entry.get("Owner"))
-            + _el("StorageClass", entry.get("StorageClass", "STANDARD"))
-            + "</Contents>"
+            f"<Contents><Key>{_esc(entry['Key'])}</Key><LastModified>"
+            f"{when if isinstance(when, Iso8601) else iso8601(when)}</LastModified>"
+            f"<ETag>{_esc(entry['ETag'])}</ETag><Size>{entry['Size']}</Size>"
+            f"{_owner(entry.get('Owner'))}<StorageClass>"
+            f"{entry.get('StorageClass', 'STANDARD')}</StorageClass></Contents>"
         )
     for cp in resp.get("CommonPrefixes", []):
         parts.append(f"<CommonPrefixes>{_el('Prefix', cp['Prefix'])}</CommonPrefixes>")

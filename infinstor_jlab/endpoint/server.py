@@ -129,6 +129,27 @@ class Endpoint:
         self.virtual_host_bases = tuple(b.lower() for b in virtual_host_bases if b)
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="infinstor-s3ep")
         self._owners: dict[str, dict[str, str] | None] = {}
+        self._s3: Any = None
+        self._s3_lock = threading.Lock()
+
+    def s3(self) -> Any:
+        """One S3 client for every worker thread (boto3 clients are thread-safe; making one
+        per thread costs tens of milliseconds each, under the GIL), with a connection pool
+        as large as the worker pool. The service's own client factory when it has one."""
+        if self._s3 is None:
+            with self._s3_lock:
+                if self._s3 is None:
+                    service = self.service
+                    if getattr(service, "_factory", None) is not None:
+                        self._s3 = service.s3()
+                    else:
+                        from ..services.s3 import make_s3_client
+
+                        self._s3 = make_s3_client(
+                            getattr(service, "_endpoint", None),
+                            max_pool_connections=self.pool._max_workers,
+                        )
+        return self._s3
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -165,7 +186,7 @@ class Endpoint:
     def bucket_owner(self, bucket: str) -> dict[str, str] | None:
         if bucket not in self._owners:
             try:
-                owner = self.service.s3().get_bucket_acl(Bucket=bucket).get("Owner")
+                owner = self.s3().get_bucket_acl(Bucket=bucket).get("Owner")
             except Exception:  # noqa: BLE001 - a cosmetic field must not fail a listing
                 owner = None
             self._owners[bucket] = dict(owner) if owner else None
@@ -531,7 +552,13 @@ class S3Handler(tornado.web.RequestHandler):
 
         owner = self.ep.bucket_owner(bucket) if fetch_owner else None
         resp = listing_response(
-            service.index, botocore_params, spec, v2=v2, owner=owner, list_page=page
+            service.index,
+            botocore_params,
+            spec,
+            v2=v2,
+            owner=owner,
+            list_page=page,
+            time_value=s3xml.listing_time,
         )
         return s3xml.list_objects(resp, v2=v2)
 
@@ -568,7 +595,7 @@ class S3Handler(tornado.web.RequestHandler):
         params: dict[str, str],
         rng: str | None,
     ) -> Any:
-        client = self.ep.service.s3()
+        client = self.ep.s3()
         kwargs: dict[str, Any] = {
             "Bucket": route.bucket,
             "Key": version.key,

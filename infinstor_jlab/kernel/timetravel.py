@@ -314,11 +314,12 @@ def listing_response(
     v2: bool,
     owner: dict[str, str] | None = None,
     list_page: Callable[[str, str | None, int, str | None, str | None], ListPage] | None = None,
+    time_value: Callable[[int], Any] = _utc,
 ) -> dict[str, Any]:
     """A ListObjects(V2) response (botocore's parsed shape) for the view: the kernel-side
     hooks return it as is, the S3 endpoint writes it as S3's XML. ``list_page(prefix,
     delimiter, max_keys, token, start_after)`` gives the page (default: the index's own
-    listing of the view)."""
+    listing of the view); ``time_value`` turns a version's time (ms) into LastModified."""
     bucket = params["Bucket"]
     prefix = params.get("Prefix") or ""
     delimiter = params.get("Delimiter") or None
@@ -358,7 +359,7 @@ def listing_response(
     contents = [
         {
             "Key": _enc(o.key, encode),
-            "LastModified": _utc(o.last_modified_ms),
+            "LastModified": time_value(o.last_modified_ms),
             "ETag": o.etag,
             "Size": o.size,
             "StorageClass": "STANDARD",
