@@ -7,10 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Float, Int, List, Type, Unicode
+from traitlets import Bool, Float, Int, List, Type, Unicode
 
 from .rest import handlers as rest_handlers
 from .rest.base import CONFIG_KEY, EXECUTOR_KEY, QUERY_EXECUTOR_KEY, SERVICE_KEY
+from .rest.endpoint import CREDENTIALS_KEY, ENDPOINT_KEY, ENDPOINT_STATE_KEY
 from .rest.transforms import TRANSFORMS_KEY
 from .transforms.executors import EmrExecutor, LocalExecutor, SparkExecutor, TransformExecutor
 
@@ -176,6 +177,72 @@ class InfinstorApp(ExtensionApp):
         help="Directory of transform run logs; empty means next to the snapshot index.",
     )
 
+    endpoint_enabled = Bool(
+        True,
+        config=True,
+        help=(
+            "Start the read-only S3 endpoint that serves views to any S3 client (pyarrow, "
+            "DuckDB, Polars, the AWS CLI...) with view credentials."
+        ),
+    )
+
+    endpoint_host = Unicode(
+        "127.0.0.1",
+        config=True,
+        help="Address the S3 endpoint listens on (loopback only unless told otherwise).",
+    )
+
+    endpoint_port = Int(
+        0,
+        config=True,
+        help="Port of the S3 endpoint; 0 picks a free one (GET /infinstor/endpoint says which).",
+    )
+
+    endpoint_public_url = Unicode(
+        "",
+        config=True,
+        help=(
+            "URL clients reach the S3 endpoint by, when it is not http://HOST:PORT (behind a "
+            "proxy or a load balancer). Empty: http://HOST:PORT."
+        ),
+    )
+
+    def _start_endpoint(self, service: object) -> None:
+        from .endpoint import EndpointServer
+        from .services.credentials import CredentialService
+
+        state: dict[str, object] = {"enabled": bool(self.endpoint_enabled), "error": None}
+        self.settings[ENDPOINT_STATE_KEY] = state
+        self._endpoint = None
+        try:
+            creds = CredentialService.for_service(service)
+        except Exception as exc:  # noqa: BLE001 - the sidebar still works without it
+            state["error"] = str(exc)
+            self.log.warning("infinstor_jlab: view credentials are unavailable: %s", exc)
+            return
+        self.settings[CREDENTIALS_KEY] = creds
+        if not self.endpoint_enabled:
+            return
+        server = EndpointServer(
+            service,
+            creds.store,
+            host=self.endpoint_host,
+            port=self.endpoint_port,
+            public_url=self.endpoint_public_url or None,
+        )
+        try:
+            url = server.start()
+        except Exception as exc:  # noqa: BLE001 - e.g. the port is taken
+            state["error"] = (
+                f"the S3 endpoint could not listen on {self.endpoint_host}:{self.endpoint_port} "
+                f"({exc}); set InfinstorApp.endpoint_port to a free port"
+            )
+            self.log.warning("infinstor_jlab: %s", state["error"])
+            return
+        self._endpoint = server
+        self.settings[ENDPOINT_KEY] = server
+        self.log.info("infinstor_jlab: S3 endpoint for views at %s", url)
+
     def _transform_service(self, service: object, index_url: str) -> object:
         from .index import sqlite_path
         from .transforms.service import TransformService
@@ -237,6 +304,7 @@ class InfinstorApp(ExtensionApp):
             self.settings[TRANSFORMS_KEY] = self._transform_service(service, url)
         except Exception as exc:  # noqa: BLE001 - the sidebar still works without transforms
             self.log.warning("infinstor_jlab: transforms are unavailable: %s", exc)
+        self._start_endpoint(service)
         self._service = service
         self._executor = executor
         self._query_executor = query_executor
@@ -276,6 +344,9 @@ class InfinstorApp(ExtensionApp):
         if watcher is not None:
             # Joining the pollers can take a long-poll's length: not on the event loop.
             await asyncio.get_running_loop().run_in_executor(None, watcher.stop, 5.0)
+        endpoint = getattr(self, "_endpoint", None)
+        if endpoint is not None:
+            await asyncio.get_running_loop().run_in_executor(None, endpoint.stop)
         for name in ("_executor", "_query_executor"):
             executor = getattr(self, name, None)
             if executor is not None:

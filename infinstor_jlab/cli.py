@@ -446,6 +446,113 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 # -- parser ---------------------------------------------------------------------------------
+def _endpoint_url(args: argparse.Namespace, store: Any) -> str:
+    import os
+
+    return (
+        args.url
+        or os.environ.get("INFINSTOR_ENDPOINT")
+        or store.recorded_endpoint()
+        or "http://127.0.0.1:9000"
+    )
+
+
+def _profile_name(cred: Any) -> str:
+    import re
+
+    view = cred.view
+    base = view.label or view.spec.canonical()
+    return "infinstor-" + re.sub(r"[^A-Za-z0-9_-]+", "-", base).strip("-").lower()[:48]
+
+
+def cmd_endpoint_serve(args: argparse.Namespace) -> int:
+    from .endpoint import EndpointServer
+    from .services.credentials import CredentialService
+
+    svc = _service(args)
+    creds = CredentialService.for_service(svc)
+    server = EndpointServer(svc, creds.store, host=args.host, port=args.port)
+
+    def ready(url: str) -> None:
+        sys.stderr.write(
+            f"S3 endpoint for views on {url} (read-only; Ctrl-C stops it). Issue a credential "
+            "with `infinstor-jlab endpoint credentials VIEW`.\n"
+        )
+        sys.stderr.flush()
+
+    try:
+        server.serve_forever(on_ready=ready)
+    except OSError as exc:
+        raise CliError(
+            f"Cannot listen on {args.host}:{args.port} ({exc.strerror or exc}); pick another "
+            "--port (0: any free one)."
+        ) from exc
+    return 0
+
+
+def cmd_endpoint_credentials(args: argparse.Namespace) -> int:
+    from .services.credentials import CredentialService, credential_document
+
+    svc = _service(args)
+    creds = CredentialService.for_service(svc)
+    if args.revoke:
+        cred = creds.revoke(args.revoke)
+        if args.json:
+            _emit_json(cred.to_json())
+        else:
+            print(f"Revoked {cred.key_id}; the endpoint refuses it from now on.")
+        return 0
+    if args.list:
+        items = creds.list()
+        if args.json:
+            _emit_json([c.to_json() for c in items])
+            return 0
+        if not items:
+            print("No view credentials yet; `infinstor-jlab endpoint credentials VIEW` issues one.")
+        for c in items:
+            where = f"s3://{c.view.bucket}/{c.view.prefix}" if c.view.bucket else "all buckets"
+            if not c.view.bucket and c.view.prefix:
+                where += f" (prefix {c.view.prefix})"
+            expires = format_iso(c.expires_ms) if c.expires_ms else "never"
+            print(
+                f"{c.key_id}  {c.state():8s} {c.view.spec_text or c.view.spec.canonical():32s} "
+                f"{where}  expires {expires}"
+            )
+        return 0
+    if not args.view:
+        raise CliError(
+            "Name the view to issue a credential for (a time spec, A/B, label:/NAME or "
+            "run:/RUN_ID), or give --list or --revoke KEY_ID."
+        )
+    cred, secret = creds.issue(
+        args.view, bucket=args.bucket, prefix=args.prefix, expires=args.expires
+    )
+    doc = credential_document(cred, secret, _endpoint_url(args, creds.store))
+    if args.json:
+        _emit_json(doc)
+        return 0
+    profile = args.profile or _profile_name(cred)
+    view = cred.view
+    where = f"s3://{view.bucket}/{view.prefix}" if view.bucket else "every indexed bucket"
+    print(f"# A read-only credential for {where}, {view.spec.display()}")
+    print(
+        f"# (expires {doc['expires'] or 'never'}; revoke: infinstor-jlab endpoint credentials "
+        f"--revoke {cred.key_id})"
+    )
+    print(f"export AWS_ENDPOINT_URL={doc['endpoint_url']}")
+    print(f"export AWS_ACCESS_KEY_ID={cred.key_id}")
+    print(f"export AWS_SECRET_ACCESS_KEY={secret}")
+    print("export AWS_DEFAULT_REGION=us-east-1")
+    print()
+    print(f"# or, as an AWS CLI profile (~/.aws/config), used with --profile {profile}:")
+    print(f"[profile {profile}]")
+    print(f"aws_access_key_id = {cred.key_id}")
+    print(f"aws_secret_access_key = {secret}")
+    print("region = us-east-1")
+    print(f"endpoint_url = {doc['endpoint_url']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -580,6 +687,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--no-s3", action="store_true", help="check the index only")
     p.set_defaults(func=cmd_label_verify)
+
+    endpoint = sub.add_parser(
+        "endpoint", help="the S3-compatible endpoint any S3 client reads views through"
+    )
+    esub = endpoint.add_subparsers(dest="endpoint_command", metavar="ACTION")
+    esub.required = True
+    p = esub.add_parser(
+        "serve", parents=[common], help="run the read-only S3 endpoint in the foreground"
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=9000, help="port (default 9000; 0: any free)")
+    p.set_defaults(func=cmd_endpoint_serve)
+    p = esub.add_parser(
+        "credentials",
+        parents=[common, as_json],
+        help="issue, list or revoke credentials that read exactly one view",
+    )
+    p.add_argument(
+        "view",
+        nargs="?",
+        metavar="VIEW",
+        help="time spec (tm..., ISO, now), slice (A/B), label:/NAME or run:/RUN_ID",
+    )
+    p.add_argument("--bucket", help="only this bucket (default: every indexed bucket)")
+    p.add_argument("--prefix", help="only keys under this prefix")
+    p.add_argument("--expires", default="7d", help="lifetime: 90s, 15m, 12h, 7d, 2w (default 7d)")
+    p.add_argument("--url", help="the endpoint URL clients use (default: the last one started)")
+    p.add_argument("--profile", help="name of the AWS CLI profile printed")
+    p.add_argument("--list", action="store_true", help="list the credentials issued")
+    p.add_argument("--revoke", metavar="KEY_ID", help="revoke one credential at once")
+    p.set_defaults(func=cmd_endpoint_credentials)
 
     p = sub.add_parser(
         "demo", parents=[common], help="local S3 with a versioned sample dataset, then JupyterLab"

@@ -27,8 +27,8 @@ from brute import Op
 from infinstor_jlab.errors import BadRequest
 from infinstor_jlab.index import SCHEMA_VERSION, LabelRecord, SqliteSnapshotIndex
 from infinstor_jlab.index import sqlite as sqlite_mod
-from infinstor_jlab.index.sqlite import schema as sqlite_schema
 from infinstor_jlab.index.codec import unpack_version
+from infinstor_jlab.index.sqlite import schema as sqlite_schema
 
 # infinstor_jlab/index/sqlite.py _SCHEMA at SCHEMA_VERSION = 1 (commit 90b24b6).
 SCHEMA_V1 = """

@@ -12,6 +12,7 @@ import os
 import sys
 import threading
 import warnings
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -19,7 +20,7 @@ from urllib.parse import quote
 from dateutil.tz import tzutc
 
 from ..index import SnapshotIndex, open_index, prefix_end
-from ..index.models import BucketRecord
+from ..index.models import BucketRecord, ListPage
 from ..services.catchup import needs_catch_up, read_again
 from ..services.views import ViewResolver
 from ..timespec import TimeSpec, second_end_ms
@@ -270,80 +271,7 @@ class TimeTravel:
         owner: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """A ListObjects(V2) response (botocore's parsed shape) for the view."""
-        bucket = params["Bucket"]
-        prefix = params.get("Prefix") or ""
-        delimiter = params.get("Delimiter") or None
-        max_keys = int(params.get("MaxKeys", 1000))
-        max_keys = max(0, min(max_keys, 1000))
-        encode = params.get("EncodingType") == "url"
-        token = params.get("ContinuationToken") if v2 else None
-        start_after = params.get("StartAfter") if v2 else params.get("Marker")
-        if (
-            not v2
-            and start_after
-            and delimiter
-            and start_after.startswith(prefix)
-            and start_after != prefix
-            and start_after[len(prefix) :].find(delimiter)
-            == len(start_after) - len(prefix) - len(delimiter)
-        ):
-            # A V1 marker that is a common prefix of this listing (its first delimiter after
-            # the prefix is its end): continue after everything under it. A marker such as
-            # 'a//' is not one: it is a key, and the folder 'a/' sorts before it.
-            end = prefix_end(start_after)
-            token = self.index.continuation_token(end, True) if end is not None else None
-            start_after = None
-        page = self.index.list_view(
-            bucket,
-            end_ms=spec.end_ms,
-            start_ms=spec.start_ms,
-            prefix=prefix,
-            delimiter=delimiter,
-            max_keys=max_keys,
-            token=token,
-            start_after=start_after,
-        )
-        contents = [
-            {
-                "Key": _enc(o.key, encode),
-                "LastModified": _utc(o.last_modified_ms),
-                "ETag": o.etag,
-                "Size": o.size,
-                "StorageClass": "STANDARD",
-            }
-            for o in page.objects
-        ]
-        if owner:  # S3 lists owners in V1 always, in V2 with FetchOwner
-            for entry in contents:
-                entry["Owner"] = dict(owner)
-        resp: dict[str, Any] = {
-            "IsTruncated": page.next_token is not None,
-            "Name": bucket,
-            "Prefix": _enc(prefix, encode),
-            "MaxKeys": max_keys,
-        }
-        if contents:
-            resp["Contents"] = contents
-        if delimiter:
-            resp["Delimiter"] = _enc(delimiter, encode)
-        if page.prefixes:
-            resp["CommonPrefixes"] = [{"Prefix": _enc(p, encode)} for p in page.prefixes]
-        if encode:
-            resp["EncodingType"] = "url"
-        if v2:
-            resp["KeyCount"] = len(contents) + len(page.prefixes)
-            if params.get("ContinuationToken"):
-                resp["ContinuationToken"] = params["ContinuationToken"]
-            if page.next_token:
-                resp["NextContinuationToken"] = page.next_token
-            if params.get("StartAfter"):
-                resp["StartAfter"] = _enc(params["StartAfter"], encode)
-        else:
-            resp["Marker"] = _enc(params.get("Marker") or "", encode)
-            if page.next_token and delimiter:
-                last = max([o.key for o in page.objects] + list(page.prefixes))
-                resp["NextMarker"] = _enc(last, encode)
-        return resp
+        return listing_response(self.index, params, spec, v2=v2, owner=owner)
 
     def delete_marker_at(self, bucket: str, key: str, spec: TimeSpec) -> str | None:
         """The version id of the delete marker that hides ``key`` in a snapshot view (None:
@@ -372,3 +300,96 @@ class TimeTravel:
         in the view."""
         found = self.index.get_version_at(bucket, key, end_ms=spec.end_ms, start_ms=spec.start_ms)
         return None if found is None else found.version_id
+
+
+def listing_response(
+    index: SnapshotIndex,
+    params: dict[str, Any],
+    spec: TimeSpec,
+    *,
+    v2: bool,
+    owner: dict[str, str] | None = None,
+    list_page: Callable[[str, str | None, int, str | None, str | None], ListPage] | None = None,
+    time_value: Callable[[int], Any] = _utc,
+) -> dict[str, Any]:
+    """A ListObjects(V2) response (botocore's parsed shape) for the view: the kernel-side
+    hooks return it as is, the S3 endpoint writes it as S3's XML. ``list_page(prefix,
+    delimiter, max_keys, token, start_after)`` gives the page (default: the index's own
+    listing of the view); ``time_value`` turns a version's time (ms) into LastModified."""
+    bucket = params["Bucket"]
+    prefix = params.get("Prefix") or ""
+    delimiter = params.get("Delimiter") or None
+    max_keys = int(params.get("MaxKeys", 1000))
+    max_keys = max(0, min(max_keys, 1000))
+    encode = params.get("EncodingType") == "url"
+    token = params.get("ContinuationToken") if v2 else None
+    start_after = params.get("StartAfter") if v2 else params.get("Marker")
+    if (
+        not v2
+        and start_after
+        and delimiter
+        and start_after.startswith(prefix)
+        and start_after != prefix
+        and start_after[len(prefix) :].find(delimiter)
+        == len(start_after) - len(prefix) - len(delimiter)
+    ):
+        # A V1 marker that is a common prefix of this listing (its first delimiter after
+        # the prefix is its end): continue after everything under it. A marker such as
+        # 'a//' is not one: it is a key, and the folder 'a/' sorts before it.
+        end = prefix_end(start_after)
+        token = index.continuation_token(end, True) if end is not None else None
+        start_after = None
+    if list_page is None:
+        page = index.list_view(
+            bucket,
+            end_ms=spec.end_ms,
+            start_ms=spec.start_ms,
+            prefix=prefix,
+            delimiter=delimiter,
+            max_keys=max_keys,
+            token=token,
+            start_after=start_after,
+        )
+    else:
+        page = list_page(prefix, delimiter, max_keys, token, start_after)
+    contents = [
+        {
+            "Key": _enc(o.key, encode),
+            "LastModified": time_value(o.last_modified_ms),
+            "ETag": o.etag,
+            "Size": o.size,
+            "StorageClass": "STANDARD",
+        }
+        for o in page.objects
+    ]
+    if owner:  # S3 lists owners in V1 always, in V2 with FetchOwner
+        for entry in contents:
+            entry["Owner"] = dict(owner)
+    resp: dict[str, Any] = {
+        "IsTruncated": page.next_token is not None,
+        "Name": bucket,
+        "Prefix": _enc(prefix, encode),
+        "MaxKeys": max_keys,
+    }
+    if contents:
+        resp["Contents"] = contents
+    if delimiter:
+        resp["Delimiter"] = _enc(delimiter, encode)
+    if page.prefixes:
+        resp["CommonPrefixes"] = [{"Prefix": _enc(p, encode)} for p in page.prefixes]
+    if encode:
+        resp["EncodingType"] = "url"
+    if v2:
+        resp["KeyCount"] = len(contents) + len(page.prefixes)
+        if params.get("ContinuationToken"):
+            resp["ContinuationToken"] = params["ContinuationToken"]
+        if page.next_token:
+            resp["NextContinuationToken"] = page.next_token
+        if params.get("StartAfter"):
+            resp["StartAfter"] = _enc(params["StartAfter"], encode)
+    else:
+        resp["Marker"] = _enc(params.get("Marker") or "", encode)
+        if page.next_token and delimiter:
+            last = max([o.key for o in page.objects] + list(page.prefixes))
+            resp["NextMarker"] = _enc(last, encode)
+    return resp

@@ -13,6 +13,7 @@ from .buckets import (
     TrackHandler,
 )
 from .downloads import DownloadHandler, DownloadsHandler
+from .endpoint import endpoint_handlers
 from .labels import LabelHandler, LabelsHandler, LabelVerifyHandler
 from .transforms import transform_handlers
 from .views import (
@@ -52,11 +53,12 @@ default_handlers = [
 ]
 
 #: Every route of the extension.
-handlers = default_handlers + transform_handlers
+handlers = default_handlers + transform_handlers + endpoint_handlers
 
 __all__ = [
     "InfinstorAPIHandler",
     "default_handlers",
+    "endpoint_handlers",
     "handlers",
     "route",
     "scrub_uri",

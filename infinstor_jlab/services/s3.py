@@ -26,14 +26,17 @@ ENDPOINT_ENV = "AWS_ENDPOINT_URL"
 _ORDERED_KEY = "InfinstorOrderedEntries"
 
 
-def make_s3_client(endpoint_url: str | None = None) -> Any:
+def make_s3_client(endpoint_url: str | None = None, *, max_pool_connections: int = 10) -> Any:
     """An S3 client from boto3's normal credential chain; ``AWS_ENDPOINT_URL`` (read by
     boto3 itself) or an explicit endpoint selects an S3-compatible store."""
     import boto3
     from botocore.config import Config
 
     kwargs: dict[str, Any] = {
-        "config": Config(retries={"max_attempts": 8, "mode": "adaptive"}),
+        "config": Config(
+            retries={"max_attempts": 8, "mode": "adaptive"},
+            max_pool_connections=max_pool_connections,
+        ),
     }
     if endpoint_url:
         kwargs["endpoint_url"] = endpoint_url
