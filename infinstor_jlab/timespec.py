@@ -151,7 +151,8 @@ def _parse_point(text: str, now: int) -> _Point | None:
     m = _TM_RE.match(text)
     if m:
         try:
-            dt = datetime(*(int(g) for g in m.groups()), tzinfo=timezone.utc)
+            year, month, day, hour, minute, second = (int(g) for g in m.groups())
+            dt = datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
         except ValueError:
             return None
         ms = int(dt.timestamp()) * 1000

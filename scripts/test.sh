@@ -3,7 +3,7 @@
 #
 # Creates (or reuses) a virtualenv at .venv, installs the package editable with its
 # test extras (this runs `jlpm install` and builds the labextension, so Node.js must
-# be on PATH), then runs ruff (lint and format check), the TypeScript/JSON lint (prettier + eslint), pytest,
+# be on PATH), then runs ruff (lint and format check), mypy, the TypeScript/JSON lint (prettier + eslint), pytest,
 # the S3-backed tests again against LocalStack (scripts/test-other-s3.sh; needs Python
 # 3.13, else skipped; SKIP_OTHER_S3=1 skips it), the front end's Jest unit tests and
 # the Galata UI tests (ui-tests/, Playwright driving Debian's /usr/bin/chromium against
@@ -33,6 +33,8 @@ for d in infinstor_jlab tests benchmarks; do
 done
 ruff check "${lint_dirs[@]}"
 ruff format --check "${lint_dirs[@]}"
+# Type check (pyproject.toml [tool.mypy]: services/ and index/ under --strict).
+python -m mypy
 
 jlpm lint:check
 

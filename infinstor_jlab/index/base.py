@@ -13,6 +13,7 @@ from ..errors import UnknownBucket
 from .models import (
     BucketRecord,
     DiffResult,
+    EventSource,
     LabelRecord,
     ListPage,
     ObjectVersion,
@@ -115,7 +116,7 @@ class SnapshotIndex(ABC):
     ) -> None: ...
 
     @abstractmethod
-    def get_event_source(self, bucket: str) -> dict[str, object]:
+    def get_event_source(self, bucket: str) -> EventSource:
         """queue_url, queue_arn, notification_id, last_event_ms, events_applied,
         malformed_events, last_error."""
 

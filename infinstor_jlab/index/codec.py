@@ -185,7 +185,7 @@ def pack_versions(
     """``pack_version`` over a batch: ids and ETags below 128 bytes (all that S3 gives in
     practice) take one expression per row."""
     if all(len(v) < 0x80 for v in vids_raw) and all(len(e) < 0x80 for e in etags_raw):
-        out = []
+        out: list[bytes] = []
         append = out.append
         for v, s, e, d in zip(vids_raw, sizes, etags_raw, deletes):
             x = s * 2 + d

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii as _encode_json_string
-from typing import NamedTuple
+from typing import NamedTuple, TypedDict
 
 from ..timespec import format_human, format_iso
 from .codec import decode_etag, decode_version_id, unpack_version, version_id_of_packed
@@ -82,12 +82,13 @@ class ObjectVersion:
         obj.is_latest = is_latest
         return obj
 
-    def _unpack(self) -> None:
-        vid, size, etag, _ = unpack_version(self._packed)
+    def _unpack(self) -> tuple[str, int]:
+        vid, size, etag_raw, _ = unpack_version(self._packed)
         if self._vid is None:
             self._vid = decode_version_id(vid)
         self._size = size
-        self._etag = decode_etag(etag)
+        etag = self._etag = decode_etag(etag_raw)
+        return etag, size
 
     @property
     def version_id(self) -> str:
@@ -99,29 +100,31 @@ class ObjectVersion:
 
     @property
     def etag(self) -> str:
-        if self._etag is None:
-            self._unpack_etag_and_size()
-        return self._etag  # type: ignore[return-value]
+        etag = self._etag
+        if etag is None:
+            etag = self._unpack_etag_and_size()[0]
+        return etag
 
     @property
     def size(self) -> int:
-        if self._size is None:
-            self._unpack_etag_and_size()
-        return self._size  # type: ignore[return-value]
+        size = self._size
+        if size is None:
+            size = self._unpack_etag_and_size()[1]
+        return size
 
-    def _unpack_etag_and_size(self) -> None:
+    def _unpack_etag_and_size(self) -> tuple[str, int]:
         """Both without the version id when both lengths take one byte (below 128: see
-        codec.pack_version); otherwise the whole value is unpacked."""
+        codec.pack_version); otherwise the whole value is unpacked. Returns (etag, size)."""
         p = self._packed
         i = p[0] + 1
         if i > 0x80 or p[i] & 0x80:
-            self._unpack()
-            return
+            return self._unpack()
         end = i + 1 + p[i]
-        self._etag = decode_etag(p[i + 1 : end])
-        self._size = int.from_bytes(p[end:], "big") >> 1
+        etag = self._etag = decode_etag(p[i + 1 : end])
+        size = self._size = int.from_bytes(p[end:], "big") >> 1
+        return etag, size
 
-    def _fields(self) -> tuple:
+    def _fields(self) -> tuple[str, str, int, int, str, bool, bool]:
         return (
             self.key,
             self.version_id,
@@ -240,6 +243,18 @@ class Timeline:
             "created": self.created,
             "deleted": self.deleted,
         }
+
+
+class EventSource(TypedDict):
+    """A bucket's S3 event source: the queue its events go to, and what was applied."""
+
+    queue_url: str | None
+    queue_arn: str | None
+    notification_id: str | None
+    last_event_ms: int | None
+    events_applied: int
+    malformed_events: int
+    last_error: str | None
 
 
 @dataclass(slots=True)

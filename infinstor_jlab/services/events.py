@@ -217,9 +217,11 @@ def apply_events(s3: Any, index: SnapshotIndex, events: list[S3Event]) -> int:
         direct = sorted(
             (e for e in evs if e.version_id), key=lambda e: (e.key, sequencer_sort_key(e.sequencer))
         )
-        removed = [
-            (e.key, e.version_id) for e in direct if e.is_removal and not e.creates_delete_marker
-        ]
+        removed: list[tuple[str, str]] = []
+        for e in direct:
+            if e.is_removal and not e.creates_delete_marker:
+                assert e.version_id  # direct holds only the events that name a version
+                removed.append((e.key, e.version_id))
         entries = [
             VersionEntry(
                 key=e.key,

@@ -8,6 +8,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from itertools import repeat
+from typing import Any
 
 from ..codec import (
     encode_etag,
@@ -21,6 +22,7 @@ from . import rows as _rows
 from .rows import (
     F_DELETE,
     F_PRECISE,
+    Row,
     _packed_row,
 )
 
@@ -97,15 +99,15 @@ def merge_chain(
     b: int,
     key: str,
     chain: Sequence[VersionEntry],
-    old: list[tuple],
+    old: list[Row],
     prune_before: int,
-    upserts: list[tuple],
-    deletes: list[tuple],
+    upserts: list[Row],
+    deletes: list[Row],
     stats: _FolderStats,
 ) -> None:
     """Rebuild one key's rows from its complete listing chain (newest first)."""
     old_by_vid = {row[3]: row for row in old}
-    items: list[list] = []  # oldest -> newest: [t, vid_bytes, entry, precise]
+    items: list[list[Any]] = []  # oldest -> newest: [t, vid_bytes, entry, precise]
     for e in reversed(chain):
         vb = encode_version_id(e[1])
         t = e[2]
@@ -137,16 +139,16 @@ def merge_chain(
         (row for row in old_by_vid.values() if row[1] >= prune_before),
         key=lambda row: old_rank[row[3]],
     )
-    chain: list[tuple] = []  # newest first: (t, vid, size, etag_b, f, seq)
+    rebuilt: list[Row] = []  # newest first: (t, vid, size, etag_b, f, seq)
     for it in reversed(items):
         e = it[2]
         f = (F_DELETE if e[5] else 0) | (F_PRECISE if it[3] else 0)
-        chain.append((it[0], it[1], e[3], encode_etag(e[4]), f, it[4]))
+        rebuilt.append((it[0], it[1], e[3], encode_etag(e[4]), f, it[4]))
     for row in kept:
         t, rank = row[1], old_rank[row[3]]
         pos = 0
-        while pos < len(chain):
-            ct, cvid = chain[pos][0], chain[pos][1]
+        while pos < len(rebuilt):
+            ct, cvid = rebuilt[pos][0], rebuilt[pos][1]
             if ct > t:
                 pos += 1
                 continue
@@ -154,29 +156,29 @@ def merge_chain(
                 pos += 1  # a listed version it knew as newer stays above it
                 continue
             break
-        chain.insert(pos, (t, row[3], row[4], row[5], row[6], row[7]))
-    new_rows: dict[tuple[int, int], tuple] = {}
+        rebuilt.insert(pos, (t, row[3], row[4], row[5], row[6], row[7]))
+    new_rows: dict[tuple[int, int], Row] = {}
     prev_t = None
     r = 0
-    for t, vb, size, eb, f, seq in chain:
+    for t, vb, size, eb, f, seq in rebuilt:
         r = r - 1 if t == prev_t else 0
         prev_t = t
         new_rows[(t, r)] = (b, key, t, r, vb, size, eb, f, seq)
     old_by_pos = {(row[1], row[2]): row for row in old}
-    for pos in old_by_pos:
-        if pos not in new_rows:
-            deletes.append((b, key, pos[0], pos[1]))
-    for pos, nrow in new_rows.items():
-        orow = old_by_pos.get(pos)
+    for at in old_by_pos:
+        if at not in new_rows:
+            deletes.append((b, key, at[0], at[1]))
+    for at, nrow in new_rows.items():
+        orow = old_by_pos.get(at)
         if orow is None or orow[3:] != nrow[4:]:
             upserts.append(_packed_row(nrow))
-            stats.add(key, pos[0])
+            stats.add(key, at[0])
     # The key's rows go from old to new_rows: the timeline hours change by exactly that.
     stats.count_rows(((row[1], row[6]) for row in old), -1)
     stats.count_rows(((row[2], row[7]) for row in new_rows.values()), 1)
 
 
-def refine(chain: list[list], at: int, t: int, precise: bool, seq: str | None) -> None:
+def refine(chain: list[list[Any]], at: int, t: int, precise: bool, seq: str | None) -> None:
     """A version we know, seen again: keep its place in the chain; take a more precise
     time (at or after the listed one) and lift newer versions up to it."""
     row = chain[at]
@@ -190,7 +192,7 @@ def refine(chain: list[list], at: int, t: int, precise: bool, seq: str | None) -
         newer[0] = max(newer[0], t)
 
 
-def insert_position(chain: list[list], t: int, seq: str | None) -> int:
+def insert_position(chain: list[list[Any]], t: int, seq: str | None) -> int:
     """Where a version learned alone goes in a chain (newest first): after every version
     with a later time, and among versions of the same millisecond by S3 event sequencer
     when both have one; otherwise on top (events mostly arrive in order, and the next

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import operator
+from typing import Any, TypeAlias
 
 from ..codec import (
     pack_version,
@@ -13,6 +14,9 @@ from ..models import (
     LabelRecord,
     ObjectVersion,
 )
+
+# A row as a statement returns it, or as a write builds it: its columns are the statement's.
+Row: TypeAlias = tuple[Any, ...]
 
 F_DELETE = 1  # the row is a delete marker
 
@@ -50,12 +54,12 @@ _UPSERT = "INSERT OR REPLACE INTO versions(b, key, t, r, packed, f, seq) VALUES(
 _STORED_COLUMNS = "key, t, r, packed, f, seq"
 
 
-def _unpacked(row: tuple) -> tuple:
+def _unpacked(row: Row) -> Row:
     vid, size, etag, _ = unpack_version(row[3])
     return (row[0], row[1], row[2], vid, size, etag, row[4], row[5])
 
 
-def _packed_row(row: tuple) -> tuple:
+def _packed_row(row: Row) -> Row:
     """An unpacked row to write, as _UPSERT takes it."""
     return (
         row[0],
@@ -71,10 +75,10 @@ def _packed_row(row: tuple) -> tuple:
 _first = operator.itemgetter(0)
 
 
-def _to_version(row: tuple, *, latest: bool = False) -> ObjectVersion:
+def _to_version(row: Row, *, latest: bool = False) -> ObjectVersion:
     """An ObjectVersion from a row (key, t, r, packed, f)."""
     return ObjectVersion.from_stored(row[0], row[3], row[1], bool(row[4] & F_DELETE), latest)
 
 
-def label_from_row(row: tuple) -> LabelRecord:
+def label_from_row(row: Row) -> LabelRecord:
     return LabelRecord(*row)

@@ -11,6 +11,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any, TypeAlias
 
 from ...errors import BadRequest, Conflict, UnknownBucket, UnknownLabel
 from ...timespec import now_ms
@@ -33,6 +34,7 @@ from ..keys import (
 from ..models import (
     BucketRecord,
     DiffResult,
+    EventSource,
     LabelRecord,
     ListPage,
     ModifiedEntry,
@@ -49,6 +51,7 @@ from .rows import (
     _UPSERT,
     F_DELETE,
     F_PRECISE,
+    Row,
     _first,
     _packed_row,
     _to_version,
@@ -71,6 +74,13 @@ from .schema import (
 
 _log = logging.getLogger("infinstor_jlab.index.sqlite")
 
+# A bucket's large folders (see _large_folders): sorted prefixes, their first version times,
+# their last version times (None: not read) and the prefixes as a set.
+_LargeFolders: TypeAlias = tuple[list[str], list[int], list[int] | None, frozenset[str]]
+# What _segment needs to skip large folders (see _skippable): the large folders' prefixes,
+# first and last times, and the view's end and start.
+_Skippable: TypeAlias = tuple[list[str], list[int], list[int] | None, int, int | None]
+
 
 class SqliteSnapshotIndex(SnapshotIndex):
     def __init__(self, path: str) -> None:
@@ -83,7 +93,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
         self._all_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
         # Large-folder data per (bucket, kind), per generation: see _large_folders.
-        self._large_cache: dict[tuple[int, str], dict[int, tuple[int, tuple]]] = {}
+        self._large_cache: dict[tuple[int, str], dict[int, tuple[int, _LargeFolders]]] = {}
         self._large_lock = threading.Lock()
         self._iter_pool: list[sqlite3.Connection] = []  # idle connections for iter_view
         self._rollup_ms = _rows.TIMELINE_ROLLUP_MS
@@ -262,7 +272,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
             ).fetchone()
         return int(row[0]) if row else 0
 
-    def _bucket_record(self, conn: sqlite3.Connection, row: tuple) -> BucketRecord:
+    def _bucket_record(self, conn: sqlite3.Connection, row: Row) -> BucketRecord:
         b, name, tracked, versioning, last_sync, _marker, started = row
         b = int(b)
         time_index = time_index_of(conn, b)
@@ -340,7 +350,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
             raise ValueError("merge_listing: entries outside (after_key, through_key]")
         with self._write() as conn:
             b = self._bucket_id(conn, bucket)
-            existing: dict[str, list[tuple]] = defaultdict(list)
+            existing: dict[str, list[Row]] = defaultdict(list)
             if keys_only:
                 # Only the keys present are merged (an event-driven re-list of a few keys).
                 for key in dict.fromkeys(e[0] for e in entries):
@@ -363,8 +373,8 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 for row in conn.execute(sql, params):
                     existing[row[0]].append(_unpacked(row))
 
-            upserts: list[tuple] = []
-            deletes: list[tuple] = []
+            upserts: list[Row] = []
+            deletes: list[Row] = []
             stats = self._stats(conn, b)
             by_dir = stats.by_dir
             # times of the rows the fast path inserts, counted into hours at the end
@@ -519,7 +529,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
         """append_versions by whole chains: read what the index knows of the entries' keys,
         place each entry in its key's chain, rewrite the rows whose rank changed."""
         # What the index already knows of these keys, fetched in a few statements.
-        original: dict[str, list[tuple]] = {}
+        original: dict[str, list[Row]] = {}
         wanted = list(dict.fromkeys(e[0] for e in entries))
         for start in range(0, len(wanted), 500):
             part = wanted[start : start + 500]
@@ -531,7 +541,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
             ):
                 original.setdefault(row[0], []).append(_unpacked(row))
         # Per key, the chain newest first as mutable rows [t, vid, size, etag, f, seq].
-        chains: dict[str, list[list]] = {}
+        chains: dict[str, list[list[Any]]] = {}
         for e in entries:
             key = e[0]
             chain = chains.get(key)
@@ -548,10 +558,10 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 continue
             f = (F_DELETE if e[5] else 0) | (F_PRECISE if e[6] else 0)
             chain.insert(insert_position(chain, t, seq), [t, vb, e[3], encode_etag(e[4]), f, seq])
-        upserts: list[tuple] = []
-        deletes: list[tuple] = []
+        upserts: list[Row] = []
+        deletes: list[Row] = []
         for key, chain in chains.items():
-            final: dict[tuple[int, int], tuple] = {}
+            final: dict[tuple[int, int], Row] = {}
             prev_t = None
             r = 0
             for t, vb, size, eb, f, seq in chain:
@@ -646,7 +656,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 (queue_url, queue_arn, notification_id, b),
             )
 
-    def get_event_source(self, bucket: str) -> dict[str, object]:
+    def get_event_source(self, bucket: str) -> EventSource:
         with self._read() as conn:
             b = self._bucket_id(conn, bucket)
             row = conn.execute(
@@ -654,16 +664,15 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 "malformed_events, last_error FROM buckets WHERE id=?",
                 (b,),
             ).fetchone()
-        keys = (
-            "queue_url",
-            "queue_arn",
-            "notification_id",
-            "last_event_ms",
-            "events_applied",
-            "malformed_events",
-            "last_error",
+        return EventSource(
+            queue_url=row[0],
+            queue_arn=row[1],
+            notification_id=row[2],
+            last_event_ms=row[3],
+            events_applied=row[4],
+            malformed_events=row[5],
+            last_error=row[6],
         )
-        return dict(zip(keys, row))
 
     def record_events(
         self,
@@ -705,7 +714,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
     # -- queries ----------------------------------------------------------------------------
     def _large_folders(
         self, conn: sqlite3.Connection, b: int, *, with_lasts: bool = False
-    ) -> tuple[list[str], list[int], list[int] | None, frozenset[str]]:
+    ) -> _LargeFolders:
         """The bucket's large folders: sorted prefixes, their first version times, their last
         version times (``with_lasts``, for slices) and the prefixes as a set.
 
@@ -763,7 +772,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
 
     def _skippable(
         self, conn: sqlite3.Connection, b: int, prefix: str, end_ms: int, start_ms: int | None
-    ) -> tuple:
+    ) -> _Skippable:
         """What ``_segment`` needs to find the large folders that cannot hold a visible key
         in the view (first version after ``end_ms``, or for a slice last version before
         ``start_ms``): the scan jumps over them without reading their rows."""
@@ -774,7 +783,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
         self,
         cur: sqlite3.Cursor,
         b: int,
-        skippable: tuple,
+        skippable: _Skippable,
         pos: str,
         inclusive: bool,
         hi: str | None,
@@ -800,7 +809,10 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 p = prefixes[k]
                 if hi is not None and p >= hi:
                     break
-                if firsts[k] > view_end or (view_start is not None and lasts[k] < view_start):  # type: ignore[index]
+                if firsts[k] > view_end or (
+                    # (the last times are read whenever there is a view start: _skippable)
+                    view_start is not None and lasts is not None and lasts[k] < view_start
+                ):
                     seg_hi, skip_to = p, prefix_end(p)
                     break
                 k += 1
@@ -987,7 +999,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
 
     def _page_from_rows(
         self,
-        rows: Iterable[tuple],
+        rows: Iterable[Row],
         prefix: str,
         delimiter: str | None,
         max_keys: int,
@@ -1054,8 +1066,8 @@ class SqliteSnapshotIndex(SnapshotIndex):
         first_t, last_t, total = root
         span = max(1, last_t - first_t)
         window = max(0, min(end_ms, last_t) - max(start_ms, first_t))
-        est_window = total * window / span
-        under = total
+        est_window: float = total * window / span
+        under: int = total  # folder version counts
         if prefix:
             folder = prefix[: prefix.rfind("/") + 1]
             row = conn.execute(
@@ -1074,7 +1086,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
         lo_inclusive: bool,
         start_ms: int,
         end_ms: int,
-    ) -> list[tuple]:
+    ) -> list[Row]:
         b = int(b)
         name = time_index_of(conn, b)
         sql = (
@@ -1170,6 +1182,8 @@ class SqliteSnapshotIndex(SnapshotIndex):
                             continue
                         yield make(key, packed, t, False)
                     if grouped:  # switched mid-segment: go on after the key just read
+                        # (the switch happens on a repeated key, so a key was read)
+                        assert last is not None
                         pos, inclusive = last, False
                         continue
                 if skip_to is None or (hi is not None and skip_to >= hi):
@@ -1217,7 +1231,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
         with self._read() as conn:
             b = self._bucket_id(conn, bucket)
             hi = prefix_end(prefix) if prefix else None
-            rows: Iterable[tuple]
+            rows: Iterable[Row]
             if lo_ms < hi_ms and self._slice_by_time(conn, b, prefix, lo_ms + 1, hi_ms):
                 # Only keys with a version in (lo_ms, hi_ms] can differ (without one, the
                 # newest as of either time is the same row): the time index finds them, and
@@ -1234,19 +1248,24 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 params.append(hi_ms)
                 rows = conn.execute(sql, params)
             current: str | None = None
-            at_hi: tuple | None = None
-            at_lo: tuple | None = None
+            at_hi: Row | None = None
+            at_lo: Row | None = None
 
             def flush() -> None:
+                # The live row at each end (None: no version then, or a delete marker).
                 a = at_lo if from_ms <= to_ms else at_hi
                 z = at_hi if from_ms <= to_ms else at_lo
-                a_live = a is not None and not a[4] & F_DELETE
-                z_live = z is not None and not z[4] & F_DELETE
-                if z_live and not a_live:
+                if a is not None and a[4] & F_DELETE:
+                    a = None
+                if z is not None and z[4] & F_DELETE:
+                    z = None
+                if z is not None and a is None:
                     result.added.append(_to_version(z))
-                elif a_live and not z_live:
+                elif a is not None and z is None:
                     result.deleted.append(_to_version(a))
-                elif a_live and z_live and a[3] != z[3]:  # another version (packed id first)
+                elif (
+                    a is not None and z is not None and a[3] != z[3]
+                ):  # another version (packed id first)
                     result.modified.append(
                         ModifiedEntry(
                             current or "", version_id_of_packed(a[3]), version_id_of_packed(z[3])
@@ -1269,7 +1288,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
 
     def _diff_rows_by_time(
         self, conn: sqlite3.Connection, b: int, prefix: str, hi: str | None, lo_ms: int, hi_ms: int
-    ) -> list[tuple]:
+    ) -> list[Row]:
         """The rows as of hi_ms (key, t, r, packed, f; per key newest first, keys in order)
         of the keys under the prefix that have a version in (lo_ms, hi_ms]."""
         b = int(b)
@@ -1319,12 +1338,17 @@ class SqliteSnapshotIndex(SnapshotIndex):
             if from_ms is None or to_ms is None:
                 folder = prefix[: prefix.rfind("/") + 1]
                 time_index = time_index_of(conn, b) if not folder else None
+                row: tuple[int, int] | None
                 if time_index is not None:
                     # The whole bucket spans exactly its first to last version (the folder
                     # bounds only widen: after old versions expire they would start the
                     # histogram at the bucket's first day, with nothing in it for months).
-                    ends = time_index_ends(conn, b, time_index)
-                    row = ends if ends[0] is not None else None
+                    first_t, last_t = time_index_ends(conn, b, time_index)
+                    if first_t is None:
+                        row = None
+                    else:
+                        assert last_t is not None  # a bucket with a first version has a last
+                        row = (first_t, last_t)
                 else:
                     row = conn.execute(
                         "SELECT first_t, last_t FROM folders WHERE b=? AND prefix=?", (b, folder)
