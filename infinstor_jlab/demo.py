@@ -17,7 +17,6 @@ import sys
 import tempfile
 import time
 import zlib
-from dataclasses import dataclass
 from typing import Any
 
 from .timespec import format_tm, now_ms
@@ -83,13 +82,6 @@ def iris_csv(rows: int, version: int) -> bytes:
             f"{species[(i + version) % 3]}"
         )
     return ("\n".join(lines) + "\n").encode()
-
-
-@dataclass
-class DemoHistory:
-    endpoint: str
-    bucket: str
-    step_times: list[int]  # epoch ms of the second each step happened in
 
 
 def _wait_next_second() -> None:
