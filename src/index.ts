@@ -13,6 +13,7 @@ import {
   copyIcon,
   downloadIcon,
   historyIcon,
+  launchIcon,
   refreshIcon,
   searchIcon,
   tagIcon
@@ -209,6 +210,16 @@ const plugin: JupyterFrontEndPlugin<void> = {
       isEnabled: () => model.bucket !== null,
       execute: () => panel.createLabel()
     });
+    commands.addCommand(CommandIDs.otherTools, {
+      describedBy: noArgs,
+      label: trans.__('Use from Other Tools…'),
+      caption: trans.__(
+        'An S3 endpoint and a credential for exactly the current view, with code for pandas, pyarrow, Polars, DuckDB, Spark, the AWS CLI and PyTorch'
+      ),
+      icon: args => (args.isPalette ? undefined : launchIcon),
+      isEnabled: () => model.bucket !== null,
+      execute: () => panel.useFromOtherTools()
+    });
     commands.addCommand(CommandIDs.diff, {
       describedBy: noArgs,
       label: trans.__('Compare Two Times (S3 Diff)'),
@@ -259,6 +270,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         CommandIDs.open,
         CommandIDs.refresh,
         CommandIDs.createLabel,
+        CommandIDs.otherTools,
         CommandIDs.diff,
         CommandIDs.runCellAsTransform,
         CommandIDs.openTransforms

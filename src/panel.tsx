@@ -8,6 +8,7 @@ import {
   addIcon,
   codeIcon,
   HTMLSelect,
+  launchIcon,
   PanelWithToolbar,
   refreshIcon,
   SidePanel,
@@ -19,6 +20,7 @@ import * as React from 'react';
 
 import { InfinstorActions } from './browse/actions';
 import { BrowserWidget } from './browse/browser';
+import { openOtherToolsDialog } from './browse/othertools';
 import { BucketsWidget } from './sections/buckets';
 import { DiffWidget } from './sections/diff';
 import { infinstorIcon } from './icons';
@@ -155,6 +157,17 @@ export class InfinstorPanel extends SidePanel {
       })
     );
     this.browser.toolbar.addItem(
+      'other-tools',
+      new ToolbarButton({
+        icon: launchIcon,
+        label: trans.__('Use from other tools…'),
+        tooltip: trans.__(
+          'An S3 endpoint and a credential for exactly this view, with code for pandas, pyarrow, Polars, DuckDB, Spark, the AWS CLI and PyTorch'
+        ),
+        onClick: () => void this.useFromOtherTools()
+      })
+    );
+    this.browser.toolbar.addItem(
       'label',
       new ToolbarButton({
         icon: tagIcon,
@@ -284,6 +297,11 @@ export class InfinstorPanel extends SidePanel {
     if (label) {
       this.expand(this.labels);
     }
+  }
+
+  /** A credential and client snippets for the current view (the endpoint dialog). */
+  async useFromOtherTools(): Promise<void> {
+    await openOtherToolsDialog(this.model, this.actions);
   }
 
   async refreshAll(): Promise<void> {

@@ -35,4 +35,5 @@ export namespace CommandIDs {
   export const copyKey = 'infinstor:copy-key';
   export const runCellAsTransform = 'infinstor:run-cell-as-transform';
   export const openTransforms = 'infinstor:open-transforms';
+  export const otherTools = 'infinstor:use-from-other-tools';
 }

@@ -188,6 +188,38 @@ def test_pyarrow_dataset_reads_the_partitioned_folder_as_it_was(cred):
     assert rows == [(2025, 1), (2025, 2), (2026, 3)]
 
 
+def test_pyarrow_reads_through_a_folder_credential_as_the_sidebar_issues_it(
+    lake, service, endpoint
+):
+    """The sidebar's credential reaches one folder (tables/). pyarrow first asks for the
+    object 'tables' (HeadObject) before listing 'tables/': the endpoint must answer S3's
+    404 there (the view holds no such object), not AccessDenied, or the dataset fails."""
+    import pyarrow.dataset as ds
+    from pyarrow import fs
+
+    from infinstor_jlab.services.credentials import CredentialService
+
+    bucket = lake["bucket"]
+    c, secret = CredentialService.for_service(service).issue(
+        lake["t0"], bucket=bucket, prefix="tables/"
+    )
+    s3 = fs.S3FileSystem(
+        access_key=c.key_id,
+        secret_key=secret,
+        endpoint_override=endpoint,
+        region="us-east-1",
+        scheme="http",
+    )
+    assert s3.get_file_info(f"{bucket}/tables").type == fs.FileType.Directory
+    table = ds.dataset(
+        f"{bucket}/tables", filesystem=s3, format="parquet", partitioning="hive"
+    ).to_table()
+    rows = sorted(zip(table.column("year").to_pylist(), table.column("v").to_pylist()))
+    assert rows == [(2025, 1), (2025, 2), (2026, 3)]
+    with pytest.raises(OSError, match="ACCESS_DENIED|AccessDenied"):
+        s3.open_input_file(f"{bucket}/csv/data.csv").read()
+
+
 def test_polars_reads_the_past(cred):
     pl = pytest.importorskip("polars")
     options = {

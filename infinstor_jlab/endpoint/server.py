@@ -565,6 +565,11 @@ class S3Handler(tornado.web.RequestHandler):
     # -- objects ----------------------------------------------------------------------------
     def _resolve(self, route: Route, params: dict[str, str], grant: ViewGrant) -> ObjectVersion:
         self._check_bucket(grant, route.bucket)
+        if grant.prefix and grant.prefix.startswith(route.key):
+            # A folder above the credential's prefix ('tables' for 'tables/'): the view holds
+            # no such object. Clients that probe a path before listing it (pyarrow's
+            # get_file_info, s3fs's info) need S3's 404 here, not AccessDenied.
+            raise S3Error(404, "NoSuchKey", "The specified key does not exist.")
         if grant.prefix and not route.key.startswith(grant.prefix):
             raise _denied(
                 f"This view credential reads s3://{route.bucket}/{grant.prefix} only; "

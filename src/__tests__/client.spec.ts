@@ -277,3 +277,95 @@ describe('InfinstorClient', () => {
     ).rejects.toThrow('No version of k in this view; pick another time.');
   });
 });
+
+const CRED_VIEW = {
+  bucket: 'my-bucket',
+  prefix: 'tables/',
+  kind: 'snapshot',
+  start_ms: null,
+  end_ms: 1793491200999,
+  spec: 'tm20261101000000',
+  canonical: 'tm20261101000000',
+  display: 'as of 2026-11-01 00:00:00 UTC',
+  label: null
+};
+
+const CRED = {
+  aws_access_key_id: 'INFVABC',
+  view: CRED_VIEW,
+  created: '2026-12-01T00:00:00Z',
+  created_ms: 1796083200000,
+  expires: '2026-12-08T00:00:00Z',
+  expires_ms: 1796688000000,
+  revoked_ms: null,
+  state: 'active',
+  secret_fingerprint: '0123456789abcdef',
+  description: ''
+};
+
+describe('InfinstorClient, the S3 endpoint', () => {
+  it('reads where the endpoint listens', async () => {
+    const state = {
+      running: true,
+      enabled: true,
+      url: 'http://127.0.0.1:41234',
+      region: 'us-east-1',
+      error: null
+    };
+    const { client, sent } = makeClient(() => json(state));
+    await expect(client.endpoint()).resolves.toEqual(state);
+    expect(sent[0].method).toBe('GET');
+    expect(new URL(sent[0].url).pathname).toBe('/lab-base/infinstor/endpoint');
+  });
+
+  it('issues a credential for one view with the JSON body', async () => {
+    const issued = {
+      endpoint_url: 'http://127.0.0.1:41234',
+      aws_access_key_id: 'INFVABC',
+      aws_secret_access_key: 's3cr3t',
+      region: 'us-east-1',
+      view: CRED_VIEW,
+      expires: CRED.expires,
+      credential: CRED
+    };
+    const { client, sent } = makeClient(() => json(issued, 201));
+    const body = {
+      view: 'tm20261101000000',
+      bucket: 'my-bucket',
+      prefix: 'tables/',
+      expires: '7d'
+    };
+    await expect(client.issueViewCredential(body)).resolves.toEqual(issued);
+    expect(sent[0].method).toBe('POST');
+    expect(new URL(sent[0].url).pathname).toBe(
+      '/lab-base/infinstor/endpoint/credentials'
+    );
+    expect(sent[0].headers.get('Content-Type')).toBe('application/json');
+    expect(JSON.parse(sent[0].body)).toEqual(body);
+  });
+
+  it('lists credentials and revokes one by its key id', async () => {
+    const { client, sent } = makeClient(url =>
+      url.includes('/credentials/')
+        ? json({ ...CRED, state: 'revoked', revoked_ms: 1 })
+        : json({ credentials: [CRED] })
+    );
+    const list = await client.listViewCredentials();
+    expect(list.credentials.map(c => c.aws_access_key_id)).toEqual(['INFVABC']);
+    const revoked = await client.revokeViewCredential('INFV/odd key');
+    expect(revoked.state).toBe('revoked');
+    expect(sent[1].method).toBe('DELETE');
+    expect(new URL(sent[1].url).pathname).toBe(
+      '/lab-base/infinstor/endpoint/credentials/INFV%2Fodd%20key'
+    );
+  });
+
+  it("fails to issue with the server's sentence when the endpoint is off", async () => {
+    const sentence =
+      'The S3 endpoint is not running in this Jupyter server; run `infinstor-jlab endpoint serve`.';
+    const { client } = makeClient(() => json({ message: sentence }, 409));
+    await expect(
+      client.issueViewCredential({ view: 'tm20261101000000' })
+    ).rejects.toThrow(sentence);
+  });
+});

@@ -13,9 +13,11 @@ import {
   IDiff,
   IDiffRequest,
   IDownloadTicket,
+  IEndpointState,
   IExecutors,
   IHealth,
   IHistory,
+  IIssuedViewCredential,
   ILabel,
   ILabelCreate,
   ILabelList,
@@ -41,7 +43,10 @@ import {
   ITransformList,
   ITransformRevision,
   IVerifyReport,
-  IVerifyRequest
+  IVerifyRequest,
+  IViewCredential,
+  IViewCredentialCreate,
+  IViewCredentialList
 } from './types';
 
 type QueryValue = string | number | boolean | null | undefined;
@@ -333,6 +338,40 @@ export class InfinstorClient {
   runLog(id: string, lines?: number): Promise<IRunLog> {
     return this._get<IRunLog>(
       `runs/${segment(id)}/log${queryString({ lines })}`
+    );
+  }
+
+  // -- the S3 endpoint ----------------------------------------------------------------------
+
+  /** `GET endpoint`: where this server's S3 endpoint listens (null url when off). */
+  endpoint(): Promise<IEndpointState> {
+    return this._get<IEndpointState>('endpoint');
+  }
+
+  /** `GET endpoint/credentials`: every view credential, newest first (no secrets). */
+  listViewCredentials(): Promise<IViewCredentialList> {
+    return this._get<IViewCredentialList>('endpoint/credentials');
+  }
+
+  /**
+   * `POST endpoint/credentials`: an access key id and secret that the endpoint
+   * accepts for exactly one view. The secret is in this answer only.
+   */
+  issueViewCredential(
+    body: IViewCredentialCreate
+  ): Promise<IIssuedViewCredential> {
+    return this._send<IIssuedViewCredential>(
+      'endpoint/credentials',
+      'POST',
+      body
+    );
+  }
+
+  /** `DELETE endpoint/credentials/{key_id}`: refused from the next request on. */
+  revokeViewCredential(keyId: string): Promise<IViewCredential> {
+    return this._send<IViewCredential>(
+      `endpoint/credentials/${segment(keyId)}`,
+      'DELETE'
     );
   }
 

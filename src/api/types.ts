@@ -497,3 +497,76 @@ export interface IRunList {
 export interface IRunLog {
   log: string;
 }
+
+// -- the S3 endpoint and view credentials ---------------------------------------------------
+
+/** `GET endpoint`: where this server's S3 endpoint listens. */
+export interface IEndpointState {
+  running: boolean;
+  /** InfinstorApp.endpoint_enabled. */
+  enabled: boolean;
+  /** e.g. http://127.0.0.1:41234; null when it is off or did not start. */
+  url: string | null;
+  region: string | null;
+  /** Why it is not running, if it should be. */
+  error: string | null;
+}
+
+/** The view a credential reaches, resolved to absolute times when it was issued. */
+export interface ICredentialView {
+  /** null: every bucket in the index. */
+  bucket: string | null;
+  prefix: string;
+  kind: 'snapshot' | 'slice';
+  start_ms: number | null;
+  end_ms: number;
+  /** The view as given (label:/x, run:/id, tm...). */
+  spec: string;
+  canonical: string;
+  display: string;
+  label: string | null;
+}
+
+/** A view credential as listed (never with its secret). */
+export interface IViewCredential {
+  aws_access_key_id: string;
+  view: ICredentialView;
+  created: string;
+  created_ms: number;
+  expires: string | null;
+  expires_ms: number | null;
+  revoked_ms: number | null;
+  state: 'active' | 'expired' | 'revoked';
+  /** The first 16 hex digits of the secret's SHA-256. */
+  secret_fingerprint: string;
+  description: string;
+}
+
+/** `GET endpoint/credentials`. */
+export interface IViewCredentialList {
+  credentials: IViewCredential[];
+}
+
+/** Body of `POST endpoint/credentials`. */
+export interface IViewCredentialCreate {
+  /** A time spec, A/B, label:/NAME or run:/RUN_ID. */
+  view: string;
+  /** Only this bucket (default every indexed bucket; a label's own). */
+  bucket?: string;
+  /** Only keys under this prefix (needs bucket, or a label). */
+  prefix?: string;
+  /** Lifetime: 90s, 15m, 12h, 7d (default), 2w; at most 366 days. */
+  expires?: string;
+  description?: string;
+}
+
+/** `POST endpoint/credentials` (201): the credential with its secret, shown once. */
+export interface IIssuedViewCredential {
+  endpoint_url: string;
+  aws_access_key_id: string;
+  aws_secret_access_key: string;
+  region: string;
+  view: ICredentialView;
+  expires: string | null;
+  credential: IViewCredential;
+}

@@ -198,7 +198,14 @@ export class InfinstorActions {
     if (!target) {
       return false;
     }
-    const code = this.code(target);
+    return this.insertText(this.code(target));
+  }
+
+  /**
+   * Add a code cell holding `code` to the current notebook (below the active
+   * cell, or into it when it is empty); without a notebook, copy it.
+   */
+  insertText(code: string): boolean {
     const panel = this.notebooks?.currentWidget ?? null;
     if (!panel) {
       Clipboard.copyToSystem(code);

@@ -318,6 +318,45 @@ test.describe('S3 Time Travel sidebar', () => {
     );
   });
 
+  test('use from other tools shows a credential for this view and inserts a snippet', async ({
+    page
+  }) => {
+    await page.notebook.createNew();
+    await openPanel(page);
+    await setSpec(page, tm(S1));
+    await openFolder(page, 'tables/');
+    await page
+      .locator(`${SIDEBAR} .jp-ToolbarButtonComponent`, {
+        hasText: 'Use from other tools…'
+      })
+      .click();
+    const dialog = page.locator('.jp-Dialog');
+    await expect(dialog.getByTestId('othertools')).toBeVisible();
+    await expect(dialog.getByTestId('othertools')).toContainText(
+      `s3://${BUCKET}/tables/`
+    );
+    await expect(dialog.getByTestId('othertools-endpoint')).toHaveText(
+      /^http:\/\/127\.0\.0\.1:\d+$/
+    );
+    await expect(dialog.getByTestId('othertools-key')).toHaveText(/^INFV/);
+    await expect(dialog.getByTestId('othertools-secret')).not.toBeEmpty();
+    await expect(dialog.getByTestId('othertools-snippet')).toContainText(
+      `pd.read_parquet('s3://${BUCKET}/tables/', storage_options=opts)`
+    );
+    await dialog.locator('[data-tool="duckdb"]').click();
+    await expect(dialog.getByTestId('othertools-snippet')).toContainText(
+      'CREATE SECRET view'
+    );
+    await screenshot(page, 'other-tools', '.jp-Dialog-content');
+    await dialog.getByRole('button', { name: 'Insert code' }).click();
+    await expect(dialog).toHaveCount(0);
+    const source = await page.notebook.getCellTextInput(0);
+    expect(source).toContain('import duckdb');
+    expect(source).toContain(
+      `read_parquet('s3://${BUCKET}/tables/**/*.parquet')`
+    );
+  });
+
   test('a reload restores the panel, bucket, folder and time', async ({
     page
   }) => {

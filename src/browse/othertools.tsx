@@ -1,0 +1,252 @@
+/**
+ * "Use from other tools…": a view credential for the S3 endpoint, for exactly the
+ * view the sidebar shows, with a snippet per client and *Insert code*.
+ */
+import {
+  Clipboard,
+  Dialog,
+  Notification,
+  ReactWidget,
+  showDialog
+} from '@jupyterlab/apputils';
+import { copyIcon } from '@jupyterlab/ui-components';
+import * as React from 'react';
+
+import { InfinstorActions } from './actions';
+import { IIssuedViewCredential, IViewCredentialCreate } from '../api/types';
+import { errorMessage } from '../errors';
+import { trans } from '../i18n';
+import { InfinstorModel } from '../model';
+import {
+  credentialViewSpec,
+  IToolSnippet,
+  snippetContext,
+  ToolId,
+  toolSnippets
+} from './toolsnippets';
+
+/** How long a credential from the sidebar lasts (the server's default). */
+export const SIDEBAR_EXPIRES = '7d';
+
+/**
+ * The `POST endpoint/credentials` body for the sidebar's current view: its time
+ * pinned to absolute times, and its bucket and folder (a label keeps its own).
+ */
+export function credentialRequest(
+  model: InfinstorModel
+): IViewCredentialCreate | null {
+  const bucket = model.bucket;
+  const view = credentialViewSpec(model.pinnedViewParams());
+  if (!bucket || !view) {
+    return null;
+  }
+  const body: IViewCredentialCreate = {
+    view,
+    expires: SIDEBAR_EXPIRES,
+    description: trans.__('from the sidebar')
+  };
+  if (!view.startsWith('label:/')) {
+    body.bucket = bucket;
+    if (model.prefix) {
+      body.prefix = model.prefix;
+    }
+  }
+  return body;
+}
+
+function CopyField(props: {
+  label: string;
+  value: string;
+  name: string;
+}): JSX.Element {
+  return (
+    <div className="jp-Infinstor-copyField">
+      <span className="jp-Infinstor-copyLabel">{props.label}</span>
+      <code data-testid={`othertools-${props.name}`}>{props.value}</code>
+      <button
+        className="jp-Infinstor-iconButton"
+        title={trans.__('Copy %1', props.label)}
+        aria-label={trans.__('Copy %1', props.label)}
+        onClick={() => Clipboard.copyToSystem(props.value)}
+      >
+        <copyIcon.react tag="span" className="jp-Infinstor-icon" />
+      </button>
+    </div>
+  );
+}
+
+function OtherTools(props: {
+  cred: IIssuedViewCredential;
+  snippets: IToolSnippet[];
+  initial: ToolId;
+  onChoose: (id: ToolId) => void;
+}): JSX.Element {
+  const { cred, snippets } = props;
+  const [chosen, setChosen] = React.useState<ToolId>(props.initial);
+  const snippet = snippets.find(s => s.id === chosen) ?? snippets[0];
+  const view = cred.view;
+  const where = view.bucket
+    ? `s3://${view.bucket}/${view.prefix}`
+    : trans.__('every indexed bucket');
+  return (
+    <div className="jp-Infinstor-otherTools" data-testid="othertools">
+      <p>
+        {trans.__(
+          'Any S3 client reads %1 %2 through this endpoint, with unchanged bucket names and keys.',
+          where,
+          view.display
+        )}
+      </p>
+      <CopyField
+        label={trans.__('Endpoint')}
+        value={cred.endpoint_url}
+        name="endpoint"
+      />
+      <CopyField
+        label={trans.__('Access key id')}
+        value={cred.aws_access_key_id}
+        name="key"
+      />
+      <CopyField
+        label={trans.__('Secret')}
+        value={cred.aws_secret_access_key}
+        name="secret"
+      />
+      <p className="jp-Infinstor-hint">
+        {trans.__(
+          'Read-only; expires %1. The secret is shown only now. Revoke: infinstor-jlab endpoint credentials --revoke %2',
+          cred.expires ?? trans.__('never'),
+          cred.aws_access_key_id
+        )}
+      </p>
+      <div
+        className="jp-Infinstor-toolTabs"
+        role="tablist"
+        aria-label={trans.__('Client')}
+      >
+        {snippets.map(s => (
+          <button
+            key={s.id}
+            role="tab"
+            aria-selected={s.id === snippet.id}
+            className={`jp-Infinstor-toolTab ${s.id === snippet.id ? 'jp-mod-active' : ''}`}
+            data-tool={s.id}
+            onClick={() => {
+              setChosen(s.id);
+              props.onChoose(s.id);
+            }}
+          >
+            {s.title}
+          </button>
+        ))}
+      </div>
+      <div className="jp-Infinstor-snippet">
+        <button
+          className="jp-Infinstor-iconButton"
+          title={trans.__('Copy the %1 snippet', snippet.title)}
+          aria-label={trans.__('Copy snippet')}
+          onClick={() => Clipboard.copyToSystem(snippet.code)}
+        >
+          <copyIcon.react tag="span" className="jp-Infinstor-icon" />
+        </button>
+        <pre data-testid="othertools-snippet">{snippet.code}</pre>
+      </div>
+      {snippet.cell !== snippet.code && (
+        <p className="jp-Infinstor-hint">
+          {trans.__(
+            'Insert code adds a %1 cell that writes this profile with aws configure set.',
+            '%%bash'
+          )}
+        </p>
+      )}
+    </div>
+  );
+}
+
+/** The dialog's body; its value is the chosen client. */
+class OtherToolsBody extends ReactWidget implements Dialog.IBodyWidget<ToolId> {
+  constructor(
+    private readonly _cred: IIssuedViewCredential,
+    private readonly _snippets: IToolSnippet[],
+    private _chosen: ToolId
+  ) {
+    super();
+    this.addClass('jp-Infinstor-dialog');
+  }
+
+  getValue(): ToolId {
+    return this._chosen;
+  }
+
+  render(): JSX.Element {
+    return (
+      <OtherTools
+        cred={this._cred}
+        snippets={this._snippets}
+        initial={this._chosen}
+        onChoose={id => {
+          this._chosen = id;
+        }}
+      />
+    );
+  }
+}
+
+/**
+ * Issue a credential for the sidebar's view and show the endpoint, the
+ * credential and a snippet per client; *Insert code* puts the chosen one into
+ * the notebook. Resolves to the credential (null when none was issued).
+ */
+export async function openOtherToolsDialog(
+  model: InfinstorModel,
+  actions: InfinstorActions
+): Promise<IIssuedViewCredential | null> {
+  const body = credentialRequest(model);
+  if (!body) {
+    await showDialog({
+      title: trans.__('No view to share'),
+      body: trans.__(
+        'Choose a bucket (and, for a label view, a label) first: a credential reaches exactly one view.'
+      ),
+      buttons: [Dialog.okButton()]
+    });
+    return null;
+  }
+  // A view after the bucket's last sync is read again from S3 first.
+  const pending = Notification.emit(
+    trans.__('Issuing a credential for %1…', body.view),
+    'in-progress',
+    { autoClose: false }
+  );
+  let cred: IIssuedViewCredential;
+  try {
+    cred = await model.client
+      .issueViewCredential(body)
+      .finally(() => Notification.dismiss(pending));
+  } catch (e) {
+    await showDialog({
+      title: trans.__('Could not issue a credential for this view'),
+      body: errorMessage(e),
+      buttons: [Dialog.okButton()]
+    });
+    return null;
+  }
+  const snippets = toolSnippets(
+    snippetContext(cred, model.bucket ?? '', model.prefix)
+  );
+  const result = await showDialog({
+    title: trans.__('Use from other tools'),
+    body: new OtherToolsBody(cred, snippets, 'pandas'),
+    buttons: [
+      Dialog.cancelButton({ label: trans.__('Close') }),
+      Dialog.okButton({ label: trans.__('Insert code') })
+    ]
+  });
+  if (result.button.accept && result.value) {
+    const chosen = snippets.find(s => s.id === result.value);
+    if (chosen) {
+      actions.insertText(chosen.cell);
+    }
+  }
+  return cred;
+}
