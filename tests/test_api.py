@@ -32,6 +32,7 @@ PATH_SAMPLES = {
     "job_id": "0123abcd",
     "run_id": "0123abcd",
     "ticket": "not-a-ticket",
+    "key_id": "IJNOTAKEY0000000",
 }
 ALL_HANDLERS = rest.handlers
 

@@ -63,7 +63,10 @@ def test_the_wheel_carries_the_prebuilt_extension_and_server_config(wheel: Path)
         lab + "static/style.js",
         data + "etc/jupyter/jupyter_server_config.d/infinstor_jlab.json",
         "infinstor_jlab/openapi.yaml",
-        "infinstor_jlab/index/sqlite.py",
+        "infinstor_jlab/index/sqlite/store.py",
+        "infinstor_jlab/rest/base.py",
+        "infinstor_jlab/kernel/infin_boto3.py",
+        "infinstor_jlab/endpoint/server.py",
     ):
         assert needed in names, f"{needed} is missing from {wheel.name}"
     assert any(n.startswith(lab + "static/remoteEntry.") for n in names)
