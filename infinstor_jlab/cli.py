@@ -587,6 +587,125 @@ def _restore_report(args: argparse.Namespace, result: Any) -> int:
     return 0 if result.ok else EXIT_ERROR
 
 
+def _view_of(svc: Any, text: str, uri: str | None) -> Any:
+    """The view a get/verify names: a label alone (it brings its bucket and prefix), or any
+    spec with s3://BUCKET/PREFIX (a label with a URI: that part of the label's view)."""
+    from .services import parse_s3_uri
+    from .services.views import LABEL_SCHEME, label_name
+
+    is_label = text.startswith(LABEL_SCHEME)
+    if uri is None:
+        if not is_label:
+            raise CliError(
+                f"{text!r} is a time, not a label: give the bucket too, as in "
+                f"`infinstor-jlab get {text} s3://BUCKET/PREFIX DIR`."
+            )
+        return svc.views.label_view(label_name(text))
+    bucket, prefix = parse_s3_uri(uri)
+    if is_label:
+        return svc.views.resolve_view(bucket, label=label_name(text), prefix=prefix or None)
+    return svc.views.resolve_view(bucket, at=text, prefix=prefix, default_now=False)
+
+
+class _FileBar:
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.enabled = sys.stderr.isatty()
+        self.last = 0.0
+
+    def __call__(self, done: int, total: int, fetched: int) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if done < total and now - self.last < 0.2:
+            return
+        self.last = now
+        sys.stderr.write(f"\r{self.label}: {done:,}/{total:,} files, {fetched:,} bytes".ljust(78))
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    from .services.localcopy import LocalCopyService
+
+    if len(args.where) == 1:
+        uri, directory = None, args.where[0]
+    elif len(args.where) == 2:
+        uri, directory = args.where
+    else:
+        raise CliError("get takes VIEW [s3://BUCKET/PREFIX] DIR.")
+    svc = _service(args)
+    view = _view_of(svc, args.view, uri)
+
+    def say(message: str) -> None:
+        if sys.stderr.isatty():
+            sys.stderr.write(message + "\n")
+
+    try:
+        result = LocalCopyService(svc).get(
+            view,
+            directory,
+            parallel=args.parallel,
+            on_progress=_FileBar(f"get s3://{view.bucket}/{view.prefix}"),
+            on_catch_up=say,
+        )
+    except KeyboardInterrupt:
+        sys.stderr.write(
+            "\nInterrupted. Run the same get again: it fetches only what is missing.\n"
+        )
+        return EXIT_INTERRUPTED
+    if args.json:
+        _emit_json(result.to_json())
+        return 0 if result.ok else EXIT_ERROR
+    for r in result.refused:
+        print(f"REFUSED {r['key']!r}: {r['reason']}")
+    for f in result.failed:
+        print(f"FAILED {f['key']!r}: {f['error']}")
+    print(
+        f"Got s3://{view.bucket}/{view.prefix} {view.spec.display()} into {directory}: "
+        f"{result.files:,} files ({result.fetched:,} fetched, {result.bytes_fetched:,} bytes; "
+        f"{result.kept:,} already there) in {result.seconds:.1f} s; {result.fingerprint}"
+    )
+    return 0 if result.ok else EXIT_ERROR
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .services.localcopy import LocalCopyService, read_manifest, verify_directory
+
+    view = None
+    if args.view:
+        svc = _service(args)
+        uri = args.uri
+        manifest = read_manifest(args.directory)
+        if uri is None and manifest and not args.view.startswith("label:/"):
+            # A time alone: over the bucket and prefix the copy was made of.
+            uri = f"s3://{manifest['view']['bucket']}/{manifest['view']['prefix']}"
+        view = _view_of(svc, args.view, uri)
+        result = LocalCopyService(svc).verify(args.directory, view)
+    else:
+        result = verify_directory(args.directory)  # the manifest alone: no index, no S3
+    if args.json:
+        _emit_json(result.to_json())
+        return 0 if result.ok else EXIT_ERROR
+    for label, items in (
+        ("MISSING", result.missing),
+        ("EXTRA", result.extra),
+        ("CHANGED", result.changed),
+        ("NOT IN COPY", result.view_missing),
+        ("NOT IN VIEW", result.view_extra),
+        ("OTHER VERSION", result.view_changed),
+    ):
+        for item in items:
+            print(f"{label} {item}")
+    if not result.complete:
+        print("INCOMPLETE: the get that wrote this folder did not finish; run it again.")
+    if result.ok:
+        against = " and the view" if view is not None else ""
+        print(f"{args.directory} matches its manifest{against}: {result.checked:,} files.")
+    return 0 if result.ok else EXIT_ERROR
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -746,6 +865,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="also restore keys written since the index's last sync",
     )
     p.set_defaults(func=cmd_restore)
+
+    p = sub.add_parser(
+        "get",
+        parents=[common, as_json],
+        help="download exactly a view's versions into a folder (resumable), with a manifest",
+    )
+    p.add_argument("view", metavar="VIEW", help="label:/NAME, a time, a slice, run:/ID")
+    p.add_argument("where", nargs="+", metavar="[s3://BUCKET/PREFIX] DIR")
+    p.add_argument("--parallel", type=int, default=8, metavar="N", help="downloads at once")
+    p.set_defaults(func=cmd_get)
+
+    p = sub.add_parser(
+        "verify",
+        parents=[common, as_json],
+        help="check a folder written by get against its manifest (and a view)",
+    )
+    p.add_argument("directory", metavar="DIR")
+    p.add_argument("view", nargs="?", metavar="VIEW")
+    p.add_argument("uri", nargs="?", metavar="s3://BUCKET/PREFIX")
+    p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser(
         "demo", parents=[common], help="local S3 with a versioned sample dataset, then JupyterLab"
