@@ -40,6 +40,7 @@ from ..timespec import TimeSpec, now_ms, parse_time_spec, wait_past_second
 from ..tracking import open_client as open_tracking_client
 from .catchup import needs_catch_up, read_again
 from .events import disable_events, enable_events, make_sqs_client
+from .jobs import JobBoard
 from .pagecache import PageCache
 from .s3 import call_s3, enable_versioning, get_versioning, make_s3_client, s3_error_status
 from .sync import SyncInterrupted, SyncProgress, SyncResult, sync_bucket
@@ -258,6 +259,7 @@ class InfinstorService:
         path = getattr(index, "path", None)
         self.page_cache = PageCache(path) if isinstance(path, str) and path != ":memory:" else None
         self.watcher: Any = None  # a BucketWatcher, when something keeps buckets current
+        self.jobs = JobBoard()  # restores and downloads started over REST
         self._stopping = threading.Event()
 
     def stop(self) -> None:
