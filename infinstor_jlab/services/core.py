@@ -494,9 +494,15 @@ class InfinstorService:
         return found
 
     def open_object(
-        self, version: ObjectVersion, bucket: str, *, byte_range: str | None = None
+        self,
+        version: ObjectVersion,
+        bucket: str,
+        *,
+        byte_range: str | None = None,
+        client: Any = None,
     ) -> Any:
-        """A streaming body of exactly that version (botocore StreamingBody)."""
+        """A streaming body of exactly that version (botocore StreamingBody). ``client``: an
+        S3 client to use instead of this thread's (many threads may share one)."""
         # "null" is S3's id of the version written while versioning was off; S3 serves it
         # by that id, while leaving VersionId out would fetch whatever is latest now.
         params: dict[str, Any] = {
@@ -507,7 +513,7 @@ class InfinstorService:
         if byte_range:
             params["Range"] = byte_range
         try:
-            return call_s3(self.s3().get_object, bucket, **params)
+            return call_s3((client or self.s3()).get_object, bucket, **params)
         except UnknownBucket as exc:
             raise NotFound(
                 f"Version {version.version_id} of s3://{bucket}/{version.key} is no longer in "

@@ -430,10 +430,13 @@ class RestoreService:
         pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="infinstor-restore")
         pending: dict[Future[str | None], Action] = {}
         queue = iter(actions)
+        # Shared by the threads (boto3 clients are thread-safe) while its connection pool
+        # (botocore's default: 10) holds them all; past that each thread makes its own.
+        client = self.service.s3() if parallel <= 10 else None
         try:
             # At most ``parallel`` actions in flight: an interruption leaves little running.
             for action in itertools.islice(queue, parallel):
-                pending[pool.submit(self._do, plan.bucket, action)] = action
+                pending[pool.submit(self._do, client, plan.bucket, action)] = action
             while pending:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in finished:
@@ -456,14 +459,14 @@ class RestoreService:
                     if on_progress is not None:
                         on_progress(done, total)
                     for action in itertools.islice(queue, 1):
-                        pending[pool.submit(self._do, plan.bucket, action)] = action
+                        pending[pool.submit(self._do, client, plan.bucket, action)] = action
         finally:
             # Ctrl-C (or a callback that raised): what is running finishes, the rest is not
             # started, and a rerun plans what is left.
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _do(self, bucket: str, action: Action) -> str | None:
-        client = self.service.s3()
+    def _do(self, client: Any, bucket: str, action: Action) -> str | None:
+        client = client or self.service.s3()
         if action.kind == "delete":
             # No VersionId: S3 adds a delete marker; the key's versions all stay.
             resp = call_s3(client.delete_object, bucket, Bucket=bucket, Key=action.key)
