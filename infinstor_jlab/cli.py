@@ -437,6 +437,282 @@ def cmd_label_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else EXIT_ERROR
 
 
+def _ask(question: str) -> str:
+    sys.stderr.write(question)
+    sys.stderr.flush()
+    return sys.stdin.readline().strip()
+
+
+def _print_restore_plan(plan: Any, *, limit: int = 20) -> None:
+    where = f"s3://{plan.bucket}/{plan.prefix}"
+    print(f"# restore {where} to {plan.spec.canonical()} ({plan.spec.display()})")
+    lines = [f"+ {a.key}  ({a.version_id})" for a in plan.copies if a.change == "bring back"]
+    lines += [
+        f"M {a.key}  ({a.live_version_id} -> {a.version_id})"
+        for a in plan.copies
+        if a.change == "revert"
+    ]
+    lines += [f"- {a.key}  (delete marker over {a.live_version_id})" for a in plan.deletes]
+    for line in lines[:limit]:
+        print(line)
+    if len(lines) > limit:
+        print(f"# ... and {len(lines) - limit:,} more (--json lists them all)")
+    for s in plan.skipped:
+        print(f"SKIP {s['key']}: {s['message']}")
+    for key in plan.forced:
+        print(f"FORCE {key}: changed since the last sync; restored anyway (--force)")
+    print(
+        f"# {len(plan.copies):,} to bring back ({plan.bytes_to_copy:,} bytes to copy), "
+        f"{len(plan.deletes):,} to delete (delete markers), {plan.unchanged:,} unchanged, "
+        f"{len(plan.skipped):,} skipped"
+    )
+
+
+class _CountBar:
+    """``done/total`` on one terminal line; silent when stderr is not a terminal."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.enabled = sys.stderr.isatty()
+        self.last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if done < total and now - self.last < 0.2:
+            return
+        self.last = now
+        sys.stderr.write(f"\r{self.label}: {done:,}/{total:,}".ljust(78))
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from .services import parse_s3_uri
+    from .services.restore import RestoreService
+
+    svc = _service(args)
+    bucket, given_prefix = parse_s3_uri(args.uri)
+    view = svc.views.resolve_view(
+        bucket, at=args.to, prefix=given_prefix or None, default_now=False
+    )
+    restorer = RestoreService(svc)
+
+    def say(message: str) -> None:
+        if sys.stderr.isatty():
+            sys.stderr.write(message + "\n")
+
+    where = f"s3://{bucket}/{view.prefix}"
+    expect = None
+    if args.dry_run or not args.yes:
+        plan = restorer.plan(bucket, view.prefix, view.spec, force=args.force, on_catch_up=say)
+        if args.dry_run:
+            if args.json:
+                _emit_json(plan.to_json())
+            else:
+                _print_restore_plan(plan)
+                print("# dry run: nothing was changed")
+            return 0
+        if not plan.actions:
+            return _restore_report(
+                args,
+                restorer.restore(
+                    bucket, view.prefix, view.spec, force=args.force, parallel=args.parallel
+                ),
+            )
+        if not args.json:
+            _print_restore_plan(plan)
+        if not sys.stdin.isatty():
+            raise CliError(
+                f"Restoring {where} changes {len(plan.actions):,} objects; review the plan "
+                "(--dry-run) and re-run with --yes to confirm (no terminal to ask on)."
+            )
+        name = view.prefix.rstrip("/").rsplit("/", 1)[-1] or bucket
+        answer = _ask(
+            f"Nothing is deleted for good, and the state before is pinned as a label first. "
+            f"Type {name!r} to restore {where}: "
+        )
+        if answer != name:
+            sys.stderr.write("Not restored; nothing was changed.\n")
+            return EXIT_ERROR
+        expect = plan.fingerprint
+    try:
+        result = restorer.restore(
+            bucket,
+            view.prefix,
+            view.spec,
+            force=args.force,
+            parallel=args.parallel,
+            expect=expect,
+            on_progress=_CountBar(f"restore {where}"),
+            on_catch_up=say,
+        )
+    except KeyboardInterrupt:
+        sys.stderr.write(
+            "\nInterrupted. Run the same restore again to finish it: it does only what is left.\n"
+        )
+        return EXIT_INTERRUPTED
+    return _restore_report(args, result)
+
+
+def _restore_report(args: argparse.Namespace, result: Any) -> int:
+    if args.json:
+        _emit_json(result.to_json())
+        return 0 if result.ok else EXIT_ERROR
+    plan = result.plan
+    where = f"s3://{plan.bucket}/{plan.prefix}"
+    for s in plan.skipped:
+        print(f"SKIPPED {s['key']}: {s['message']}")
+    for f in result.failed:
+        print(f"FAILED {f['key']}: {f['error']}")
+    if not plan.actions:
+        print(f"{where} already is as it was {plan.spec.display()}; nothing to do.")
+    else:
+        print(
+            f"Restored {where} to {plan.spec.canonical()}: {result.copied:,} brought back "
+            f"({result.bytes_copied:,} bytes copied), {result.deleted:,} delete markers, "
+            f"{plan.unchanged:,} unchanged, in {result.seconds:.1f} s."
+        )
+        print(
+            f"The state before is label {result.label}; to undo: infinstor-jlab restore "
+            f"{where} --to label:/{result.label}"
+        )
+    check = result.check
+    if check is not None:
+        if check.matches:
+            print(f"Checked: the live prefix equals the view ({check.keys_checked:,} keys).")
+        else:
+            unexpected = check.unexpected
+            print(
+                f"Checked: the live prefix differs from the view in {len(check.mismatches):,} "
+                f"keys ({len(check.mismatches) - len(unexpected):,} of them skipped above)."
+            )
+            for m in unexpected:
+                print(f"DIFFERS {m['key']}: {m['problem']}")
+    return 0 if result.ok else EXIT_ERROR
+
+
+def _view_of(svc: Any, text: str, uri: str | None) -> Any:
+    """The view a get/verify names: a label alone (it brings its bucket and prefix), or any
+    spec with s3://BUCKET/PREFIX (a label with a URI: that part of the label's view)."""
+    from .services import parse_s3_uri
+    from .services.views import LABEL_SCHEME, label_name
+
+    is_label = text.startswith(LABEL_SCHEME)
+    if uri is None:
+        if not is_label:
+            raise CliError(
+                f"{text!r} is a time, not a label: give the bucket too, as in "
+                f"`infinstor-jlab get {text} s3://BUCKET/PREFIX DIR`."
+            )
+        return svc.views.label_view(label_name(text))
+    bucket, prefix = parse_s3_uri(uri)
+    if is_label:
+        return svc.views.resolve_view(bucket, label=label_name(text), prefix=prefix or None)
+    return svc.views.resolve_view(bucket, at=text, prefix=prefix, default_now=False)
+
+
+class _FileBar:
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.enabled = sys.stderr.isatty()
+        self.last = 0.0
+
+    def __call__(self, done: int, total: int, fetched: int) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if done < total and now - self.last < 0.2:
+            return
+        self.last = now
+        sys.stderr.write(f"\r{self.label}: {done:,}/{total:,} files, {fetched:,} bytes".ljust(78))
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    from .services.localcopy import LocalCopyService
+
+    if len(args.where) == 1:
+        uri, directory = None, args.where[0]
+    elif len(args.where) == 2:
+        uri, directory = args.where
+    else:
+        raise CliError("get takes VIEW [s3://BUCKET/PREFIX] DIR.")
+    svc = _service(args)
+    view = _view_of(svc, args.view, uri)
+
+    def say(message: str) -> None:
+        if sys.stderr.isatty():
+            sys.stderr.write(message + "\n")
+
+    try:
+        result = LocalCopyService(svc).get(
+            view,
+            directory,
+            parallel=args.parallel,
+            on_progress=_FileBar(f"get s3://{view.bucket}/{view.prefix}"),
+            on_catch_up=say,
+        )
+    except KeyboardInterrupt:
+        sys.stderr.write(
+            "\nInterrupted. Run the same get again: it fetches only what is missing.\n"
+        )
+        return EXIT_INTERRUPTED
+    if args.json:
+        _emit_json(result.to_json())
+        return 0 if result.ok else EXIT_ERROR
+    for r in result.refused:
+        print(f"REFUSED {r['key']!r}: {r['reason']}")
+    for f in result.failed:
+        print(f"FAILED {f['key']!r}: {f['error']}")
+    print(
+        f"Got s3://{view.bucket}/{view.prefix} {view.spec.display()} into {directory}: "
+        f"{result.files:,} files ({result.fetched:,} fetched, {result.bytes_fetched:,} bytes; "
+        f"{result.kept:,} already there) in {result.seconds:.1f} s; {result.fingerprint}"
+    )
+    return 0 if result.ok else EXIT_ERROR
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .services.localcopy import LocalCopyService, read_manifest, verify_directory
+
+    view = None
+    if args.view:
+        svc = _service(args)
+        uri = args.uri
+        manifest = read_manifest(args.directory)
+        if uri is None and manifest and not args.view.startswith("label:/"):
+            # A time alone: over the bucket and prefix the copy was made of.
+            uri = f"s3://{manifest['view']['bucket']}/{manifest['view']['prefix']}"
+        view = _view_of(svc, args.view, uri)
+        result = LocalCopyService(svc).verify(args.directory, view)
+    else:
+        result = verify_directory(args.directory)  # the manifest alone: no index, no S3
+    if args.json:
+        _emit_json(result.to_json())
+        return 0 if result.ok else EXIT_ERROR
+    for label, items in (
+        ("MISSING", result.missing),
+        ("EXTRA", result.extra),
+        ("CHANGED", result.changed),
+        ("NOT IN COPY", result.view_missing),
+        ("NOT IN VIEW", result.view_extra),
+        ("OTHER VERSION", result.view_changed),
+    ):
+        for item in items:
+            print(f"{label} {item}")
+    if not result.complete:
+        print("INCOMPLETE: the get that wrote this folder did not finish; run it again.")
+    if result.ok:
+        against = " and the view" if view is not None else ""
+        print(f"{args.directory} matches its manifest{against}: {result.checked:,} files.")
+    return 0 if result.ok else EXIT_ERROR
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -720,6 +996,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_endpoint_credentials)
 
     p = sub.add_parser(
+        "restore",
+        parents=[common, as_json],
+        help="put a folder back as it was at a time (copies old versions back; nothing is "
+        "deleted for good)",
+    )
+    p.add_argument("uri", metavar="s3://BUCKET/PREFIX")
+    p.add_argument("--to", required=True, metavar="SPEC", help="the time (or label) to go back to")
+    p.add_argument("--dry-run", action="store_true", help="show the plan only")
+    p.add_argument("--yes", action="store_true", help="do not ask before changing S3")
+    p.add_argument("--parallel", type=int, default=8, metavar="N", help="copies at once (1-64)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="also restore keys written since the index's last sync",
+    )
+    p.set_defaults(func=cmd_restore)
+
+    p = sub.add_parser(
+        "get",
+        parents=[common, as_json],
+        help="download exactly a view's versions into a folder (resumable), with a manifest",
+    )
+    p.add_argument("view", metavar="VIEW", help="label:/NAME, a time, a slice, run:/ID")
+    p.add_argument("where", nargs="+", metavar="[s3://BUCKET/PREFIX] DIR")
+    p.add_argument("--parallel", type=int, default=8, metavar="N", help="downloads at once")
+    p.set_defaults(func=cmd_get)
+
+    p = sub.add_parser(
+        "verify",
+        parents=[common, as_json],
+        help="check a folder written by get against its manifest (and a view)",
+    )
+    p.add_argument("directory", metavar="DIR")
+    p.add_argument("view", nargs="?", metavar="VIEW")
+    p.add_argument("uri", nargs="?", metavar="s3://BUCKET/PREFIX")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser(
         "demo", parents=[common], help="local S3 with a versioned sample dataset, then JupyterLab"
     )
     p.add_argument(
@@ -761,6 +1075,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("--slice", "slice"),
             ("--from", "from_spec"),
             ("--to", "to_spec"),
+            ("--to", "to"),
         ):
             value = getattr(args, dest, None)
             if isinstance(value, str) and not value.strip():

@@ -15,6 +15,7 @@ from .buckets import (
 from .downloads import DownloadHandler, DownloadsHandler
 from .endpoint import endpoint_handlers
 from .labels import LabelHandler, LabelsHandler, LabelVerifyHandler
+from .restore import GetHandler, JobHandler, RestoreHandler, RestorePlanHandler
 from .transforms import transform_handlers
 from .views import (
     DiffHandler,
@@ -43,6 +44,10 @@ default_handlers = [
     (route("buckets", _BUCKET, "history"), HistoryHandler),
     (route("buckets", _BUCKET, "diff"), DiffHandler),
     (route("buckets", _BUCKET, "timeline"), TimelineHandler),
+    (route("buckets", _BUCKET, "restore", "plan"), RestorePlanHandler),
+    (route("buckets", _BUCKET, "restore"), RestoreHandler),
+    (route("buckets", _BUCKET, "get"), GetHandler),
+    (route("jobs", _JOB), JobHandler),
     (route("syncs", _JOB), SyncJobHandler),
     (route("labels"), LabelsHandler),
     (route("labels", _LABEL), LabelHandler),

@@ -40,6 +40,7 @@ from ..timespec import TimeSpec, now_ms, parse_time_spec, wait_past_second
 from ..tracking import open_client as open_tracking_client
 from .catchup import needs_catch_up, read_again
 from .events import disable_events, enable_events, make_sqs_client
+from .jobs import JobBoard
 from .pagecache import PageCache
 from .s3 import call_s3, enable_versioning, get_versioning, make_s3_client, s3_error_status
 from .sync import SyncInterrupted, SyncProgress, SyncResult, sync_bucket
@@ -258,6 +259,7 @@ class InfinstorService:
         path = getattr(index, "path", None)
         self.page_cache = PageCache(path) if isinstance(path, str) and path != ":memory:" else None
         self.watcher: Any = None  # a BucketWatcher, when something keeps buckets current
+        self.jobs = JobBoard()  # restores and downloads started over REST
         self._stopping = threading.Event()
 
     def stop(self) -> None:
@@ -492,9 +494,15 @@ class InfinstorService:
         return found
 
     def open_object(
-        self, version: ObjectVersion, bucket: str, *, byte_range: str | None = None
+        self,
+        version: ObjectVersion,
+        bucket: str,
+        *,
+        byte_range: str | None = None,
+        client: Any = None,
     ) -> Any:
-        """A streaming body of exactly that version (botocore StreamingBody)."""
+        """A streaming body of exactly that version (botocore StreamingBody). ``client``: an
+        S3 client to use instead of this thread's (many threads may share one)."""
         # "null" is S3's id of the version written while versioning was off; S3 serves it
         # by that id, while leaving VersionId out would fetch whatever is latest now.
         params: dict[str, Any] = {
@@ -505,7 +513,7 @@ class InfinstorService:
         if byte_range:
             params["Range"] = byte_range
         try:
-            return call_s3(self.s3().get_object, bucket, **params)
+            return call_s3((client or self.s3()).get_object, bucket, **params)
         except UnknownBucket as exc:
             raise NotFound(
                 f"Version {version.version_id} of s3://{bucket}/{version.key} is no longer in "

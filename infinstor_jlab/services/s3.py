@@ -13,7 +13,7 @@ import socket
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_plus, urlsplit
 
@@ -102,6 +102,7 @@ def _capture_ordered_versions(
             url_encoded = True
     entries: list[VersionEntry] = []
     latest: list[bool] = []
+    classes: list[str] = []
     for child in root:
         kind = _local(child.tag)
         if kind not in ("Version", "DeleteMarker"):
@@ -123,8 +124,10 @@ def _capture_ordered_versions(
             )
         )
         latest.append(fields.get("IsLatest", "").strip().lower() == "true")
+        classes.append(fields.get("StorageClass", "").strip())
     customized_response_dict[_ORDERED_KEY] = entries
     customized_response_dict["InfinstorLatest"] = latest
+    customized_response_dict["InfinstorStorageClasses"] = classes
     markers = {}
     for child in root:
         name = _local(child.tag)
@@ -138,13 +141,16 @@ def _capture_ordered_versions(
 
 @dataclass
 class VersionPage:
-    """Entries in the order of the XML; ``latest[i]`` is the IsLatest flag of ``entries[i]``."""
+    """Entries in the order of the XML; ``latest[i]`` is the IsLatest flag of ``entries[i]``
+    and ``storage_classes[i]`` its storage class ("" for delete markers and stores that do
+    not say)."""
 
     entries: list[VersionEntry]
     latest: list[bool]
     truncated: bool
     next_key_marker: str | None
     next_version_id_marker: str | None
+    storage_classes: list[str] = field(default_factory=list)
 
 
 def list_versions_page(
@@ -178,6 +184,7 @@ def list_versions_page(
         truncated=truncated,
         next_key_marker=markers.get("NextKeyMarker") or None,
         next_version_id_marker=markers.get("NextVersionIdMarker") or None,
+        storage_classes=resp.get("InfinstorStorageClasses", [""] * len(entries)),
     )
 
 
@@ -281,6 +288,16 @@ def s3_error_status(exc: BaseException) -> int | None:
     if isinstance(cause, ClientError):
         return int(cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)) or None
     return None
+
+
+def s3_error_code(exc: BaseException) -> str:
+    """The S3 error code behind an error from ``call_s3`` ("" when S3 did not answer)."""
+    from botocore.exceptions import ClientError
+
+    cause = exc.__cause__ if not isinstance(exc, ClientError) else exc
+    if isinstance(cause, ClientError):
+        return str(cause.response.get("Error", {}).get("Code", ""))
+    return ""
 
 
 def translate_client_error(exc: Any, bucket: str) -> InfinstorError:
