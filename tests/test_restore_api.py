@@ -94,3 +94,7 @@ async def test_restore_plan_confirm_and_job(spec, jp_fetch, s3, bucket, jp_root_
     assert done["result"]["directory"] == "data/t" and done["result"]["fetched"] == 1
     assert (Path(jp_root_dir) / "data" / "t" / "a.csv").read_bytes() == b"good"
     assert (Path(jp_root_dir) / "data" / "t" / "infinstor-manifest.json").exists()
+    from test_openapi import restore_routes
+
+    # The restore, get and job routes are checked here rather than in test_openapi.
+    assert {r for r in api.seen if r in restore_routes(spec)} == restore_routes(spec)
