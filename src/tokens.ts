@@ -35,4 +35,6 @@ export namespace CommandIDs {
   export const copyKey = 'infinstor:copy-key';
   export const runCellAsTransform = 'infinstor:run-cell-as-transform';
   export const openTransforms = 'infinstor:open-transforms';
+  export const restoreFolder = 'infinstor:restore-folder';
+  export const downloadFolder = 'infinstor:download-folder';
 }

@@ -14,8 +14,10 @@ import {
   IDiffRequest,
   IDownloadTicket,
   IExecutors,
+  IGetRequest,
   IHealth,
   IHistory,
+  IJob,
   ILabel,
   ILabelCreate,
   ILabelList,
@@ -24,6 +26,9 @@ import {
   IObjectRequest,
   IObjectsPage,
   IPreview,
+  IRestorePlan,
+  IRestorePlanRequest,
+  IRestoreRequest,
   IRun,
   IRunCreate,
   IRunList,
@@ -327,6 +332,33 @@ export class InfinstorClient {
   /** `POST runs/{id}/cancel`. */
   cancelRun(id: string): Promise<IRun> {
     return this._send<IRun>(`runs/${segment(id)}/cancel`, 'POST', {});
+  }
+
+  /** `POST buckets/{bucket}/restore/plan`: what a restore would do now. */
+  restorePlan(
+    bucket: string,
+    body: IRestorePlanRequest
+  ): Promise<IRestorePlan> {
+    return this._send<IRestorePlan>(
+      `buckets/${segment(bucket)}/restore/plan`,
+      'POST',
+      body
+    );
+  }
+
+  /** `POST buckets/{bucket}/restore`: start a restore (a job). */
+  startRestore(bucket: string, body: IRestoreRequest): Promise<IJob> {
+    return this._send<IJob>(`buckets/${segment(bucket)}/restore`, 'POST', body);
+  }
+
+  /** `POST buckets/{bucket}/get`: download a view into the Jupyter file tree (a job). */
+  startGet(bucket: string, body: IGetRequest): Promise<IJob> {
+    return this._send<IJob>(`buckets/${segment(bucket)}/get`, 'POST', body);
+  }
+
+  /** `GET jobs/{job_id}`. */
+  job(jobId: string): Promise<IJob> {
+    return this._get<IJob>(`jobs/${segment(jobId)}`);
   }
 
   /** `GET runs/{id}/log`: the last `lines` lines of the driver's log. */
