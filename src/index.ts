@@ -23,6 +23,12 @@ import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 // The sidebar is created at activation, so these load with the plugin anyway.
 // eslint-disable-next-line jupyter/prefer-lazy-imports
 import { InfinstorActions, IObjectTarget } from './browse/actions';
+// eslint-disable-next-line jupyter/prefer-lazy-imports
+import {
+  downloadFolderWithDialog,
+  restoreTarget,
+  restoreWithDialog
+} from './browse/restore';
 import { InfinstorClient } from './api/client';
 import { infinstorIcon } from './icons';
 import { InfinstorModel, IViewState } from './model';
@@ -220,6 +226,69 @@ const plugin: JupyterFrontEndPlugin<void> = {
       isEnabled: () => model.bucket !== null,
       execute: () => panel.useFromOtherTools()
     });
+    /** The folder a folder command acts on: the given or selected folder, else the current one. */
+    const folderFrom = (
+      args: ReadonlyPartialJSONObject
+    ): IObjectTarget | null => {
+      const target = targetFrom(args);
+      if (target === null) {
+        return actions.folderTarget();
+      }
+      return target.kind === 'folder' ? target : null;
+    };
+    commands.addCommand(CommandIDs.restoreFolder, {
+      describedBy: objectArgs,
+      label: trans.__('Restore This Folder to This Time…'),
+      caption: trans.__(
+        'Make the live folder equal this past view: old versions copied back, delete markers for the rest (the plan is shown first)'
+      ),
+      isEnabled: args => {
+        const target = folderFrom(args);
+        return (
+          target !== null &&
+          restoreTarget(model.pinnedViewParams(), model.mode) !== null
+        );
+      },
+      execute: async args => {
+        const target = folderFrom(args);
+        const to = restoreTarget(model.pinnedViewParams(), model.mode);
+        if (!target || !to) {
+          return null;
+        }
+        return restoreWithDialog({
+          client: model.client,
+          bucket: target.bucket,
+          prefix: target.key,
+          to,
+          onOpen: action =>
+            actions.preview({
+              bucket: target.bucket,
+              key: action.key,
+              kind: 'file',
+              versionId: action.version_id
+            }),
+          onDone: () => panel.refreshAll()
+        });
+      }
+    });
+    commands.addCommand(CommandIDs.downloadFolder, {
+      describedBy: objectArgs,
+      label: trans.__('Download This Folder into the File Browser…'),
+      icon: downloadIcon,
+      isEnabled: args => folderFrom(args) !== null,
+      execute: async args => {
+        const target = folderFrom(args);
+        if (!target) {
+          return null;
+        }
+        return downloadFolderWithDialog({
+          client: model.client,
+          bucket: target.bucket,
+          prefix: target.key,
+          view: target.view ?? {}
+        });
+      }
+    });
     commands.addCommand(CommandIDs.diff, {
       describedBy: noArgs,
       label: trans.__('Compare Two Times (S3 Diff)'),
@@ -273,7 +342,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
         CommandIDs.otherTools,
         CommandIDs.diff,
         CommandIDs.runCellAsTransform,
-        CommandIDs.openTransforms
+        CommandIDs.openTransforms,
+        CommandIDs.restoreFolder,
+        CommandIDs.downloadFolder
       ]) {
         palette.addItem({ command, category });
       }
@@ -285,7 +356,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
       CommandIDs.download,
       CommandIDs.history,
       CommandIDs.insertCode,
-      CommandIDs.copyKey
+      CommandIDs.copyKey,
+      CommandIDs.downloadFolder,
+      CommandIDs.restoreFolder
     ].forEach((command, rank) => {
       app.contextMenu.addItem({ command, selector, rank: rank + 1 });
     });

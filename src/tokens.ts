@@ -36,4 +36,6 @@ export namespace CommandIDs {
   export const runCellAsTransform = 'infinstor:run-cell-as-transform';
   export const openTransforms = 'infinstor:open-transforms';
   export const otherTools = 'infinstor:use-from-other-tools';
+  export const restoreFolder = 'infinstor:restore-folder';
+  export const downloadFolder = 'infinstor:download-folder';
 }

@@ -15,9 +15,11 @@ import {
   IDownloadTicket,
   IEndpointState,
   IExecutors,
+  IGetRequest,
   IHealth,
   IHistory,
   IIssuedViewCredential,
+  IJob,
   ILabel,
   ILabelCreate,
   ILabelList,
@@ -26,6 +28,9 @@ import {
   IObjectRequest,
   IObjectsPage,
   IPreview,
+  IRestorePlan,
+  IRestorePlanRequest,
+  IRestoreRequest,
   IRun,
   IRunCreate,
   IRunList,
@@ -332,6 +337,33 @@ export class InfinstorClient {
   /** `POST runs/{id}/cancel`. */
   cancelRun(id: string): Promise<IRun> {
     return this._send<IRun>(`runs/${segment(id)}/cancel`, 'POST', {});
+  }
+
+  /** `POST buckets/{bucket}/restore/plan`: what a restore would do now. */
+  restorePlan(
+    bucket: string,
+    body: IRestorePlanRequest
+  ): Promise<IRestorePlan> {
+    return this._send<IRestorePlan>(
+      `buckets/${segment(bucket)}/restore/plan`,
+      'POST',
+      body
+    );
+  }
+
+  /** `POST buckets/{bucket}/restore`: start a restore (a job). */
+  startRestore(bucket: string, body: IRestoreRequest): Promise<IJob> {
+    return this._send<IJob>(`buckets/${segment(bucket)}/restore`, 'POST', body);
+  }
+
+  /** `POST buckets/{bucket}/get`: download a view into the Jupyter file tree (a job). */
+  startGet(bucket: string, body: IGetRequest): Promise<IJob> {
+    return this._send<IJob>(`buckets/${segment(bucket)}/get`, 'POST', body);
+  }
+
+  /** `GET jobs/{job_id}`. */
+  job(jobId: string): Promise<IJob> {
+    return this._get<IJob>(`jobs/${segment(jobId)}`);
   }
 
   /** `GET runs/{id}/log`: the last `lines` lines of the driver's log. */

@@ -570,3 +570,71 @@ export interface IIssuedViewCredential {
   expires: string | null;
   credential: IViewCredential;
 }
+/** `RestoreAction`: one key a restore brings back, reverts or deletes. */
+export interface IRestoreAction {
+  key: string;
+  change: 'bring back' | 'revert' | 'delete';
+  /** The current version now (null when the key is absent). */
+  live_version_id: string | null;
+  /** The version copied back (copies only). */
+  version_id?: string;
+  size?: number;
+}
+
+/** `RestoreSkip`: a key a restore leaves alone, and why. */
+export interface IRestoreSkip {
+  key: string;
+  reason: 'changed' | 'archived' | 'gone';
+  message: string;
+}
+
+/** `RestorePlan`: what restoring a folder to a time would do now. */
+export interface IRestorePlan {
+  bucket: string;
+  prefix: string;
+  to: ITimeSpec;
+  copy: IRestoreAction[];
+  delete: IRestoreAction[];
+  unchanged: number;
+  skipped: IRestoreSkip[];
+  forced: string[];
+  bytes_to_copy: number;
+  fingerprint: string;
+  /** The name the user types to confirm. */
+  confirm?: string;
+}
+
+/** `RestorePlanRequest`. */
+export interface IRestorePlanRequest {
+  prefix: string;
+  to: string;
+  force?: boolean;
+}
+
+/** `RestoreRequest`. */
+export interface IRestoreRequest extends IRestorePlanRequest {
+  confirm: string;
+  expect?: string;
+  parallel?: number;
+}
+
+/** `GetRequest`: a view into a folder of the Jupyter file tree. */
+export interface IGetRequest extends IViewParams {
+  path: string;
+  prefix?: string;
+}
+
+/** `Job`: a restore or a download started by this server. */
+export interface IJob {
+  id: string;
+  kind: 'restore' | 'get';
+  state: 'running' | 'done' | 'error';
+  finished: boolean;
+  done: number;
+  total: number;
+  bytes: number;
+  started_ms: number;
+  finished_ms: number | null;
+  result: { [name: string]: any } | null;
+  error: string | null;
+}
