@@ -358,7 +358,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
       CommandIDs.insertCode,
       CommandIDs.copyKey,
       CommandIDs.downloadFolder,
-      CommandIDs.restoreFolder
+      CommandIDs.restoreFolder,
+      // Here and in the palette, not on the browser's toolbar: a fourth button there
+      // crowded it at the sidebar's default width.
+      CommandIDs.otherTools
     ].forEach((command, rank) => {
       app.contextMenu.addItem({ command, selector, rank: rank + 1 });
     });

@@ -8,7 +8,6 @@ import {
   addIcon,
   codeIcon,
   HTMLSelect,
-  launchIcon,
   PanelWithToolbar,
   refreshIcon,
   SidePanel,
@@ -154,17 +153,6 @@ export class InfinstorPanel extends SidePanel {
         icon: codeIcon,
         tooltip: trans.__('Insert code that lists this folder at this time'),
         onClick: () => void actions.insertCode(actions.folderTarget())
-      })
-    );
-    this.browser.toolbar.addItem(
-      'other-tools',
-      new ToolbarButton({
-        icon: launchIcon,
-        label: trans.__('Use from other tools…'),
-        tooltip: trans.__(
-          'An S3 endpoint and a credential for exactly this view, with code for pandas, pyarrow, Polars, DuckDB, Spark, the AWS CLI and PyTorch'
-        ),
-        onClick: () => void this.useFromOtherTools()
       })
     );
     this.browser.toolbar.addItem(
