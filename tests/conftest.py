@@ -68,3 +68,24 @@ def service(index_url: str, s3_endpoint: str):
     index = open_index(index_url)
     yield InfinstorService(index, s3_endpoint_url=s3_endpoint)
     index.close()
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL cluster (Debian's binaries, initdb + pg_ctl in a temp dir), one per
+    test process; skipped where PostgreSQL is not installed (``.ci/run`` installs it)."""
+    from pg_server import PostgresServer, find_pg_bin
+
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    server = PostgresServer(bin_dir)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """A fresh, empty PostgreSQL database for one test."""
+    return pg_server.new_database()
