@@ -476,14 +476,15 @@ class _CountBar:
         self.enabled = sys.stderr.isatty()
         self.last = 0.0
 
-    def __call__(self, done: int, total: int) -> None:
+    def __call__(self, done: int, total: int, fetched: int | None = None) -> None:
         if not self.enabled:
             return
         now = time.monotonic()
         if done < total and now - self.last < 0.2:
             return
         self.last = now
-        sys.stderr.write(f"\r{self.label}: {done:,}/{total:,}".ljust(78))
+        extra = "" if fetched is None else f" files, {fetched:,} bytes"
+        sys.stderr.write(f"\r{self.label}: {done:,}/{total:,}{extra}".ljust(78))
         if done >= total:
             sys.stderr.write("\n")
         sys.stderr.flush()
@@ -614,25 +615,6 @@ def _view_of(svc: Any, text: str, uri: str | None) -> Any:
     return svc.views.resolve_view(bucket, at=text, prefix=prefix, default_now=False)
 
 
-class _FileBar:
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.enabled = sys.stderr.isatty()
-        self.last = 0.0
-
-    def __call__(self, done: int, total: int, fetched: int) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if done < total and now - self.last < 0.2:
-            return
-        self.last = now
-        sys.stderr.write(f"\r{self.label}: {done:,}/{total:,} files, {fetched:,} bytes".ljust(78))
-        if done >= total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-
 def cmd_get(args: argparse.Namespace) -> int:
     from .services.localcopy import LocalCopyService
 
@@ -654,7 +636,7 @@ def cmd_get(args: argparse.Namespace) -> int:
             view,
             directory,
             parallel=args.parallel,
-            on_progress=_FileBar(f"get s3://{view.bucket}/{view.prefix}"),
+            on_progress=_CountBar(f"get s3://{view.bucket}/{view.prefix}"),
             on_catch_up=say,
         )
     except KeyboardInterrupt:

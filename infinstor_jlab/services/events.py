@@ -248,6 +248,22 @@ def apply_events(s3: Any, index: SnapshotIndex, events: list[S3Event]) -> int:
     return applied
 
 
+def _merge_relisted(
+    index: SnapshotIndex, bucket: str, ordered: list[VersionEntry], started: int
+) -> None:
+    """Merge the chains of keys read again from S3 (only those keys: no checkpoint, and
+    keys the listing did not reach stay as they are)."""
+    index.merge_listing(
+        bucket,
+        ordered,
+        after_key=None,
+        through_key=None,
+        scan_started_ms=started,
+        checkpoint=False,
+        keys_only=True,
+    )
+
+
 def relist_keys(s3: Any, index: SnapshotIndex, bucket: str, keys: list[str]) -> None:
     """Re-read the version chains of a few keys from ListObjectVersions and merge them."""
     started = now_ms()
@@ -265,15 +281,7 @@ def relist_keys(s3: Any, index: SnapshotIndex, bucket: str, keys: list[str]) -> 
                 break  # past the key: the rest of the prefix holds other keys
         ordered = order_chains(entries, latest, split_style=split)
         if ordered:
-            index.merge_listing(
-                bucket,
-                ordered,
-                after_key=None,
-                through_key=None,
-                scan_started_ms=started,
-                checkpoint=False,
-                keys_only=True,
-            )
+            _merge_relisted(index, bucket, ordered, started)
         else:
             # Every version is gone from S3: prune what the index still has of this key.
             stale = [(v.key, v.version_id) for v in index.history(bucket, key)]
@@ -368,13 +376,5 @@ def relist_prefix(s3: Any, index: SnapshotIndex, bucket: str, prefix: str) -> in
         latest.extend(page.latest)
     ordered = order_chains(entries, latest, split_style=split)
     if ordered:
-        index.merge_listing(
-            bucket,
-            ordered,
-            after_key=None,
-            through_key=None,
-            scan_started_ms=started,
-            checkpoint=False,
-            keys_only=True,
-        )
+        _merge_relisted(index, bucket, ordered, started)
     return len(entries)
