@@ -38,6 +38,7 @@ from ..index.models import (
 from ..redact import redact, safe_uri, tracking_uri
 from ..timespec import TimeSpec, now_ms, parse_time_spec, wait_past_second
 from ..tracking import open_client as open_tracking_client
+from .access import BucketAccess, access_checks_enabled
 from .catchup import needs_catch_up, read_again
 from .events import disable_events, enable_events, make_sqs_client
 from .jobs import JobBoard
@@ -247,12 +248,23 @@ class InfinstorService:
         s3_endpoint_url: str | None = None,
         s3_client_factory: Callable[[], Any] | None = None,
         run_resolver: RunResolver | None = None,
+        access_checks: str | bool | None = None,
     ) -> None:
         self.index = index
         self._endpoint = s3_endpoint_url or None
         self._factory = s3_client_factory
+        # Who may see what (services/access.py): on by default for a shared index; a bool,
+        # or on/off/auto (None: $INFINSTOR_ACCESS_CHECKS, else auto).
+        enabled = (
+            access_checks
+            if isinstance(access_checks, bool)
+            else access_checks_enabled(index, access_checks)
+        )
+        self.access = BucketAccess(self.s3, enabled=enabled)
         # The one view resolver (REST, CLI, transforms and the kernel side all use one).
-        self.views = ViewResolver(lambda: self.index, run_resolver or mlflow_run_time)
+        self.views = ViewResolver(
+            lambda: self.index, run_resolver or mlflow_run_time, access=self.access.require
+        )
         self._local = threading.local()
         self._jobs: dict[str, SyncJob] = {}
         self._jobs_lock = threading.Lock()
@@ -285,6 +297,11 @@ class InfinstorService:
 
     def parse_spec(self, text: str | int | None, *, default_now: bool = True) -> TimeSpec:
         return self.views.parse_spec(text, default_now=default_now)
+
+    def require_access(self, bucket: str) -> None:
+        """Raise AccessDenied (403) unless this process's AWS credentials may read the
+        bucket (when access checks are on): asked before any answer from the index."""
+        self.access.require(bucket)
 
     # -- buckets ----------------------------------------------------------------------------
     def versioning_status(self, bucket: str) -> str | None:
@@ -320,6 +337,7 @@ class InfinstorService:
         and would lose future history. The history indexed so far stays browsable (a sync
         brings it up to date once); with ``forget_history`` it leaves the index too."""
         check_bucket_name(bucket)
+        self.require_access(bucket)
         self.index.get_bucket(bucket)
         if self.watcher is not None:
             self.watcher.forget(bucket)
@@ -333,6 +351,7 @@ class InfinstorService:
             self.index.set_tracked(bucket, False)
 
     def bucket_status(self, bucket: str) -> dict[str, Any]:
+        self.require_access(bucket)
         record = self.index.get_bucket(bucket)
         source = self.index.get_event_source(bucket)
         doc = record.to_json()
@@ -353,7 +372,8 @@ class InfinstorService:
         return doc
 
     def list_buckets(self) -> list[dict[str, Any]]:
-        """Buckets the credentials can see, plus every bucket in the index, with their state."""
+        """Buckets the credentials can see, plus every bucket in the index that they may read,
+        with their state."""
         names: dict[str, dict[str, Any]] = {}
         error: str | None = None
         try:
@@ -363,6 +383,10 @@ class InfinstorService:
         except InfinstorError as exc:
             error = exc.message
         for record in self.index.list_buckets():
+            # A shared index holds buckets of other users: one these credentials may not
+            # read is not shown (unless S3's own bucket list names it; then only its name).
+            if not self.access.readable(record.name):
+                continue
             names[record.name] = self.bucket_status(record.name)
         out = [names[n] for n in sorted(names)]
         if error:
@@ -404,6 +428,7 @@ class InfinstorService:
         daemon thread of its own, so a long pass never holds a request thread or shutdown).
         A sync already running for the bucket is returned instead of a second."""
         check_bucket_name(bucket)
+        self.require_access(bucket)
         self.index.get_bucket(bucket)
         existing = self.running_job_id(bucket)
         if existing is not None:
@@ -472,6 +497,7 @@ class InfinstorService:
         ``within`` (a label's prefix): a key outside it is not in the label's view."""
         if not key:
             raise BadRequest("An object key is required.")
+        self.require_access(bucket)
         if within and not key.startswith(within) and spec is not None:
             name = f"label {spec.label!r}" if spec.label else "the label's view"
             raise NotFound(
@@ -585,6 +611,7 @@ class InfinstorService:
         """One page of the view; ``within`` (a label's prefix) keeps the page to the keys
         under it, as the label pins them: a broader prefix lists only the label's part of
         it, a prefix beside it is an error."""
+        self.require_access(bucket)
         if not 1 <= max_keys <= MAX_KEYS_LIMIT:
             raise BadRequest(f"max_keys must be between 1 and {MAX_KEYS_LIMIT}.")
         if within and not prefix.startswith(within):
@@ -673,6 +700,7 @@ class InfinstorService:
     def iter_objects(
         self, bucket: str, *, spec: TimeSpec, prefix: str = ""
     ) -> Iterator[ObjectVersion]:
+        self.require_access(bucket)
         return self.index.iter_view(
             bucket, end_ms=spec.end_ms, start_ms=spec.start_ms, prefix=prefix
         )
@@ -682,11 +710,13 @@ class InfinstorService:
     ) -> DiffResult:
         if from_spec.is_slice or to_spec.is_slice:
             raise BadTimeSpec("diff compares two snapshots; give two single times, not slices.")
+        self.require_access(bucket)
         return self.index.diff(
             bucket, prefix=prefix, from_ms=from_spec.end_ms, to_ms=to_spec.end_ms
         )
 
     def history(self, bucket: str, key: str) -> list[ObjectVersion]:
+        self.require_access(bucket)
         versions = self.index.history(bucket, key)
         if not versions:
             raise NotFound(f"The index knows no version of s3://{bucket}/{key}.")
@@ -701,16 +731,24 @@ class InfinstorService:
         to_ms: int | None = None,
         bins: int = 100,
     ) -> Timeline:
+        self.require_access(bucket)
         return self.index.timeline(bucket, prefix=prefix, from_ms=from_ms, to_ms=to_ms, bins=bins)
 
     # -- labels -----------------------------------------------------------------------------
     def list_labels(self, bucket: str | None = None) -> list[LabelRecord]:
-        return self.index.list_labels(bucket)
+        """Labels, without those of buckets these credentials may not read."""
+        if bucket is not None:
+            self.require_access(bucket)
+            return self.index.list_labels(bucket)
+        return [x for x in self.index.list_labels(None) if self.access.readable(x.bucket)]
 
     def get_label(self, name: str) -> LabelRecord:
-        return self.index.get_label(name)
+        label = self.index.get_label(name)
+        self.require_access(label.bucket)
+        return label
 
     def delete_label(self, name: str) -> None:
+        self.get_label(name)
         self.index.delete_label(name)
 
     def view_fingerprint(self, bucket: str, prefix: str, spec: TimeSpec) -> tuple[str, int, int]:
@@ -745,6 +783,7 @@ class InfinstorService:
                 f"holds at most {MAX_LABEL_DESCRIPTION:,} (keep long notes in a file the label "
                 "covers)."
             )
+        self.require_access(bucket)
         record = self.index.get_bucket(bucket)  # unknown bucket -> friendly 404
         try:
             self.index.get_label(name)
@@ -820,7 +859,7 @@ class InfinstorService:
             ) from exc
 
     def verify_label(self, name: str, *, check_s3: bool = True, workers: int = 8) -> VerifyReport:
-        label = self.index.get_label(name)
+        label = self.get_label(name)
         spec = label_spec(label)
         objects = list(self.iter_objects(label.bucket, spec=spec, prefix=label.prefix))
         index_fp = fingerprint(((o.key, o.version_id) for o in objects), presorted=True)
