@@ -119,10 +119,16 @@ def _sync_interrupted(bucket: str) -> int:
 def _run_sync(svc: Any, bucket: str, *, full: bool) -> int:
     bar = _ProgressBar(f"sync {bucket}")
     started = time.monotonic()
+    from .services.coordination import SyncBusy
+
     try:
         result = svc.sync(bucket, full=full, on_progress=bar)
     except KeyboardInterrupt:
         return _sync_interrupted(bucket)
+    except SyncBusy as exc:
+        # Another server or CLI of the team syncs it now: report that one, start nothing.
+        print(exc.message)
+        return 0
     for warning in result.warnings:
         sys.stderr.write(f"warning: {warning}\n")
     p = result.progress
@@ -390,6 +396,7 @@ def cmd_label_list(args: argparse.Namespace) -> int:
         print(
             f"{label.name:<30} s3://{label.bucket}/{label.prefix}  {label.spec}  "
             f"{label.object_count:,} objects"
+            + (f"  by {label.created_by}" if label.created_by else "")
         )
     return 0
 

@@ -40,6 +40,7 @@ from ..timespec import TimeSpec, now_ms, parse_time_spec, wait_past_second
 from ..tracking import open_client as open_tracking_client
 from .access import BucketAccess, access_checks_enabled
 from .catchup import needs_catch_up, read_again
+from .coordination import RunningSync, SyncBusy, current_user, open_coordination
 from .events import disable_events, enable_events, make_sqs_client
 from .jobs import JobBoard
 from .pagecache import PageCache
@@ -90,10 +91,12 @@ class SyncJob:
     full: bool
     started_ms: int
     progress: SyncProgress
-    state: str = "running"  # running | done | error
+    state: str = "running"  # running | done | error | elsewhere
     error: str | None = None
     finished_ms: int | None = None
     warnings: list[str] = field(default_factory=list)
+    # state "elsewhere": another server of the team runs this bucket's sync (who, since when)
+    elsewhere: RunningSync | None = None
     # Set to stop the pass after its current page (forgetting the bucket); ``ended`` is set
     # when the job's thread is done with the index.
     stop: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
@@ -112,6 +115,7 @@ class SyncJob:
                 "started_ms": self.started_ms,
                 "finished_ms": self.finished_ms,
                 "warnings": self.warnings,
+                "running_elsewhere": self.elsewhere.to_json() if self.elsewhere else None,
             }
         )
         return doc
@@ -261,6 +265,8 @@ class InfinstorService:
             else access_checks_enabled(index, access_checks)
         )
         self.access = BucketAccess(self.s3, enabled=enabled)
+        # What servers sharing the index agree on: one sync per bucket, events once.
+        self.coordination = open_coordination(index)
         # The one view resolver (REST, CLI, transforms and the kernel side all use one).
         self.views = ViewResolver(
             lambda: self.index, run_resolver or mlflow_run_time, access=self.access.require
@@ -369,6 +375,9 @@ class InfinstorService:
                 "sync_job": self.running_job_id(bucket),
             }
         )
+        if self.coordination.shared:
+            running = self.coordination.running_sync(bucket)
+            doc["sync_elsewhere"] = running.to_json() if running else None
         return doc
 
     def list_buckets(self) -> list[dict[str, Any]]:
@@ -433,6 +442,10 @@ class InfinstorService:
         existing = self.running_job_id(bucket)
         if existing is not None:
             return self._jobs[existing]
+        elsewhere = self.coordination.running_sync(bucket)
+        if elsewhere is not None:
+            # Another server of the team syncs it: say so, start nothing.
+            return self._remember(self._elsewhere_job(bucket, full, elsewhere))
         job = SyncJob(
             id=uuid.uuid4().hex,
             bucket=bucket,
@@ -440,12 +453,7 @@ class InfinstorService:
             started_ms=now_ms(),
             progress=SyncProgress(bucket=bucket),
         )
-        with self._jobs_lock:
-            # Keep the most recent finished jobs for status queries, not every job ever run.
-            finished = [j for j in self._jobs.values() if j.state != "running"]
-            for old in finished[:-MAX_FINISHED_JOBS]:
-                self._jobs.pop(old.id, None)
-            self._jobs[job.id] = job
+        self._remember(job)
 
         def on_progress(p: SyncProgress) -> None:
             job.progress = p
@@ -459,6 +467,10 @@ class InfinstorService:
                 )
                 job.warnings = result.warnings
                 job.state = "done"
+            except SyncBusy as exc:  # another server took the lock first
+                job.elsewhere = exc.running
+                job.warnings = [exc.message]
+                job.state = "elsewhere"
             except InfinstorError as exc:
                 job.error = exc.message
                 job.state = "error"
@@ -473,6 +485,31 @@ class InfinstorService:
             threading.Thread(target=run, name=f"infinstor-sync-{bucket}", daemon=True).start()
         else:
             runner(run)
+        return job
+
+    def _remember(self, job: SyncJob) -> SyncJob:
+        with self._jobs_lock:
+            # Keep the most recent finished jobs for status queries, not every job ever run.
+            finished = [j for j in self._jobs.values() if j.state != "running"]
+            for old in finished[:-MAX_FINISHED_JOBS]:
+                self._jobs.pop(old.id, None)
+            self._jobs[job.id] = job
+        return job
+
+    @staticmethod
+    def _elsewhere_job(bucket: str, full: bool, running: RunningSync) -> SyncJob:
+        job = SyncJob(
+            id=uuid.uuid4().hex,
+            bucket=bucket,
+            full=full,
+            started_ms=running.started_ms,
+            progress=SyncProgress(bucket=bucket),
+            state="elsewhere",
+            warnings=[running.describe()],
+            elsewhere=running,
+        )
+        job.finished_ms = now_ms()
+        job.ended.set()
         return job
 
     def get_sync_job(self, job_id: str) -> SyncJob:
@@ -591,9 +628,16 @@ class InfinstorService:
         def stopping() -> bool:
             return self._stopping.is_set() or (should_stop is not None and should_stop())
 
-        return sync_bucket(
-            self.s3(), self.index, bucket, full=full, on_progress=on_progress, should_stop=stopping
-        )
+        # On a shared index one process syncs a bucket at a time (SyncBusy: who does).
+        with self.coordination.sync_lock(bucket, full=full):
+            return sync_bucket(
+                self.s3(),
+                self.index,
+                bucket,
+                full=full,
+                on_progress=on_progress,
+                should_stop=stopping,
+            )
 
     # -- queries ----------------------------------------------------------------------------
     def list_objects(
@@ -771,7 +815,11 @@ class InfinstorService:
         description: str = "",
         on_catch_up: Callable[[str], None] | None = None,
         on_progress: Callable[[SyncProgress], None] | None = None,
+        created_by: str | None = None,
     ) -> LabelRecord:
+        """Pin a view under a new name. Two users creating the same name at once: the
+        index's unique name decides, the second gets Conflict (409). ``created_by``: the
+        Jupyter user (REST); by default the OS (or JupyterHub) user of this process."""
         if not LABEL_NAME_RE.match(name or ""):
             raise BadRequest(
                 f"{name!r} is not a valid label name: use 1-128 letters, digits, '.', '_' or "
@@ -812,6 +860,7 @@ class InfinstorService:
             total_bytes=total,
             description=description,
             created_ms=now_ms(),
+            created_by=created_by or current_user(),
         )
         self.index.insert_label(label)
         return label

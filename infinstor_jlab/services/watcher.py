@@ -11,6 +11,8 @@ from typing import Any
 
 from ..errors import InfinstorError, UnknownBucket
 from ..index.models import BucketRecord
+from ..timespec import now_ms
+from .coordination import SyncBusy
 from .events import EventPoller
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,7 @@ class BucketWatcher:
                 bucket,
                 str(queue_url),
                 wait_seconds=self.wait_seconds,
+                coordination=self.service.coordination,
             )
             self._pollers[bucket] = poller
             thread = threading.Thread(
@@ -130,8 +133,17 @@ class BucketWatcher:
                     return
                 if not self._watches(record):
                     continue
+                coordination = self.service.coordination
+                if (
+                    coordination.shared
+                    and record.last_sync_ms is not None
+                    and now_ms() - record.last_sync_ms < self.reconcile_interval * 1000
+                ):
+                    continue  # another server of the team reconciled it just now
                 try:
                     self.service.sync(record.name)
+                except SyncBusy:
+                    continue  # another server is reconciling it
                 except Exception as exc:  # noqa: BLE001
                     log.warning("reconcile of %s failed: %s", record.name, exc)
                     try:

@@ -111,7 +111,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 )
                 row = conn.execute("SELECT v FROM meta WHERE k='schema_version'").fetchone()
                 version = int(row[0])
-                if version < SCHEMA_VERSION:
+                if version < 4:
                     # Said before it starts: from schema 3 every stored version is rewritten
                     # (~6 s per million), and nothing else would show why opening waits.
                     _log.warning(
@@ -1442,8 +1442,8 @@ class SqliteSnapshotIndex(SnapshotIndex):
             try:
                 conn.execute(
                     "INSERT INTO labels(name, bucket, prefix, kind, start_ms, end_ms, spec, "
-                    "fingerprint, object_count, total_bytes, description, created_ms) "
-                    "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "fingerprint, object_count, total_bytes, description, created_ms, "
+                    "created_by) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         label.name,
                         label.bucket,
@@ -1457,6 +1457,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
                         label.total_bytes,
                         label.description,
                         label.created_ms,
+                        label.created_by,
                     ),
                 )
             except sqlite3.IntegrityError as exc:
@@ -1467,7 +1468,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
 
     _LABEL_COLS = (
         "name, bucket, prefix, kind, start_ms, end_ms, spec, fingerprint, object_count, "
-        "total_bytes, description, created_ms"
+        "total_bytes, description, created_ms, created_by"
     )
 
     def get_label(self, name: str) -> LabelRecord:
