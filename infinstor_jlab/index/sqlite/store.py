@@ -1312,6 +1312,47 @@ class SqliteSnapshotIndex(SnapshotIndex):
         rows.sort(key=_first)
         return rows
 
+    def iter_versions(self, bucket: str, *, batch: int = 10_000) -> Iterator[VersionEntry]:
+        # Pages of whole chains, each in its own read transaction (a copy of a big bucket
+        # never holds one open for its whole length); a page that ends inside a key's chain
+        # is cut before that key, which the next page starts with.
+        after: str | None = None
+        cols = "key, t, r, packed, f, seq"
+        while True:
+            with self._read() as conn:
+                b = self._bucket_id(conn, bucket)
+                where = f"b={b}" if after is None else f"b={b} AND key > ?"
+                rows = conn.execute(
+                    f"SELECT {cols} FROM versions WHERE {where} "
+                    "ORDER BY key, t DESC, r DESC LIMIT ?",
+                    (batch,) if after is None else (after, batch),
+                ).fetchall()
+                full = len(rows) == batch
+                if full and rows[0][0] == rows[-1][0]:
+                    rows = conn.execute(  # one key with a chain longer than a page
+                        f"SELECT {cols} FROM versions WHERE b={b} AND key=? "
+                        "ORDER BY t DESC, r DESC",
+                        (rows[0][0],),
+                    ).fetchall()
+                elif full:
+                    last = rows[-1][0]
+                    rows = [row for row in rows if row[0] != last]
+            for key, t, _r, packed, f, seq in rows:
+                v = ObjectVersion.from_stored(key, packed, t, bool(f & F_DELETE))
+                yield VersionEntry(
+                    key,
+                    v.version_id,
+                    t,
+                    v.size,
+                    v.etag,
+                    v.is_delete_marker,
+                    bool(f & F_PRECISE),
+                    seq,
+                )
+            if not full:
+                return
+            after = rows[-1][0]
+
     def history(self, bucket: str, key: str) -> list[ObjectVersion]:
         with self._read() as conn:
             b = self._bucket_id(conn, bucket)
