@@ -135,6 +135,8 @@ class PostgresServer:
 
     def stop(self) -> None:
         try:
-            self._run([os.path.join(self.bin_dir, "pg_ctl"), "-D", self.data, "-m", "immediate", "stop"])
+            self._run(
+                [os.path.join(self.bin_dir, "pg_ctl"), "-D", self.data, "-m", "immediate", "stop"]
+            )
         finally:
             shutil.rmtree(self.base, ignore_errors=True)

@@ -343,3 +343,36 @@ def test_checks_are_on_by_default_only_for_a_shared_index(tmp_path, monkeypatch)
             access_checks_enabled(index)
     finally:
         index.close()
+
+
+def test_rest_hides_and_refuses_with_403(shared_index, iam_world, tmp_path):
+    """A real Jupyter server running as alice (her AWS credentials in its environment)."""
+    from live_server import LiveServer
+
+    server = LiveServer(
+        tmp_path / "alice",
+        index_url=shared_index,
+        s3_endpoint=iam_world.endpoint,
+        args=["--InfinstorApp.watch_buckets=0", "--InfinstorApp.access_checks=on"],
+        env={
+            "AWS_ACCESS_KEY_ID": iam_world.alice["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": iam_world.alice["SecretAccessKey"],
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "INFINSTOR_ACCESS_CHECKS": None,
+        },
+    )
+    with server:
+        buckets = {b["name"]: b for b in server.api("GET", "buckets")["buckets"]}
+        assert buckets[iam_world.open_bucket]["tracked"] is True
+        assert buckets.get(iam_world.closed_bucket, {"tracked": False})["tracked"] is False
+        page = server.api(
+            "GET", f"buckets/{iam_world.open_bucket}/objects", params={"prefix": "data/"}
+        )
+        assert [o["key"] for o in page["objects"]] == ["data/a.csv"]
+        for path in (
+            f"buckets/{iam_world.closed_bucket}/objects?prefix=data",
+            f"buckets/{iam_world.closed_bucket}/history?key=data/a.csv",
+            f"buckets/{iam_world.closed_bucket}/timeline",
+        ):
+            refused = server.api("GET", path, expect=403)
+            assert "Your AWS credentials cannot list bucket" in refused["message"]
