@@ -135,8 +135,6 @@ class PostgresServer:
 
     def stop(self) -> None:
         try:
-            self._run(
-                [os.path.join(self.bin_dir, "pg_ctl"), "-D", self.data, "-m", "immediate", "stop"]
-            )
+            self._run([os.path.join(self.bin_dir, "pg_ctl"), "-D", self.data, "-m", "immediate", "stop"])
         finally:
             shutil.rmtree(self.base, ignore_errors=True)
