@@ -142,10 +142,14 @@ def iam_world() -> Iterator[IamWorld]:
         proc.wait(10)
 
 
-@pytest.fixture
-def shared_index(tmp_path, iam_world: IamWorld) -> str:
-    """An index that the admin filled with both buckets."""
-    url = "sqlite:///" + str(tmp_path / "shared.sqlite")
+@pytest.fixture(params=["postgresql", "sqlite"])
+def shared_index(request, tmp_path, iam_world: IamWorld) -> str:
+    """An index that the admin filled with both buckets: the team's PostgreSQL database, or
+    an SQLite file that several users share."""
+    if request.param == "postgresql":
+        url = request.getfixturevalue("pg_url")
+    else:
+        url = "sqlite:///" + str(tmp_path / "shared.sqlite")
     index = open_index(url)
     admin = InfinstorService(
         index, s3_client_factory=lambda: iam_world.client(iam_world.admin), access_checks="on"
@@ -285,7 +289,7 @@ def test_endpoint_refuses_a_view_credential_of_a_bucket_its_credentials_cannot_r
     shared_index, iam_world
 ):
     from infinstor_jlab.endpoint.server import EndpointServer
-    from infinstor_jlab.services.credentials import CredentialService, CredentialStore
+    from infinstor_jlab.services.credentials import CredentialService, open_credential_store
 
     index = open_index(shared_index)
     admin = InfinstorService(
@@ -297,7 +301,7 @@ def test_endpoint_refuses_a_view_credential_of_a_bucket_its_credentials_cannot_r
     }
     index.close()
     alice = _alice_service(shared_index, iam_world)
-    server = EndpointServer(alice, CredentialStore(alice.index.path), port=0)
+    server = EndpointServer(alice, open_credential_store(alice.index), port=0)
     url = server.start()
     try:
         for name, (cred, secret) in issued.items():
@@ -324,8 +328,14 @@ def test_endpoint_refuses_a_view_credential_of_a_bucket_its_credentials_cannot_r
         alice.index.close()
 
 
-def test_checks_are_on_by_default_only_for_a_shared_index(tmp_path, monkeypatch):
+def test_checks_are_on_by_default_only_for_a_shared_index(tmp_path, monkeypatch, pg_url):
     monkeypatch.delenv("INFINSTOR_ACCESS_CHECKS", raising=False)
+    shared = open_index(pg_url)
+    try:
+        assert InfinstorService(shared).access.enabled is True
+        assert InfinstorService(shared, access_checks="off").access.enabled is False
+    finally:
+        shared.close()
     index = open_index("sqlite:///" + str(tmp_path / "own.sqlite"))
     try:
         assert access_checks_enabled(index) is False

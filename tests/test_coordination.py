@@ -148,7 +148,17 @@ def test_local_index_keeps_todays_behaviour(service):
     assert coord.running_sync("b") is None
 
 
-def test_same_label_name_at_once_one_wins_the_other_gets_409(index_url, s3_endpoint, s3, bucket):
+@pytest.fixture(params=["postgresql", "sqlite"])
+def any_index_url(request, tmp_path) -> str:
+    if request.param == "postgresql":
+        return request.getfixturevalue("pg_url")
+    return "sqlite:///" + str(tmp_path / "index.sqlite")
+
+
+def test_same_label_name_at_once_one_wins_the_other_gets_409(
+    any_index_url, s3_endpoint, s3, bucket
+):
+    index_url = any_index_url
     """Two servers (two services, each with its own connection to one index) create the
     same label name at the same moment: one label exists, the other caller gets Conflict."""
     from infinstor_jlab.errors import Conflict
@@ -189,3 +199,25 @@ def test_same_label_name_at_once_one_wins_the_other_gets_409(index_url, s3_endpo
     assert services[0].create_label("mine", bucket, "d/", spec).created_by == current_user()
     for svc in services:
         svc.index.close()
+
+
+def test_cli_sync_on_a_shared_index_reports_the_running_sync(pg_url, s3_endpoint, bucket, capsys):
+    """A second writer's `infinstor-jlab sync` while a server's sync holds the bucket."""
+    from infinstor_jlab.cli import main
+    from infinstor_jlab.index import open_index
+    from infinstor_jlab.services import InfinstorService
+
+    index = open_index(pg_url)
+    server = InfinstorService(index, s3_endpoint_url=s3_endpoint)
+    server.track(bucket, enable_versioning_consent=True)
+    assert isinstance(server.coordination, PgCoordination)
+    try:
+        with server.coordination.sync_lock(bucket, full=True):
+            assert main(["sync", bucket, "--index", pg_url]) == 0
+            out = capsys.readouterr()[0]
+            assert f"A full sync of {bucket!r} is already running: started by" in out
+            assert "Synced" not in out
+        assert main(["sync", bucket, "--index", pg_url]) == 0
+        assert "Synced" in capsys.readouterr()[0]
+    finally:
+        index.close()

@@ -71,6 +71,8 @@ _SCHEMA = [
         created_ms bigint NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS labels_by_bucket ON labels(bucket, name)",
+    # Who made each label (a shared index has many users; empty for older labels).
+    "ALTER TABLE labels ADD COLUMN IF NOT EXISTS created_by text NOT NULL DEFAULT ''",
     # keys.prefix_end in SQL: the smallest string above every string starting with p (the
     # listing's jump past a rolled-up folder). Code points, skipping surrogates, as Python.
     """CREATE OR REPLACE FUNCTION infinstor_prefix_end(p text) RETURNS text

@@ -108,12 +108,15 @@ _PAGE_SQL = {(b, d): _page_sql(b, d) for b in (False, True) for d in (False, Tru
 
 _LABEL_COLS = (
     "name, bucket, prefix, kind, start_ms, end_ms, spec, fingerprint, object_count, "
-    "total_bytes, description, created_ms"
+    "total_bytes, description, created_ms, created_by"
 )
 
 
 class PostgresSnapshotIndex(SnapshotIndex):
     """The snapshot index in a PostgreSQL database (a team's shared index)."""
+
+    #: Several users share it: access checks are on by default (services/access.py).
+    shared = True
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
         self.url = url  # passed to libpq unchanged; shown only through safe_uri
@@ -774,6 +777,54 @@ class PostgresSnapshotIndex(SnapshotIndex):
                 )
         return result
 
+    def iter_versions(self, bucket: str, *, batch: int = 10_000) -> Iterator[VersionEntry]:
+        # Keyset pages of whole chains along versions_chain, each its own snapshot; a page
+        # that ends inside a key's chain is cut before that key (the next page starts there).
+        after: str | None = None
+        cols = "key, t, r, packed, f, seq"
+        while True:
+            with self._read() as cur:
+                b = self._bucket_id(cur, bucket)
+                if after is None:
+                    cur.execute(
+                        f"SELECT {cols} FROM versions WHERE b=%s "
+                        "ORDER BY key, t DESC, r DESC LIMIT %s",
+                        (b, batch),
+                    )
+                else:
+                    cur.execute(
+                        f"SELECT {cols} FROM versions WHERE b=%s AND key > %s "
+                        "ORDER BY key, t DESC, r DESC LIMIT %s",
+                        (b, after, batch),
+                    )
+                rows = cur.fetchall()
+                full = len(rows) == batch
+                if full and rows[0][0] == rows[-1][0]:
+                    cur.execute(  # one key with a chain longer than a page
+                        f"SELECT {cols} FROM versions WHERE b=%s AND key=%s "
+                        "ORDER BY t DESC, r DESC",
+                        (b, rows[0][0]),
+                    )
+                    rows = cur.fetchall()
+                elif full:
+                    last = rows[-1][0]
+                    rows = [row for row in rows if row[0] != last]
+            for key, t, _r, packed, f, seq in rows:
+                v = ObjectVersion.from_stored(key, bytes(packed), t, bool(f & F_DELETE))
+                yield VersionEntry(
+                    key,
+                    v.version_id,
+                    t,
+                    v.size,
+                    v.etag,
+                    v.is_delete_marker,
+                    bool(f & F_PRECISE),
+                    seq,
+                )
+            if not full:
+                return
+            after = rows[-1][0]
+
     def history(self, bucket: str, key: str) -> list[ObjectVersion]:
         with self._read() as cur:
             b = self._bucket_id(cur, bucket)
@@ -852,7 +903,7 @@ class PostgresSnapshotIndex(SnapshotIndex):
             with self._write() as cur:
                 cur.execute(
                     f"INSERT INTO labels({_LABEL_COLS}) "
-                    "VALUES(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                    "VALUES(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
                     (
                         label.name,
                         label.bucket,
@@ -866,6 +917,7 @@ class PostgresSnapshotIndex(SnapshotIndex):
                         label.total_bytes,
                         label.description,
                         label.created_ms,
+                        label.created_by,
                     ),
                 )
         except psycopg.errors.UniqueViolation as exc:
