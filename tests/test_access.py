@@ -386,3 +386,19 @@ def test_rest_hides_and_refuses_with_403(shared_index, iam_world, tmp_path):
         ):
             refused = server.api("GET", path, expect=403)
             assert "Your AWS credentials cannot list bucket" in refused["message"]
+
+
+def test_a_watcher_keeps_only_readable_buckets_current(shared_index, iam_world):
+    """Alice's background reconcile never runs (and fails, and writes errors into the shared
+    record of) the bucket she may not read."""
+    from infinstor_jlab.services.watcher import BucketWatcher
+
+    alice = _alice_service(shared_index, iam_world)
+    try:
+        watcher = BucketWatcher(alice, wait_seconds=1, reconcile_interval=0)
+        records = {r.name: r for r in alice.index.list_buckets()}
+        assert watcher._watches(records[iam_world.open_bucket]) is True
+        assert watcher._watches(records[iam_world.closed_bucket]) is False
+        assert alice.index.get_event_source(iam_world.closed_bucket).get("last_error") is None
+    finally:
+        alice.index.close()

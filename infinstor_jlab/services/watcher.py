@@ -49,9 +49,13 @@ class BucketWatcher:
             self._reconciler.start()
 
     def _watches(self, record: BucketRecord) -> bool:
-        """Tracked (an untracked bucket's history stays as it is) and, if the watcher was
-        given buckets, one of them."""
-        return record.tracked_ms is not None and (self.only is None or record.name in self.only)
+        """Tracked (an untracked bucket's history stays as it is), if the watcher was given
+        buckets one of them, and (with access checks) one this server's credentials may
+        read: on a shared index, another user's bucket is kept current by that user's
+        server, never by failing passes that would write errors into its shared record."""
+        if record.tracked_ms is None or (self.only is not None and record.name not in self.only):
+            return False
+        return self.service.access.readable(record.name)
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
