@@ -55,7 +55,7 @@ class BucketWatcher:
         server, never by failing passes that would write errors into its shared record."""
         if record.tracked_ms is None or (self.only is not None and record.name not in self.only):
             return False
-        return self.service.access.readable(record.name)
+        return bool(self.service.access.readable(record.name))
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
