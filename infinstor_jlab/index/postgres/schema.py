@@ -53,8 +53,10 @@ _SCHEMA = [
         f smallint NOT NULL,
         seq text
     )""",
-    "CREATE UNIQUE INDEX IF NOT EXISTS versions_chain ON versions"
-    "(b, key, t DESC, r DESC) INCLUDE (packed, f)",
+    (
+        "CREATE UNIQUE INDEX IF NOT EXISTS versions_chain ON versions"
+        "(b, key, t DESC, r DESC) INCLUDE (packed, f)"
+    ),
     "CREATE INDEX IF NOT EXISTS versions_by_time ON versions(b, t)",
     """CREATE TABLE IF NOT EXISTS labels(
         name text COLLATE "C" PRIMARY KEY,
@@ -129,6 +131,4 @@ def _migrate(cur: Any, version: int) -> None:
     """Steps from each older schema version to the next go here (none yet: 1 is the first)."""
     if version < SCHEMA_VERSION:  # pragma: no cover - no older schema exists yet
         raise AssertionError(f"no migration from schema {version}")
-    cur.execute(
-        "UPDATE index_meta SET v=%s WHERE k='schema_version'", (str(SCHEMA_VERSION),)
-    )
+    cur.execute("UPDATE index_meta SET v=%s WHERE k='schema_version'", (str(SCHEMA_VERSION),))

@@ -54,11 +54,22 @@ _log = logging.getLogger("infinstor_jlab.index.postgres")
 _NO_START = -(1 << 62)
 
 _STAGE_DDL = (
-    'CREATE TEMP TABLE IF NOT EXISTS stage_up(key text COLLATE "C", t bigint, r integer, '
-    "packed bytea, f smallint, seq text) ON COMMIT DELETE ROWS",
-    'CREATE TEMP TABLE IF NOT EXISTS stage_del(key text COLLATE "C", t bigint, r integer) '
-    "ON COMMIT DELETE ROWS",
+    (
+        'CREATE TEMP TABLE IF NOT EXISTS stage_up(key text COLLATE "C", t bigint, r integer, '
+        "packed bytea, f smallint, seq text) ON COMMIT DELETE ROWS"
+    ),
+    (
+        'CREATE TEMP TABLE IF NOT EXISTS stage_del(key text COLLATE "C", t bigint, r integer) '
+        "ON COMMIT DELETE ROWS"
+    ),
 )
+
+
+def _one(cur: psycopg.Cursor[Any]) -> tuple[Any, ...]:
+    """The row a statement that always returns one (an aggregate, a locked row) returned."""
+    row = cur.fetchone()
+    assert row is not None
+    return tuple(row)
 
 
 def _bound(pos: str, inclusive: bool) -> str:
@@ -88,9 +99,7 @@ def _page_sql(bounded: bool, delimited: bool) -> str:
         if delimited
         else "NULL::text"
     )
-    derived = (
-        f"CROSS JOIN LATERAL (SELECT x.f & 1 = 0 AND x.t >= %(start)s AS vis, {cp} AS cp) d"
-    )
+    derived = f"CROSS JOIN LATERAL (SELECT x.f & 1 = 0 AND x.t >= %(start)s AS vis, {cp} AS cp) d"
     nxt = "CASE WHEN d.cp IS NULL THEN x.key || chr(1) ELSE infinstor_prefix_end(d.cp) END"
     return (
         "WITH RECURSIVE walk(key, t, packed, f, vis, cp, nxt, n) AS ("
@@ -119,9 +128,8 @@ class PostgresSnapshotIndex(SnapshotIndex):
         self.url = url  # passed to libpq unchanged; shown only through safe_uri
         self._token_secret = b""
         try:
-            with psycopg.connect(url) as conn:
-                with conn.cursor() as cur:
-                    version, self._token_secret = create_or_migrate(cur)
+            with psycopg.connect(url) as conn, conn.cursor() as cur:
+                version, self._token_secret = create_or_migrate(cur)
         except psycopg.Error as exc:
             raise IndexUnavailable(
                 f"Cannot open the index at {safe_uri(url)} "
@@ -158,18 +166,15 @@ class PostgresSnapshotIndex(SnapshotIndex):
     @contextmanager
     def _read(self) -> Iterator[psycopg.Cursor[Any]]:
         """One read-only snapshot: every statement inside sees one committed state."""
-        with self._pool.connection() as conn:
-            with conn.transaction():
-                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                with conn.cursor() as cur:
-                    yield cur
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            with conn.cursor() as cur:
+                yield cur
 
     @contextmanager
     def _write(self) -> Iterator[psycopg.Cursor[Any]]:
-        with self._pool.connection() as conn:
-            with conn.transaction():
-                with conn.cursor() as cur:
-                    yield cur
+        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            yield cur
 
     def _bucket_id(self, cur: psycopg.Cursor[Any], bucket: str, *, lock: bool = False) -> int:
         cur.execute(
@@ -209,7 +214,7 @@ class PostgresSnapshotIndex(SnapshotIndex):
     def _bucket_record(self, cur: psycopg.Cursor[Any], row: Row) -> BucketRecord:
         b, name, tracked, versioning, last_sync, started = row
         cur.execute("SELECT count(*), min(t), max(t) FROM versions WHERE b=%s", (b,))
-        count, first_ms, last_ms = cur.fetchone()
+        count, first_ms, last_ms = _one(cur)
         return BucketRecord(
             name=name,
             tracked_ms=tracked,
@@ -227,11 +232,15 @@ class PostgresSnapshotIndex(SnapshotIndex):
             row = cur.fetchone()
             if row is None:
                 self._bucket_id(cur, bucket)  # raises the friendly error
+            assert row is not None
             return self._bucket_record(cur, row)
 
     def has_bucket(self, bucket: str) -> bool:
         with self._pool.connection() as conn:
-            return conn.execute("SELECT 1 FROM buckets WHERE name=%s", (bucket,)).fetchone() is not None
+            return (
+                conn.execute("SELECT 1 FROM buckets WHERE name=%s", (bucket,)).fetchone()
+                is not None
+            )
 
     def estimate_versions(self, bucket: str, prefix: str) -> int:
         # The versions under the '/'-folder holding the prefix (an upper bound on the prefix's).
@@ -245,7 +254,7 @@ class PostgresSnapshotIndex(SnapshotIndex):
                 sql += " AND key < %s"
                 params.append(_bound(hi, True))
             cur.execute(sql, params)
-            return int(cur.fetchone()[0])
+            return int(_one(cur)[0])
 
     def list_buckets(self) -> list[BucketRecord]:
         with self._read() as cur:
@@ -260,11 +269,15 @@ class PostgresSnapshotIndex(SnapshotIndex):
             cur.execute("DELETE FROM buckets WHERE id=%s", (b,))
 
     # -- ingest -----------------------------------------------------------------------------
-    def _existing(self, cur: psycopg.Cursor[Any], sql: str, params: Sequence[object]) -> dict[str, list[Row]]:
+    def _existing(
+        self, cur: psycopg.Cursor[Any], sql: str, params: Sequence[object]
+    ) -> dict[str, list[Row]]:
         existing: dict[str, list[Row]] = defaultdict(list)
         cur.execute(sql, params)
         for row in cur:
-            existing[row[0]].append(_unpacked((row[0], row[1], row[2], bytes(row[3]), row[4], row[5])))
+            existing[row[0]].append(
+                _unpacked((row[0], row[1], row[2], bytes(row[3]), row[4], row[5]))
+            )
         return existing
 
     def _apply(
@@ -398,7 +411,8 @@ class PostgresSnapshotIndex(SnapshotIndex):
                 return 0
             keys = list(dict.fromkeys(e[0] for e in entries))
             original = self._existing(
-                cur, "SELECT key, t, r, packed, f, seq FROM versions WHERE b=%s AND key = ANY(%s)",
+                cur,
+                "SELECT key, t, r, packed, f, seq FROM versions WHERE b=%s AND key = ANY(%s)",
                 [b, keys],
             )
             # Per key, its rows by position (t, r) -> (vid, size, etag, f, seq), updated entry
@@ -468,7 +482,7 @@ class PostgresSnapshotIndex(SnapshotIndex):
         with self._write() as cur:
             b = self._bucket_id(cur, bucket, lock=True)
             cur.execute("SELECT last_sync_ms IS NULL FROM buckets WHERE id=%s", (b,))
-            first = cur.fetchone()[0]
+            first = _one(cur)[0]
             cur.execute(
                 "UPDATE buckets SET scan_key_marker=NULL, scan_started_ms=NULL, "
                 "last_sync_ms=%s WHERE id=%s",
@@ -532,7 +546,7 @@ class PostgresSnapshotIndex(SnapshotIndex):
                 "malformed_events, last_error FROM buckets WHERE id=%s",
                 (b,),
             )
-            row = cur.fetchone()
+            row = _one(cur)
         return EventSource(
             queue_url=row[0],
             queue_arn=row[1],
@@ -673,33 +687,31 @@ class PostgresSnapshotIndex(SnapshotIndex):
     ) -> Iterator[ObjectVersion]:
         # A generator may be suspended while its caller writes: it reads through a pooled
         # connection of its own, in one snapshot, by a server-side cursor (rows stream).
-        with self._pool.connection() as conn:
-            with conn.transaction():
-                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                with conn.cursor() as c0:
-                    b = self._bucket_id(c0, bucket)
-                hi = prefix_end(prefix) if prefix else None
-                sql = (
-                    "SELECT DISTINCT ON (key) key, t, packed, f FROM versions WHERE b=%s "
-                    "AND key >= %s"
-                )
-                params: list[object] = [b, _bound(prefix, True)]
-                if hi is not None:
-                    sql += " AND key < %s"
-                    params.append(_bound(hi, True))
-                sql += " AND t <= %s ORDER BY key, t DESC, r DESC"
-                params.append(end_ms)
-                lo_t = _NO_START if start_ms is None else start_ms
-                make = ObjectVersion.from_stored
-                with conn.cursor(name="infinstor_iter_view") as cur:
-                    cur.itersize = 2000
-                    cur.execute(sql, params)
-                    while chunk := cur.fetchmany(2000):
-                        yield from [
-                            make(key, bytes(packed), t, False)
-                            for key, t, packed, f in chunk
-                            if not f & F_DELETE and t >= lo_t
-                        ]
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            with conn.cursor() as c0:
+                b = self._bucket_id(c0, bucket)
+            hi = prefix_end(prefix) if prefix else None
+            sql = (
+                "SELECT DISTINCT ON (key) key, t, packed, f FROM versions WHERE b=%s AND key >= %s"
+            )
+            params: list[object] = [b, _bound(prefix, True)]
+            if hi is not None:
+                sql += " AND key < %s"
+                params.append(_bound(hi, True))
+            sql += " AND t <= %s ORDER BY key, t DESC, r DESC"
+            params.append(end_ms)
+            lo_t = _NO_START if start_ms is None else start_ms
+            make = ObjectVersion.from_stored
+            with conn.cursor(name="infinstor_iter_view") as cur:
+                cur.itersize = 2000
+                cur.execute(sql, params)
+                while chunk := cur.fetchmany(2000):
+                    yield from [
+                        make(key, bytes(packed), t, False)
+                        for key, t, packed, f in chunk
+                        if not f & F_DELETE and t >= lo_t
+                    ]
 
     def get_version_at(
         self, bucket: str, key: str, *, end_ms: int, start_ms: int | None = None
@@ -724,7 +736,7 @@ class PostgresSnapshotIndex(SnapshotIndex):
                 "SELECT t, r FROM versions WHERE b=%s AND key=%s ORDER BY t DESC, r DESC LIMIT 1",
                 (b, key),
             )
-            newest = cur.fetchone()
+            newest = _one(cur)
         row = (row[0], row[1], row[2], bytes(row[3]), row[4])
         return _to_version(row, latest=tuple(newest) == (row[1], row[2]))
 
@@ -816,7 +828,7 @@ class PostgresSnapshotIndex(SnapshotIndex):
                         sql += " AND key < %s"
                         params.append(_bound(fend, True))
                 cur.execute(sql, params)
-                first_t, last_t = cur.fetchone()
+                first_t, last_t = _one(cur)
                 now = now_ms()
                 first, last = (first_t, last_t) if first_t is not None else (now, now)
                 from_ms = first if from_ms is None else from_ms
