@@ -699,8 +699,15 @@ class PostgresSnapshotIndex(SnapshotIndex):
             if hi is not None:
                 sql += " AND key < %s"
                 params.append(_bound(hi, True))
-            sql += " AND t <= %s ORDER BY key, t DESC, r DESC"
+            sql += " AND t <= %s"
             params.append(end_ms)
+            if start_ms is not None:
+                # A slice is each key's newest version inside [start, end]: with the window
+                # in the statement the planner can read it through versions_by_time instead
+                # of every row under the prefix.
+                sql += " AND t >= %s"
+                params.append(start_ms)
+            sql += " ORDER BY key, t DESC, r DESC"
             lo_t = _NO_START if start_ms is None else start_ms
             make = ObjectVersion.from_stored
             with conn.cursor(name="infinstor_iter_view") as cur:
