@@ -619,7 +619,27 @@ class PostgresSnapshotIndex(SnapshotIndex):
     ) -> ListPage:
         if not 0 <= max_keys <= MAX_KEYS_LIMIT:
             raise BadRequest(f"max_keys must be between 0 and {MAX_KEYS_LIMIT}.")
-        delimiter = delimiter or None
+        with self._read() as cur:
+            # (the bucket first: an unknown bucket says so whatever else is wrong)
+            b = self._bucket_id(cur, bucket)
+            return self._page(
+                cur, b, end_ms, start_ms, prefix, delimiter or None, max_keys, token, start_after
+            )
+
+    def _page(
+        self,
+        cur: psycopg.Cursor[Any],
+        b: int,
+        end_ms: int,
+        start_ms: int | None,
+        prefix: str,
+        delimiter: str | None,
+        max_keys: int,
+        token: str | None,
+        start_after: str | None,
+    ) -> ListPage:
+        if delimiter is not None and "\x00" in delimiter:
+            delimiter = None  # no stored key holds NUL: nothing rolls up
         lo, lo_inclusive = self._start_position(prefix, token, start_after)
         hi = prefix_end(prefix) if prefix else None
         lo_bound = _bound(lo, lo_inclusive)
@@ -631,34 +651,28 @@ class PostgresSnapshotIndex(SnapshotIndex):
             if i >= 0:
                 end = prefix_end(start_after[: i + len(delimiter)])
                 if end is None:
-                    with self._read() as cur:
-                        self._bucket_id(cur, bucket)
                     return ListPage(objects=[], prefixes=[], next_token=None)
                 lo_bound = max(lo_bound, _bound(end, True))
-        if delimiter is not None and "\x00" in delimiter:
-            delimiter = None  # no stored key holds NUL: nothing rolls up
         objects: list[ObjectVersion] = []
         prefixes: list[str] = []
         last_pos: tuple[str, bool] | None = None
         truncated = False
-        with self._read() as cur:
-            b = self._bucket_id(cur, bucket)
-            hi_bound = _bound(hi, True) if hi is not None else None
-            if hi_bound is not None and lo_bound >= hi_bound:
-                return ListPage(objects=[], prefixes=[], next_token=None)
-            params = {
-                "b": b,
-                "lo": lo_bound,
-                "hi": hi_bound,
-                "end": end_ms,
-                "start": _NO_START if start_ms is None else start_ms,
-                "plen": len(prefix),
-                "delim": delimiter,
-                "dlen": len(delimiter) if delimiter else 0,
-                "max": max_keys,
-            }
-            cur.execute(_PAGE_SQL[(hi_bound is not None, delimiter is not None)], params)
-            rows = cur.fetchall()
+        hi_bound = _bound(hi, True) if hi is not None else None
+        if hi_bound is not None and lo_bound >= hi_bound:
+            return ListPage(objects=[], prefixes=[], next_token=None)
+        params = {
+            "b": b,
+            "lo": lo_bound,
+            "hi": hi_bound,
+            "end": end_ms,
+            "start": _NO_START if start_ms is None else start_ms,
+            "plen": len(prefix),
+            "delim": delimiter,
+            "dlen": len(delimiter) if delimiter else 0,
+            "max": max_keys,
+        }
+        cur.execute(_PAGE_SQL[(hi_bound is not None, delimiter is not None)], params)
+        rows = cur.fetchall()
         make = ObjectVersion.from_stored
         for key, t, packed, cp in rows:
             if len(objects) + len(prefixes) == max_keys:
