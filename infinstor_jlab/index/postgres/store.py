@@ -54,11 +54,22 @@ _log = logging.getLogger("infinstor_jlab.index.postgres")
 _NO_START = -(1 << 62)
 
 _STAGE_DDL = (
-    'CREATE TEMP TABLE IF NOT EXISTS stage_up(key text COLLATE "C", t bigint, r integer, '
-    "packed bytea, f smallint, seq text) ON COMMIT DELETE ROWS",
-    'CREATE TEMP TABLE IF NOT EXISTS stage_del(key text COLLATE "C", t bigint, r integer) '
-    "ON COMMIT DELETE ROWS",
+    (
+        'CREATE TEMP TABLE IF NOT EXISTS stage_up(key text COLLATE "C", t bigint, r integer, '
+        "packed bytea, f smallint, seq text) ON COMMIT DELETE ROWS"
+    ),
+    (
+        'CREATE TEMP TABLE IF NOT EXISTS stage_del(key text COLLATE "C", t bigint, r integer) '
+        "ON COMMIT DELETE ROWS"
+    ),
 )
+
+
+def _one(cur: psycopg.Cursor[Any]) -> tuple[Any, ...]:
+    """The row a statement that always returns one (an aggregate, a locked row) returned."""
+    row = cur.fetchone()
+    assert row is not None
+    return tuple(row)
 
 
 def _bound(pos: str, inclusive: bool) -> str:
@@ -88,9 +99,7 @@ def _page_sql(bounded: bool, delimited: bool) -> str:
         if delimited
         else "NULL::text"
     )
-    derived = (
-        f"CROSS JOIN LATERAL (SELECT x.f & 1 = 0 AND x.t >= %(start)s AS vis, {cp} AS cp) d"
-    )
+    derived = f"CROSS JOIN LATERAL (SELECT x.f & 1 = 0 AND x.t >= %(start)s AS vis, {cp} AS cp) d"
     nxt = "CASE WHEN d.cp IS NULL THEN x.key || chr(1) ELSE infinstor_prefix_end(d.cp) END"
     return (
         "WITH RECURSIVE walk(key, t, packed, f, vis, cp, nxt, n) AS ("
@@ -122,9 +131,8 @@ class PostgresSnapshotIndex(SnapshotIndex):
         self.url = url  # passed to libpq unchanged; shown only through safe_uri
         self._token_secret = b""
         try:
-            with psycopg.connect(url) as conn:
-                with conn.cursor() as cur:
-                    version, self._token_secret = create_or_migrate(cur)
+            with psycopg.connect(url) as conn, conn.cursor() as cur:
+                version, self._token_secret = create_or_migrate(cur)
         except psycopg.Error as exc:
             raise IndexUnavailable(
                 f"Cannot open the index at {safe_uri(url)} "
@@ -161,18 +169,15 @@ class PostgresSnapshotIndex(SnapshotIndex):
     @contextmanager
     def _read(self) -> Iterator[psycopg.Cursor[Any]]:
         """One read-only snapshot: every statement inside sees one committed state."""
-        with self._pool.connection() as conn:
-            with conn.transaction():
-                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                with conn.cursor() as cur:
-                    yield cur
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            with conn.cursor() as cur:
+                yield cur
 
     @contextmanager
     def _write(self) -> Iterator[psycopg.Cursor[Any]]:
-        with self._pool.connection() as conn:
-            with conn.transaction():
-                with conn.cursor() as cur:
-                    yield cur
+        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            yield cur
 
     def _bucket_id(self, cur: psycopg.Cursor[Any], bucket: str, *, lock: bool = False) -> int:
         cur.execute(
@@ -212,7 +217,7 @@ class PostgresSnapshotIndex(SnapshotIndex):
     def _bucket_record(self, cur: psycopg.Cursor[Any], row: Row) -> BucketRecord:
         b, name, tracked, versioning, last_sync, started = row
         cur.execute("SELECT count(*), min(t), max(t) FROM versions WHERE b=%s", (b,))
-        count, first_ms, last_ms = cur.fetchone()
+        count, first_ms, last_ms = _one(cur)
         return BucketRecord(
             name=name,
             tracked_ms=tracked,
@@ -230,11 +235,15 @@ class PostgresSnapshotIndex(SnapshotIndex):
             row = cur.fetchone()
             if row is None:
                 self._bucket_id(cur, bucket)  # raises the friendly error
+            assert row is not None
             return self._bucket_record(cur, row)
 
     def has_bucket(self, bucket: str) -> bool:
         with self._pool.connection() as conn:
-            return conn.execute("SELECT 1 FROM buckets WHERE name=%s", (bucket,)).fetchone() is not None
+            return (
+                conn.execute("SELECT 1 FROM buckets WHERE name=%s", (bucket,)).fetchone()
+                is not None
+            )
 
     def estimate_versions(self, bucket: str, prefix: str) -> int:
         # The versions under the '/'-folder holding the prefix (an upper bound on the prefix's).
@@ -248,7 +257,7 @@ class PostgresSnapshotIndex(SnapshotIndex):
                 sql += " AND key < %s"
                 params.append(_bound(hi, True))
             cur.execute(sql, params)
-            return int(cur.fetchone()[0])
+            return int(_one(cur)[0])
 
     def list_buckets(self) -> list[BucketRecord]:
         with self._read() as cur:
@@ -263,11 +272,15 @@ class PostgresSnapshotIndex(SnapshotIndex):
             cur.execute("DELETE FROM buckets WHERE id=%s", (b,))
 
     # -- ingest -----------------------------------------------------------------------------
-    def _existing(self, cur: psycopg.Cursor[Any], sql: str, params: Sequence[object]) -> dict[str, list[Row]]:
+    def _existing(
+        self, cur: psycopg.Cursor[Any], sql: str, params: Sequence[object]
+    ) -> dict[str, list[Row]]:
         existing: dict[str, list[Row]] = defaultdict(list)
         cur.execute(sql, params)
         for row in cur:
-            existing[row[0]].append(_unpacked((row[0], row[1], row[2], bytes(row[3]), row[4], row[5])))
+            existing[row[0]].append(
+                _unpacked((row[0], row[1], row[2], bytes(row[3]), row[4], row[5]))
+            )
         return existing
 
     def _apply(
@@ -401,7 +414,8 @@ class PostgresSnapshotIndex(SnapshotIndex):
                 return 0
             keys = list(dict.fromkeys(e[0] for e in entries))
             original = self._existing(
-                cur, "SELECT key, t, r, packed, f, seq FROM versions WHERE b=%s AND key = ANY(%s)",
+                cur,
+                "SELECT key, t, r, packed, f, seq FROM versions WHERE b=%s AND key = ANY(%s)",
                 [b, keys],
             )
             # Per key, its rows by position (t, r) -> (vid, size, etag, f, seq), updated entry
@@ -471,7 +485,7 @@ class PostgresSnapshotIndex(SnapshotIndex):
         with self._write() as cur:
             b = self._bucket_id(cur, bucket, lock=True)
             cur.execute("SELECT last_sync_ms IS NULL FROM buckets WHERE id=%s", (b,))
-            first = cur.fetchone()[0]
+            first = _one(cur)[0]
             cur.execute(
                 "UPDATE buckets SET scan_key_marker=NULL, scan_started_ms=NULL, "
                 "last_sync_ms=%s WHERE id=%s",
@@ -535,7 +549,7 @@ class PostgresSnapshotIndex(SnapshotIndex):
                 "malformed_events, last_error FROM buckets WHERE id=%s",
                 (b,),
             )
-            row = cur.fetchone()
+            row = _one(cur)
         return EventSource(
             queue_url=row[0],
             queue_arn=row[1],
@@ -608,7 +622,27 @@ class PostgresSnapshotIndex(SnapshotIndex):
     ) -> ListPage:
         if not 0 <= max_keys <= MAX_KEYS_LIMIT:
             raise BadRequest(f"max_keys must be between 0 and {MAX_KEYS_LIMIT}.")
-        delimiter = delimiter or None
+        with self._read() as cur:
+            # (the bucket first: an unknown bucket says so whatever else is wrong)
+            b = self._bucket_id(cur, bucket)
+            return self._page(
+                cur, b, end_ms, start_ms, prefix, delimiter or None, max_keys, token, start_after
+            )
+
+    def _page(
+        self,
+        cur: psycopg.Cursor[Any],
+        b: int,
+        end_ms: int,
+        start_ms: int | None,
+        prefix: str,
+        delimiter: str | None,
+        max_keys: int,
+        token: str | None,
+        start_after: str | None,
+    ) -> ListPage:
+        if delimiter is not None and "\x00" in delimiter:
+            delimiter = None  # no stored key holds NUL: nothing rolls up
         lo, lo_inclusive = self._start_position(prefix, token, start_after)
         hi = prefix_end(prefix) if prefix else None
         lo_bound = _bound(lo, lo_inclusive)
@@ -620,34 +654,28 @@ class PostgresSnapshotIndex(SnapshotIndex):
             if i >= 0:
                 end = prefix_end(start_after[: i + len(delimiter)])
                 if end is None:
-                    with self._read() as cur:
-                        self._bucket_id(cur, bucket)
                     return ListPage(objects=[], prefixes=[], next_token=None)
                 lo_bound = max(lo_bound, _bound(end, True))
-        if delimiter is not None and "\x00" in delimiter:
-            delimiter = None  # no stored key holds NUL: nothing rolls up
         objects: list[ObjectVersion] = []
         prefixes: list[str] = []
         last_pos: tuple[str, bool] | None = None
         truncated = False
-        with self._read() as cur:
-            b = self._bucket_id(cur, bucket)
-            hi_bound = _bound(hi, True) if hi is not None else None
-            if hi_bound is not None and lo_bound >= hi_bound:
-                return ListPage(objects=[], prefixes=[], next_token=None)
-            params = {
-                "b": b,
-                "lo": lo_bound,
-                "hi": hi_bound,
-                "end": end_ms,
-                "start": _NO_START if start_ms is None else start_ms,
-                "plen": len(prefix),
-                "delim": delimiter,
-                "dlen": len(delimiter) if delimiter else 0,
-                "max": max_keys,
-            }
-            cur.execute(_PAGE_SQL[(hi_bound is not None, delimiter is not None)], params)
-            rows = cur.fetchall()
+        hi_bound = _bound(hi, True) if hi is not None else None
+        if hi_bound is not None and lo_bound >= hi_bound:
+            return ListPage(objects=[], prefixes=[], next_token=None)
+        params = {
+            "b": b,
+            "lo": lo_bound,
+            "hi": hi_bound,
+            "end": end_ms,
+            "start": _NO_START if start_ms is None else start_ms,
+            "plen": len(prefix),
+            "delim": delimiter,
+            "dlen": len(delimiter) if delimiter else 0,
+            "max": max_keys,
+        }
+        cur.execute(_PAGE_SQL[(hi_bound is not None, delimiter is not None)], params)
+        rows = cur.fetchall()
         make = ObjectVersion.from_stored
         for key, t, packed, cp in rows:
             if len(objects) + len(prefixes) == max_keys:
@@ -676,33 +704,38 @@ class PostgresSnapshotIndex(SnapshotIndex):
     ) -> Iterator[ObjectVersion]:
         # A generator may be suspended while its caller writes: it reads through a pooled
         # connection of its own, in one snapshot, by a server-side cursor (rows stream).
-        with self._pool.connection() as conn:
-            with conn.transaction():
-                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                with conn.cursor() as c0:
-                    b = self._bucket_id(c0, bucket)
-                hi = prefix_end(prefix) if prefix else None
-                sql = (
-                    "SELECT DISTINCT ON (key) key, t, packed, f FROM versions WHERE b=%s "
-                    "AND key >= %s"
-                )
-                params: list[object] = [b, _bound(prefix, True)]
-                if hi is not None:
-                    sql += " AND key < %s"
-                    params.append(_bound(hi, True))
-                sql += " AND t <= %s ORDER BY key, t DESC, r DESC"
-                params.append(end_ms)
-                lo_t = _NO_START if start_ms is None else start_ms
-                make = ObjectVersion.from_stored
-                with conn.cursor(name="infinstor_iter_view") as cur:
-                    cur.itersize = 2000
-                    cur.execute(sql, params)
-                    while chunk := cur.fetchmany(2000):
-                        yield from [
-                            make(key, bytes(packed), t, False)
-                            for key, t, packed, f in chunk
-                            if not f & F_DELETE and t >= lo_t
-                        ]
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            with conn.cursor() as c0:
+                b = self._bucket_id(c0, bucket)
+            hi = prefix_end(prefix) if prefix else None
+            sql = (
+                "SELECT DISTINCT ON (key) key, t, packed, f FROM versions WHERE b=%s AND key >= %s"
+            )
+            params: list[object] = [b, _bound(prefix, True)]
+            if hi is not None:
+                sql += " AND key < %s"
+                params.append(_bound(hi, True))
+            sql += " AND t <= %s"
+            params.append(end_ms)
+            if start_ms is not None:
+                # A slice is each key's newest version inside [start, end]: with the window
+                # in the statement the planner can read it through versions_by_time instead
+                # of every row under the prefix.
+                sql += " AND t >= %s"
+                params.append(start_ms)
+            sql += " ORDER BY key, t DESC, r DESC"
+            lo_t = _NO_START if start_ms is None else start_ms
+            make = ObjectVersion.from_stored
+            with conn.cursor(name="infinstor_iter_view") as cur:
+                cur.itersize = 2000
+                cur.execute(sql, params)
+                while chunk := cur.fetchmany(2000):
+                    yield from [
+                        make(key, bytes(packed), t, False)
+                        for key, t, packed, f in chunk
+                        if not f & F_DELETE and t >= lo_t
+                    ]
 
     def get_version_at(
         self, bucket: str, key: str, *, end_ms: int, start_ms: int | None = None
@@ -727,7 +760,7 @@ class PostgresSnapshotIndex(SnapshotIndex):
                 "SELECT t, r FROM versions WHERE b=%s AND key=%s ORDER BY t DESC, r DESC LIMIT 1",
                 (b, key),
             )
-            newest = cur.fetchone()
+            newest = _one(cur)
         row = (row[0], row[1], row[2], bytes(row[3]), row[4])
         return _to_version(row, latest=tuple(newest) == (row[1], row[2]))
 
@@ -867,7 +900,7 @@ class PostgresSnapshotIndex(SnapshotIndex):
                         sql += " AND key < %s"
                         params.append(_bound(fend, True))
                 cur.execute(sql, params)
-                first_t, last_t = cur.fetchone()
+                first_t, last_t = _one(cur)
                 now = now_ms()
                 first, last = (first_t, last_t) if first_t is not None else (now, now)
                 from_ms = first if from_ms is None else from_ms
