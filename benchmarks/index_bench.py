@@ -1034,6 +1034,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-s3", action="store_true", help="skip vs_list_object_versions")
     ap.add_argument("--skip-incremental", action="store_true")
     ap.add_argument(
+        "--backend",
+        choices=["sqlite", "postgres", "both"],
+        default="sqlite",
+        help="which index to measure; 'both' reports each under its own name",
+    )
+    ap.add_argument(
+        "--pg-url",
+        metavar="URL",
+        help="PostgreSQL database to build in (emptied first); default: start a throwaway "
+        "server with tests/pg_server.py",
+    )
+    ap.add_argument(
         "--profile",
         metavar="PREFIX",
         help="write PREFIX.<phase>.prof cProfile files (slows everything down)",
@@ -1041,6 +1053,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.reuse and not args.keep:
         ap.error("--reuse needs --keep DIR")
+    if args.backend != "sqlite":
+        return main_backends(args)
 
     global PHASE_BUDGET_S
     PHASE_BUDGET_S = args.phase_budget_s
@@ -1146,6 +1160,102 @@ def main(argv: list[str] | None = None) -> int:
     out["details"] = details
     text = json.dumps(out, indent=None if args.json else 2)
     print(text)
+    return 0
+
+
+def pg_bytes(index: Any) -> int:
+    with index._pool.connection() as conn:
+        row = conn.execute("SELECT pg_total_relation_size('versions')").fetchone()
+    return int(row[0])
+
+
+def measure_postgres(args: argparse.Namespace, plan: Plan, prof: Profiler) -> dict[str, Any]:
+    """Build and query the index on PostgreSQL: a throwaway server (Debian's binaries via
+    tests/pg_server.py: fsync off, default shared_buffers) unless --pg-url names one."""
+    from infinstor_jlab.index.postgres import PostgresSnapshotIndex
+
+    server = None
+    url = args.pg_url
+    if url is None:
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "tests"))
+        from pg_server import PostgresServer, find_pg_bin
+
+        bin_dir = find_pg_bin()
+        if bin_dir is None:
+            raise SystemExit("PostgreSQL is not installed (apt-get install postgresql)")
+        server = PostgresServer(bin_dir)
+        server.start()
+        url = server.new_database()
+    out: dict[str, Any] = {"versions": plan.n}
+    try:
+        index = PostgresSnapshotIndex(url)
+        with index._pool.connection() as conn:  # an empty index
+            conn.execute("TRUNCATE versions, labels, buckets")
+        log(f"building {plan.n:,} versions in PostgreSQL")
+        build_res, history = build(index, plan, args.seed, prof)
+        out["build_s"] = build_res["build_s"]
+        out["ingest_versions_per_s"] = build_res["ingest_versions_per_s"]
+        meta = history_meta(history, plan)
+        del history
+        gc.collect()
+        size = pg_bytes(index)
+        out["db_bytes_per_version"] = round(size / plan.n, 1)
+        index.close()
+        index = PostgresSnapshotIndex(url)  # fresh connections, as a server process has
+        rng = random.Random(args.seed + 2)
+        q = measure_queries(index, meta, max(1, args.samples), rng, prof)
+        details = q.pop("_details")
+        details["db_bytes"] = size
+        details["server"] = "tests/pg_server.py (fsync off)" if server else "--pg-url"
+        out.update(q)
+        out["details"] = details
+        index.close()
+    finally:
+        if server is not None:
+            server.stop()
+    return out
+
+
+def main_backends(args: argparse.Namespace) -> int:
+    """--backend postgres|both: the issue's figures per backend (build, pages, enumeration,
+    slices, timeline, bytes per version) from one run; the SQLite-only phases (incremental,
+    ListObjectVersions) are left to --backend sqlite."""
+    global PHASE_BUDGET_S
+    PHASE_BUDGET_S = args.phase_budget_s
+    t_all = time.perf_counter()
+    plan = Plan(args.versions)
+    prof = Profiler(args.profile)
+    out: dict[str, Any] = {"versions": plan.n, "seed": args.seed, "plan": plan.to_json()}
+    if args.backend == "both":
+        workdir = tempfile.mkdtemp(prefix="index-bench-")
+        try:
+            db = os.path.join(workdir, "index.sqlite")
+            index = SqliteSnapshotIndex(db)
+            build_res, history = build(index, plan, args.seed, prof)
+            meta = history_meta(history, plan)
+            del history
+            gc.collect()
+            index.close()
+            res: dict[str, Any] = {
+                "build_s": build_res["build_s"],
+                "ingest_versions_per_s": build_res["ingest_versions_per_s"],
+                "db_bytes_per_version": round(db_size(db) / plan.n, 1),
+            }
+            index = SqliteSnapshotIndex(db)
+            q = measure_queries(
+                index, meta, max(1, args.samples), random.Random(args.seed + 2), prof
+            )
+            index.close()
+            q.pop("_details")
+            res.update(q)
+            out["sqlite"] = res
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+    out["postgres"] = measure_postgres(args, plan, prof)
+    out["index_code"] = index_code()
+    out["calibration"] = calibrate()
+    out["total_s"] = round(time.perf_counter() - t_all, 1)
+    print(json.dumps(out, indent=None if args.json else 2))
     return 0
 
 

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Float, Int, List, Type, Unicode
+from traitlets import Bool, CaselessStrEnum, Float, Int, List, Type, Unicode
 
 from .rest import handlers as rest_handlers
 from .rest.base import CONFIG_KEY, EXECUTOR_KEY, QUERY_EXECUTOR_KEY, SERVICE_KEY
@@ -54,6 +54,18 @@ class InfinstorApp(ExtensionApp):
         help=(
             "Location of the snapshot index (sqlite:///path). Empty means $INFINSTOR_INDEX_URL, "
             "else a file under the Jupyter data directory."
+        ),
+    )
+
+    access_checks = CaselessStrEnum(
+        ["auto", "on", "off"],
+        default_value="auto",
+        config=True,
+        help=(
+            "Check this server's own AWS credentials' access to a bucket (ListObjectVersions, "
+            "MaxKeys=1, cached 5 minutes) before answering for it from the index, and hide "
+            "buckets they cannot read. auto: on when the index is shared (PostgreSQL), off for "
+            "a local SQLite file. $INFINSTOR_ACCESS_CHECKS overrides auto."
         ),
     )
 
@@ -245,15 +257,20 @@ class InfinstorApp(ExtensionApp):
 
     def _transform_service(self, service: object, index_url: str) -> object:
         from .index import sqlite_path
+        from .pg import is_postgres_url
         from .transforms.service import TransformService
-        from .transforms.store import TransformStore
+        from .transforms.store import open_transform_store
 
         if self.mlflow_tracking_uri:
             os.environ.setdefault("MLFLOW_TRACKING_URI", self.mlflow_tracking_uri)
-        db = sqlite_path(index_url)
-        logdir = self.transform_log_dir or os.path.join(
-            os.path.dirname(os.path.abspath(db)), "transform-runs"
-        )
+        if is_postgres_url(index_url):
+            # Transforms and runs on the shared database; logs stay on this server's disk.
+            from jupyter_core.paths import jupyter_data_dir
+
+            here = os.path.join(jupyter_data_dir(), "infinstor")
+        else:
+            here = os.path.dirname(os.path.abspath(sqlite_path(index_url)))
+        logdir = self.transform_log_dir or os.path.join(here, "transform-runs")
         executors = {
             "local": self.local_executor_class(parent=self),
             "spark": self.spark_executor_class(parent=self),
@@ -261,7 +278,7 @@ class InfinstorApp(ExtensionApp):
         }
         transforms = TransformService(
             service,
-            TransformStore(db),
+            open_transform_store(index_url),
             logdir,
             executors,  # type: ignore[arg-type]
             default_output_uri=self.transform_output_uri,
@@ -284,7 +301,14 @@ class InfinstorApp(ExtensionApp):
         os.environ[INDEX_URL_ENV] = url
         if self.s3_endpoint_url:
             os.environ["AWS_ENDPOINT_URL"] = self.s3_endpoint_url
-        service = InfinstorService(open_index(url), s3_endpoint_url=self.s3_endpoint_url or None)
+        from .services.access import ACCESS_CHECKS_ENV
+
+        mode = self.access_checks if self.access_checks != "auto" else None
+        if mode:
+            os.environ[ACCESS_CHECKS_ENV] = mode  # kernels and their time travel follow it
+        service = InfinstorService(
+            open_index(url), s3_endpoint_url=self.s3_endpoint_url or None, access_checks=mode
+        )
         executor = ThreadPoolExecutor(
             max_workers=max(1, self.thread_pool_size), thread_name_prefix="infinstor"
         )

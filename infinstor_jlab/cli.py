@@ -119,10 +119,16 @@ def _sync_interrupted(bucket: str) -> int:
 def _run_sync(svc: Any, bucket: str, *, full: bool) -> int:
     bar = _ProgressBar(f"sync {bucket}")
     started = time.monotonic()
+    from .services.coordination import SyncBusy
+
     try:
         result = svc.sync(bucket, full=full, on_progress=bar)
     except KeyboardInterrupt:
         return _sync_interrupted(bucket)
+    except SyncBusy as exc:
+        # Another server or CLI of the team syncs it now: report that one, start nothing.
+        print(exc.message)
+        return 0
     for warning in result.warnings:
         sys.stderr.write(f"warning: {warning}\n")
     p = result.progress
@@ -381,6 +387,94 @@ def cmd_label_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _copy_transforms(src_url: str, dst_url: str) -> tuple[int, int]:
+    """Transforms (every revision, in order) and runs, from one index's store to another's;
+    a transform the destination already has is left as it is there."""
+    from .transforms.store import open_transform_store
+
+    src, dst = open_transform_store(src_url), open_transform_store(dst_url)
+    existing = set(dst.names())
+    revisions = 0
+    for name in src.names():
+        if name in existing:
+            continue
+        for rev in reversed(src.revisions(name)):  # oldest first: numbered as they were
+            dst.add_revision(rev)
+            revisions += 1
+    runs = src.runs()
+    for run in runs:
+        dst.save_run(run)
+    return revisions, len(runs)
+
+
+def cmd_index_copy(args: argparse.Namespace) -> int:
+    from .index import open_index, resolve_index_url
+    from .pg import safe_url
+    from .services.indexcopy import CopyProgress, copy_index
+
+    if resolve_index_url(args.src) == resolve_index_url(args.dst):
+        raise BadRequest("The source and the destination are the same index; name two.")
+    src, dst = open_index(args.src), open_index(args.dst)
+    shown_src, shown_dst = safe_url(args.src), safe_url(args.dst)
+    tty = sys.stderr.isatty() and not args.json
+    last = [0.0]
+
+    def progress(p: CopyProgress) -> None:
+        now = time.monotonic()
+        if not tty or (not p.done and now - last[0] < 0.2):
+            return
+        last[0] = now
+        total = max(1, p.versions_total)
+        width = 30
+        filled = int(width * min(1.0, p.versions_done / total))
+        line = (
+            f"\rcopy [{'#' * filled}{'.' * (width - filled)}] {p.versions_done:,}/"
+            f"{p.versions_total:,} versions  {p.bucket}"
+        )
+        sys.stderr.write(line[:100].ljust(80))
+        if p.done:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    try:
+        report = copy_index(
+            src,
+            dst,
+            source=shown_src,
+            destination=shown_dst,
+            force=args.force,
+            on_progress=progress,
+            copy_transforms=lambda: _copy_transforms(args.src, args.dst),
+        )
+    finally:
+        src.close()
+        dst.close()
+    if args.json:
+        _emit_json(report.to_json())
+    else:
+        for b in report.buckets:
+            mark = "ok" if b["match"] else "MISMATCH"
+            print(
+                f"{mark:>8}  {b['bucket']}: {b['copied_versions']:,} versions, {b['fingerprint']}"
+            )
+        for x in report.labels:
+            mark = "ok" if x["match"] else "MISMATCH"
+            print(f"{mark:>8}  label {x['label']}: {x['fingerprint']}")
+        print(
+            f"Copied {report.versions:,} versions of {len(report.buckets)} bucket(s), "
+            f"{len(report.labels)} label(s), {report.transforms} transform revision(s) and "
+            f"{report.transform_runs} run(s) from {shown_src} to {shown_dst}. View credentials "
+            "are not copied: issue new ones on the destination."
+        )
+    if not report.ok:
+        sys.stderr.write(
+            "infinstor-jlab: The copy does not match its source (see MISMATCH above); do not "
+            "use the destination. Run the copy again with --force.\n"
+        )
+        return EXIT_ERROR
+    return 0
+
+
 def cmd_label_list(args: argparse.Namespace) -> int:
     labels = _service(args).list_labels()
     if args.json:
@@ -390,6 +484,7 @@ def cmd_label_list(args: argparse.Namespace) -> int:
         print(
             f"{label.name:<30} s3://{label.bucket}/{label.prefix}  {label.spec}  "
             f"{label.object_count:,} objects"
+            + (f"  by {label.created_by}" if label.created_by else "")
         )
     return 0
 
@@ -918,6 +1013,29 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("timespec", parents=[common, as_json], help="parse and explain a spec")
     p.add_argument("spec")
     p.set_defaults(func=cmd_timespec)
+
+    index = sub.add_parser("index", help="the snapshot index itself")
+    isub = index.add_subparsers(dest="index_command", metavar="SUBCOMMAND")
+    isub.required = True
+    p = isub.add_parser(
+        "copy",
+        parents=[as_json],
+        help="copy an index to another URL (SQLite <-> PostgreSQL) and verify it",
+        description=(
+            "Copy every bucket's history, the labels, transforms and runs from SRC_URL to "
+            "DST_URL (sqlite:///path or postgresql://user@host/db), then check every bucket's "
+            "fingerprint and every label's on the copy."
+        ),
+    )
+    p.add_argument("src", metavar="SRC_URL")
+    p.add_argument("dst", metavar="DST_URL")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="copy into a destination that is not empty (the copied buckets' history there "
+        "is replaced)",
+    )
+    p.set_defaults(func=cmd_index_copy)
 
     label = sub.add_parser("label", help="named, immutable views")
     lsub = label.add_subparsers(dest="label_command", metavar="ACTION")

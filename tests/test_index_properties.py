@@ -1,4 +1,5 @@
-"""Property-based tests: the SQLite snapshot index answers exactly like the brute-force model.
+"""Property-based tests: the snapshot index answers exactly like the brute-force model, on both
+backends (every test runs on SQLite and on a real PostgreSQL: the ``backend`` fixture).
 
 Random version histories (puts, overwrites, delete markers, delete-then-recreate, several
 versions of one key in the same second or even the same millisecond, keys with spaces, ``+``,
@@ -33,6 +34,11 @@ from infinstor_jlab.index import SqliteSnapshotIndex, VersionEntry
 from infinstor_jlab.index import sqlite as sqlite_mod
 from infinstor_jlab.index.sqlite import rows as sqlite_rows
 from infinstor_jlab.index.sqlite import schema as sqlite_schema
+
+try:
+    from infinstor_jlab.index.postgres import PostgresSnapshotIndex
+except ImportError:  # pragma: no cover - psycopg missing: the postgres runs skip
+    PostgresSnapshotIndex = None  # type: ignore[assignment,misc]
 
 BUCKET = "bkt"
 BASE_MS = 1_763_632_800_000  # 2025-11-20T10:00:00Z
@@ -250,8 +256,79 @@ def _steady_state_with_narrow_timeline_rows():
 _TMP_ROOT = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
 
 
+# -- backends ----------------------------------------------------------------------------------
+# Every test runs on both backends. On PostgreSQL an example's "fresh index" is one of a few
+# databases made once per module (nested fresh indexes take the next one), emptied before the
+# example: a database per example would cost more than the examples. PostgreSQL examples are
+# fewer (PG_EXAMPLES_DIVISOR) so that its half of the suite stays within a minute or two; the
+# plans that only turn SQLite's scan strategies run on SQLite alone.
+PG_EXAMPLES_DIVISOR = int(os.environ.get("INFINSTOR_PG_EXAMPLES_DIVISOR", "4"))
+_PG_ONLY_PLANS = {"default", "time-index"}
+_STATE: dict = {"backend": "sqlite", "pg": [], "depth": 0}
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def backend(request):
+    if request.param == "sqlite":
+        yield "sqlite"
+        return
+    if PostgresSnapshotIndex is None:
+        pytest.skip("psycopg is not installed (pip install 'infinstor_jlab[postgres]')")
+    server = request.getfixturevalue("pg_server")
+    indexes = [PostgresSnapshotIndex(server.new_database(), max_size=4) for _ in range(2)]
+    _STATE["pg"] = indexes
+    try:
+        yield "postgres"
+    finally:
+        _STATE["pg"] = []
+        for idx in indexes:
+            idx.close()
+
+
+@pytest.fixture(autouse=True)
+def _on_backend(backend, request):
+    _STATE["backend"] = backend
+    fn = request.function
+    original = getattr(fn, "_hypothesis_internal_use_settings", None)
+    if backend == "postgres":
+        if request.node.get_closest_marker("sqlite_only"):
+            pytest.skip("about the SQLite index's own layout")
+        callspec = getattr(request.node, "callspec", None)
+        plan = callspec.params.get("plan") if callspec else None
+        if plan is not None and plan not in _PG_ONLY_PLANS:
+            pytest.skip(f"the {plan!r} plan turns SQLite's scans only")
+        if original is not None:
+            fn._hypothesis_internal_use_settings = settings(
+                original, max_examples=max(5, original.max_examples // PG_EXAMPLES_DIVISOR)
+            )
+    try:
+        yield
+    finally:
+        _STATE["backend"] = "sqlite"
+        if original is not None:
+            fn._hypothesis_internal_use_settings = original
+
+
+def is_pg(idx) -> bool:
+    return PostgresSnapshotIndex is not None and isinstance(idx, PostgresSnapshotIndex)
+
+
 @contextlib.contextmanager
 def fresh_index() -> Iterator[SqliteSnapshotIndex]:
+    if _STATE["backend"] == "postgres":
+        depth = _STATE["depth"]
+        idx = _STATE["pg"][depth]
+        with idx._pool.connection() as conn:
+            conn.execute("DELETE FROM versions")
+            conn.execute("DELETE FROM labels")
+            conn.execute("DELETE FROM buckets")
+        idx.register_bucket(BUCKET, versioning="Enabled")
+        _STATE["depth"] = depth + 1
+        try:
+            yield idx
+        finally:
+            _STATE["depth"] = depth
+        return
     with tempfile.TemporaryDirectory(prefix="idxprop", dir=_TMP_ROOT) as tmp:
         idx = SqliteSnapshotIndex(os.path.join(tmp, "index.sqlite"))
         try:
@@ -521,6 +598,8 @@ def check_timeline(idx, ops, data) -> None:
 def check_timeline_hours(idx, ops) -> None:
     """timeline_hours counts exactly the versions and delete markers of each row's width (none
     until the bucket's first full scan ends)."""
+    if is_pg(idx):
+        return  # (SQLite's rollup table; PostgreSQL counts through its time index)
     width = idx._rollup_ms
     assert width == ROLLUP_MS
     want: dict[int, list[int]] = {}
@@ -542,6 +621,9 @@ def check_bucket_record(idx, ops) -> None:
     assert idx.has_bucket(BUCKET) and not idx.has_bucket(BUCKET + "-other")
     times = [op.time_ms for op in ops]
     want = (min(times), max(times)) if times else (None, None)
+    if is_pg(idx):  # exact from the start
+        assert (record.first_ms, record.last_ms) == want
+        return
     conn = idx._conn()
     b = conn.execute("SELECT id FROM buckets WHERE name=?", (BUCKET,)).fetchone()[0]
     if sqlite_schema.time_index_of(conn, b) is not None:
@@ -1174,6 +1256,7 @@ def test_max_keys_out_of_range_is_bad_request():
 
 
 # -- several index objects on one file, and open iterators ------------------------------------
+@pytest.mark.sqlite_only
 def test_forgotten_bucket_does_not_leave_stale_folder_bounds_in_another_instance():
     """Two index objects on one file (the Jupyter server and a CLI `untrack`/`track`). The
     server caches each bucket's large folders keyed by (bucket id, generation). Forgetting a

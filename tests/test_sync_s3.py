@@ -1,4 +1,5 @@
-"""Ingest from a real HTTP S3 endpoint (moto's server): what a user sees after `sync`."""
+"""Ingest from a real HTTP S3 endpoint (moto's server): what a user sees after `sync`, with the
+index on SQLite and on a real PostgreSQL (the ``index_url`` fixture below)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,16 @@ from timing import next_second
 from infinstor_jlab.errors import UnknownBucket, VersioningDisabled
 from infinstor_jlab.services.sync import sync_bucket
 from infinstor_jlab.timespec import format_tm, now_ms, parse_time_spec
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def index_url(request, tmp_path) -> str:
+    """The service's index: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return "sqlite:///" + str(tmp_path / "index.sqlite")
+    pytest.importorskip("psycopg")
+    return str(request.getfixturevalue("pg_url"))
+
 
 WEIRD_KEYS = [
     "plain.txt",

@@ -35,7 +35,7 @@ import tornado.iostream
 import tornado.netutil
 import tornado.web
 
-from ..errors import BadRequest, InfinstorError, NotFound, UnknownBucket
+from ..errors import AccessDenied, BadRequest, InfinstorError, NotFound, UnknownBucket
 from ..index.models import ListPage, ObjectVersion
 from ..kernel.timetravel import listing_response
 from ..services.credentials import Credential, CredentialStore, ViewGrant
@@ -423,6 +423,12 @@ class S3Handler(tornado.web.RequestHandler):
                 f"This view credential reads bucket {grant.bucket!r} only, not {bucket!r}."
             )
         try:
+            # A view credential from a shared index may name a bucket this endpoint's own
+            # AWS credentials cannot read: the index does not answer for it then.
+            self.ep.service.require_access(bucket)
+        except AccessDenied as exc:
+            raise _denied(exc.message) from None
+        try:
             return self.ep.service.index.get_bucket(bucket)
         except UnknownBucket:
             raise S3Error(
@@ -437,7 +443,7 @@ class S3Handler(tornado.web.RequestHandler):
         items = [
             (r.name, r.first_ms or r.tracked_ms or 0)
             for r in records
-            if grant.allows_bucket(r.name)
+            if grant.allows_bucket(r.name) and self.ep.service.access.readable(r.name)
         ]
         owner = {"ID": "infinstor", "DisplayName": "infinstor"}
         return s3xml.list_buckets(items, owner)

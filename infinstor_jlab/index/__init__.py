@@ -6,6 +6,7 @@ import os
 import sqlite3
 
 from ..errors import BadRequest, IndexUnavailable
+from ..redact import safe_uri
 from .base import MAX_KEYS_LIMIT, SnapshotIndex
 from .models import (
     BucketRecord,
@@ -38,6 +39,7 @@ __all__ = [
     "Timeline",
     "VersionEntry",
     "default_index_url",
+    "is_postgres_url",
     "open_index",
     "prefix_end",
     "resolve_index_url",
@@ -63,14 +65,28 @@ def sqlite_path(url: str) -> str:
         return url[len("sqlite:///") :] or ":memory:"
     if "://" in url:
         raise BadRequest(
-            f"Unsupported index URL {url!r}: use sqlite:///path/to/index.sqlite "
-            "(PostgreSQL support is planned)."
+            f"Unsupported index URL {safe_uri(url)!r}: use sqlite:///path/to/index.sqlite "
+            "or postgresql://user@host/database."
         )
     return url
 
 
+def is_postgres_url(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
 def open_index(url: str | None = None) -> SnapshotIndex:
     resolved = resolve_index_url(url)
+    if is_postgres_url(resolved):
+        # Imported here: psycopg is an optional dependency (the ``postgres`` extra).
+        try:
+            from .postgres import PostgresSnapshotIndex
+        except ImportError as exc:
+            raise IndexUnavailable(
+                f"The index URL {safe_uri(resolved)} needs PostgreSQL support: "
+                "pip install 'infinstor_jlab[postgres]'."
+            ) from exc
+        return PostgresSnapshotIndex(resolved)
     path = sqlite_path(resolved)
     try:
         return SqliteSnapshotIndex(path)

@@ -91,6 +91,12 @@ class SnapshotIndex(ABC):
         """Add versions learned one at a time (events, time-ordered inserts). Idempotent by
         version id; a version already known keeps its place and its more precise time."""
 
+    def iter_versions(self, bucket: str, *, batch: int = 10_000) -> Iterator[VersionEntry]:
+        """Every version and delete marker of the bucket: keys in byte order, each key's
+        chain newest first (the order ``merge_listing`` takes), with each version's time
+        precision and sequencer. What ``infinstor-jlab index copy`` reads."""
+        raise NotImplementedError(f"{type(self).__name__} cannot enumerate its versions yet.")
+
     @abstractmethod
     def get_checkpoint(self, bucket: str) -> SyncCheckpoint | None: ...
 

@@ -315,6 +315,8 @@ class LabelRecord:
     total_bytes: int
     description: str
     created_ms: int
+    #: Who made it: the Jupyter user (on a hub, the hub user) or the OS user of a CLI.
+    created_by: str = ""
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -331,4 +333,5 @@ class LabelRecord:
             "description": self.description,
             "created_ms": self.created_ms,
             "created": format_iso(self.created_ms),
+            "created_by": self.created_by,
         }

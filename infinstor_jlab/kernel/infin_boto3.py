@@ -124,6 +124,14 @@ class TimeTravelClientMixin:
         bucket = params.get("Bucket")
         if not bucket or not tt.tracked(bucket):
             return
+        refusal = tt.access_refusal(bucket, self)
+        if refusal is not None:
+            # A shared index holds buckets these credentials may not read: answer as S3
+            # does for a bucket one may not read, never from the index.
+            context[_CONTEXT_KEY] = _response(
+                403, {"Error": {"Code": "AccessDenied", "Message": refusal}}
+            )
+            return
         op = model.name
         is_object = op in ("GetObject", "HeadObject")
         if not (is_object and params.get("VersionId")):

@@ -21,6 +21,7 @@ from dateutil.tz import tzutc
 
 from ..index import SnapshotIndex, open_index, prefix_end
 from ..index.models import BucketRecord, ListPage
+from ..services.access import BucketAccess, access_checks_enabled
 from ..services.catchup import needs_catch_up, read_again
 from ..services.views import ViewResolver
 from ..timespec import TimeSpec, second_end_ms
@@ -73,6 +74,7 @@ class TimeTravel:
         self._s3_clients: dict[str | None, Any] = {}
         self._horizons: dict[str, int] = {}
         self._owners: dict[str, dict[str, str] | None] = {}
+        self._access: BucketAccess | None = None
         self.views = ViewResolver(lambda: self.index, _mlflow_run_time)
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -157,6 +159,22 @@ class TimeTravel:
                 run_id,
                 redact(exc, [tracking_uri()]),
             )
+
+    def access_refusal(self, bucket: str, client: Any) -> str | None:
+        """Why the notebook's own client may not read ``bucket`` from the index (None: it
+        may). Asked with that client's credentials, cached a few minutes; see
+        services/access.py. An S3 that cannot be asked refuses too (the shared index never
+        answers for a bucket before S3 says the reader may read it)."""
+        if self._access is None:
+            with self._lock:
+                if self._access is None:
+                    self._access = BucketAccess(
+                        lambda: client, enabled=access_checks_enabled(self.index)
+                    )
+        try:
+            return self._access.refusal(bucket, client)
+        except Exception as exc:  # noqa: BLE001 - a read must get S3's error shape, not ours
+            return str(exc)
 
     def tracked(self, bucket: str) -> bool:
         if self.index.has_bucket(bucket):

@@ -35,12 +35,19 @@ class LabelsHandler(InfinstorAPIHandler):
         description = self.body_str(body, "description", "")
         self.check_key_length("prefix", prefix or "")
         service = self.service
+        user = self.current_user
+        who = getattr(user, "username", None) or getattr(user, "name", None)
 
         def work() -> Any:
             # "at" absent or empty: now.
             view = service.views.resolve_pin(bucket, prefix, at=at, slice_=slice_)
             return service.create_label(
-                name, bucket, view.prefix, view.spec, description=description
+                name,
+                bucket,
+                view.prefix,
+                view.spec,
+                description=description,
+                created_by=str(who) if who else None,
             )
 
         label = await self.run(work)

@@ -38,7 +38,9 @@ from ..index.models import (
 from ..redact import redact, safe_uri, tracking_uri
 from ..timespec import TimeSpec, now_ms, parse_time_spec, wait_past_second
 from ..tracking import open_client as open_tracking_client
+from .access import BucketAccess, access_checks_enabled
 from .catchup import needs_catch_up, read_again
+from .coordination import RunningSync, SyncBusy, current_user, open_coordination
 from .events import disable_events, enable_events, make_sqs_client
 from .jobs import JobBoard
 from .pagecache import PageCache
@@ -89,10 +91,12 @@ class SyncJob:
     full: bool
     started_ms: int
     progress: SyncProgress
-    state: str = "running"  # running | done | error
+    state: str = "running"  # running | done | error | elsewhere
     error: str | None = None
     finished_ms: int | None = None
     warnings: list[str] = field(default_factory=list)
+    # state "elsewhere": another server of the team runs this bucket's sync (who, since when)
+    elsewhere: RunningSync | None = None
     # Set to stop the pass after its current page (forgetting the bucket); ``ended`` is set
     # when the job's thread is done with the index.
     stop: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
@@ -111,6 +115,7 @@ class SyncJob:
                 "started_ms": self.started_ms,
                 "finished_ms": self.finished_ms,
                 "warnings": self.warnings,
+                "running_elsewhere": self.elsewhere.to_json() if self.elsewhere else None,
             }
         )
         return doc
@@ -247,12 +252,25 @@ class InfinstorService:
         s3_endpoint_url: str | None = None,
         s3_client_factory: Callable[[], Any] | None = None,
         run_resolver: RunResolver | None = None,
+        access_checks: str | bool | None = None,
     ) -> None:
         self.index = index
         self._endpoint = s3_endpoint_url or None
         self._factory = s3_client_factory
+        # Who may see what (services/access.py): on by default for a shared index; a bool,
+        # or on/off/auto (None: $INFINSTOR_ACCESS_CHECKS, else auto).
+        enabled = (
+            access_checks
+            if isinstance(access_checks, bool)
+            else access_checks_enabled(index, access_checks)
+        )
+        self.access = BucketAccess(self.s3, enabled=enabled)
+        # What servers sharing the index agree on: one sync per bucket, events once.
+        self.coordination = open_coordination(index)
         # The one view resolver (REST, CLI, transforms and the kernel side all use one).
-        self.views = ViewResolver(lambda: self.index, run_resolver or mlflow_run_time)
+        self.views = ViewResolver(
+            lambda: self.index, run_resolver or mlflow_run_time, access=self.access.require
+        )
         self._local = threading.local()
         self._jobs: dict[str, SyncJob] = {}
         self._jobs_lock = threading.Lock()
@@ -285,6 +303,11 @@ class InfinstorService:
 
     def parse_spec(self, text: str | int | None, *, default_now: bool = True) -> TimeSpec:
         return self.views.parse_spec(text, default_now=default_now)
+
+    def require_access(self, bucket: str) -> None:
+        """Raise AccessDenied (403) unless this process's AWS credentials may read the
+        bucket (when access checks are on): asked before any answer from the index."""
+        self.access.require(bucket)
 
     # -- buckets ----------------------------------------------------------------------------
     def versioning_status(self, bucket: str) -> str | None:
@@ -320,6 +343,7 @@ class InfinstorService:
         and would lose future history. The history indexed so far stays browsable (a sync
         brings it up to date once); with ``forget_history`` it leaves the index too."""
         check_bucket_name(bucket)
+        self.require_access(bucket)
         self.index.get_bucket(bucket)
         if self.watcher is not None:
             self.watcher.forget(bucket)
@@ -333,6 +357,7 @@ class InfinstorService:
             self.index.set_tracked(bucket, False)
 
     def bucket_status(self, bucket: str) -> dict[str, Any]:
+        self.require_access(bucket)
         record = self.index.get_bucket(bucket)
         source = self.index.get_event_source(bucket)
         doc = record.to_json()
@@ -350,10 +375,14 @@ class InfinstorService:
                 "sync_job": self.running_job_id(bucket),
             }
         )
+        if self.coordination.shared:
+            running = self.coordination.running_sync(bucket)
+            doc["sync_elsewhere"] = running.to_json() if running else None
         return doc
 
     def list_buckets(self) -> list[dict[str, Any]]:
-        """Buckets the credentials can see, plus every bucket in the index, with their state."""
+        """Buckets the credentials can see, plus every bucket in the index that they may read,
+        with their state."""
         names: dict[str, dict[str, Any]] = {}
         error: str | None = None
         try:
@@ -363,6 +392,10 @@ class InfinstorService:
         except InfinstorError as exc:
             error = exc.message
         for record in self.index.list_buckets():
+            # A shared index holds buckets of other users: one these credentials may not
+            # read is not shown (unless S3's own bucket list names it; then only its name).
+            if not self.access.readable(record.name):
+                continue
             names[record.name] = self.bucket_status(record.name)
         out = [names[n] for n in sorted(names)]
         if error:
@@ -404,10 +437,15 @@ class InfinstorService:
         daemon thread of its own, so a long pass never holds a request thread or shutdown).
         A sync already running for the bucket is returned instead of a second."""
         check_bucket_name(bucket)
+        self.require_access(bucket)
         self.index.get_bucket(bucket)
         existing = self.running_job_id(bucket)
         if existing is not None:
             return self._jobs[existing]
+        elsewhere = self.coordination.running_sync(bucket)
+        if elsewhere is not None:
+            # Another server of the team syncs it: say so, start nothing.
+            return self._remember(self._elsewhere_job(bucket, full, elsewhere))
         job = SyncJob(
             id=uuid.uuid4().hex,
             bucket=bucket,
@@ -415,12 +453,7 @@ class InfinstorService:
             started_ms=now_ms(),
             progress=SyncProgress(bucket=bucket),
         )
-        with self._jobs_lock:
-            # Keep the most recent finished jobs for status queries, not every job ever run.
-            finished = [j for j in self._jobs.values() if j.state != "running"]
-            for old in finished[:-MAX_FINISHED_JOBS]:
-                self._jobs.pop(old.id, None)
-            self._jobs[job.id] = job
+        self._remember(job)
 
         def on_progress(p: SyncProgress) -> None:
             job.progress = p
@@ -434,6 +467,10 @@ class InfinstorService:
                 )
                 job.warnings = result.warnings
                 job.state = "done"
+            except SyncBusy as exc:  # another server took the lock first
+                job.elsewhere = exc.running
+                job.warnings = [exc.message]
+                job.state = "elsewhere"
             except InfinstorError as exc:
                 job.error = exc.message
                 job.state = "error"
@@ -448,6 +485,31 @@ class InfinstorService:
             threading.Thread(target=run, name=f"infinstor-sync-{bucket}", daemon=True).start()
         else:
             runner(run)
+        return job
+
+    def _remember(self, job: SyncJob) -> SyncJob:
+        with self._jobs_lock:
+            # Keep the most recent finished jobs for status queries, not every job ever run.
+            finished = [j for j in self._jobs.values() if j.state != "running"]
+            for old in finished[:-MAX_FINISHED_JOBS]:
+                self._jobs.pop(old.id, None)
+            self._jobs[job.id] = job
+        return job
+
+    @staticmethod
+    def _elsewhere_job(bucket: str, full: bool, running: RunningSync) -> SyncJob:
+        job = SyncJob(
+            id=uuid.uuid4().hex,
+            bucket=bucket,
+            full=full,
+            started_ms=running.started_ms,
+            progress=SyncProgress(bucket=bucket),
+            state="elsewhere",
+            warnings=[running.describe()],
+            elsewhere=running,
+        )
+        job.finished_ms = now_ms()
+        job.ended.set()
         return job
 
     def get_sync_job(self, job_id: str) -> SyncJob:
@@ -472,6 +534,7 @@ class InfinstorService:
         ``within`` (a label's prefix): a key outside it is not in the label's view."""
         if not key:
             raise BadRequest("An object key is required.")
+        self.require_access(bucket)
         if within and not key.startswith(within) and spec is not None:
             name = f"label {spec.label!r}" if spec.label else "the label's view"
             raise NotFound(
@@ -565,9 +628,16 @@ class InfinstorService:
         def stopping() -> bool:
             return self._stopping.is_set() or (should_stop is not None and should_stop())
 
-        return sync_bucket(
-            self.s3(), self.index, bucket, full=full, on_progress=on_progress, should_stop=stopping
-        )
+        # On a shared index one process syncs a bucket at a time (SyncBusy: who does).
+        with self.coordination.sync_lock(bucket, full=full):
+            return sync_bucket(
+                self.s3(),
+                self.index,
+                bucket,
+                full=full,
+                on_progress=on_progress,
+                should_stop=stopping,
+            )
 
     # -- queries ----------------------------------------------------------------------------
     def list_objects(
@@ -585,6 +655,7 @@ class InfinstorService:
         """One page of the view; ``within`` (a label's prefix) keeps the page to the keys
         under it, as the label pins them: a broader prefix lists only the label's part of
         it, a prefix beside it is an error."""
+        self.require_access(bucket)
         if not 1 <= max_keys <= MAX_KEYS_LIMIT:
             raise BadRequest(f"max_keys must be between 1 and {MAX_KEYS_LIMIT}.")
         if within and not prefix.startswith(within):
@@ -673,6 +744,7 @@ class InfinstorService:
     def iter_objects(
         self, bucket: str, *, spec: TimeSpec, prefix: str = ""
     ) -> Iterator[ObjectVersion]:
+        self.require_access(bucket)
         return self.index.iter_view(
             bucket, end_ms=spec.end_ms, start_ms=spec.start_ms, prefix=prefix
         )
@@ -682,11 +754,13 @@ class InfinstorService:
     ) -> DiffResult:
         if from_spec.is_slice or to_spec.is_slice:
             raise BadTimeSpec("diff compares two snapshots; give two single times, not slices.")
+        self.require_access(bucket)
         return self.index.diff(
             bucket, prefix=prefix, from_ms=from_spec.end_ms, to_ms=to_spec.end_ms
         )
 
     def history(self, bucket: str, key: str) -> list[ObjectVersion]:
+        self.require_access(bucket)
         versions = self.index.history(bucket, key)
         if not versions:
             raise NotFound(f"The index knows no version of s3://{bucket}/{key}.")
@@ -701,16 +775,24 @@ class InfinstorService:
         to_ms: int | None = None,
         bins: int = 100,
     ) -> Timeline:
+        self.require_access(bucket)
         return self.index.timeline(bucket, prefix=prefix, from_ms=from_ms, to_ms=to_ms, bins=bins)
 
     # -- labels -----------------------------------------------------------------------------
     def list_labels(self, bucket: str | None = None) -> list[LabelRecord]:
-        return self.index.list_labels(bucket)
+        """Labels, without those of buckets these credentials may not read."""
+        if bucket is not None:
+            self.require_access(bucket)
+            return self.index.list_labels(bucket)
+        return [x for x in self.index.list_labels(None) if self.access.readable(x.bucket)]
 
     def get_label(self, name: str) -> LabelRecord:
-        return self.index.get_label(name)
+        label = self.index.get_label(name)
+        self.require_access(label.bucket)
+        return label
 
     def delete_label(self, name: str) -> None:
+        self.get_label(name)
         self.index.delete_label(name)
 
     def view_fingerprint(self, bucket: str, prefix: str, spec: TimeSpec) -> tuple[str, int, int]:
@@ -733,7 +815,11 @@ class InfinstorService:
         description: str = "",
         on_catch_up: Callable[[str], None] | None = None,
         on_progress: Callable[[SyncProgress], None] | None = None,
+        created_by: str | None = None,
     ) -> LabelRecord:
+        """Pin a view under a new name. Two users creating the same name at once: the
+        index's unique name decides, the second gets Conflict (409). ``created_by``: the
+        Jupyter user (REST); by default the OS (or JupyterHub) user of this process."""
         if not LABEL_NAME_RE.match(name or ""):
             raise BadRequest(
                 f"{name!r} is not a valid label name: use 1-128 letters, digits, '.', '_' or "
@@ -745,6 +831,7 @@ class InfinstorService:
                 f"holds at most {MAX_LABEL_DESCRIPTION:,} (keep long notes in a file the label "
                 "covers)."
             )
+        self.require_access(bucket)
         record = self.index.get_bucket(bucket)  # unknown bucket -> friendly 404
         try:
             self.index.get_label(name)
@@ -773,6 +860,7 @@ class InfinstorService:
             total_bytes=total,
             description=description,
             created_ms=now_ms(),
+            created_by=created_by or current_user(),
         )
         self.index.insert_label(label)
         return label
@@ -820,7 +908,7 @@ class InfinstorService:
             ) from exc
 
     def verify_label(self, name: str, *, check_s3: bool = True, workers: int = 8) -> VerifyReport:
-        label = self.index.get_label(name)
+        label = self.get_label(name)
         spec = label_spec(label)
         objects = list(self.iter_objects(label.bucket, spec=spec, prefix=label.prefix))
         index_fp = fingerprint(((o.key, o.version_id) for o in objects), presorted=True)

@@ -345,6 +345,172 @@ class CredentialStore:
         return row[0] if row else None
 
 
+_PG_SCHEMA = """
+CREATE TABLE IF NOT EXISTS endpoint_credentials_meta(
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS endpoint_credentials(
+    key_id TEXT PRIMARY KEY,
+    secret_sha256 TEXT NOT NULL,
+    view TEXT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    expires_ms BIGINT,
+    revoked_ms BIGINT,
+    description TEXT NOT NULL DEFAULT ''
+);
+"""
+
+#: Where a team's servers read the endpoint master key from, when the admin keeps it out of
+#: the shared database (a file mounted into every single-user server).
+MASTER_KEY_FILE_ENV = "INFINSTOR_ENDPOINT_KEY_FILE"
+
+
+class PgCredentialStore(CredentialStore):
+    """The credentials table on a shared PostgreSQL index database: a credential issued by
+    one user's server is accepted by every endpoint of the team.
+
+    Secrets stay derived and only their SHA-256 is stored, as on SQLite. Every endpoint must
+    derive the same secret, so the master key is shared too: the file named by
+    ``$INFINSTOR_ENDPOINT_KEY_FILE`` when the admin provides one (then a copy of the database
+    alone still lets nobody sign), else 32 random bytes kept in the database itself (made
+    once, by whichever server comes first; then whoever can read the database can derive
+    the secrets, as whoever can read the SQLite file and its key file can)."""
+
+    def __init__(self, url: str) -> None:  # its own: no SQLite file, no sqlite3 connection
+        from ..pg import connection
+
+        self.path = url
+        self.url = url
+        self.key_path = os.environ.get(MASTER_KEY_FILE_ENV) or ""
+        self._master = None
+        self._lock = threading.Lock()
+        with connection(url) as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('infinstor:credential-schema'))")
+            conn.execute(_PG_SCHEMA)
+            row = conn.execute(
+                "SELECT value FROM endpoint_credentials_meta WHERE name='schema_version'"
+            ).fetchone()
+            if row is None:
+                conn.execute(
+                    "INSERT INTO endpoint_credentials_meta VALUES('schema_version', %s)",
+                    (str(SCHEMA_VERSION),),
+                )
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise BadRequest(
+                    "The view credentials in this PostgreSQL index were written by a newer "
+                    f"infinstor_jlab (schema {row[0]}); upgrade infinstor_jlab to use them."
+                )
+
+    def _exec(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        from ..pg import connection, qmarks
+
+        with connection(self.url) as conn:
+            cur = conn.execute(qmarks(sql), params)
+            rows = cur.fetchall() if cur.description is not None else []
+            return rows, cur.rowcount
+
+    def _master_key(self) -> bytes:
+        if self._master is None:
+            if self.key_path:
+                self._master = _load_or_create_master_key(self.key_path)
+            else:
+                fresh = base64.b64encode(secrets.token_bytes(32)).decode()
+                # Whoever comes first makes it; everyone reads the one that won.
+                self._exec(
+                    "INSERT INTO endpoint_credentials_meta VALUES('master_key', ?) "
+                    "ON CONFLICT(name) DO NOTHING",
+                    (fresh,),
+                )
+                rows, _ = self._exec(
+                    "SELECT value FROM endpoint_credentials_meta WHERE name='master_key'"
+                )
+                self._master = base64.b64decode(rows[0][0])
+        return self._master
+
+    def issue(
+        self, view: ViewGrant, *, expires_ms: int | None, description: str = ""
+    ) -> tuple[Credential, str]:
+        key_id = KEY_ID_PREFIX + "".join(secrets.choice(_KEY_ID_ALPHABET) for _ in range(16))
+        secret = self.secret_for(key_id)
+        cred = Credential(
+            key_id=key_id,
+            secret_sha256=_hash(secret),
+            view=view,
+            created_ms=now_ms(),
+            expires_ms=expires_ms,
+            revoked_ms=None,
+            description=description,
+        )
+        self._exec(
+            "INSERT INTO endpoint_credentials VALUES(?,?,?,?,?,?,?)",
+            (
+                cred.key_id,
+                cred.secret_sha256,
+                json.dumps(view.to_json()),
+                cred.created_ms,
+                cred.expires_ms,
+                None,
+                description,
+            ),
+        )
+        return cred, secret
+
+    def revoke(self, key_id: str) -> Credential:
+        _, count = self._exec(
+            "UPDATE endpoint_credentials SET revoked_ms=? WHERE key_id=? AND revoked_ms IS NULL",
+            (now_ms(), key_id),
+        )
+        if count == 0:
+            self.get(key_id)
+        return self.get(key_id)
+
+    _COLUMNS = "key_id, secret_sha256, view, created_ms, expires_ms, revoked_ms, description"
+
+    def find(self, key_id: str) -> Credential | None:
+        if not _KEY_ID_RE.match(key_id or ""):
+            return None
+        rows, _ = self._exec(
+            f"SELECT {self._COLUMNS} FROM endpoint_credentials WHERE key_id=?", (key_id,)
+        )
+        return self._row(rows[0]) if rows else None
+
+    def list(self) -> list[Credential]:
+        rows, _ = self._exec(
+            f"SELECT {self._COLUMNS} FROM endpoint_credentials ORDER BY created_ms DESC"
+        )
+        return [self._row(r) for r in rows]
+
+    def record_endpoint(self, url: str) -> None:
+        self._exec(
+            "INSERT INTO endpoint_credentials_meta VALUES('endpoint_url', ?) "
+            "ON CONFLICT(name) DO UPDATE SET value=excluded.value",
+            (url,),
+        )
+
+    def recorded_endpoint(self) -> str | None:
+        rows, _ = self._exec(
+            "SELECT value FROM endpoint_credentials_meta WHERE name='endpoint_url'"
+        )
+        return rows[0][0] if rows else None
+
+
+def open_credential_store(index: Any) -> CredentialStore:
+    """The credential store of an index: its PostgreSQL database (a backend with a
+    ``postgresql://`` ``url``), else its SQLite file."""
+    from ..pg import is_postgres_url
+
+    url = getattr(index, "url", None)
+    if isinstance(url, str) and is_postgres_url(url):
+        return PgCredentialStore(url)
+    path = getattr(index, "path", None)
+    if not isinstance(path, str):
+        raise BadRequest("View credentials need an index file (sqlite:///path) or PostgreSQL.")
+    if is_postgres_url(path):
+        return PgCredentialStore(path)
+    return CredentialStore(path)
+
+
 class CredentialService:
     """Issues view credentials for views named any way the view resolver understands."""
 
@@ -354,10 +520,7 @@ class CredentialService:
 
     @classmethod
     def for_service(cls, service: Any) -> CredentialService:
-        path = getattr(service.index, "path", None)
-        if not isinstance(path, str):
-            raise BadRequest("View credentials need an SQLite index file.")
-        return cls(service, CredentialStore(path))
+        return cls(service, open_credential_store(service.index))
 
     def resolve_grant(
         self, view: str, *, bucket: str | None = None, prefix: str | None = None
@@ -399,12 +562,15 @@ class CredentialService:
         refuse_future(spec)
         if bucket:
             check_bucket_name(bucket)
+            self.service.require_access(bucket)
             self.service.index.get_bucket(bucket)  # unknown bucket -> a sentence, 404
             # A view after the last full sync: read the prefix again first, as a label does,
             # so the credential pins what S3 held then (not what the index happened to hold).
             self.service.index_through(bucket, prefix or "", spec)
         else:
             for record in self.service.index.list_buckets():
+                if not self.service.access.readable(record.name):
+                    continue  # the endpoint refuses it to these credentials anyway
                 self.service.index_through(record.name, prefix or "", spec, record=record)
         return ViewGrant(
             bucket=bucket or None,

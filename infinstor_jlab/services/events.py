@@ -23,6 +23,7 @@ from ..errors import InfinstorError
 from ..index.base import SnapshotIndex
 from ..index.models import VersionEntry, sequencer_sort_key
 from ..timespec import now_ms, parse_s3_timestamp
+from .coordination import Coordination, EventKey
 from .s3 import aws_configuration_errors, call_s3, iter_version_pages
 from .sync import is_split_listing, order_chains
 
@@ -207,44 +208,69 @@ def parse_message(body: str) -> list[S3Event]:
     return events
 
 
-def apply_events(s3: Any, index: SnapshotIndex, events: list[S3Event]) -> int:
-    """Apply events to the index; returns how many were applied. Idempotent."""
+def event_key(e: S3Event) -> EventKey:
+    """The event's identity in the ledger: its version (created or permanently removed),
+    else (no version id) its name, time, sequencer and ETag."""
+    removal = e.is_removal and not e.creates_delete_marker
+    kind = "remove" if removal else "create"
+    if e.version_id:
+        return EventKey(e.key, e.version_id, kind)
+    return EventKey(e.key, f"{e.name}@{e.time_ms}:{e.sequencer or ''}:{e.etag}", kind)
+
+
+def apply_events(
+    s3: Any,
+    index: SnapshotIndex,
+    events: list[S3Event],
+    coordination: Coordination | None = None,
+) -> int:
+    """Apply events to the index; returns how many were applied. Idempotent; with a shared
+    index's ``coordination`` each event is applied and counted once however many consumers
+    receive it (see services/coordination.py)."""
     applied = 0
+    coord = coordination or Coordination()
     by_bucket: dict[str, list[S3Event]] = defaultdict(list)
     for ev in events:
         by_bucket[ev.bucket].append(ev)
     for bucket, evs in by_bucket.items():
-        direct = sorted(
-            (e for e in evs if e.version_id), key=lambda e: (e.key, sequencer_sort_key(e.sequencer))
-        )
-        removed: list[tuple[str, str]] = []
-        for e in direct:
-            if e.is_removal and not e.creates_delete_marker:
-                assert e.version_id  # direct holds only the events that name a version
-                removed.append((e.key, e.version_id))
-        entries = [
-            VersionEntry(
-                key=e.key,
-                version_id=e.version_id or "null",
-                time_ms=e.time_ms,
-                size=0 if e.creates_delete_marker else e.size,
-                etag="" if e.creates_delete_marker else e.etag,
-                is_delete_marker=e.creates_delete_marker,
-                precise=True,
-                sequencer=e.sequencer,
+        with coord.event_batch(bucket) as batch:
+            direct = sorted(
+                (e for e in evs if e.version_id),
+                key=lambda e: (e.key, sequencer_sort_key(e.sequencer)),
             )
-            for e in direct
-            if not (e.is_removal and not e.creates_delete_marker)
-        ]
-        if entries:
-            index.append_versions(bucket, entries)
-        if removed:
-            index.remove_versions(bucket, removed)
-        relist = sorted({e.key for e in evs if not e.version_id})
-        if relist:
-            relist_keys(s3, index, bucket, relist)
-        applied += len(evs)
-        index.record_events(bucket, applied=len(evs), last_event_ms=max(e.time_ms for e in evs))
+            removed: list[tuple[str, str]] = []
+            for e in direct:
+                if e.is_removal and not e.creates_delete_marker:
+                    assert e.version_id  # direct holds only the events that name a version
+                    removed.append((e.key, e.version_id))
+            creates = [e for e in direct if not (e.is_removal and not e.creates_delete_marker)]
+            # A duplicate of a create that arrives after the version was permanently
+            # deleted must not bring the version back.
+            gone = batch.removed([event_key(e) for e in creates])
+            entries = [
+                VersionEntry(
+                    key=e.key,
+                    version_id=e.version_id or "null",
+                    time_ms=e.time_ms,
+                    size=0 if e.creates_delete_marker else e.size,
+                    etag="" if e.creates_delete_marker else e.etag,
+                    is_delete_marker=e.creates_delete_marker,
+                    precise=True,
+                    sequencer=e.sequencer,
+                )
+                for e in creates
+                if event_key(e) not in gone
+            ]
+            if entries:
+                index.append_versions(bucket, entries)
+            if removed:
+                index.remove_versions(bucket, removed)
+            relist = sorted({e.key for e in evs if not e.version_id})
+            if relist:
+                relist_keys(s3, index, bucket, relist)
+            fresh = batch.record([event_key(e) for e in evs])
+            applied += fresh
+            index.record_events(bucket, applied=fresh, last_event_ms=max(e.time_ms for e in evs))
     return applied
 
 
@@ -302,7 +328,9 @@ class EventPoller:
         *,
         wait_seconds: int = 20,
         max_messages: int = 10,
+        coordination: Coordination | None = None,
     ) -> None:
+        self.coordination = coordination
         self.s3 = s3
         self.sqs = sqs
         self.index = index
@@ -346,7 +374,7 @@ class EventPoller:
                     exc,
                 )
         events = [ev for _, evs in good for ev in evs if ev.bucket == self.bucket]
-        applied = apply_events(self.s3, self.index, events) if events else 0
+        applied = apply_events(self.s3, self.index, events, self.coordination) if events else 0
         if malformed:
             self.index.record_events(
                 self.bucket, malformed=malformed, error=f"{malformed} malformed event message(s)"

@@ -26,9 +26,12 @@ ENDPOINT_ENV = "AWS_ENDPOINT_URL"
 _ORDERED_KEY = "InfinstorOrderedEntries"
 
 
-def make_s3_client(endpoint_url: str | None = None, *, max_pool_connections: int = 10) -> Any:
-    """An S3 client from boto3's normal credential chain; ``AWS_ENDPOINT_URL`` (read by
-    boto3 itself) or an explicit endpoint selects an S3-compatible store."""
+def make_s3_client(
+    endpoint_url: str | None = None, *, max_pool_connections: int = 10, session: Any = None
+) -> Any:
+    """An S3 client from boto3's normal credential chain (or ``session``'s credentials);
+    ``AWS_ENDPOINT_URL`` (read by boto3 itself) or an explicit endpoint selects an
+    S3-compatible store."""
     import boto3
     from botocore.config import Config
 
@@ -41,7 +44,7 @@ def make_s3_client(endpoint_url: str | None = None, *, max_pool_connections: int
     if endpoint_url:
         kwargs["endpoint_url"] = endpoint_url
     with aws_configuration_errors(endpoint_url):
-        session = boto3.session.Session()
+        session = session or boto3.session.Session()
         if not session.region_name and not os.environ.get("AWS_DEFAULT_REGION"):
             kwargs["region_name"] = "us-east-1"
         client = session.client("s3", **kwargs)

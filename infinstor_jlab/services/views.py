@@ -103,11 +103,22 @@ class ViewResolver:
     ``label:/`` and ``run:/`` specs call back) and resolves views."""
 
     def __init__(
-        self, index: Callable[[], SnapshotIndex], run_resolver: Callable[[str], TimeSpec]
+        self,
+        index: Callable[[], SnapshotIndex],
+        run_resolver: Callable[[str], TimeSpec],
+        *,
+        access: Callable[[str], None] | None = None,
     ) -> None:
         # A callable: the kernel side opens its index lazily, on the first read.
         self._index = index
         self._run_resolver = run_resolver
+        # Raises AccessDenied unless the caller's credentials may read a bucket (see
+        # services/access.py): every view of a bucket resolved here is checked first.
+        self._access = access
+
+    def require_access(self, bucket: str) -> None:
+        if self._access is not None:
+            self._access(bucket)
 
     # SpecResolver protocol
     def resolve_label(self, name: str) -> TimeSpec:
@@ -149,6 +160,7 @@ class ViewResolver:
     def label_view(self, name: str) -> View:
         """The view a label is: its bucket, its prefix, confined to that prefix."""
         label = self._index().get_label(label_name(name))
+        self.require_access(label.bucket)
         return View(label.bucket, label_spec(label), label.prefix, within=label.prefix)
 
     # -- views ------------------------------------------------------------------------------
@@ -164,6 +176,7 @@ class ViewResolver:
     ) -> View:
         """A listing's or an object's view. ``prefix=None`` means "not given": a label's
         prefix then (as ``label=`` or a ``label:/`` spec), else the whole bucket."""
+        self.require_access(bucket)
         spec = self.resolve_spec(at=at, slice_=slice_, label=label, default_now=default_now)
         check_label_bucket(spec, bucket)
         effective = prefix if prefix is not None else (spec.label_prefix or "")
@@ -181,6 +194,7 @@ class ViewResolver:
     ) -> View:
         """The view a new label (or another pin) names: one time (``at``) or a window
         (``slice``) over exactly ``prefix``."""
+        self.require_access(bucket)
         spec = self.resolve_spec(at=at, slice_=slice_, default_now=default_now)
         if not slice_ and spec.is_slice:
             raise ViewChoiceError(

@@ -11,6 +11,8 @@ from typing import Any
 
 from ..errors import InfinstorError, UnknownBucket
 from ..index.models import BucketRecord
+from ..timespec import now_ms
+from .coordination import SyncBusy
 from .events import EventPoller
 
 log = logging.getLogger(__name__)
@@ -47,9 +49,13 @@ class BucketWatcher:
             self._reconciler.start()
 
     def _watches(self, record: BucketRecord) -> bool:
-        """Tracked (an untracked bucket's history stays as it is) and, if the watcher was
-        given buckets, one of them."""
-        return record.tracked_ms is not None and (self.only is None or record.name in self.only)
+        """Tracked (an untracked bucket's history stays as it is), if the watcher was given
+        buckets one of them, and (with access checks) one this server's credentials may
+        read: on a shared index, another user's bucket is kept current by that user's
+        server, never by failing passes that would write errors into its shared record."""
+        if record.tracked_ms is None or (self.only is not None and record.name not in self.only):
+            return False
+        return bool(self.service.access.readable(record.name))
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
@@ -82,6 +88,7 @@ class BucketWatcher:
                 bucket,
                 str(queue_url),
                 wait_seconds=self.wait_seconds,
+                coordination=self.service.coordination,
             )
             self._pollers[bucket] = poller
             thread = threading.Thread(
@@ -130,8 +137,17 @@ class BucketWatcher:
                     return
                 if not self._watches(record):
                     continue
+                coordination = self.service.coordination
+                if (
+                    coordination.shared
+                    and record.last_sync_ms is not None
+                    and now_ms() - record.last_sync_ms < self.reconcile_interval * 1000
+                ):
+                    continue  # another server of the team reconciled it just now
                 try:
                     self.service.sync(record.name)
+                except SyncBusy:
+                    continue  # another server is reconciling it
                 except Exception as exc:  # noqa: BLE001
                     log.warning("reconcile of %s failed: %s", record.name, exc)
                     try:

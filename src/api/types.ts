@@ -210,6 +210,8 @@ export interface ILabel {
   description: string;
   created_ms: number;
   created: string;
+  /** Who made the label (Jupyter or OS user); empty for older labels. */
+  created_by: string;
 }
 
 /** `LabelList`. */

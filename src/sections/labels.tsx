@@ -264,6 +264,7 @@ function LabelItem(props: { model: InfinstorModel; label: ILabel }) {
       )}
       <div className="jp-Infinstor-label-meta" title={label.spec}>
         {`s3://${label.bucket}/${label.prefix} · ${when}`}
+        {label.created_by ? ` · ${trans.__('by %1', label.created_by)}` : ''}
       </div>
       <div className="jp-Infinstor-label-meta">
         <code className="jp-Infinstor-mono">{label.spec}</code>

@@ -14,7 +14,7 @@ from .rows import (
     F_DELETE,
 )
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # The versions table's definition after its name (also used by the schema 3 -> 4 migration).
 _VERSIONS_COLUMNS = """(
@@ -78,7 +78,8 @@ CREATE TABLE IF NOT EXISTS labels(
     object_count INTEGER NOT NULL,
     total_bytes INTEGER NOT NULL,
     description TEXT NOT NULL,
-    created_ms INTEGER NOT NULL
+    created_ms INTEGER NOT NULL,
+    created_by TEXT NOT NULL DEFAULT ''
 ) WITHOUT ROWID;
 """
 
@@ -151,6 +152,12 @@ def _migrate(conn: sqlite3.Connection, version: int) -> None:
         for b in timed:
             _create_time_index(conn, b)
         version = 4
+    if version == 4:
+        # Labels record who made them (a shared index has many users); older ones: unknown.
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(labels)")}
+        if "created_by" not in columns:  # a table made by this version's _SCHEMA has it
+            conn.execute("ALTER TABLE labels ADD COLUMN created_by TEXT NOT NULL DEFAULT ''")
+        version = 5
     conn.execute("UPDATE meta SET v=? WHERE k='schema_version'", (str(version),))
 
 

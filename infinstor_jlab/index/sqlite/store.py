@@ -111,7 +111,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
                 )
                 row = conn.execute("SELECT v FROM meta WHERE k='schema_version'").fetchone()
                 version = int(row[0])
-                if version < SCHEMA_VERSION:
+                if version < 4:
                     # Said before it starts: from schema 3 every stored version is rewritten
                     # (~6 s per million), and nothing else would show why opening waits.
                     _log.warning(
@@ -1312,6 +1312,47 @@ class SqliteSnapshotIndex(SnapshotIndex):
         rows.sort(key=_first)
         return rows
 
+    def iter_versions(self, bucket: str, *, batch: int = 10_000) -> Iterator[VersionEntry]:
+        # Pages of whole chains, each in its own read transaction (a copy of a big bucket
+        # never holds one open for its whole length); a page that ends inside a key's chain
+        # is cut before that key, which the next page starts with.
+        after: str | None = None
+        cols = "key, t, r, packed, f, seq"
+        while True:
+            with self._read() as conn:
+                b = self._bucket_id(conn, bucket)
+                where = f"b={b}" if after is None else f"b={b} AND key > ?"
+                rows = conn.execute(
+                    f"SELECT {cols} FROM versions WHERE {where} "
+                    "ORDER BY key, t DESC, r DESC LIMIT ?",
+                    (batch,) if after is None else (after, batch),
+                ).fetchall()
+                full = len(rows) == batch
+                if full and rows[0][0] == rows[-1][0]:
+                    rows = conn.execute(  # one key with a chain longer than a page
+                        f"SELECT {cols} FROM versions WHERE b={b} AND key=? "
+                        "ORDER BY t DESC, r DESC",
+                        (rows[0][0],),
+                    ).fetchall()
+                elif full:
+                    last = rows[-1][0]
+                    rows = [row for row in rows if row[0] != last]
+            for key, t, _r, packed, f, seq in rows:
+                v = ObjectVersion.from_stored(key, packed, t, bool(f & F_DELETE))
+                yield VersionEntry(
+                    key,
+                    v.version_id,
+                    t,
+                    v.size,
+                    v.etag,
+                    v.is_delete_marker,
+                    bool(f & F_PRECISE),
+                    seq,
+                )
+            if not full:
+                return
+            after = rows[-1][0]
+
     def history(self, bucket: str, key: str) -> list[ObjectVersion]:
         with self._read() as conn:
             b = self._bucket_id(conn, bucket)
@@ -1442,8 +1483,8 @@ class SqliteSnapshotIndex(SnapshotIndex):
             try:
                 conn.execute(
                     "INSERT INTO labels(name, bucket, prefix, kind, start_ms, end_ms, spec, "
-                    "fingerprint, object_count, total_bytes, description, created_ms) "
-                    "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "fingerprint, object_count, total_bytes, description, created_ms, "
+                    "created_by) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         label.name,
                         label.bucket,
@@ -1457,6 +1498,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
                         label.total_bytes,
                         label.description,
                         label.created_ms,
+                        label.created_by,
                     ),
                 )
             except sqlite3.IntegrityError as exc:
@@ -1467,7 +1509,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
 
     _LABEL_COLS = (
         "name, bucket, prefix, kind, start_ms, end_ms, spec, fingerprint, object_count, "
-        "total_bytes, description, created_ms"
+        "total_bytes, description, created_ms, created_by"
     )
 
     def get_label(self, name: str) -> LabelRecord:
