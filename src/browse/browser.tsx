@@ -117,22 +117,60 @@ export function AsOf(props: { model: InfinstorModel }): JSX.Element | null {
     }
     return null;
   }
-  const live = model.mode === 'now';
+  // A time that has not come shows the bucket as it is now: the live (green)
+  // banner, with a note, never the orange "past" one headed by that time.
+  const future = spec.future === true;
+  const live = model.mode === 'now' || (future && spec.kind === 'snapshot');
+  const display = model.settings.timeDisplay;
+  let text: string;
+  if (future && spec.kind === 'snapshot') {
+    text = trans.__('live: the bucket as it is now');
+  } else if (live) {
+    text = trans.__('%1 (live)', spec.display);
+  } else {
+    text = spec.display;
+  }
+  let note = '';
+  if (future && spec.kind === 'snapshot') {
+    note = trans.__(
+      '%1 is in the future, so this is the bucket as it is now.',
+      formatTime(spec.end_ms, display)
+    );
+  } else if (future) {
+    note = trans.__(
+      'The slice ends in the future (%1): it shows what arrived up to now.',
+      formatTime(spec.end_ms, display)
+    );
+  }
+  const labelPart =
+    model.mode === 'label' && model.label
+      ? trans.__('label %1: ', model.label)
+      : '';
   return (
     <div
       className={`jp-Infinstor-asof ${live ? 'jp-mod-live' : 'jp-mod-past'}`}
       data-testid="asof"
-      title={spec.canonical}
+      data-future={future ? 'true' : undefined}
+      // The full line (and the spec) on hover: the line itself is cut to one
+      // line in a narrow sidebar rather than wrapping over the rows.
+      title={`${labelPart}${text}${note ? `\n${note}` : ''}\n${spec.canonical}`}
     >
       <historyIcon.react tag="span" className="jp-Infinstor-icon" />
-      <span>
-        {model.mode === 'label' && model.label ? (
-          <>
-            {trans.__('label')} <b>{model.label}</b>:{' '}
-          </>
-        ) : null}
-        {live ? trans.__('%1 (live)', spec.display) : spec.display}
-      </span>
+      <div className="jp-Infinstor-asof-text">
+        <span className="jp-Infinstor-asof-line">
+          {model.mode === 'label' && model.label ? (
+            <>
+              {trans.__('label')} <b>{model.label}</b>:{' '}
+            </>
+          ) : null}
+          {text}
+        </span>
+        {note && (
+          <span className="jp-Infinstor-asof-note" data-testid="asof-note">
+            {note}
+          </span>
+        )}
+      </div>
     </div>
   );
 }

@@ -68,6 +68,7 @@ test.describe('S3 Time Travel sidebar', () => {
     // The picker shows the same second, and moves the view too.
     await expect(page.getByTestId('snapshot-picker')).toHaveValue(pickerValue(S2));
     await page.getByTestId('snapshot-picker').fill(pickerValue(S0));
+    await page.getByTestId('snapshot-picker').press('Enter');
     await expect(asOf(page)).toContainText(`as of ${human(S0)}`);
     await expect(names(page)).toHaveText([
       'daisy_001.png',
