@@ -235,7 +235,7 @@ test.describe('S3 Time Travel sidebar', () => {
     const item = page.locator(`${SIDEBAR} .jp-Infinstor-label[data-label="${name}"]`);
     await expandSection(page, 'Labels');
     await expect(item).toContainText(`s3://${BUCKET}/flowers/`);
-    await expect(item).toContainText(tm(S0));
+    await expect(item).toContainText(human(S0));
 
     // Somewhere else, then "Use": the label's folder and time come back.
     await page.locator(`${SIDEBAR} .jp-Infinstor-mode[data-mode="now"]`).click();
@@ -250,7 +250,22 @@ test.describe('S3 Time Travel sidebar', () => {
     await item.getByRole('button', { name: 'Verify' }).click();
     await expect(item.getByTestId('verify-ok')).toContainText('3 versions verified');
 
-    await item.getByRole('button', { name: 'Delete' }).click();
+    // A success notification says so, with Details (the label's tab).
+    await expect(
+      page.locator('.Toastify__toast', { hasText: `Label ${name} verified` })
+    ).toBeVisible();
+    await item.getByRole('button', { name: 'Details' }).click();
+    const details = page.getByTestId('label-details');
+    await expect(details).toContainText(tm(S0));
+    await expect(details.getByTestId('details-fingerprint')).toHaveText(
+      /^sha256:[0-9a-f]{64}$/
+    );
+
+    // Delete is an icon that asks first, naming the label.
+    await item.getByRole('button', { name: `Delete label ${name}` }).click();
+    await expect(page.locator('.jp-Dialog-header')).toContainText(
+      `Delete label ${name}?`
+    );
     await page.locator('.jp-Dialog .jp-mod-warn').click();
     await expect(item).toHaveCount(0);
     await expect(
