@@ -11,6 +11,7 @@ import { createHistoryWidget } from './history';
 import { IEntry, InfinstorModel, ISyncEnded } from '../model';
 import { errorMessage } from '../errors';
 import { createLabelDetailsWidget } from '../sections/labeldetails';
+import { createDiffListWidget } from '../sections/diff';
 import { createPreviewWidget } from './preview';
 import { IObjectRequest, IViewParams } from '../api/types';
 import { trans } from '../i18n';
@@ -243,6 +244,20 @@ export class InfinstorActions {
     }
   }
 
+  /** Open (or bring forward) the tab listing the last diff's changes. */
+  diffResults(): MainAreaWidget {
+    if (this._diffTab && !this._diffTab.isDisposed) {
+      this.app.shell.activateById(this._diffTab.id);
+      return this._diffTab;
+    }
+    const widget = createDiffListWidget(this.model, this);
+    widget.id = `infinstor-diff-${++widgetCounter}`;
+    this._diffTab = widget;
+    this.app.shell.add(widget, 'main');
+    this.app.shell.activateById(widget.id);
+    return widget;
+  }
+
   /** Open (or bring forward) a label's details tab. */
   labelDetails(name: string): MainAreaWidget | null {
     const existing = this._labelTabs.get(name);
@@ -391,6 +406,7 @@ export class InfinstorActions {
   private _previews = new Map<string, MainAreaWidget>();
   private _histories = new Map<string, MainAreaWidget>();
   private _labelTabs = new Map<string, MainAreaWidget>();
+  private _diffTab: MainAreaWidget | null = null;
 }
 
 export namespace InfinstorActions {

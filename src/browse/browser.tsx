@@ -227,7 +227,13 @@ const Row = React.memo(function Row(props: {
       aria-selected={selected}
       data-key={entry.key}
       data-kind={entry.kind}
-      title={entry.key}
+      // The full values on hover: a narrow sidebar shortens or drops columns,
+      // and the selected row's icons take the place of Size and Modified.
+      title={
+        isFile
+          ? `${entry.key}\n${formatBytes(entry.size)} · ${formatTime(entry.modifiedMs, display)}`
+          : entry.key
+      }
       onClick={() => onSelect(entry)}
       onDoubleClick={() => onActivate(entry)}
       onContextMenu={() => onSelect(entry)}
@@ -298,11 +304,30 @@ const Row = React.memo(function Row(props: {
         role="gridcell"
         title={isFile ? formatTime(entry.modifiedMs, display) : ''}
       >
-        {isFile ? formatTime(entry.modifiedMs, display).slice(0, 19) : ''}
+        {isFile && (
+          <>
+            <span className="jp-Infinstor-modLong">
+              {formatTime(entry.modifiedMs, display).slice(0, 19)}
+            </span>
+            <span className="jp-Infinstor-modShort">
+              {shortTime(entry.modifiedMs, display)}
+            </span>
+          </>
+        )}
       </div>
     </div>
   );
 });
+
+/**
+ * Modified, shortened for a narrow sidebar: the time of day for today, else
+ * the date (the full time is the cell's title).
+ */
+export function shortTime(ms: number, display: TimeDisplay): string {
+  const full = formatTime(ms, display);
+  const today = formatTime(Date.now(), display).slice(0, 10);
+  return full.slice(0, 10) === today ? full.slice(11, 19) : full.slice(0, 10);
+}
 
 /** `2 folders, 10 files match (of 1,200 loaded), more to load`. */
 function listingStatus(
@@ -510,7 +535,9 @@ export function Browser(props: {
         </div>
       )}
       <div className="jp-Infinstor-footer" data-testid="listing-status">
-        <span>{listingStatus(model, folders, entries.length - folders)}</span>
+        <span title={listingStatus(model, folders, entries.length - folders)}>
+          {listingStatus(model, folders, entries.length - folders)}
+        </span>
         {model.loading && (
           <span
             className="jp-Infinstor-spinner"

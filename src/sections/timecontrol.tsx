@@ -9,7 +9,6 @@ import * as React from 'react';
 
 import { InfinstorModel, TimeMode } from '../model';
 import {
-  formatTime,
   parseInputValue,
   secondEnd,
   secondStart,
@@ -298,16 +297,6 @@ export function TimeControl(props: { model: InfinstorModel }): JSX.Element {
               )}
             </span>
           )}
-        </div>
-      )}
-      {mode === 'now' && (
-        <div className="jp-Infinstor-note">
-          {model.spec && model.spec.kind === 'snapshot'
-            ? trans.__(
-                'Live: the bucket as it is now (%1).',
-                formatTime(secondEnd(model.spec.end_ms), display)
-              )
-            : trans.__('Live: the bucket as it is now.')}
         </div>
       )}
       <SpecField model={model} />

@@ -189,16 +189,20 @@ test.describe('S3 Time Travel sidebar', () => {
     await expect(page.getByTestId('diff-added')).toHaveText('+5 added');
     await expect(page.getByTestId('diff-modified')).toHaveText('~1 modified');
     await expect(page.getByTestId('diff-deleted')).toHaveText('−2 deleted');
-    const list = page.locator(`${SIDEBAR} .jp-Infinstor-diff-list li`);
+    // The list of changes opens as a main-area tab; the sidebar keeps the counts.
+    const tab = page.getByTestId('diff-tab');
+    const list = tab.locator('.jp-Infinstor-diff-list li');
     await expect(list).toHaveCount(8);
     await expect(
-      page.locator(`${SIDEBAR} .jp-Infinstor-diff-list .jp-mod-deleted`)
+      tab.locator('.jp-Infinstor-diff-list .jp-mod-deleted')
     ).toHaveText(['−README.txt', '−flowers/daisy/daisy_002.png']);
+    await expect(page.locator(`${SIDEBAR} .jp-Infinstor-diff-list`)).toHaveCount(0);
     await screenshot(page, 'diff', SIDEBAR);
+    await screenshot(page, 'diff-tab');
 
     // Each entry opens as a preview of its version: the deleted daisy image.
-    await page
-      .locator(`${SIDEBAR} .jp-Infinstor-diff-list .jp-mod-deleted button`, {
+    await tab
+      .locator('.jp-Infinstor-diff-list .jp-mod-deleted button', {
         hasText: 'daisy_002.png'
       })
       .click();
