@@ -215,11 +215,12 @@ test.describe('S3 Time Travel sidebar', () => {
     const name = `ui-daisies-${Date.now()}`;
     await setSpec(page, tm(S0));
     await openFolder(page, 'flowers/');
-    // Through the command the toolbar button runs: at this window size the "as of" banner
-    // now covers the browser's toolbar (a layout bug left for the sidebar-space issue).
-    await page.evaluate(() => {
-      void (window as any).jupyterapp.commands.execute('infinstor:create-label');
-    });
+    // The browser's toolbar button (the "as of" line no longer covers it).
+    await page
+      .locator(`${SIDEBAR} .lm-AccordionPanel-title`, { hasText: 'Browser' })
+      .locator('.jp-Toolbar-item')
+      .nth(1)
+      .click();
     await page.locator('input[name="label-name"]').fill(name);
     await page.locator('textarea[name="label-description"]').fill('Daisies at S0');
     await page.locator('.jp-Dialog .jp-mod-accept').click();

@@ -130,9 +130,14 @@ async function overlaps(page: IJupyterLabPageFixture): Promise<string[]> {
       !!a && !!b && a.width > 0 && b.width > 0 &&
       a.left < b.right - 0.5 && b.left < a.right - 0.5 && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5;
     const banner = rect(document.querySelector(`${sel} [data-testid="asof"]`));
-    for (const button of Array.from(
-      document.querySelectorAll(`${sel} .jp-Infinstor-browserSection .jp-Toolbar-item`)
-    )) {
+    // The browser's toolbar sits in its accordion title, just before it.
+    const section = document.querySelector(`${sel} .jp-Infinstor-browserSection`);
+    const title = section?.previousElementSibling ?? null;
+    const buttons = title ? Array.from(title.querySelectorAll('.jp-Toolbar-item')) : [];
+    if (buttons.length === 0) {
+      out.push("the browser's toolbar was not found");
+    }
+    for (const button of buttons) {
       if (hit(banner, rect(button))) {
         out.push('the "as of" banner covers a browser toolbar button');
       }
