@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .errors import BadRequest, BadTimeSpec, InfinstorError
-from .timespec import accepted_forms_message, format_iso
+from .timespec import accepted_forms_message, format_human, format_iso, future_note, now_ms
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -207,9 +207,12 @@ def _staleness_hint(svc: Any, bucket: str, spec: Any) -> str | None:
     """For a view well after the bucket's last sync (and no live events): what the index
     does not know yet, and how to bring it."""
     record = svc.index.get_bucket(bucket)
-    if record.covers(spec.end_ms):
+    # A view that ends in the future shows the bucket now: what the index lacks is measured
+    # to now, not to a time that has not come.
+    end_ms = min(spec.end_ms, now_ms())
+    if record.covers(end_ms):
         return None
-    if record.last_sync_ms is not None and spec.end_ms - record.last_sync_ms < STALE_HINT_AFTER_MS:
+    if record.last_sync_ms is not None and end_ms - record.last_sync_ms < STALE_HINT_AFTER_MS:
         return None
     if svc.index.get_event_source(bucket).get("queue_url"):
         return None  # kept current by events
@@ -269,7 +272,13 @@ def cmd_ls(args: argparse.Namespace) -> int:
             }
         )
         return 0
-    print(f"# s3://{bucket}/{prefix} {spec.display()}")
+    note = future_note(spec)
+    if note and spec.kind == "snapshot":
+        print(f"# s3://{bucket}/{prefix} live (as it is now)")
+    else:
+        print(f"# s3://{bucket}/{prefix} {spec.display()}")
+    if note:
+        print(f"# note: {note}")
     hint = _staleness_hint(svc, bucket, spec)
     if hint:
         print(f"# {hint}")
@@ -299,6 +308,10 @@ def cmd_diff(args: argparse.Namespace) -> int:
         print(f"- {o.key}  ({o.version_id})")
     for m in result.modified:
         print(f"M {m.key}  ({m.from_version_id} -> {m.to_version_id})")
+    for end, spec in (("from", from_spec), ("to", to_spec)):
+        note = future_note(spec)
+        if note:
+            print(f"# note: {end} {note}")
     print(
         f"# {len(result.added)} added, {len(result.deleted)} deleted, "
         f"{len(result.modified)} modified"
@@ -338,11 +351,31 @@ def cmd_timeline(args: argparse.Namespace) -> int:
         _emit_json(tl.to_json())
         return 0
     peak = max([1, *tl.created, *tl.deleted])
+    # Whole-second bins are labelled to the second: milliseconds only where they say something.
+    whole = tl.start_ms % 1000 == 0 and tl.bin_ms % 1000 == 0
+    print(
+        f"# s3://{bucket}/{prefix}: versions per {_bin_width(tl.bin_ms)} bin "
+        f"from {format_human(tl.start_ms)} to {format_human(tl.end_ms)}"
+    )
+    print(
+        "# columns: bin start (UTC), +versions written, -deletes (delete markers), and a bar "
+        f"of #s as long as the bin's changes (40 #s = {peak:,}); empty bins are left out"
+    )
     for i, (c, d) in enumerate(zip(tl.created, tl.deleted)):
         if c or d:
-            start = format_iso(tl.start_ms + i * tl.bin_ms)
+            start = format_iso(tl.start_ms + i * tl.bin_ms).replace("T", " ")
+            start = start.replace(".000Z", "Z") if whole else start
             print(f"{start} +{c:<6} -{d:<6} {'#' * max(1, 40 * (c + d) // peak)}")
     return 0
+
+
+def _bin_width(ms: int) -> str:
+    """``1 s``, ``15 min``, ``2 h``, ``1.5 d``, ``250 ms``: a bin width for people."""
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("min", 60_000), ("s", 1000)):
+        if ms >= size:
+            value = ms / size
+            return f"{value:g} {unit}" if value == int(value) else f"{value:.3g} {unit}"
+    return f"{ms} ms"
 
 
 def cmd_timespec(args: argparse.Namespace) -> int:
@@ -352,6 +385,9 @@ def cmd_timespec(args: argparse.Namespace) -> int:
         _emit_json(spec.to_dict())
     else:
         print(f"{spec.canonical()}  ({spec.display()})")
+        note = future_note(spec)
+        if note:
+            print(f"note: {note}")
     return 0
 
 

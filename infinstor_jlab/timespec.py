@@ -76,6 +76,43 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+RANGE_TEXT = "1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z"
+
+
+def _out_of_range(text: str) -> BadTimeSpec:
+    # A well-formed time outside what S3 can hold is a different mistake from a typo: say so,
+    # instead of listing forms the user already wrote correctly.
+    return BadTimeSpec(
+        f"{text!r} is out of range: times run from {RANGE_TEXT} (S3 keeps nothing older than "
+        "1970); give a time in that range."
+    )
+
+
+def future_note(spec: TimeSpec, *, now: int | None = None) -> str | None:
+    """What a view that ends in the future shows, for people; ``None`` when it does not.
+
+    Browsing a future time is not an error (a date-only spec for today ends tonight): the
+    view is the bucket as it is now, and the note says so instead of heading it "as of" a
+    time that has not come."""
+    current = now_ms() if now is None else now
+    if spec.end_ms < current + 1000:
+        return None
+    if spec.kind == "snapshot":
+        return (
+            f"{format_human(spec.end_ms)} is in the future; this is the bucket as it is now (live)."
+        )
+    assert spec.start_ms is not None
+    if spec.start_ms >= current + 1000:
+        return (
+            f"the slice starts in the future ({format_human(spec.start_ms)}); nothing has "
+            "arrived in it yet."
+        )
+    return (
+        f"the slice ends in the future ({format_human(spec.end_ms)}); it shows what arrived "
+        "up to now."
+    )
+
+
 def accepted_forms_message(prefix: str) -> str:
     return f"{prefix} Accepted time specs: " + "; ".join(ACCEPTED_FORMS) + "."
 
@@ -128,6 +165,8 @@ class TimeSpec:
             "canonical": self.canonical(),
             "display": self.display(),
             "label": self.label,
+            # Computed when the answer is written: the server's clock decides, not the browser's.
+            "future": is_future(self.end_ms),
         }
 
 
@@ -145,6 +184,9 @@ class _Point:
     upper: int  # last millisecond the text denotes
 
 
+_OUT_OF_RANGE = _Point(-1, -1)  # a well-formed time S3 cannot hold (see _parse_iso)
+
+
 def _parse_point(text: str, now: int) -> _Point | None:
     if text == "now":
         return _Point(now, now)
@@ -157,20 +199,25 @@ def _parse_point(text: str, now: int) -> _Point | None:
             return None
         ms = int(dt.timestamp()) * 1000
         if ms < MIN_MS:
-            return None
+            raise _out_of_range(text)
         return _Point(ms, ms + 999)
     if _EPOCH_RE.match(text):
         ms = int(text)
         if ms > MAX_MS:
-            return None
+            raise _out_of_range(text)
         return _Point(ms, ms)
     m = _ISO_RE.match(text)
     if m:
-        return _parse_iso(m)
+        point = _parse_iso(m)
+        if point is _OUT_OF_RANGE:
+            raise _out_of_range(text)
+        return point
     return None
 
 
 def _parse_iso(m: re.Match[str]) -> _Point | None:
+    """The point an ISO match denotes; ``None`` for an impossible date or offset, and
+    ``_OUT_OF_RANGE`` for a real time before 1970 or after 9999."""
     try:
         year, month, day = (int(x) for x in m["date"].split("-"))
         hour = int(m["h"] or 0)
@@ -189,14 +236,14 @@ def _parse_iso(m: re.Match[str]) -> _Point | None:
         try:
             dt = dt - sign * timedelta(hours=hours, minutes=minutes)
         except OverflowError:
-            return None
+            return _OUT_OF_RANGE
     base = int(dt.timestamp()) * 1000
     frac = m["frac"]
     if frac is not None:
         ms = base + int((frac + "000")[:3])
         # Sub-millisecond digits round down: times are kept in whole milliseconds.
         if ms < MIN_MS or ms > MAX_MS:
-            return None
+            return _OUT_OF_RANGE
         return _Point(ms, ms)
     if m["s"] is not None:
         span = 1000
@@ -205,7 +252,7 @@ def _parse_iso(m: re.Match[str]) -> _Point | None:
     else:
         span = 86_400_000
     if base < MIN_MS or base + span - 1 > MAX_MS:
-        return None
+        return _OUT_OF_RANGE
     return _Point(base, base + span - 1)
 
 
@@ -355,7 +402,7 @@ def parse_s3_timestamp(value: str) -> tuple[int, bool]:
     if not m:
         raise ValueError(f"unrecognised S3 timestamp {value!r}")
     point = _parse_iso(m)
-    if point is None:
+    if point is None or point is _OUT_OF_RANGE:
         raise ValueError(f"unrecognised S3 timestamp {value!r}")
     frac = m["frac"]
     precise = frac is not None and int(frac) != 0

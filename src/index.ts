@@ -11,6 +11,7 @@ import { ITranslator } from '@jupyterlab/translation';
 import {
   codeIcon,
   copyIcon,
+  deleteIcon,
   downloadIcon,
   historyIcon,
   launchIcon,
@@ -36,6 +37,8 @@ import { InfinstorModel, IViewState } from './model';
 import { InfinstorPanel, SIDEBAR_ID } from './panel';
 import { CommandIDs, DEFAULT_SETTINGS, ISettings, PLUGIN_ID } from './tokens';
 import { TransformsModel } from './transforms/model';
+// eslint-disable-next-line jupyter/prefer-lazy-imports
+import { deleteLabelWithConfirm } from './sections/labels';
 import { setTranslator, trans } from './i18n';
 
 export { InfinstorModel } from './model';
@@ -349,6 +352,75 @@ const plugin: JupyterFrontEndPlugin<void> = {
         palette.addItem({ command, category });
       }
     }
+
+    // -- labels: the card's actions, also in its context menu ------------------------------
+    const labelFrom = (args: ReadonlyPartialJSONObject): string | null => {
+      if (typeof args.name === 'string' && args.name) {
+        return args.name;
+      }
+      const node = app.contextMenuHitTest(n => n.dataset.label !== undefined);
+      return node?.dataset.label ?? null;
+    };
+    const labelArgs = {
+      args: {
+        type: 'object' as const,
+        properties: {
+          name: {
+            type: 'string',
+            description: 'Label name (default: the label card right-clicked)'
+          }
+        }
+      }
+    };
+    commands.addCommand(CommandIDs.useLabel, {
+      describedBy: labelArgs,
+      label: trans.__('Use Label'),
+      execute: args => {
+        const name = labelFrom(args);
+        if (name) {
+          model.useLabel(name);
+        }
+      }
+    });
+    commands.addCommand(CommandIDs.verifyLabel, {
+      describedBy: labelArgs,
+      label: trans.__('Verify Label'),
+      execute: async args => {
+        const name = labelFrom(args);
+        if (name) {
+          await actions.verifyLabel(name);
+        }
+      }
+    });
+    commands.addCommand(CommandIDs.labelDetails, {
+      describedBy: labelArgs,
+      label: trans.__('Show Label Details'),
+      execute: args => {
+        const name = labelFrom(args);
+        return name ? actions.labelDetails(name) : null;
+      }
+    });
+    commands.addCommand(CommandIDs.deleteLabel, {
+      describedBy: labelArgs,
+      label: trans.__('Delete Label…'),
+      icon: deleteIcon,
+      execute: async args => {
+        const name = labelFrom(args);
+        return name ? deleteLabelWithConfirm(model, name) : false;
+      }
+    });
+    [
+      CommandIDs.useLabel,
+      CommandIDs.verifyLabel,
+      CommandIDs.labelDetails,
+      CommandIDs.deleteLabel
+    ].forEach((command, rank) => {
+      app.contextMenu.addItem({
+        command,
+        selector: '.jp-Infinstor-label',
+        rank: rank + 1
+      });
+    });
 
     const selector = '.jp-Infinstor-row';
     [

@@ -64,6 +64,14 @@ export interface ISyncState {
   error: string | null;
 }
 
+/** A watched sync that ended (`syncEnded`). */
+export interface ISyncEnded {
+  bucket: string;
+  /** The job as it ended; null when it could no longer be read. */
+  job: ISyncJob | null;
+  error: string | null;
+}
+
 /** The outcome of verifying a label. */
 export interface IVerifyState {
   running: boolean;
@@ -169,6 +177,14 @@ export class InfinstorModel implements IDisposable {
   /** Settings changed. */
   get settingsChanged(): ISignal<this, ISettings> {
     return this._settingsChanged;
+  }
+
+  /**
+   * A sync this model watched ended: its last job state, or null with the
+   * error when the job could no longer be read.
+   */
+  get syncEnded(): ISignal<this, ISyncEnded> {
+    return this._syncEnded;
   }
 
   // -- settings ---------------------------------------------------------------------------
@@ -740,6 +756,7 @@ export class InfinstorModel implements IDisposable {
     if (!job.done) {
       this._watchSync(bucket, job.id);
     } else {
+      this._syncEnded.emit({ bucket, job, error: job.error });
       await this._syncFinished(bucket);
     }
   }
@@ -1119,6 +1136,7 @@ export class InfinstorModel implements IDisposable {
         if (job.done || job.state !== 'running') {
           poll.dispose();
           this._syncPolls.delete(jobId);
+          this._syncEnded.emit({ bucket, job, error: job.error });
           await this._syncFinished(bucket);
         }
       },
@@ -1137,6 +1155,7 @@ export class InfinstorModel implements IDisposable {
         if (/no sync job/i.test(error)) {
           poll.dispose();
           this._syncPolls.delete(jobId);
+          this._syncEnded.emit({ bucket, job: null, error });
         }
       }
     });
@@ -1195,6 +1214,7 @@ export class InfinstorModel implements IDisposable {
   private _stateChanged = new Signal<this, IViewState>(this);
   private _listingChanged = new Signal<this, void>(this);
   private _bucketsChanged = new Signal<this, void>(this);
+  private _syncEnded = new Signal<this, ISyncEnded>(this);
   private _timelineChanged = new Signal<this, void>(this);
   private _labelsChanged = new Signal<this, void>(this);
   private _diffChanged = new Signal<this, void>(this);

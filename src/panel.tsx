@@ -32,6 +32,7 @@ import { IRun } from './api/types';
 import {
   afterRunFinished,
   openRunDialog,
+  RunNotifications,
   showOutput
 } from './transforms/actions';
 import { TransformsWidget } from './transforms/section';
@@ -124,7 +125,7 @@ export class InfinstorPanel extends SidePanel {
 
     this.buckets = section(
       trans.__('Buckets'),
-      new BucketsWidget(model),
+      new BucketsWidget(model, bucket => actions.syncBucket(bucket)),
       'jp-Infinstor-bucketsSection'
     );
     this.buckets.toolbar.addItem(
@@ -180,7 +181,7 @@ export class InfinstorPanel extends SidePanel {
 
     this.labels = section(
       trans.__('Labels'),
-      new LabelsWidget(model),
+      new LabelsWidget(model, actions),
       'jp-Infinstor-labelsSection'
     );
     this.labels.toolbar.addItem(
@@ -322,6 +323,7 @@ export class InfinstorPanel extends SidePanel {
     });
     if (run) {
       this.revealRun(run);
+      this._followRun(run);
     }
     return run;
   }
@@ -336,6 +338,7 @@ export class InfinstorPanel extends SidePanel {
     });
     if (next) {
       this.revealRun(next);
+      this._followRun(next);
     }
     return next;
   }
@@ -355,9 +358,27 @@ export class InfinstorPanel extends SidePanel {
     super.dispose();
   }
 
+  private _showRun(run: IRun): void {
+    this.revealRun(run);
+    this.actions.app.shell.activateById(this.id);
+  }
+
+  private _followRun(run: IRun): void {
+    this._runNotes.follow(run);
+  }
+
   private _onRunFinished(_: TransformsModel, run: IRun): void {
     void afterRunFinished(this.model, run);
+    this._runNotes.finished(run);
   }
+
+  private _runNotes = new RunNotifications({
+    showRun: run => this._showRun(run),
+    openOutput: run => {
+      this.showOutput(run);
+      this.actions.app.shell.activateById(this.id);
+    }
+  });
 }
 
 export namespace InfinstorPanel {

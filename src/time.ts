@@ -49,12 +49,22 @@ function parts(ms: number, display: TimeDisplay): IParts {
   };
 }
 
-/** `UTC+05:30` for the browser's offset at that instant. */
-export function formatOffset(ms: number): string {
-  const minutes = -new Date(ms).getTimezoneOffset();
+/**
+ * `UTC+05:30` for an offset east of UTC in minutes; plain `UTC` for none
+ * (`UTC+00:00` would say the same thing twice).
+ */
+export function offsetText(minutes: number): string {
+  if (minutes === 0) {
+    return 'UTC';
+  }
   const sign = minutes < 0 ? '-' : '+';
   const abs = Math.abs(minutes);
   return `UTC${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
+}
+
+/** `UTC+05:30` for the browser's offset at that instant (`UTC` when none). */
+export function formatOffset(ms: number): string {
+  return offsetText(-new Date(ms).getTimezoneOffset());
 }
 
 /** `2026-11-20` in the chosen display. */
@@ -81,21 +91,26 @@ export function formatTime(ms: number, display: TimeDisplay): string {
   return `${formatDate(ms, display)} ${formatClock(ms, display)} ${zone}`;
 }
 
-/** The value of an `<input type="datetime-local" step="1">`: `2026-11-20T10:00:00`. */
+/**
+ * The time picker's text, `2026-11-20 10:00:00`: the same form as every other
+ * time the sidebar shows (the browser's own date-time input would show its
+ * locale's form, e.g. 12-hour, beside our 24-hour times).
+ */
 export function toInputValue(ms: number, display: TimeDisplay): string {
   const p = parts(ms, display);
   return (
     `${pad(p.year, 4)}-${pad(p.month)}-${pad(p.day)}` +
-    `T${pad(p.hour)}:${pad(p.minute)}:${pad(p.second)}`
+    ` ${pad(p.hour)}:${pad(p.minute)}:${pad(p.second)}`
   );
 }
 
 const INPUT_RE =
-  /^(\d{4,})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?$/;
+  /^(\d{4,})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?$/;
 
 /**
- * The first millisecond of the second an `<input type="datetime-local">` value
- * names, read in the chosen display (local time or UTC); null when invalid.
+ * The first millisecond of the second a picker's text names (`2026-11-20
+ * 10:00:00`, or with a `T`), read in the chosen display (local time or UTC);
+ * null when invalid.
  */
 export function parseInputValue(
   value: string,

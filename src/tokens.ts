@@ -38,4 +38,8 @@ export namespace CommandIDs {
   export const otherTools = 'infinstor:use-from-other-tools';
   export const restoreFolder = 'infinstor:restore-folder';
   export const downloadFolder = 'infinstor:download-folder';
+  export const useLabel = 'infinstor:use-label';
+  export const verifyLabel = 'infinstor:verify-label';
+  export const labelDetails = 'infinstor:label-details';
+  export const deleteLabel = 'infinstor:delete-label';
 }

@@ -763,3 +763,63 @@ def test_missing_credentials_say_whether_the_endpoint_answers(
     monkeypatch.delenv("AWS_ENDPOINT_URL")
     code, _, err = run(capsys, "track", "some-bucket", "--index", ix)
     assert code != 0 and "no S3 endpoint is set" in err and "AWS_ENDPOINT_URL" in err
+
+
+def test_ls_of_a_future_time_is_the_live_view_with_a_note(capsys, seeded):
+    """A time that has not come is the bucket as it is now, and the listing says so instead
+    of heading it "as of 2099"; a date-only spec for today (it ends tonight) too."""
+    b, ix = seeded["bucket"], seeded["index"]
+    live = run_json(capsys, "ls", f"s3://{b}/ds/", "--recursive", "--index", ix)
+    future = run_json(
+        capsys, "ls", f"s3://{b}/ds/", "--recursive", "--at", "tm20991231000000", "--index", ix
+    )
+    assert future["objects"] == live["objects"]
+    code, out, err = run(capsys, "ls", f"s3://{b}/ds/", "--at", "tm20991231000000", "--index", ix)
+    assert code == 0, err
+    head = out.splitlines()[:2]
+    assert head[0] == f"# s3://{b}/ds/ live (as it is now)", out
+    assert "2099-12-31 00:00:00 UTC is in the future" in head[1] and "as it is now" in head[1]
+    assert "as of 2099" not in out and "last sync" not in out
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    code, out, _ = run(capsys, "ls", f"s3://{b}/ds/", "--at", today, "--index", ix)
+    assert code == 0 and "is in the future; this is the bucket as it is now" in out
+    # A past time gets no note.
+    code, out, _ = run(capsys, "ls", f"s3://{b}/ds/", "--at", seeded["t0"], "--index", ix)
+    assert code == 0 and "note" not in out and "as of" in out.splitlines()[0]
+    code, out, _ = run(capsys, "timespec", "tm20991231000000", "--index", ix)
+    assert code == 0 and "note: 2099-12-31 00:00:00 UTC is in the future" in out
+    assert run_json(capsys, "timespec", "tm20991231000000", "--index", ix)["future"] is True
+    assert run_json(capsys, "timespec", seeded["t0"], "--index", ix)["future"] is False
+
+
+def test_a_pre_1970_time_is_out_of_range(capsys, index_url):
+    for text in ("1969-12-31T23:59:59Z", "tm19691231000000", "1960-01-01"):
+        code, out, err = run(capsys, "timespec", text, "--index", index_url)
+        assert code != 0 and out == ""
+        assert "is out of range" in err and "1970-01-01T00:00:00Z" in err, err
+        assert "not a time spec I understand" not in err
+
+
+def test_timeline_labels_whole_second_bins_to_the_second_with_a_legend(capsys, seeded):
+    b, ix, t0, t1 = seeded["bucket"], seeded["index"], seeded["t0"], seeded["t1"]
+    seconds = int(t1[2:]) - int(t0[2:]) + 1 if t1[:-2] == t0[:-2] else None
+    if seconds is None:  # the two seconds straddle a minute: count them from the parsed times
+        doc = run_json(capsys, "timeline", f"s3://{b}", "--from", t0, "--to", t1, "--index", ix)
+        seconds = (doc["end_ms"] - doc["start_ms"] + 1) // 1000
+    code, out, err = run(
+        capsys, "timeline", f"s3://{b}", "--from", t0, "--to", t1, "--bins", str(seconds),
+        "--index", ix,
+    )  # fmt: skip
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith(f"# s3://{b}/: versions per 1 s bin from "), out
+    assert lines[1].startswith("# columns: bin start (UTC), +versions written, -deletes")
+    rows = [line for line in lines if not line.startswith("#")]
+    assert rows, out
+    for row in rows:
+        stamp = row.split(" +")[0]
+        assert len(stamp) == len("2026-11-20 10:00:00Z") and stamp.endswith("Z"), row
+    # Bins narrower than a second keep their milliseconds: they say something there.
+    code, out, _ = run(capsys, "timeline", f"s3://{b}", "--index", ix, "--bins", "50")
+    rows = [line for line in out.splitlines() if not line.startswith("#")]
+    assert code == 0 and rows and all(row.split(" +")[0][-5] == "." for row in rows), out

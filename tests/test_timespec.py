@@ -446,3 +446,41 @@ def test_window_start_is_the_first_millisecond_the_spec_denotes():
     assert window_start_ms(parse_time_spec("tm20261120100000-tm20261120110000")) == second
     now = parse_time_spec("now")
     assert window_start_ms(now) == now.end_ms
+
+
+# -- out of range, and the future ----------------------------------------------------------------
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1969-12-31T23:59:59Z",
+        "1969-12-31T23:59:59.999Z",
+        "1969-12-31",
+        "tm19691231235959",
+        "0001-01-01T00:00:00+01:00",
+        "99999999999999999"[:16],
+        "1969-12-31T00:00:00Z/2026-11-20T10:00:00Z",
+    ],
+)
+def test_a_well_formed_time_outside_1970_to_9999_is_out_of_range(text):
+    with pytest.raises(BadTimeSpec) as info:
+        parse(text)
+    message = str(info.value)
+    assert "is out of range" in message and "1970-01-01T00:00:00Z" in message, message
+    assert "not a time" not in message
+
+
+def test_future_note_says_a_future_view_is_the_bucket_now():
+    from infinstor_jlab.timespec import future_note
+
+    assert future_note(parse("tm20261120100000"), now=S_MS + 5000) is None
+    note = future_note(parse("tm20261120100000"), now=S_MS - 60_000)
+    assert (
+        note == "2026-11-20 10:00:00 UTC is in the future; this is the bucket as it is now (live)."
+    )
+    # A date-only spec ends at the day's last millisecond: later that day it is still future.
+    assert future_note(parse("2026-11-20"), now=S_MS) is not None
+    window = parse("tm20261120090000-tm20261120110000")
+    assert "ends in the future" in (future_note(window, now=S_MS) or "")
+    assert "starts in the future" in (future_note(window, now=S_MS - 7_200_000) or "")
+    assert parse("tm20991231000000").to_dict()["future"] is True
+    assert parse("tm20261120100000").to_dict()["future"] is False

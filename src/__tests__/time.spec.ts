@@ -6,6 +6,7 @@ import {
   formatDuration,
   formatIso,
   formatOffset,
+  offsetText,
   formatTime,
   formatTm,
   parseInputValue,
@@ -30,6 +31,12 @@ describe('time formatting', () => {
     expect(formatTime(T, 'local')).toBe('2026-11-20 15:30:00 UTC+05:30');
   });
 
+  it('writes no offset for a zone at UTC (not UTC+00:00)', () => {
+    expect(offsetText(0)).toBe('UTC');
+    expect(offsetText(330)).toBe('UTC+05:30');
+    expect(offsetText(-210)).toBe('UTC-03:30');
+  });
+
   it('hides .000 and .999 (the whole second) but shows other milliseconds', () => {
     expect(formatClock(T + 999, 'utc')).toBe('10:00:00');
     expect(formatClock(T + 250, 'utc')).toBe('10:00:00.250');
@@ -49,18 +56,27 @@ describe('time formatting', () => {
 });
 
 describe('date-time picker values', () => {
-  it('shows and reads local time', () => {
-    expect(toInputValue(T, 'local')).toBe('2026-11-20T15:30:00');
+  it('shows and reads local time, in the one 24-hour form', () => {
+    expect(toInputValue(T, 'local')).toBe('2026-11-20 15:30:00');
+    expect(parseInputValue('2026-11-20 15:30:00', 'local')).toBe(T);
     expect(parseInputValue('2026-11-20T15:30:00', 'local')).toBe(T);
   });
 
   it('shows and reads UTC', () => {
-    expect(toInputValue(T, 'utc')).toBe('2026-11-20T10:00:00');
-    expect(parseInputValue('2026-11-20T10:00:00', 'utc')).toBe(T);
+    expect(toInputValue(T, 'utc')).toBe('2026-11-20 10:00:00');
+    expect(parseInputValue('2026-11-20 10:00:00', 'utc')).toBe(T);
+  });
+
+  it('shows the same form as formatTime, without its zone', () => {
+    for (const display of ['utc', 'local'] as const) {
+      expect(formatTime(T, display).startsWith(toInputValue(T, display))).toBe(
+        true
+      );
+    }
   });
 
   it('keeps second precision and drops milliseconds', () => {
-    expect(toInputValue(T + 42_999, 'utc')).toBe('2026-11-20T10:00:42');
+    expect(toInputValue(T + 42_999, 'utc')).toBe('2026-11-20 10:00:42');
     expect(parseInputValue('2026-11-20T10:00:42', 'utc')).toBe(T + 42_000);
   });
 
@@ -81,6 +97,7 @@ describe('date-time picker values', () => {
     expect(parseInputValue('2026-02-30T10:00:00', 'utc')).toBeNull();
     expect(parseInputValue('2026-11-20T25:00:00', 'utc')).toBeNull();
     expect(parseInputValue('yesterday', 'local')).toBeNull();
+    expect(parseInputValue('11/20/2026, 10:00:00 AM', 'utc')).toBeNull();
   });
 });
 

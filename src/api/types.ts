@@ -25,6 +25,11 @@ export interface ITimeSpec {
   display: string;
   /** The label the spec came from. */
   label: string | null;
+  /**
+   * The view ends after now (by the server's clock): it shows the bucket as
+   * it is now. Absent from older servers.
+   */
+  future?: boolean;
 }
 
 /**

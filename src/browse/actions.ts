@@ -8,7 +8,10 @@ import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
 
 import { folderCode, objectCode, versionCode } from './codegen';
 import { createHistoryWidget } from './history';
-import { IEntry, InfinstorModel } from '../model';
+import { IEntry, InfinstorModel, ISyncEnded } from '../model';
+import { errorMessage } from '../errors';
+import { createLabelDetailsWidget } from '../sections/labeldetails';
+import { createDiffListWidget } from '../sections/diff';
 import { createPreviewWidget } from './preview';
 import { IObjectRequest, IViewParams } from '../api/types';
 import { trans } from '../i18n';
@@ -241,8 +244,169 @@ export class InfinstorActions {
     }
   }
 
+  /** Open (or bring forward) the tab listing the last diff's changes. */
+  diffResults(): MainAreaWidget {
+    if (this._diffTab && !this._diffTab.isDisposed) {
+      this.app.shell.activateById(this._diffTab.id);
+      return this._diffTab;
+    }
+    const widget = createDiffListWidget(this.model, this);
+    widget.id = `infinstor-diff-${++widgetCounter}`;
+    this._diffTab = widget;
+    this.app.shell.add(widget, 'main');
+    this.app.shell.activateById(widget.id);
+    return widget;
+  }
+
+  /** Open (or bring forward) a label's details tab. */
+  labelDetails(name: string): MainAreaWidget | null {
+    const existing = this._labelTabs.get(name);
+    if (existing && !existing.isDisposed) {
+      this.app.shell.activateById(existing.id);
+      return existing;
+    }
+    const widget = createLabelDetailsWidget(this.model, this, name);
+    widget.id = `infinstor-label-${++widgetCounter}`;
+    this._labelTabs.set(name, widget);
+    widget.disposed.connect(() => this._labelTabs.delete(name));
+    this.app.shell.add(widget, 'main');
+    this.app.shell.activateById(widget.id);
+    return widget;
+  }
+
+  /**
+   * Verify a label, followed in a notification (pending, then ok or drift
+   * with *Details*), so the outcome reaches a user looking elsewhere.
+   */
+  async verifyLabel(name: string): Promise<void> {
+    const id = Notification.emit(
+      trans.__('Verifying label %1…', name),
+      'in-progress',
+      { autoClose: false }
+    );
+    const report = await this.model.verifyLabel(name);
+    const details = {
+      label: trans.__('Details'),
+      caption: trans.__("Open the label's details and verify report"),
+      callback: () => void this.labelDetails(name)
+    };
+    if (!report) {
+      Notification.update({
+        id,
+        message: trans.__(
+          'Could not verify label %1: %2',
+          name,
+          this.model.verifyState(name)?.error ?? ''
+        ),
+        type: 'error',
+        autoClose: false,
+        actions: [details]
+      });
+    } else if (report.ok) {
+      Notification.update({
+        id,
+        message: trans.__(
+          'Label %1 verified: the same %2 versions, all still in S3.',
+          name,
+          report.s3_checked.toLocaleString('en-US')
+        ),
+        type: 'success',
+        autoClose: 5000,
+        actions: [details]
+      });
+    } else {
+      Notification.update({
+        id,
+        message: trans.__(
+          'Label %1 has drifted: %2 versions missing, %3 changed in S3%4.',
+          name,
+          report.s3_missing.length,
+          report.s3_changed.length,
+          report.index_matches
+            ? ''
+            : trans.__('; the index resolves it differently')
+        ),
+        type: 'error',
+        autoClose: false,
+        actions: [details]
+      });
+    }
+  }
+
+  /**
+   * Sync a tracked bucket, followed in a notification until the job ends
+   * (versions listed, or the error), with *Browse* to show the bucket.
+   */
+  async syncBucket(bucket: string, full = false): Promise<void> {
+    const id = Notification.emit(
+      trans.__('Syncing s3://%1…', bucket),
+      'in-progress',
+      { autoClose: false }
+    );
+    const ended = new Promise<ISyncEnded>(resolve => {
+      const on = (_: InfinstorModel, event: ISyncEnded) => {
+        if (event.bucket === bucket) {
+          this.model.syncEnded.disconnect(on);
+          resolve(event);
+        }
+      };
+      this.model.syncEnded.connect(on);
+    });
+    try {
+      await this.model.sync(bucket, full);
+    } catch (e) {
+      Notification.update({
+        id,
+        message: trans.__(
+          'Could not sync s3://%1: %2',
+          bucket,
+          errorMessage(e)
+        ),
+        type: 'error',
+        autoClose: false
+      });
+      return;
+    }
+    const { job, error } = await ended;
+    const browse = {
+      label: trans.__('Browse'),
+      caption: trans.__('Show s3://%1 in the browser', bucket),
+      callback: () => {
+        this.model.setBucket(bucket);
+        this.app.shell.activateById(this.sidebarId);
+      }
+    };
+    if (job && job.state === 'done' && !error) {
+      Notification.update({
+        id,
+        message: trans.__(
+          'Synced s3://%1: %2 versions listed, %3 new in the index.',
+          bucket,
+          job.versions_seen.toLocaleString('en-US'),
+          job.versions_written.toLocaleString('en-US')
+        ),
+        type: job.warnings.length ? 'warning' : 'success',
+        autoClose: job.warnings.length ? false : 5000,
+        actions: [browse]
+      });
+    } else {
+      Notification.update({
+        id,
+        message: trans.__(
+          'The sync of s3://%1 failed: %2',
+          bucket,
+          error ?? job?.error ?? ''
+        ),
+        type: 'error',
+        autoClose: false
+      });
+    }
+  }
+
   private _previews = new Map<string, MainAreaWidget>();
   private _histories = new Map<string, MainAreaWidget>();
+  private _labelTabs = new Map<string, MainAreaWidget>();
+  private _diffTab: MainAreaWidget | null = null;
 }
 
 export namespace InfinstorActions {

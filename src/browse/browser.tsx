@@ -117,22 +117,60 @@ export function AsOf(props: { model: InfinstorModel }): JSX.Element | null {
     }
     return null;
   }
-  const live = model.mode === 'now';
+  // A time that has not come shows the bucket as it is now: the live (green)
+  // banner, with a note, never the orange "past" one headed by that time.
+  const future = spec.future === true;
+  const live = model.mode === 'now' || (future && spec.kind === 'snapshot');
+  const display = model.settings.timeDisplay;
+  let text: string;
+  if (future && spec.kind === 'snapshot') {
+    text = trans.__('live: the bucket as it is now');
+  } else if (live) {
+    text = trans.__('%1 (live)', spec.display);
+  } else {
+    text = spec.display;
+  }
+  let note = '';
+  if (future && spec.kind === 'snapshot') {
+    note = trans.__(
+      '%1 is in the future, so this is the bucket as it is now.',
+      formatTime(spec.end_ms, display)
+    );
+  } else if (future) {
+    note = trans.__(
+      'The slice ends in the future (%1): it shows what arrived up to now.',
+      formatTime(spec.end_ms, display)
+    );
+  }
+  const labelPart =
+    model.mode === 'label' && model.label
+      ? trans.__('label %1: ', model.label)
+      : '';
   return (
     <div
       className={`jp-Infinstor-asof ${live ? 'jp-mod-live' : 'jp-mod-past'}`}
       data-testid="asof"
-      title={spec.canonical}
+      data-future={future ? 'true' : undefined}
+      // The full line (and the spec) on hover: the line itself is cut to one
+      // line in a narrow sidebar rather than wrapping over the rows.
+      title={`${labelPart}${text}${note ? `\n${note}` : ''}\n${spec.canonical}`}
     >
       <historyIcon.react tag="span" className="jp-Infinstor-icon" />
-      <span>
-        {model.mode === 'label' && model.label ? (
-          <>
-            {trans.__('label')} <b>{model.label}</b>:{' '}
-          </>
-        ) : null}
-        {live ? trans.__('%1 (live)', spec.display) : spec.display}
-      </span>
+      <div className="jp-Infinstor-asof-text">
+        <span className="jp-Infinstor-asof-line">
+          {model.mode === 'label' && model.label ? (
+            <>
+              {trans.__('label')} <b>{model.label}</b>:{' '}
+            </>
+          ) : null}
+          {text}
+        </span>
+        {note && (
+          <span className="jp-Infinstor-asof-note" data-testid="asof-note">
+            {note}
+          </span>
+        )}
+      </div>
     </div>
   );
 }
@@ -189,7 +227,13 @@ const Row = React.memo(function Row(props: {
       aria-selected={selected}
       data-key={entry.key}
       data-kind={entry.kind}
-      title={entry.key}
+      // The full values on hover: a narrow sidebar shortens or drops columns,
+      // and the selected row's icons take the place of Size and Modified.
+      title={
+        isFile
+          ? `${entry.key}\n${formatBytes(entry.size)} · ${formatTime(entry.modifiedMs, display)}`
+          : entry.key
+      }
       onClick={() => onSelect(entry)}
       onDoubleClick={() => onActivate(entry)}
       onContextMenu={() => onSelect(entry)}
@@ -260,11 +304,30 @@ const Row = React.memo(function Row(props: {
         role="gridcell"
         title={isFile ? formatTime(entry.modifiedMs, display) : ''}
       >
-        {isFile ? formatTime(entry.modifiedMs, display).slice(0, 19) : ''}
+        {isFile && (
+          <>
+            <span className="jp-Infinstor-modLong">
+              {formatTime(entry.modifiedMs, display).slice(0, 19)}
+            </span>
+            <span className="jp-Infinstor-modShort">
+              {shortTime(entry.modifiedMs, display)}
+            </span>
+          </>
+        )}
       </div>
     </div>
   );
 });
+
+/**
+ * Modified, shortened for a narrow sidebar: the time of day for today, else
+ * the date (the full time is the cell's title).
+ */
+export function shortTime(ms: number, display: TimeDisplay): string {
+  const full = formatTime(ms, display);
+  const today = formatTime(Date.now(), display).slice(0, 10);
+  return full.slice(0, 10) === today ? full.slice(11, 19) : full.slice(0, 10);
+}
 
 /** `2 folders, 10 files match (of 1,200 loaded), more to load`. */
 function listingStatus(
@@ -472,7 +535,9 @@ export function Browser(props: {
         </div>
       )}
       <div className="jp-Infinstor-footer" data-testid="listing-status">
-        <span>{listingStatus(model, folders, entries.length - folders)}</span>
+        <span title={listingStatus(model, folders, entries.length - folders)}>
+          {listingStatus(model, folders, entries.length - folders)}
+        </span>
         {model.loading && (
           <span
             className="jp-Infinstor-spinner"

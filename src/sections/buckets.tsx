@@ -290,11 +290,15 @@ function TrackedStatus(props: {
   );
 }
 
+/** Starts a sync the user asked for (followed in a notification). */
+export type SyncStarter = (bucket: string) => Promise<void>;
+
 function BucketRow(props: {
   model: InfinstorModel;
   bucket: IBucket;
+  sync: SyncStarter;
 }): JSX.Element {
-  const { model, bucket } = props;
+  const { model, bucket, sync } = props;
   const current = model.bucket === bucket.name;
   const running =
     model.syncState(bucket.name)?.job?.state === 'running' ||
@@ -335,7 +339,7 @@ function BucketRow(props: {
               title={trans.__('Sync now (ListObjectVersions)')}
               aria-label={trans.__('Sync %1', bucket.name)}
               disabled={running}
-              onClick={() => void model.sync(bucket.name)}
+              onClick={() => void sync(bucket.name)}
             >
               <refreshIcon.react tag="span" className="jp-Infinstor-icon" />
             </button>
@@ -366,8 +370,12 @@ function BucketRow(props: {
   );
 }
 
-export function BucketsView(props: { model: InfinstorModel }): JSX.Element {
+export function BucketsView(props: {
+  model: InfinstorModel;
+  sync?: SyncStarter;
+}): JSX.Element {
   const { model } = props;
+  const sync = props.sync ?? ((name: string) => model.sync(name));
   const buckets = model.buckets;
   const listError = buckets.find(b => b.list_error)?.list_error;
   return (
@@ -392,7 +400,7 @@ export function BucketsView(props: { model: InfinstorModel }): JSX.Element {
       )}
       <ul className="jp-Infinstor-bucketList">
         {buckets.map(b => (
-          <BucketRow key={b.name} model={model} bucket={b} />
+          <BucketRow key={b.name} model={model} bucket={b} sync={sync} />
         ))}
       </ul>
     </div>
@@ -401,7 +409,10 @@ export function BucketsView(props: { model: InfinstorModel }): JSX.Element {
 
 /** The buckets section's content. */
 export class BucketsWidget extends ReactWidget {
-  constructor(private readonly _model: InfinstorModel) {
+  constructor(
+    private readonly _model: InfinstorModel,
+    private readonly _sync?: SyncStarter
+  ) {
     super();
     this.addClass('jp-Infinstor-sectionBody');
   }
@@ -416,7 +427,7 @@ export class BucketsWidget extends ReactWidget {
           model.settingsChanged
         ]}
       >
-        {() => <BucketsView model={model} />}
+        {() => <BucketsView model={model} sync={this._sync} />}
       </OnSignals>
     );
   }

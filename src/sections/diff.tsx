@@ -2,7 +2,7 @@
  * The diff section: what was added, modified and deleted under the current
  * folder between two times (or across the slice window).
  */
-import { ReactWidget } from '@jupyterlab/apputils';
+import { MainAreaWidget, ReactWidget } from '@jupyterlab/apputils';
 import * as React from 'react';
 
 import { InfinstorActions } from '../browse/actions';
@@ -61,13 +61,17 @@ function DiffView(props: {
     }
     const fromSpec = snapshotSpec(shownFrom);
     const toSpec = shownNow || shownTo === null ? 'now' : snapshotSpec(shownTo);
-    void model.computeDiff(fromSpec, toSpec);
+    // The list of changes can be long: it opens in the main area, the
+    // sidebar keeps the counts.
+    void model.computeDiff(fromSpec, toSpec).then(() => {
+      if (model.diff && !model.diffError) {
+        actions.diffResults();
+      }
+    });
   };
 
   const diff = model.diff;
   const bucket = model.bucket;
-  const open = (key: string, versionId: string) =>
-    bucket && actions.preview({ bucket, key, kind: 'file', versionId });
 
   return (
     <div className="jp-Infinstor-diff" data-testid="diff">
@@ -148,7 +152,16 @@ function DiffView(props: {
       )}
       {diff && (
         <div className="jp-Infinstor-diff-result" data-testid="diff-result">
-          <div className="jp-Infinstor-note">
+          <div
+            className="jp-Infinstor-note jp-Infinstor-oneLine"
+            title={trans.__(
+              's3://%1/%2: %3 → %4',
+              diff.bucket,
+              diff.prefix,
+              diff.from.display,
+              diff.to.display
+            )}
+          >
             {trans.__(
               's3://%1/%2: %3 → %4',
               diff.bucket,
@@ -177,51 +190,16 @@ function DiffView(props: {
               {trans.__('−%1 deleted', formatCount(diff.counts.deleted))}
             </span>
           </div>
-          <ul className="jp-Infinstor-diff-list">
-            {diff.added.map(e => (
-              <li key={`a-${e.key}`} className="jp-mod-added">
-                <span className="jp-Infinstor-diff-mark">+</span>
-                <button
-                  className="jp-Infinstor-linkButton"
-                  title={trans.__('Preview the added version')}
-                  onClick={() => open(e.key, e.version_id)}
-                >
-                  {e.key}
-                </button>
-              </li>
-            ))}
-            {diff.modified.map(e => (
-              <li key={`m-${e.key}`} className="jp-mod-modified">
-                <span className="jp-Infinstor-diff-mark">~</span>
-                <button
-                  className="jp-Infinstor-linkButton"
-                  title={trans.__('Preview the new version')}
-                  onClick={() => open(e.key, e.to_version_id)}
-                >
-                  {e.key}
-                </button>
-                <button
-                  className="jp-Infinstor-linkButton jp-Infinstor-diff-before"
-                  title={trans.__('Preview the old version')}
-                  onClick={() => open(e.key, e.from_version_id)}
-                >
-                  {trans.__('before')}
-                </button>
-              </li>
-            ))}
-            {diff.deleted.map(e => (
-              <li key={`d-${e.key}`} className="jp-mod-deleted">
-                <span className="jp-Infinstor-diff-mark">−</span>
-                <button
-                  className="jp-Infinstor-linkButton"
-                  title={trans.__('Preview the deleted version')}
-                  onClick={() => open(e.key, e.version_id)}
-                >
-                  {e.key}
-                </button>
-              </li>
-            ))}
-          </ul>
+          <button
+            className="jp-mod-styled jp-Infinstor-smallButton"
+            data-testid="diff-open"
+            title={trans.__(
+              'The changed keys, each opening its version, in a tab'
+            )}
+            onClick={() => actions.diffResults()}
+          >
+            {trans.__('Open the list')}
+          </button>
           {diff.counts.added + diff.counts.modified + diff.counts.deleted ===
             0 && (
             <div className="jp-Infinstor-note">
@@ -232,6 +210,127 @@ function DiffView(props: {
       )}
     </div>
   );
+}
+
+/** The changed keys of the last diff, each opening its version. */
+function DiffList(props: {
+  model: InfinstorModel;
+  actions: InfinstorActions;
+}): JSX.Element {
+  const { model, actions } = props;
+  const diff = model.diff;
+  if (!diff) {
+    return (
+      <div className="jp-Infinstor-note">
+        {model.diffLoading
+          ? trans.__('Comparing…')
+          : (model.diffError ??
+            trans.__('No diff yet: Compare in the sidebar.'))}
+      </div>
+    );
+  }
+  const bucket = diff.bucket;
+  const open = (key: string, versionId: string) =>
+    actions.preview({ bucket, key, kind: 'file', versionId });
+  return (
+    <div className="jp-Infinstor-diffTab-body" data-testid="diff-tab">
+      <h2>
+        {trans.__(
+          's3://%1/%2: %3 → %4',
+          diff.bucket,
+          diff.prefix,
+          diff.from.display,
+          diff.to.display
+        )}
+      </h2>
+      <p>
+        {trans.__(
+          '+%1 added, ~%2 modified, −%3 deleted',
+          formatCount(diff.counts.added),
+          formatCount(diff.counts.modified),
+          formatCount(diff.counts.deleted)
+        )}
+      </p>
+      <ul className="jp-Infinstor-diff-list">
+        {diff.added.map(e => (
+          <li key={`a-${e.key}`} className="jp-mod-added">
+            <span className="jp-Infinstor-diff-mark">+</span>
+            <button
+              className="jp-Infinstor-linkButton"
+              title={trans.__('Preview the added version')}
+              onClick={() => open(e.key, e.version_id)}
+            >
+              {e.key}
+            </button>
+          </li>
+        ))}
+        {diff.modified.map(e => (
+          <li key={`m-${e.key}`} className="jp-mod-modified">
+            <span className="jp-Infinstor-diff-mark">~</span>
+            <button
+              className="jp-Infinstor-linkButton"
+              title={trans.__('Preview the new version')}
+              onClick={() => open(e.key, e.to_version_id)}
+            >
+              {e.key}
+            </button>
+            <button
+              className="jp-Infinstor-linkButton jp-Infinstor-diff-before"
+              title={trans.__('Preview the old version')}
+              onClick={() => open(e.key, e.from_version_id)}
+            >
+              {trans.__('before')}
+            </button>
+          </li>
+        ))}
+        {diff.deleted.map(e => (
+          <li key={`d-${e.key}`} className="jp-mod-deleted">
+            <span className="jp-Infinstor-diff-mark">−</span>
+            <button
+              className="jp-Infinstor-linkButton"
+              title={trans.__('Preview the deleted version')}
+              onClick={() => open(e.key, e.version_id)}
+            >
+              {e.key}
+            </button>
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+class DiffListContent extends ReactWidget {
+  constructor(
+    private readonly _model: InfinstorModel,
+    private readonly _actions: InfinstorActions
+  ) {
+    super();
+    this.addClass('jp-Infinstor-diffTab');
+  }
+
+  render(): JSX.Element {
+    const model = this._model;
+    return (
+      <OnSignals signals={[model.diffChanged, model.settingsChanged]}>
+        {() => <DiffList model={model} actions={this._actions} />}
+      </OnSignals>
+    );
+  }
+}
+
+/** The diff's list of changes as a main-area tab (it follows the last diff). */
+export function createDiffListWidget(
+  model: InfinstorModel,
+  actions: InfinstorActions
+): MainAreaWidget {
+  const widget = new MainAreaWidget({
+    content: new DiffListContent(model, actions)
+  });
+  widget.title.label = trans.__('S3 Diff');
+  widget.title.caption = trans.__('What changed between two times');
+  widget.title.closable = true;
+  return widget;
 }
 
 export class DiffWidget extends ReactWidget {

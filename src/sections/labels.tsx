@@ -11,7 +11,8 @@ import * as React from 'react';
 
 import { InfinstorModel } from '../model';
 import { ILabel } from '../api/types';
-import { formatBytes, formatCount, formatTime } from '../time';
+import { deleteIcon } from '@jupyterlab/ui-components';
+import { formatBytes, formatCount, formatTime, TimeDisplay } from '../time';
 import { trans } from '../i18n';
 import { errorMessage } from '../errors';
 import { deleteWithConfirm } from '../dialogs';
@@ -175,7 +176,7 @@ export async function createLabelWithDialog(
   }
 }
 
-function VerifyBadge(props: { model: InfinstorModel; name: string }) {
+export function VerifyBadge(props: { model: InfinstorModel; name: string }) {
   const state = props.model.verifyState(props.name);
   if (!state) {
     return null;
@@ -237,49 +238,68 @@ function VerifyBadge(props: { model: InfinstorModel; name: string }) {
   );
 }
 
-function LabelItem(props: { model: InfinstorModel; label: ILabel }) {
-  const { model, label } = props;
+/** The label's time, in the Time display setting: `A → B` for a slice. */
+export function labelWhen(label: ILabel, display: TimeDisplay): string {
+  return label.kind === 'slice' && label.start_ms !== null
+    ? `${formatTime(label.start_ms, display)} → ${formatTime(label.end_ms, display)}`
+    : formatTime(label.end_ms, display);
+}
+
+/**
+ * A label as a compact card: name, where and when, size, and Use / Verify /
+ * Details. Everything else (spec, fingerprint, description, the verify
+ * report) is in the label's main-area panel. Deleting is a trash icon (and a
+ * context-menu item) that asks first, naming the label, as JupyterLab does.
+ */
+function LabelItem(props: {
+  model: InfinstorModel;
+  actions: ILabelActions;
+  label: ILabel;
+}) {
+  const { model, actions, label } = props;
   const inUse = model.mode === 'label' && model.label === label.name;
   const display = model.settings.timeDisplay;
-  const when =
-    label.kind === 'slice' && label.start_ms !== null
-      ? `${formatTime(label.start_ms, display)} → ${formatTime(label.end_ms, display)}`
-      : formatTime(label.end_ms, display);
+  const when = labelWhen(label, display);
+  const where = `s3://${label.bucket}/${label.prefix}`;
+  const size = trans.__(
+    '%1 objects · %2',
+    formatCount(label.object_count),
+    formatBytes(label.total_bytes)
+  );
   return (
     <li
       className={`jp-Infinstor-label ${inUse ? 'jp-mod-selected' : ''}`}
       data-label={label.name}
     >
       <div className="jp-Infinstor-label-head">
-        <span className="jp-Infinstor-label-name">{label.name}</span>
+        <span className="jp-Infinstor-label-name" title={label.name}>
+          {label.name}
+        </span>
         <span className="jp-Infinstor-badge">{label.kind}</span>
         {inUse && (
           <span className="jp-Infinstor-badge jp-mod-accent">
             {trans.__('in use')}
           </span>
         )}
-      </div>
-      {label.description && (
-        <div className="jp-Infinstor-label-desc">{label.description}</div>
-      )}
-      <div className="jp-Infinstor-label-meta" title={label.spec}>
-        {`s3://${label.bucket}/${label.prefix} · ${when}`}
-        {label.created_by ? ` · ${trans.__('by %1', label.created_by)}` : ''}
-      </div>
-      <div className="jp-Infinstor-label-meta">
-        <code className="jp-Infinstor-mono">{label.spec}</code>
-        {' · '}
-        {trans.__(
-          '%1 objects · %2',
-          formatCount(label.object_count),
-          formatBytes(label.total_bytes)
-        )}
+        <span className="jp-Infinstor-spacer" />
+        <button
+          className="jp-Infinstor-iconButton jp-Infinstor-label-delete"
+          title={trans.__('Delete label %1…', label.name)}
+          aria-label={trans.__('Delete label %1', label.name)}
+          onClick={() => void deleteLabelWithConfirm(model, label.name)}
+        >
+          <deleteIcon.react tag="span" className="jp-Infinstor-icon" />
+        </button>
       </div>
       <div
-        className="jp-Infinstor-label-meta jp-Infinstor-mono"
-        title={label.fingerprint}
+        className="jp-Infinstor-label-meta"
+        title={`${where}\n${when}\n${label.spec}`}
       >
-        {label.fingerprint.slice(0, 23)}…
+        {`${where} · ${when}`}
+        {label.created_by ? ` · ${trans.__('by %1', label.created_by)}` : ''}
+      </div>
+      <div className="jp-Infinstor-label-meta" title={size}>
+        {size}
       </div>
       <div className="jp-Infinstor-buttons">
         <button
@@ -291,7 +311,7 @@ function LabelItem(props: { model: InfinstorModel; label: ILabel }) {
         </button>
         <button
           className="jp-mod-styled jp-Infinstor-smallButton"
-          onClick={() => void model.verifyLabel(label.name)}
+          onClick={() => void actions.verifyLabel(label.name)}
           title={trans.__(
             'Check that the label still resolves to the same versions, and that S3 still has them'
           )}
@@ -299,15 +319,26 @@ function LabelItem(props: { model: InfinstorModel; label: ILabel }) {
           {trans.__('Verify')}
         </button>
         <button
-          className="jp-mod-styled jp-mod-warn jp-Infinstor-smallButton"
-          onClick={() => void deleteLabelWithConfirm(model, label.name)}
+          className="jp-mod-styled jp-Infinstor-smallButton"
+          onClick={() => actions.labelDetails(label.name)}
+          title={trans.__(
+            "The label's spec, fingerprint and verify report, in a tab"
+          )}
         >
-          {trans.__('Delete')}
+          {trans.__('Details')}
         </button>
       </div>
       <VerifyBadge model={model} name={label.name} />
     </li>
   );
+}
+
+/** What the labels view asks of the sidebar's actions. */
+export interface ILabelActions {
+  /** Verify a label, with a notification that reports the outcome. */
+  verifyLabel(name: string): Promise<void>;
+  /** Open (or bring forward) the label's details tab. */
+  labelDetails(name: string): void;
 }
 
 export async function deleteLabelWithConfirm(
@@ -325,8 +356,11 @@ export async function deleteLabelWithConfirm(
   });
 }
 
-export function LabelsView(props: { model: InfinstorModel }): JSX.Element {
-  const { model } = props;
+export function LabelsView(props: {
+  model: InfinstorModel;
+  actions: ILabelActions;
+}): JSX.Element {
+  const { model, actions } = props;
   return (
     <div className="jp-Infinstor-labels" data-testid="labels">
       {model.labelsError && (
@@ -343,7 +377,7 @@ export function LabelsView(props: { model: InfinstorModel }): JSX.Element {
       )}
       <ul className="jp-Infinstor-labelList">
         {model.labels.map(l => (
-          <LabelItem key={l.name} model={model} label={l} />
+          <LabelItem key={l.name} model={model} actions={actions} label={l} />
         ))}
       </ul>
     </div>
@@ -351,7 +385,10 @@ export function LabelsView(props: { model: InfinstorModel }): JSX.Element {
 }
 
 export class LabelsWidget extends ReactWidget {
-  constructor(private readonly _model: InfinstorModel) {
+  constructor(
+    private readonly _model: InfinstorModel,
+    private readonly _actions: ILabelActions
+  ) {
     super();
     this.addClass('jp-Infinstor-sectionBody');
   }
@@ -366,7 +403,7 @@ export class LabelsWidget extends ReactWidget {
           model.settingsChanged
         ]}
       >
-        {() => <LabelsView model={model} />}
+        {() => <LabelsView model={model} actions={this._actions} />}
       </OnSignals>
     );
   }

@@ -9,7 +9,6 @@ import * as React from 'react';
 
 import { InfinstorModel, TimeMode } from '../model';
 import {
-  formatTime,
   parseInputValue,
   secondEnd,
   secondStart,
@@ -46,7 +45,13 @@ function modes(): { mode: TimeMode; label: string; title: string }[] {
   ];
 }
 
-/** A date-time picker to the second, in local time or UTC. */
+/**
+ * A date-time picker to the second, in local time or UTC as the *Time display*
+ * setting says. It is a text field in the sidebar's one time form
+ * (`2026-11-20 10:00:00`), not the browser's date-time input, whose locale
+ * form (a 12-hour clock, a month-first date) would sit beside our 24-hour times.
+ * A typed time applies on Enter or when the field is left.
+ */
 export function TimePicker(props: {
   value: number | null;
   display: TimeDisplay;
@@ -60,6 +65,22 @@ export function TimePicker(props: {
     () => `jp-Infinstor-picker-${Math.random().toString(36).slice(2)}`,
     []
   );
+  const shown = value === null ? '' : toInputValue(value, display);
+  const [draft, setDraft] = React.useState<string | null>(null);
+  const text = draft ?? shown;
+  const invalid = draft !== null && parseInputValue(draft, display) === null;
+  const commit = () => {
+    if (draft === null) {
+      return;
+    }
+    const ms = parseInputValue(draft, display);
+    if (ms !== null) {
+      setDraft(null);
+      if (draft.trim() !== shown) {
+        onChange(ms);
+      }
+    }
+  };
   return (
     <div className="jp-Infinstor-picker jp-mod-stacked">
       <label htmlFor={id}>
@@ -70,15 +91,27 @@ export function TimePicker(props: {
       </label>
       <input
         id={id}
-        className="jp-mod-styled jp-Infinstor-dateInput"
-        type="datetime-local"
-        step={1}
+        className={`jp-mod-styled jp-Infinstor-dateInput ${invalid ? 'jp-mod-invalid' : ''}`}
+        type="text"
+        inputMode="numeric"
+        spellCheck={false}
+        placeholder={trans.__('YYYY-MM-DD HH:MM:SS')}
+        aria-invalid={invalid ? true : undefined}
+        title={
+          invalid
+            ? trans.__('Write the time as YYYY-MM-DD HH:MM:SS (24-hour clock).')
+            : trans.__('YYYY-MM-DD HH:MM:SS; Enter applies it.')
+        }
         data-testid={testId}
-        value={value === null ? '' : toInputValue(value, display)}
-        onChange={event => {
-          const ms = parseInputValue(event.currentTarget.value, display);
-          if (ms !== null) {
-            onChange(ms);
+        value={text}
+        onChange={event => setDraft(event.currentTarget.value)}
+        onBlur={commit}
+        onKeyDown={event => {
+          if (event.key === 'Enter') {
+            event.preventDefault();
+            commit();
+          } else if (event.key === 'Escape') {
+            setDraft(null);
           }
         }}
       />
@@ -264,16 +297,6 @@ export function TimeControl(props: { model: InfinstorModel }): JSX.Element {
               )}
             </span>
           )}
-        </div>
-      )}
-      {mode === 'now' && (
-        <div className="jp-Infinstor-note">
-          {model.spec && model.spec.kind === 'snapshot'
-            ? trans.__(
-                'Live: the bucket as it is now (%1).',
-                formatTime(secondEnd(model.spec.end_ms), display)
-              )
-            : trans.__('Live: the bucket as it is now.')}
         </div>
       )}
       <SpecField model={model} />

@@ -114,3 +114,92 @@ export async function afterRunFinished(
   }
   await Promise.all(work);
 }
+
+/**
+ * Runs the user started, followed in notifications: pending while the run
+ * goes, then success (with *Open output*, *MLflow*) or the error, so the
+ * outcome reaches a user who is looking elsewhere. Runs not started here
+ * (another session's) get none.
+ */
+export class RunNotifications {
+  constructor(
+    private readonly _handlers: {
+      showRun: (run: IRun) => void;
+      openOutput: (run: IRun) => void;
+    }
+  ) {}
+
+  /** A run just started: a pending notification with *Show run*. */
+  follow(run: IRun): void {
+    const id = Notification.emit(
+      trans.__(
+        'Running %1 (revision %2) on %3…',
+        run.transform,
+        run.revision,
+        run.executor
+      ),
+      'in-progress',
+      {
+        autoClose: false,
+        actions: [
+          {
+            label: trans.__('Show run'),
+            callback: () => this._handlers.showRun(run)
+          }
+        ]
+      }
+    );
+    this._ids.set(run.id, id);
+  }
+
+  /** A run ended: its notification says how, with what to open next. */
+  finished(run: IRun): void {
+    const id = this._ids.get(run.id);
+    if (id === undefined) {
+      return;
+    }
+    this._ids.delete(run.id);
+    const ok = run.state === 'succeeded';
+    const actions: Notification.IAction[] = [];
+    if (ok) {
+      actions.push({
+        label: trans.__('Open output'),
+        caption: run.output_uri,
+        callback: () => this._handlers.openOutput(run)
+      });
+    }
+    if (run.mlflow_url) {
+      const url = run.mlflow_url;
+      actions.push({
+        label: trans.__('MLflow'),
+        caption: trans.__('Open the run in the MLflow UI'),
+        callback: () => void window.open(url, '_blank', 'noopener')
+      });
+    }
+    actions.push({
+      label: trans.__('Show run'),
+      callback: () => this._handlers.showRun(run)
+    });
+    Notification.update({
+      id,
+      message: ok
+        ? trans.__(
+            '%1 finished: %2 objects done, output in %3',
+            run.transform,
+            run.done.toLocaleString('en-US'),
+            run.output_uri
+          )
+        : trans.__(
+            '%1 %2: %3',
+            run.transform,
+            run.state,
+            run.error ?? trans.__('see the run for details')
+          ),
+      type: ok ? 'success' : run.state === 'cancelled' ? 'warning' : 'error',
+      autoClose: ok ? 8000 : false,
+      actions
+    });
+  }
+
+  private _ids = new Map<string, string>();
+}

@@ -50,13 +50,9 @@ export function human(ms: number): string {
   );
 }
 
-/** The value of a datetime-local picker showing UTC. */
+/** The text of a time picker showing UTC: `2026-11-20 10:00:00`. */
 export function pickerValue(ms: number): string {
-  // Chromium reports a datetime-local value without its seconds when they are :00.
-  return human(ms)
-    .replace(' UTC', '')
-    .replace(' ', 'T')
-    .replace(/(T\d{2}:\d{2}):00$/, '$1');
+  return human(ms).replace(' UTC', '');
 }
 
 export const SIDEBAR = '#infinstor-sidebar';

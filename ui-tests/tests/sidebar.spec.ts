@@ -68,6 +68,7 @@ test.describe('S3 Time Travel sidebar', () => {
     // The picker shows the same second, and moves the view too.
     await expect(page.getByTestId('snapshot-picker')).toHaveValue(pickerValue(S2));
     await page.getByTestId('snapshot-picker').fill(pickerValue(S0));
+    await page.getByTestId('snapshot-picker').press('Enter');
     await expect(asOf(page)).toContainText(`as of ${human(S0)}`);
     await expect(names(page)).toHaveText([
       'daisy_001.png',
@@ -188,16 +189,20 @@ test.describe('S3 Time Travel sidebar', () => {
     await expect(page.getByTestId('diff-added')).toHaveText('+5 added');
     await expect(page.getByTestId('diff-modified')).toHaveText('~1 modified');
     await expect(page.getByTestId('diff-deleted')).toHaveText('−2 deleted');
-    const list = page.locator(`${SIDEBAR} .jp-Infinstor-diff-list li`);
+    // The list of changes opens as a main-area tab; the sidebar keeps the counts.
+    const tab = page.getByTestId('diff-tab');
+    const list = tab.locator('.jp-Infinstor-diff-list li');
     await expect(list).toHaveCount(8);
     await expect(
-      page.locator(`${SIDEBAR} .jp-Infinstor-diff-list .jp-mod-deleted`)
+      tab.locator('.jp-Infinstor-diff-list .jp-mod-deleted')
     ).toHaveText(['−README.txt', '−flowers/daisy/daisy_002.png']);
+    await expect(page.locator(`${SIDEBAR} .jp-Infinstor-diff-list`)).toHaveCount(0);
     await screenshot(page, 'diff', SIDEBAR);
+    await screenshot(page, 'diff-tab');
 
     // Each entry opens as a preview of its version: the deleted daisy image.
-    await page
-      .locator(`${SIDEBAR} .jp-Infinstor-diff-list .jp-mod-deleted button`, {
+    await tab
+      .locator('.jp-Infinstor-diff-list .jp-mod-deleted button', {
         hasText: 'daisy_002.png'
       })
       .click();
@@ -210,11 +215,12 @@ test.describe('S3 Time Travel sidebar', () => {
     const name = `ui-daisies-${Date.now()}`;
     await setSpec(page, tm(S0));
     await openFolder(page, 'flowers/');
-    // Through the command the toolbar button runs: at this window size the "as of" banner
-    // now covers the browser's toolbar (a layout bug left for the sidebar-space issue).
-    await page.evaluate(() => {
-      void (window as any).jupyterapp.commands.execute('infinstor:create-label');
-    });
+    // The browser's toolbar button (the "as of" line no longer covers it).
+    await page
+      .locator(`${SIDEBAR} .lm-AccordionPanel-title`, { hasText: 'Browser' })
+      .locator('.jp-Toolbar-item')
+      .nth(1)
+      .click();
     await page.locator('input[name="label-name"]').fill(name);
     await page.locator('textarea[name="label-description"]').fill('Daisies at S0');
     await page.locator('.jp-Dialog .jp-mod-accept').click();
@@ -234,7 +240,7 @@ test.describe('S3 Time Travel sidebar', () => {
     const item = page.locator(`${SIDEBAR} .jp-Infinstor-label[data-label="${name}"]`);
     await expandSection(page, 'Labels');
     await expect(item).toContainText(`s3://${BUCKET}/flowers/`);
-    await expect(item).toContainText(tm(S0));
+    await expect(item).toContainText(human(S0));
 
     // Somewhere else, then "Use": the label's folder and time come back.
     await page.locator(`${SIDEBAR} .jp-Infinstor-mode[data-mode="now"]`).click();
@@ -249,7 +255,22 @@ test.describe('S3 Time Travel sidebar', () => {
     await item.getByRole('button', { name: 'Verify' }).click();
     await expect(item.getByTestId('verify-ok')).toContainText('3 versions verified');
 
-    await item.getByRole('button', { name: 'Delete' }).click();
+    // A success notification says so, with Details (the label's tab).
+    await expect(
+      page.locator('.Toastify__toast', { hasText: `Label ${name} verified` })
+    ).toBeVisible();
+    await item.getByRole('button', { name: 'Details' }).click();
+    const details = page.getByTestId('label-details');
+    await expect(details).toContainText(tm(S0));
+    await expect(details.getByTestId('details-fingerprint')).toHaveText(
+      /^sha256:[0-9a-f]{64}$/
+    );
+
+    // Delete is an icon that asks first, naming the label.
+    await item.getByRole('button', { name: `Delete label ${name}` }).click();
+    await expect(page.locator('.jp-Dialog-header')).toContainText(
+      `Delete label ${name}?`
+    );
     await page.locator('.jp-Dialog .jp-mod-warn').click();
     await expect(item).toHaveCount(0);
     await expect(
