@@ -106,7 +106,7 @@ def cmd_track(args: argparse.Namespace) -> int:
     if args.no_sync:
         print(f"Tracking {args.bucket}. Run `infinstor-jlab sync {args.bucket}` to index it.")
         return 0
-    return _run_sync(svc, args.bucket, full=False)
+    return _run_sync(svc, args.bucket, full=False, parallel=args.parallel)
 
 
 def _sync_interrupted(bucket: str) -> int:
@@ -116,11 +116,23 @@ def _sync_interrupted(bucket: str) -> int:
     return EXIT_INTERRUPTED
 
 
-def _run_sync(svc: Any, bucket: str, *, full: bool) -> int:
+def _parallel_streams(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 256:
+        raise argparse.ArgumentTypeError(
+            f"--parallel takes a number of streams from 1 to 256, not {text!r}"
+        )
+    return n
+
+
+def _run_sync(svc: Any, bucket: str, *, full: bool, parallel: int = 1) -> int:
     bar = _ProgressBar(f"sync {bucket}")
     started = time.monotonic()
     try:
-        result = svc.sync(bucket, full=full, on_progress=bar)
+        result = svc.sync(bucket, full=full, on_progress=bar, parallel=parallel)
     except KeyboardInterrupt:
         return _sync_interrupted(bucket)
     for warning in result.warnings:
@@ -187,7 +199,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     # Ctrl-C while the index opens or the S3 client is made (before any listing) gets the
     # same answer as during the listing: running sync again carries on.
     try:
-        return _run_sync(_service(args), args.bucket, full=args.full)
+        return _run_sync(_service(args), args.bucket, full=args.full, parallel=args.parallel)
     except KeyboardInterrupt:
         return _sync_interrupted(args.bucket)
 
@@ -847,6 +859,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also route the bucket's S3 events to an SQS queue for live updates",
     )
+    p.add_argument(
+        "--parallel",
+        type=_parallel_streams,
+        default=16,
+        metavar="N",
+        help="ListObjectVersions streams at once (1-256; 1 = one stream, default 16)",
+    )
     p.set_defaults(func=cmd_track)
 
     p = sub.add_parser(
@@ -881,6 +900,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--full",
         action="store_true",
         help="start a new pass from the first key instead of resuming",
+    )
+    p.add_argument(
+        "--parallel",
+        type=_parallel_streams,
+        default=16,
+        metavar="N",
+        help="ListObjectVersions streams at once (1-256; 1 = one stream, default 16)",
     )
     p.set_defaults(func=cmd_sync)
 

@@ -38,6 +38,7 @@ from ..index.models import (
 from ..redact import redact, safe_uri, tracking_uri
 from ..timespec import TimeSpec, now_ms, parse_time_spec, wait_past_second
 from ..tracking import open_client as open_tracking_client
+from .backfill import has_partitions, sync_bucket_parallel
 from .catchup import needs_catch_up, read_again
 from .events import disable_events, enable_events, make_sqs_client
 from .jobs import JobBoard
@@ -559,12 +560,34 @@ class InfinstorService:
         full: bool = False,
         on_progress: Callable[[SyncProgress], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        parallel: int = 1,
     ) -> SyncResult:
+        """A pass over the bucket's versions; ``parallel`` > 1 lists that many partitions
+        at once (services/backfill.py), and an interrupted parallel pass is always resumed
+        in parallel (with at least one stream)."""
         check_bucket_name(bucket)
 
         def stopping() -> bool:
             return self._stopping.is_set() or (should_stop is not None and should_stop())
 
+        if parallel > 1 or (
+            not full and self.index.has_bucket(bucket) and has_partitions(self.index, bucket)
+        ):
+            # One connection per stream (the per-thread client's pool holds 10).
+            client = (
+                self._factory()
+                if self._factory
+                else make_s3_client(self._endpoint, max_pool_connections=max(10, parallel + 4))
+            )
+            return sync_bucket_parallel(
+                client,
+                self.index,
+                bucket,
+                parallel=parallel,
+                full=full,
+                on_progress=on_progress,
+                should_stop=stopping,
+            )
         return sync_bucket(
             self.s3(), self.index, bucket, full=full, on_progress=on_progress, should_stop=stopping
         )

@@ -29,6 +29,9 @@ class SyncProgress:
     started_s: float = field(default_factory=time.monotonic)
     resumed_after: str | None = None
     done: bool = False
+    # A parallel pass's partitions (services/backfill.py); 0 of 0 for the single stream.
+    partitions_done: int = 0
+    partitions_total: int = 0
 
     @property
     def rate(self) -> float:
@@ -44,6 +47,8 @@ class SyncProgress:
             "rate": round(self.rate, 1),
             "resumed_after": self.resumed_after,
             "done": self.done,
+            "partitions_done": self.partitions_done,
+            "partitions_total": self.partitions_total,
         }
 
 
