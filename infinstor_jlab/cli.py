@@ -103,10 +103,33 @@ def cmd_track(args: argparse.Namespace) -> int:
             f"S3 events of {args.bucket} now go to {queue}; a Jupyter server with the "
             f"extension (or `infinstor-jlab watch {args.bucket}`) applies them."
         )
+    if args.inventory:
+        return _run_import(svc, args.bucket, args.inventory, parallel=args.parallel)
     if args.no_sync:
         print(f"Tracking {args.bucket}. Run `infinstor-jlab sync {args.bucket}` to index it.")
         return 0
     return _run_sync(svc, args.bucket, full=False, parallel=args.parallel)
+
+
+def _run_import(svc: Any, bucket: str, location: str, *, parallel: int) -> int:
+    """Import an inventory report, then close the gap since it with a parallel listing."""
+    bar = _ProgressBar(f"inventory {bucket}")
+    started = time.monotonic()
+    try:
+        result = svc.import_inventory(bucket, location, on_progress=bar)
+    except KeyboardInterrupt:
+        sys.stderr.write(
+            "\nInterrupted. Nothing imported is lost: run the same command again to finish.\n"
+        )
+        return EXIT_INTERRUPTED
+    ties = f", {result.tied_keys:,} keys ordered by listing them" if result.tied_keys else ""
+    print(
+        f"Imported {result.versions:,} versions of {bucket} from "
+        f"s3://{result.report.bucket}/{result.report.manifest_key} "
+        f"({time.monotonic() - started:.1f} s{ties}); exact through "
+        f"{format_iso(result.exact_through_ms)}. Closing the gap since with a listing..."
+    )
+    return _run_sync(svc, bucket, full=False, parallel=parallel)
 
 
 def _sync_interrupted(bucket: str) -> int:
@@ -143,6 +166,26 @@ def _run_sync(svc: Any, bucket: str, *, full: bool, parallel: int = 1) -> int:
         f"Synced {bucket}{resumed}: {p.versions_seen:,} versions listed, "
         f"{p.versions_written:,} index rows written in {time.monotonic() - started:.1f} s."
     )
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    svc = _service(args)
+    doc = svc.bucket_status(args.bucket)
+    if args.json:
+        _emit_json(doc)
+        return 0
+
+    def when(ms: Any) -> str:
+        return format_iso(int(ms)) if ms else "never"
+
+    print(f"# s3://{args.bucket}")
+    print(f"tracked:        {'yes' if doc['tracked'] else 'no'} (versioning {doc['versioning']})")
+    print(f"versions:       {doc['version_count']:,}")
+    print(f"last sync:      {when(doc['last_sync_ms'])}")
+    print(f"exact since:    {when(doc['exact_since_ms'])}")
+    print(f"sync running:   {'yes' if doc['sync_in_progress'] else 'no'}")
+    print(f"events:         {'on' if doc['events'] else 'off'}")
     return 0
 
 
@@ -276,6 +319,11 @@ def cmd_ls(args: argparse.Namespace) -> int:
         )
         return 0
     print(f"# s3://{bucket}/{prefix} {spec.display()}")
+    from .services.sync import exact_since
+
+    since = exact_since(svc.index, bucket)
+    if since is not None and spec.end_ms < since:
+        print(f"# the index is exact since {format_iso(since)}; earlier answers may miss versions")
     hint = _staleness_hint(svc, bucket, spec)
     if hint:
         print(f"# {hint}")
@@ -866,7 +914,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="ListObjectVersions streams at once (1-256; 1 = one stream, default 16)",
     )
+    p.add_argument(
+        "--inventory",
+        metavar="S3_URI",
+        help="first import an all-versions S3 Inventory report: the configuration's folder "
+        "s3://DEST/PREFIX/BUCKET/CONFIG-ID/ (its newest complete report) or a manifest.json",
+    )
     p.set_defaults(func=cmd_track)
+
+    p = sub.add_parser(
+        "status", parents=[common, as_json], help="a bucket's index: counts, syncs, exact since"
+    )
+    p.add_argument("bucket")
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser(
         "untrack",

@@ -35,6 +35,7 @@ from .sync import (
     SyncResult,
     is_split_listing,
     order_chains,
+    record_exact_since,
     versioning_disabled_message,
 )
 
@@ -455,4 +456,5 @@ def _run_pass(
             "its progress is saved and the next sync resumes from there."
         )
     index.finish_scan(bucket, started)
+    record_exact_since(index, bucket, started)
     index.set_bucket_meta(bucket, SCAN_META, None)

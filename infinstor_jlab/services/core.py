@@ -41,10 +41,11 @@ from ..tracking import open_client as open_tracking_client
 from .backfill import has_partitions, sync_bucket_parallel
 from .catchup import needs_catch_up, read_again
 from .events import disable_events, enable_events, make_sqs_client
+from .inventory import ImportResult, import_inventory
 from .jobs import JobBoard
 from .pagecache import PageCache
 from .s3 import call_s3, enable_versioning, get_versioning, make_s3_client, s3_error_status
-from .sync import SyncInterrupted, SyncProgress, SyncResult, sync_bucket
+from .sync import SyncInterrupted, SyncProgress, SyncResult, exact_since, sync_bucket
 from .views import ViewResolver, label_spec, refuse_future
 
 MAX_FINISHED_JOBS = 200
@@ -349,6 +350,9 @@ class InfinstorService:
                 "last_error": source.get("last_error"),
                 "pending_messages": self.watcher.pending(bucket) if self.watcher else None,
                 "sync_job": self.running_job_id(bucket),
+                # From when the index's answers are complete (a first full pass's start, or
+                # an imported inventory's time once the gap since it was closed).
+                "exact_since_ms": exact_since(self.index, bucket),
             }
         )
         return doc
@@ -400,6 +404,7 @@ class InfinstorService:
         *,
         full: bool = False,
         runner: Callable[[Callable[[], None]], Any] | None = None,
+        parallel: int = 1,
     ) -> SyncJob:
         """Start a sync in the background (``runner`` submits a callable; by default a
         daemon thread of its own, so a long pass never holds a request thread or shutdown).
@@ -431,7 +436,11 @@ class InfinstorService:
                 if job.stop.is_set():  # stopped before its thread began
                     raise SyncInterrupted(f"The sync of {bucket!r} was stopped before it began.")
                 result = self.sync(
-                    bucket, full=full, on_progress=on_progress, should_stop=job.stop.is_set
+                    bucket,
+                    full=full,
+                    on_progress=on_progress,
+                    should_stop=job.stop.is_set,
+                    parallel=parallel,
                 )
                 job.warnings = result.warnings
                 job.state = "done"
@@ -591,6 +600,18 @@ class InfinstorService:
         return sync_bucket(
             self.s3(), self.index, bucket, full=full, on_progress=on_progress, should_stop=stopping
         )
+
+    def import_inventory(
+        self,
+        bucket: str,
+        location: str,
+        *,
+        on_progress: Callable[[SyncProgress], None] | None = None,
+    ) -> ImportResult:
+        """Backfill the bucket's index from an all-versions S3 Inventory report
+        (services/inventory.py); a sync afterwards closes the gap since the report."""
+        check_bucket_name(bucket)
+        return import_inventory(self.s3(), self.index, bucket, location, on_progress=on_progress)
 
     # -- queries ----------------------------------------------------------------------------
     def list_objects(
