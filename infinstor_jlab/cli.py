@@ -48,28 +48,48 @@ def _human_size(n: int) -> str:
 
 
 class _ProgressBar:
-    """One updating line on a terminal; silent when stderr is not a terminal."""
+    """A tqdm bar on stderr for a sync or an import: versions so far, their rate, and for a
+    parallel pass the partitions done and an ETA from them (a listing's total is unknown
+    until it ends). Silent when stderr is not a terminal."""
 
     def __init__(self, label: str) -> None:
         self.label = label
         self.enabled = sys.stderr.isatty()
-        self.last = 0.0
+        self.bar: Any = None
+        self.started = time.monotonic()
 
     def __call__(self, progress: Any) -> None:
         if not self.enabled:
             return
-        now = time.monotonic()
-        if not progress.done and now - self.last < 0.2:
-            return
-        self.last = now
-        line = (
-            f"\r{self.label}: {progress.versions_seen:,} versions listed "
-            f"({progress.rate:,.0f}/s), {progress.pages:,} pages"
-        )
-        sys.stderr.write(line.ljust(78))
+        if self.bar is None:
+            import shutil
+
+            from tqdm import tqdm
+
+            # A terminal that reports no size (some ptys) would get an empty bar.
+            size = shutil.get_terminal_size((100, 24))
+            self.bar = tqdm(
+                desc=self.label,
+                unit=" versions",
+                unit_scale=True,
+                file=sys.stderr,
+                ncols=size.columns or 100,
+                nrows=size.lines or 24,
+            )
+        self.bar.update(progress.versions_seen - self.bar.n)
+        total, done = progress.partitions_total, progress.partitions_done
+        if total:
+            post = f"partitions {done}/{total}"
+            elapsed = time.monotonic() - self.started
+            if 0 < done < total:
+                post += f", ETA {elapsed * (total - done) / done:,.0f} s"
+            self.bar.set_postfix_str(post, refresh=False)
         if progress.done:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
+            self.bar.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 # -- commands -------------------------------------------------------------------------------
@@ -118,10 +138,13 @@ def _run_import(svc: Any, bucket: str, location: str, *, parallel: int) -> int:
     try:
         result = svc.import_inventory(bucket, location, on_progress=bar)
     except KeyboardInterrupt:
+        bar.close()
         sys.stderr.write(
             "\nInterrupted. Nothing imported is lost: run the same command again to finish.\n"
         )
         return EXIT_INTERRUPTED
+    finally:
+        bar.close()
     ties = f", {result.tied_keys:,} keys ordered by listing them" if result.tied_keys else ""
     print(
         f"Imported {result.versions:,} versions of {bucket} from "
@@ -157,7 +180,10 @@ def _run_sync(svc: Any, bucket: str, *, full: bool, parallel: int = 1) -> int:
     try:
         result = svc.sync(bucket, full=full, on_progress=bar, parallel=parallel)
     except KeyboardInterrupt:
+        bar.close()
         return _sync_interrupted(bucket)
+    finally:
+        bar.close()
     for warning in result.warnings:
         sys.stderr.write(f"warning: {warning}\n")
     p = result.progress

@@ -255,3 +255,29 @@ def test_slow_down_answers_are_retried_and_the_index_is_whole(s3_endpoint, s3, t
         proxy.stop()
     assert proxy.slowed > 0
     assert _dump(index, bucket) == _dump(single, bucket)
+
+
+def test_a_terminal_sees_a_progress_bar_with_partitions(s3_endpoint, s3, tmp_path):
+    import pty
+
+    bucket = _new_bucket(s3)
+    _apply(s3, bucket, [(f"{p}/{i}", False) for p in "abc" for i in range(4)])
+    env = dict(os.environ, AWS_ENDPOINT_URL=s3_endpoint, COLUMNS="120")
+    index = "sqlite:///" + str(tmp_path / "tty.sqlite")
+    cmd = [sys.executable, "-m", "infinstor_jlab.cli", "--index", index]
+    out = b""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the CLI on a terminal
+        os.execvpe(cmd[0], [*cmd, "track", bucket, "--yes", "--parallel", "3"], env)
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    text = out.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert "versions" in text and "partitions" in text and "/s" in text

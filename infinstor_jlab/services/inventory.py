@@ -455,6 +455,9 @@ def import_inventory(
         stage.close()
     # A pass that completes from now on (the reconcile) makes the index exact from here.
     index.set_bucket_meta(bucket, INVENTORY_THROUGH_META, str(exact_through))
+    progress.done = True
+    if on_progress is not None:
+        on_progress(progress)
     return ImportResult(
         report=report,
         versions=progress.versions_seen,
