@@ -171,9 +171,11 @@ def plan_partitions(client: Any, bucket: str, *, want: int) -> list[Partition]:
             for found in pool.map(prefixes, points):
                 deeper.extend(found)
         points = sorted(set(points) | set(deeper))
-    if len(points) > 2 * want:  # more would only cost probes: every k-th one
-        step = len(points) / (2 * want)
-        points = [points[int(i * step)] for i in range(2 * want)]
+    if len(points) > want:
+        # More would cost probes, and each partition's last page reads up to a page past
+        # its end; streams split big partitions as they go anyway.
+        step = len(points) / want
+        points = [points[int(i * step)] for i in range(want)]
     keys: set[str] = set()
     if points:
         with ThreadPoolExecutor(max_workers=min(16, len(points))) as pool:
@@ -264,7 +266,7 @@ def _run_pass(
             progress.resumed_after = checkpoint.key_marker
         else:
             started = now_ms()
-            parts = plan_partitions(client, bucket, want=parallel * 4)
+            parts = plan_partitions(client, bucket, want=parallel * 2)
         index.set_bucket_meta(bucket, SCAN_META, _dump(started, split_style, parts))
     lock = threading.Lock()
     stop = threading.Event()

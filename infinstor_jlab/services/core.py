@@ -435,12 +435,14 @@ class InfinstorService:
             try:
                 if job.stop.is_set():  # stopped before its thread began
                     raise SyncInterrupted(f"The sync of {bucket!r} was stopped before it began.")
+                # parallel only when asked for: callers may wrap sync with its old signature
+                extra: dict[str, Any] = {"parallel": parallel} if parallel != 1 else {}
                 result = self.sync(
                     bucket,
                     full=full,
                     on_progress=on_progress,
                     should_stop=job.stop.is_set,
-                    parallel=parallel,
+                    **extra,
                 )
                 job.warnings = result.warnings
                 job.state = "done"
