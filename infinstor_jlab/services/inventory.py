@@ -33,7 +33,7 @@ from ..errors import AccessDenied, BadRequest, InfinstorError, StorageError
 from ..index.base import SnapshotIndex
 from ..index.models import VersionEntry
 from ..timespec import parse_s3_timestamp
-from .s3 import call_s3, iter_version_pages, s3_error_code
+from .s3 import call_s3, iter_version_pages, s3_error_code, s3_error_status
 from .sync import (
     INVENTORY_THROUGH_META,
     SyncProgress,
@@ -144,7 +144,9 @@ def find_report(client: Any, location: str) -> InventoryReport:
     for folder in candidates:
         try:
             checksum = _get(client, dest, folder + "manifest.checksum").decode().strip()
-        except InfinstorError:
+        except InfinstorError as exc:
+            if s3_error_status(exc) != 404:
+                raise  # denied (or worse): not a report still being written
             incomplete.append(folder)
             continue
         raw = _get(client, dest, folder + "manifest.json")
