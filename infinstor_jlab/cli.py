@@ -48,28 +48,48 @@ def _human_size(n: int) -> str:
 
 
 class _ProgressBar:
-    """One updating line on a terminal; silent when stderr is not a terminal."""
+    """A tqdm bar on stderr for a sync or an import: versions so far, their rate, and for a
+    parallel pass the partitions done and an ETA from them (a listing's total is unknown
+    until it ends). Silent when stderr is not a terminal."""
 
     def __init__(self, label: str) -> None:
         self.label = label
         self.enabled = sys.stderr.isatty()
-        self.last = 0.0
+        self.bar: Any = None
+        self.started = time.monotonic()
 
     def __call__(self, progress: Any) -> None:
         if not self.enabled:
             return
-        now = time.monotonic()
-        if not progress.done and now - self.last < 0.2:
-            return
-        self.last = now
-        line = (
-            f"\r{self.label}: {progress.versions_seen:,} versions listed "
-            f"({progress.rate:,.0f}/s), {progress.pages:,} pages"
-        )
-        sys.stderr.write(line.ljust(78))
+        if self.bar is None:
+            import shutil
+
+            from tqdm import tqdm
+
+            # A terminal that reports no size (some ptys) would get an empty bar.
+            size = shutil.get_terminal_size((100, 24))
+            self.bar = tqdm(
+                desc=self.label,
+                unit=" versions",
+                unit_scale=True,
+                file=sys.stderr,
+                ncols=size.columns or 100,
+                nrows=size.lines or 24,
+            )
+        self.bar.update(progress.versions_seen - self.bar.n)
+        total, done = progress.partitions_total, progress.partitions_done
+        if total:
+            post = f"partitions {done}/{total}"
+            elapsed = time.monotonic() - self.started
+            if 0 < done < total:
+                post += f", ETA {elapsed * (total - done) / done:,.0f} s"
+            self.bar.set_postfix_str(post, refresh=False)
         if progress.done:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
+            self.bar.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 # -- commands -------------------------------------------------------------------------------
@@ -103,10 +123,36 @@ def cmd_track(args: argparse.Namespace) -> int:
             f"S3 events of {args.bucket} now go to {queue}; a Jupyter server with the "
             f"extension (or `infinstor-jlab watch {args.bucket}`) applies them."
         )
+    if args.inventory:
+        return _run_import(svc, args.bucket, args.inventory, parallel=args.parallel)
     if args.no_sync:
         print(f"Tracking {args.bucket}. Run `infinstor-jlab sync {args.bucket}` to index it.")
         return 0
-    return _run_sync(svc, args.bucket, full=False)
+    return _run_sync(svc, args.bucket, full=False, parallel=args.parallel)
+
+
+def _run_import(svc: Any, bucket: str, location: str, *, parallel: int) -> int:
+    """Import an inventory report, then close the gap since it with a parallel listing."""
+    bar = _ProgressBar(f"inventory {bucket}")
+    started = time.monotonic()
+    try:
+        result = svc.import_inventory(bucket, location, on_progress=bar)
+    except KeyboardInterrupt:
+        bar.close()
+        sys.stderr.write(
+            "\nInterrupted. Nothing imported is lost: run the same command again to finish.\n"
+        )
+        return EXIT_INTERRUPTED
+    finally:
+        bar.close()
+    ties = f", {result.tied_keys:,} keys ordered by listing them" if result.tied_keys else ""
+    print(
+        f"Imported {result.versions:,} versions of {bucket} from "
+        f"s3://{result.report.bucket}/{result.report.manifest_key} "
+        f"({time.monotonic() - started:.1f} s{ties}); exact through "
+        f"{format_iso(result.exact_through_ms)}. Closing the gap since with a listing..."
+    )
+    return _run_sync(svc, bucket, full=False, parallel=parallel)
 
 
 def _sync_interrupted(bucket: str) -> int:
@@ -116,19 +162,33 @@ def _sync_interrupted(bucket: str) -> int:
     return EXIT_INTERRUPTED
 
 
-def _run_sync(svc: Any, bucket: str, *, full: bool) -> int:
+def _parallel_streams(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 256:
+        raise argparse.ArgumentTypeError(
+            f"--parallel takes a number of streams from 1 to 256, not {text!r}"
+        )
+    return n
+
+
+def _run_sync(svc: Any, bucket: str, *, full: bool, parallel: int = 1) -> int:
     bar = _ProgressBar(f"sync {bucket}")
     started = time.monotonic()
     from .services.coordination import SyncBusy
 
     try:
-        result = svc.sync(bucket, full=full, on_progress=bar)
+        result = svc.sync(bucket, full=full, on_progress=bar, parallel=parallel)
     except KeyboardInterrupt:
         return _sync_interrupted(bucket)
     except SyncBusy as exc:
         # Another server or CLI of the team syncs it now: report that one, start nothing.
         print(exc.message)
         return 0
+    finally:
+        bar.close()
     for warning in result.warnings:
         sys.stderr.write(f"warning: {warning}\n")
     p = result.progress
@@ -137,6 +197,26 @@ def _run_sync(svc: Any, bucket: str, *, full: bool) -> int:
         f"Synced {bucket}{resumed}: {p.versions_seen:,} versions listed, "
         f"{p.versions_written:,} index rows written in {time.monotonic() - started:.1f} s."
     )
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    svc = _service(args)
+    doc = svc.bucket_status(args.bucket)
+    if args.json:
+        _emit_json(doc)
+        return 0
+
+    def when(ms: Any) -> str:
+        return format_iso(int(ms)) if ms else "never"
+
+    print(f"# s3://{args.bucket}")
+    print(f"tracked:        {'yes' if doc['tracked'] else 'no'} (versioning {doc['versioning']})")
+    print(f"versions:       {doc['version_count']:,}")
+    print(f"last sync:      {when(doc['last_sync_ms'])}")
+    print(f"exact since:    {when(doc['exact_since_ms'])}")
+    print(f"sync running:   {'yes' if doc['sync_in_progress'] else 'no'}")
+    print(f"events:         {'on' if doc['events'] else 'off'}")
     return 0
 
 
@@ -193,7 +273,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     # Ctrl-C while the index opens or the S3 client is made (before any listing) gets the
     # same answer as during the listing: running sync again carries on.
     try:
-        return _run_sync(_service(args), args.bucket, full=args.full)
+        return _run_sync(_service(args), args.bucket, full=args.full, parallel=args.parallel)
     except KeyboardInterrupt:
         return _sync_interrupted(args.bucket)
 
@@ -279,6 +359,11 @@ def cmd_ls(args: argparse.Namespace) -> int:
         print(f"# s3://{bucket}/{prefix} {spec.display()}")
     if note:
         print(f"# note: {note}")
+    from .services.sync import exact_since
+
+    since = exact_since(svc.index, bucket)
+    if since is not None and spec.end_ms < since:
+        print(f"# the index is exact since {format_iso(since)}; earlier answers may miss versions")
     hint = _staleness_hint(svc, bucket, spec)
     if hint:
         print(f"# {hint}")
@@ -978,7 +1063,26 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also route the bucket's S3 events to an SQS queue for live updates",
     )
+    p.add_argument(
+        "--parallel",
+        type=_parallel_streams,
+        default=16,
+        metavar="N",
+        help="ListObjectVersions streams at once (1-256; 1 = one stream, default 16)",
+    )
+    p.add_argument(
+        "--inventory",
+        metavar="S3_URI",
+        help="first import an all-versions S3 Inventory report: the configuration's folder "
+        "s3://DEST/PREFIX/BUCKET/CONFIG-ID/ (its newest complete report) or a manifest.json",
+    )
     p.set_defaults(func=cmd_track)
+
+    p = sub.add_parser(
+        "status", parents=[common, as_json], help="a bucket's index: counts, syncs, exact since"
+    )
+    p.add_argument("bucket")
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser(
         "untrack",
@@ -1012,6 +1116,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--full",
         action="store_true",
         help="start a new pass from the first key instead of resuming",
+    )
+    p.add_argument(
+        "--parallel",
+        type=_parallel_streams,
+        default=16,
+        metavar="N",
+        help="ListObjectVersions streams at once (1-256; 1 = one stream, default 16)",
     )
     p.set_defaults(func=cmd_sync)
 

@@ -65,7 +65,7 @@ class PostgresServer:
         cmd = list(argv)
         if self.as_root:
             cmd = ["runuser", "-u", PG_USER, "--", *cmd]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
             raise RuntimeError(
                 f"{' '.join(argv[:2])} failed ({done.returncode}): {done.stderr or done.stdout}"
@@ -135,6 +135,8 @@ class PostgresServer:
 
     def stop(self) -> None:
         try:
-            self._run([os.path.join(self.bin_dir, "pg_ctl"), "-D", self.data, "-m", "immediate", "stop"])
+            self._run(
+                [os.path.join(self.bin_dir, "pg_ctl"), "-D", self.data, "-m", "immediate", "stop"]
+            )
         finally:
             shutil.rmtree(self.base, ignore_errors=True)

@@ -137,6 +137,27 @@ class SnapshotIndex(ABC):
         error: str | None = None,
     ) -> None: ...
 
+    def get_bucket_meta(self, bucket: str, name: str) -> str | None:
+        """A small named value kept for the bucket (None if unset): a parallel pass's
+        per-partition checkpoints (JSON, ``scan_partitions``), the time from which the index
+        is exact (``exact_since_ms``). Forgotten with the bucket.
+
+        This default keeps values in memory only, so a backend that does not override it
+        still runs parallel passes but cannot resume one in another process."""
+        store: dict[tuple[str, str], str] = self.__dict__.setdefault("_bucket_meta", {})
+        self.get_bucket(bucket)  # unknown bucket -> UnknownBucket, as a stored value would
+        return store.get((bucket, name))
+
+    def set_bucket_meta(self, bucket: str, name: str, value: str | None) -> None:
+        """Set (or with None, remove) a value for :meth:`get_bucket_meta`, durably once
+        this returns."""
+        store: dict[tuple[str, str], str] = self.__dict__.setdefault("_bucket_meta", {})
+        self.get_bucket(bucket)
+        if value is None:
+            store.pop((bucket, name), None)
+        else:
+            store[(bucket, name)] = value
+
     @abstractmethod
     def get_listing_style(self, bucket: str) -> str | None:
         """'split' once the store was seen listing delete markers apart from versions."""

@@ -9,6 +9,7 @@ import tornado.web
 from jupyter_server.auth.decorator import authorized
 
 from .. import __version__
+from ..services.backfill import DEFAULT_PARALLEL
 from .base import (
     InfinstorAPIHandler,
     _index_schema_version,
@@ -50,7 +51,8 @@ class TrackHandler(InfinstorAPIHandler):
 
         def work() -> dict[str, Any]:
             before = service.track(bucket, enable_versioning_consent=consent, events=events)
-            job = service.start_sync_job(bucket)
+            # A first sync lists the bucket's partitions in parallel (services/backfill.py).
+            job = service.start_sync_job(bucket, parallel=DEFAULT_PARALLEL)
             doc = service.bucket_status(bucket)
             doc["versioning_before"] = before
             doc["sync_job"] = job.id
@@ -73,9 +75,15 @@ class SyncHandler(InfinstorAPIHandler):
     @tornado.web.authenticated
     @authorized
     async def post(self, bucket: str):
-        full = self.body_bool(self.json_body(), "full", False)
+        body = self.json_body()
+        full = self.body_bool(body, "full", False)
+        parallel = body.get("parallel", 1)
+        if isinstance(parallel, bool) or not isinstance(parallel, int) or not 1 <= parallel <= 256:
+            raise tornado.web.HTTPError(
+                400, "parallel must be a whole number of listing streams from 1 to 256."
+            )
         service = self.service
-        job = await self.run(lambda: service.start_sync_job(bucket, full=full))
+        job = await self.run(lambda: service.start_sync_job(bucket, full=full, parallel=parallel))
         self.set_header("Location", self.api_url("syncs", job.id))
         self.write_json({"id": job.id, **job.to_json()}, status=202)
 

@@ -39,13 +39,15 @@ from ..redact import redact, safe_uri, tracking_uri
 from ..timespec import TimeSpec, now_ms, parse_time_spec, wait_past_second
 from ..tracking import open_client as open_tracking_client
 from .access import BucketAccess, access_checks_enabled
+from .backfill import has_partitions, sync_bucket_parallel
 from .catchup import needs_catch_up, read_again
 from .coordination import RunningSync, SyncBusy, current_user, open_coordination
 from .events import disable_events, enable_events, make_sqs_client
+from .inventory import ImportResult, import_inventory
 from .jobs import JobBoard
 from .pagecache import PageCache
 from .s3 import call_s3, enable_versioning, get_versioning, make_s3_client, s3_error_status
-from .sync import SyncInterrupted, SyncProgress, SyncResult, sync_bucket
+from .sync import SyncInterrupted, SyncProgress, SyncResult, exact_since, sync_bucket
 from .views import ViewResolver, label_spec, refuse_future
 
 MAX_FINISHED_JOBS = 200
@@ -373,6 +375,9 @@ class InfinstorService:
                 "last_error": source.get("last_error"),
                 "pending_messages": self.watcher.pending(bucket) if self.watcher else None,
                 "sync_job": self.running_job_id(bucket),
+                # From when the index's answers are complete (a first full pass's start, or
+                # an imported inventory's time once the gap since it was closed).
+                "exact_since_ms": exact_since(self.index, bucket),
             }
         )
         if self.coordination.shared:
@@ -432,6 +437,7 @@ class InfinstorService:
         *,
         full: bool = False,
         runner: Callable[[Callable[[], None]], Any] | None = None,
+        parallel: int = 1,
     ) -> SyncJob:
         """Start a sync in the background (``runner`` submits a callable; by default a
         daemon thread of its own, so a long pass never holds a request thread or shutdown).
@@ -462,8 +468,14 @@ class InfinstorService:
             try:
                 if job.stop.is_set():  # stopped before its thread began
                     raise SyncInterrupted(f"The sync of {bucket!r} was stopped before it began.")
+                # parallel only when asked for: callers may wrap sync with its old signature
+                extra: dict[str, Any] = {"parallel": parallel} if parallel != 1 else {}
                 result = self.sync(
-                    bucket, full=full, on_progress=on_progress, should_stop=job.stop.is_set
+                    bucket,
+                    full=full,
+                    on_progress=on_progress,
+                    should_stop=job.stop.is_set,
+                    **extra,
                 )
                 job.warnings = result.warnings
                 job.state = "done"
@@ -622,7 +634,11 @@ class InfinstorService:
         full: bool = False,
         on_progress: Callable[[SyncProgress], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        parallel: int = 1,
     ) -> SyncResult:
+        """A pass over the bucket's versions; ``parallel`` > 1 lists that many partitions
+        at once (services/backfill.py), and an interrupted parallel pass is always resumed
+        in parallel (with at least one stream)."""
         check_bucket_name(bucket)
 
         def stopping() -> bool:
@@ -630,6 +646,24 @@ class InfinstorService:
 
         # On a shared index one process syncs a bucket at a time (SyncBusy: who does).
         with self.coordination.sync_lock(bucket, full=full):
+            if parallel > 1 or (
+                not full and self.index.has_bucket(bucket) and has_partitions(self.index, bucket)
+            ):
+                # One connection per stream (the per-thread client's pool holds 10).
+                client = (
+                    self._factory()
+                    if self._factory
+                    else make_s3_client(self._endpoint, max_pool_connections=max(10, parallel + 4))
+                )
+                return sync_bucket_parallel(
+                    client,
+                    self.index,
+                    bucket,
+                    parallel=parallel,
+                    full=full,
+                    on_progress=on_progress,
+                    should_stop=stopping,
+                )
             return sync_bucket(
                 self.s3(),
                 self.index,
@@ -638,6 +672,18 @@ class InfinstorService:
                 on_progress=on_progress,
                 should_stop=stopping,
             )
+
+    def import_inventory(
+        self,
+        bucket: str,
+        location: str,
+        *,
+        on_progress: Callable[[SyncProgress], None] | None = None,
+    ) -> ImportResult:
+        """Backfill the bucket's index from an all-versions S3 Inventory report
+        (services/inventory.py); a sync afterwards closes the gap since the report."""
+        check_bucket_name(bucket)
+        return import_inventory(self.s3(), self.index, bucket, location, on_progress=on_progress)
 
     # -- queries ----------------------------------------------------------------------------
     def list_objects(

@@ -29,6 +29,9 @@ class SyncProgress:
     started_s: float = field(default_factory=time.monotonic)
     resumed_after: str | None = None
     done: bool = False
+    # A parallel pass's partitions (services/backfill.py); 0 of 0 for the single stream.
+    partitions_done: int = 0
+    partitions_total: int = 0
 
     @property
     def rate(self) -> float:
@@ -44,7 +47,28 @@ class SyncProgress:
             "rate": round(self.rate, 1),
             "resumed_after": self.resumed_after,
             "done": self.done,
+            "partitions_done": self.partitions_done,
+            "partitions_total": self.partitions_total,
         }
+
+
+#: Bucket meta: the time from which the index's answers are complete (set once, when the
+#: first full pass ends), and an imported inventory's time (minus its margin), which that
+#: pass then makes the start of exactness.
+EXACT_SINCE_META = "exact_since_ms"
+INVENTORY_THROUGH_META = "inventory_exact_through_ms"
+
+
+def record_exact_since(index: SnapshotIndex, bucket: str, pass_started_ms: int) -> None:
+    """After a full pass: remember from when the index is exact (kept once set)."""
+    if index.get_bucket_meta(bucket, EXACT_SINCE_META) is None:
+        since = index.get_bucket_meta(bucket, INVENTORY_THROUGH_META) or str(pass_started_ms)
+        index.set_bucket_meta(bucket, EXACT_SINCE_META, since)
+
+
+def exact_since(index: SnapshotIndex, bucket: str) -> int | None:
+    raw = index.get_bucket_meta(bucket, EXACT_SINCE_META)
+    return int(raw) if raw else None
 
 
 class SyncInterrupted(InfinstorError):
@@ -231,6 +255,7 @@ def sync_bucket(
             key_marker = page.entries[-1].key if page.entries else key_marker
             version_id_marker = page.entries[-1].version_id if page.entries else None
     index.finish_scan(bucket, started)
+    record_exact_since(index, bucket, started)
     progress.done = True
     if on_progress is not None:
         on_progress(progress)

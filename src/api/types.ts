@@ -108,6 +108,9 @@ export interface ISyncJob {
   /** Versions seen per second. */
   rate: number;
   resumed_after: string | null;
+  /** Key-range partitions of a parallel pass listed so far (0 of 0 for one stream). */
+  partitions_done?: number;
+  partitions_total?: number;
 }
 
 /** `ObjectSummary`. */

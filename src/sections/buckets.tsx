@@ -209,6 +209,14 @@ function SyncProgress(props: {
           formatCount(job.rate),
           formatCount(job.pages)
         )}
+        {job.partitions_total
+          ? ' ' +
+            trans.__(
+              '(%1 of %2 partitions)',
+              formatCount(job.partitions_done ?? 0),
+              formatCount(job.partitions_total)
+            )
+          : null}
       </div>
     </div>
   );

@@ -321,6 +321,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
             conn.execute("DELETE FROM folders WHERE b=?", (b,))
             conn.execute("DELETE FROM timeline_hours WHERE b=?", (b,))
             conn.execute("DELETE FROM buckets WHERE id=?", (b,))
+            conn.execute("DELETE FROM meta WHERE k LIKE ?", (f"bucket:{b}:%",))
         for kind in ("snapshot", "slice"):
             self._large_cache.pop((b, kind), None)
 
@@ -703,6 +704,23 @@ class SqliteSnapshotIndex(SnapshotIndex):
         with self._write() as conn:
             b = self._bucket_id(conn, bucket)
             conn.execute("UPDATE buckets SET listing_style=? WHERE id=?", (style, b))
+
+    def get_bucket_meta(self, bucket: str, name: str) -> str | None:
+        with self._read() as conn:
+            b = self._bucket_id(conn, bucket)
+            row = conn.execute("SELECT v FROM meta WHERE k=?", (f"bucket:{b}:{name}",)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_bucket_meta(self, bucket: str, name: str, value: str | None) -> None:
+        # In the meta table (keyed by the bucket's id), so no schema change is needed.
+        with self._write() as conn:
+            b = self._bucket_id(conn, bucket)
+            if value is None:
+                conn.execute("DELETE FROM meta WHERE k=?", (f"bucket:{b}:{name}",))
+            else:
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta(k, v) VALUES(?, ?)", (f"bucket:{b}:{name}", value)
+                )
 
     def clear_checkpoint(self, bucket: str) -> None:
         with self._write() as conn:
