@@ -184,3 +184,29 @@ def test_an_unreachable_server_is_a_sentence_without_the_password(pg_server):
     message = str(err.value)
     assert "s3cr3t-pw" not in message
     assert "Cannot open the index" in message and "PGPASSWORD" in message
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_bucket_meta_is_durable_for_another_opener_and_forgotten_with_the_bucket(
+    backend, pg_url, tmp_path
+):
+    # A parallel pass's partition checkpoints must survive its process (a SIGKILL, then a
+    # rerun elsewhere resumes them), and must not outlive a forgotten bucket.
+    url = pg_url if backend == "postgres" else "sqlite:///" + str(tmp_path / "i.sqlite")
+    first = open_index(url)
+    first.register_bucket(B, versioning="Enabled")
+    first.set_bucket_meta(B, "scan_partitions", '{"parts": 3}')
+    first.set_bucket_meta(B, "exact_since_ms", "1000")
+    first.set_bucket_meta(B, "exact_since_ms", "2000")
+    first.close()
+    second = open_index(url)
+    try:
+        assert second.get_bucket_meta(B, "scan_partitions") == '{"parts": 3}'
+        assert second.get_bucket_meta(B, "exact_since_ms") == "2000"
+        second.set_bucket_meta(B, "scan_partitions", None)
+        assert second.get_bucket_meta(B, "scan_partitions") is None
+        second.forget_bucket(B)
+        second.register_bucket(B, versioning="Enabled")
+        assert second.get_bucket_meta(B, "exact_since_ms") is None
+    finally:
+        second.close()

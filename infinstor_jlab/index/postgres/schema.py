@@ -79,6 +79,14 @@ _SCHEMA = [
     "CREATE INDEX IF NOT EXISTS labels_by_bucket ON labels(bucket, name)",
     # Who made each label (a shared index has many users; empty for older labels).
     "ALTER TABLE labels ADD COLUMN IF NOT EXISTS created_by text NOT NULL DEFAULT ''",
+    # Small named values per bucket (a parallel pass's per-partition checkpoints, the time
+    # from which the index is exact), forgotten with the bucket.
+    """CREATE TABLE IF NOT EXISTS bucket_meta(
+        b bigint NOT NULL REFERENCES buckets(id) ON DELETE CASCADE,
+        name text NOT NULL,
+        v text NOT NULL,
+        PRIMARY KEY (b, name)
+    )""",
     # keys.prefix_end in SQL: the smallest string above every string starting with p (the
     # listing's jump past a rolled-up folder). Code points, skipping surrogates, as Python.
     """CREATE OR REPLACE FUNCTION infinstor_prefix_end(p text) RETURNS text

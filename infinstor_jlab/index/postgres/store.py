@@ -592,6 +592,27 @@ class PostgresSnapshotIndex(SnapshotIndex):
             b = self._bucket_id(cur, bucket, lock=True)
             cur.execute("UPDATE buckets SET listing_style=%s WHERE id=%s", (style, b))
 
+    def get_bucket_meta(self, bucket: str, name: str) -> str | None:
+        with self._read() as cur:
+            b = self._bucket_id(cur, bucket)
+            cur.execute("SELECT v FROM bucket_meta WHERE b=%s AND name=%s", (b, name))
+            row = cur.fetchone()
+        return str(row[0]) if row else None
+
+    def set_bucket_meta(self, bucket: str, name: str, value: str | None) -> None:
+        # No bucket row lock: a parallel pass saves its positions after every page, and a
+        # lock shared with merge_listing would make its streams wait on each other.
+        with self._write() as cur:
+            b = self._bucket_id(cur, bucket)
+            if value is None:
+                cur.execute("DELETE FROM bucket_meta WHERE b=%s AND name=%s", (b, name))
+            else:
+                cur.execute(
+                    "INSERT INTO bucket_meta(b, name, v) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (b, name) DO UPDATE SET v=EXCLUDED.v",
+                    (b, name, value),
+                )
+
     # -- queries ----------------------------------------------------------------------------
     def continuation_token(self, position: str, inclusive: bool) -> str:
         return _encode_token(self._token_secret, position, inclusive)
