@@ -39,7 +39,9 @@ python -m mypy
 jlpm lint:check
 
 # pytest exits 5 when it collects no tests; with set -e that fails the run, as it should.
-python -m pytest -q "$@"
+# Two workers (pytest-xdist): each starts its own moto and PostgreSQL; PYTEST_WORKERS=0
+# runs in one process.
+python -m pytest -q -n "${PYTEST_WORKERS:-2}" "$@"
 
 # The S3-backed tests again on a second S3 implementation (LocalStack).
 if [ "${SKIP_OTHER_S3:-0}" != "1" ]; then
