@@ -16,6 +16,16 @@ from .base import (
 )
 
 
+def _listing_streams(body: dict[str, Any], default: int) -> int:
+    """A request's ``parallel``: how many partitions a sync lists at once."""
+    parallel = body.get("parallel", default)
+    if isinstance(parallel, bool) or not isinstance(parallel, int) or not 1 <= parallel <= 256:
+        raise tornado.web.HTTPError(
+            400, "parallel must be a whole number of listing streams from 1 to 256."
+        )
+    return parallel
+
+
 class HealthHandler(InfinstorAPIHandler):
     """``GET /infinstor/health``: the extension's version and its index schema version."""
 
@@ -47,12 +57,13 @@ class TrackHandler(InfinstorAPIHandler):
         body = self.json_body()
         events = self.body_bool(body, "events", False)
         consent = self.body_bool(body, "enable_versioning", False)
+        parallel = _listing_streams(body, DEFAULT_PARALLEL)
         service = self.service
 
         def work() -> dict[str, Any]:
             before = service.track(bucket, enable_versioning_consent=consent, events=events)
             # A first sync lists the bucket's partitions in parallel (services/backfill.py).
-            job = service.start_sync_job(bucket, parallel=DEFAULT_PARALLEL)
+            job = service.start_sync_job(bucket, parallel=parallel)
             doc = service.bucket_status(bucket)
             doc["versioning_before"] = before
             doc["sync_job"] = job.id
@@ -77,11 +88,7 @@ class SyncHandler(InfinstorAPIHandler):
     async def post(self, bucket: str):
         body = self.json_body()
         full = self.body_bool(body, "full", False)
-        parallel = body.get("parallel", 1)
-        if isinstance(parallel, bool) or not isinstance(parallel, int) or not 1 <= parallel <= 256:
-            raise tornado.web.HTTPError(
-                400, "parallel must be a whole number of listing streams from 1 to 256."
-            )
+        parallel = _listing_streams(body, 1)
         service = self.service
         job = await self.run(lambda: service.start_sync_job(bucket, full=full, parallel=parallel))
         self.set_header("Location", self.api_url("syncs", job.id))
