@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import pytest
+import test_infin_boto3
 
 from infinstor_jlab.errors import BadRequest
 from infinstor_jlab.transforms.capture import capture
+
+# The kernel's fixtures (time travel on, the flowers/ history), shared with its own tests.
+tt_env = test_infin_boto3.tt_env
+history = test_infin_boto3.history
 
 
 @pytest.fixture
@@ -54,3 +59,74 @@ def test_a_misspelt_entry_point_is_refused_at_submit_before_anything_is_stored(t
     with pytest.raises(BadRequest, match="did you mean infin_transform_one_object"):
         transforms.save_revision("typo", source)
     assert transforms.list_transforms() == []
+
+
+COPY_ONE = """import os, shutil
+def infin_transform_one_object(filename, output_dir, parentdir, **kwargs):
+    shutil.copy(filename, os.path.join(output_dir, os.path.basename(filename)))
+"""
+
+
+def test_run_spec_of_a_slice_run_reproduces_the_slice_and_its_kwargs_are_recorded(
+    transforms, service, s3, bucket
+) -> None:
+    """A run over a slice (2 of 5 objects): run:/<id> must give back the same 2 objects
+    (main resolved it to the run's start time: all 5), and the run's kwargs are in MLflow."""
+    import json
+    import time
+    from datetime import datetime, timezone
+
+    import mlflow
+
+    for name in ("a", "b", "c"):
+        s3.put_object(Bucket=bucket, Key=f"in/old-{name}.txt", Body=name.encode())
+    service.sync(bucket)
+    time.sleep(1.2)  # listings give whole seconds
+    start = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    time.sleep(1.2)
+    for name in ("d", "e"):
+        s3.put_object(Bucket=bucket, Key=f"in/new-{name}.txt", Body=name.encode())
+    service.sync(bucket)
+    time.sleep(1.2)
+    end = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    transforms.save_revision("copy", COPY_ONE)
+    spec = {
+        "type": "infinsnap",
+        "bucketname": bucket,
+        "prefix": "in/",
+        "time_spec": f"{start}/{end}",
+    }
+    run = transforms.start_run(
+        "copy", input_spec=spec, output_uri=f"s3://{bucket}/out/", kwargs={"tag": "x", "n": 2}
+    )
+    assert run.total == 2
+    done = transforms.wait(run.id, timeout=120)
+    assert done.state == "succeeded", transforms.log(run.id)
+
+    again = transforms.resolve_input({**spec, "time_spec": f"run:/{run.id}"})
+    assert len(again.objects) == 2
+    assert again.fingerprint == done.manifest_fingerprint
+    assert service.parse_spec(f"run:/{run.id}").is_slice
+
+    client = mlflow.tracking.MlflowClient()
+    assert json.loads(client.get_run(run.id).data.params["kwargs"]) == {"n": 2, "tag": "x"}
+    path = client.download_artifacts(run.id, "transform/kwargs.json")
+    with open(path) as f:
+        assert json.load(f) == {"n": 2, "tag": "x"}
+
+
+def test_kernel_snapshot_env_of_a_slice_run_reads_the_slice(tt_env, history, monkeypatch):
+    """INFINSTOR_SNAPSHOT_TIME=run:/<id> of a run that read a slice (as a transform records
+    it) reads that slice in the kernel, not the bucket at the run's start."""
+    import boto3
+    import mlflow
+
+    from infinstor_jlab.timespec import parse_time_spec
+
+    later = parse_time_spec(history["later"])
+    with mlflow.start_run() as run:
+        mlflow.log_param("infinstor_slice_start", later.start_ms)
+        mlflow.log_param("infinstor_slice_end", later.end_ms)
+    monkeypatch.setenv("INFINSTOR_SNAPSHOT_TIME", f"run:/{run.info.run_id}")
+    resp = boto3.client("s3").list_objects_v2(Bucket=history["bucket"], Prefix="flowers/")
+    assert [o["Key"] for o in resp.get("Contents", [])] == ["flowers/a.jpg", "flowers/c.jpg"]
