@@ -109,6 +109,8 @@ def test_run_spec_of_a_slice_run_reproduces_the_slice_and_its_kwargs_are_recorde
     assert service.parse_spec(f"run:/{run.id}").is_slice
 
     client = mlflow.tracking.MlflowClient()
+    params = client.get_run(run.id).data.params
+    assert (params["infinstor_bucket"], params["infinstor_prefix"]) == (bucket, "in/")
     assert json.loads(client.get_run(run.id).data.params["kwargs"]) == {"n": 2, "tag": "x"}
     path = client.download_artifacts(run.id, "transform/kwargs.json")
     with open(path) as f:

@@ -342,6 +342,12 @@ class TransformService:
                 kw_text if len(kw_text) <= 500 else "(too long; see transform/kwargs.json)"
             )
             params.update(view_params(view))
+            if view is not None:
+                # Where the view was, next to its times, so the run names its whole input.
+                params["infinstor_bucket"] = manifest.bucket
+                params["infinstor_prefix"] = manifest.prefix
+                if view.label:
+                    params["infinstor_label"] = view.label
             for key, value in params.items():
                 client.log_param(run_id, key, value)
             client.set_tag(run_id, "infinstor.output_uri", f"{out_root}{run_id}/")
