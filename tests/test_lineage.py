@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import test_infin_boto3
 
-from infinstor_jlab.errors import BadRequest
+from infinstor_jlab.errors import BadRequest, BadTimeSpec
 from infinstor_jlab.transforms.capture import capture
 
 # The kernel's fixtures (time travel on, the flowers/ history), shared with its own tests.
@@ -132,3 +132,44 @@ def test_kernel_snapshot_env_of_a_slice_run_reads_the_slice(tt_env, history, mon
     monkeypatch.setenv("INFINSTOR_SNAPSHOT_TIME", f"run:/{run.info.run_id}")
     resp = boto3.client("s3").list_objects_v2(Bucket=history["bucket"], Prefix="flowers/")
     assert [o["Key"] for o in resp.get("Contents", [])] == ["flowers/a.jpg", "flowers/c.jpg"]
+
+
+def test_view_credentials_for_a_slice_run_grant_the_slice(service, bucket, tmp_path, monkeypatch):
+    """The S3 endpoint's credential for run:/<id> of a run over a slice grants that slice,
+    not a snapshot at the run's start."""
+    import mlflow
+
+    from infinstor_jlab.services.credentials import CredentialService
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///" + str(tmp_path / "mlflow.db"))
+    monkeypatch.chdir(tmp_path)
+    service.sync(bucket)
+    with mlflow.start_run() as run:
+        mlflow.log_param("infinstor_slice_start", 1_700_000_000_000)
+        mlflow.log_param("infinstor_slice_end", 1_700_000_100_000)
+    grant = CredentialService.for_service(service).resolve_grant(
+        f"run:/{run.info.run_id}", bucket=bucket, prefix="in/"
+    )
+    assert (grant.kind, grant.start_ms, grant.end_ms) == (
+        "slice",
+        1_700_000_000_000,
+        1_700_000_100_000,
+    )
+
+
+def test_run_spec_of_a_transform_run_without_a_view_is_refused(service, tmp_path, monkeypatch):
+    """A transform run over an MLflow run's artifacts names no time: run:/ refuses it rather
+    than answering the run's start time; a plain run with nothing logged keeps its start."""
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///" + str(tmp_path / "mlflow.db"))
+    monkeypatch.chdir(tmp_path)
+    with mlflow.start_run() as transform_run:
+        mlflow.log_param("transform_name", "copy")
+        mlflow.log_param("input_spec", '{"type": "mlflow-run-artifacts", "run_id": "x"}')
+    with pytest.raises(BadTimeSpec, match="input was not a bucket view"):
+        service.parse_spec(f"run:/{transform_run.info.run_id}")
+    with mlflow.start_run() as plain:
+        pass
+    spec = service.parse_spec(f"run:/{plain.info.run_id}")
+    assert spec.kind == "snapshot" and spec.end_ms == plain.info.start_time
