@@ -485,6 +485,10 @@ async def test_transform_answers_match_the_document(spec, jp_fetch, s3, bucket, 
     )
     assert "line 1" in bad["message"]
     await api("POST", "/infinstor/transforms/check", body={}, expect=400)
+    typo = COPY_CELL.replace("infin_transform_one_object", "infin_transform_one_obj")
+    for route in ("/infinstor/transforms/check", "/infinstor/transforms"):
+        refused = await api("POST", route, body={"name": "typo", "source": typo}, expect=400)
+        assert "did you mean infin_transform_one_object" in refused["message"]
 
     t = "copy-" + uuid.uuid4().hex[:6]
     rev = await api(

@@ -181,7 +181,9 @@ def _require_existing_tracking_store(run_id: str) -> None:
 
 
 def mlflow_run_time(run_id: str) -> TimeSpec:
-    """``run:/<id>``: the run's ``infinstor_snapshot_time`` param, else its start time."""
+    """``run:/<id>``: the run's recorded slice (``infinstor_slice_start``/``_end``), else its
+    ``infinstor_snapshot_time`` param, else (a run that logged neither, e.g. one that read no
+    S3 yet) its start time; a transform run whose input was no view is refused."""
     try:
         import mlflow.tracking  # noqa: F401
     except ImportError as exc:
@@ -203,10 +205,28 @@ def mlflow_run_time(run_id: str) -> TimeSpec:
                 "MLFLOW_TRACKING_URI is right."
             ) from exc
         raise BadTimeSpec(f"MLflow has no run {run_id!r} ({why}).") from exc
-    value = run.data.params.get("infinstor_snapshot_time")
+    params = run.data.params
+    start, end = params.get("infinstor_slice_start"), params.get("infinstor_slice_end")
+    if start or end:
+        # A transform over a slice records its bounds; resolving such a run to one instant
+        # would silently read a different dataset.
+        if not (start and end and start.isdigit() and end.isdigit()):
+            raise BadTimeSpec(
+                f"run:/{run_id} records an incomplete slice (infinstor_slice_start={start!r}, "
+                f"infinstor_slice_end={end!r}); give the slice explicitly as START/END."
+            )
+        return TimeSpec(kind="slice", start_ms=int(start), end_ms=int(end), text=f"run:/{run_id}")
+    value = params.get("infinstor_snapshot_time")
     if value:
         spec = parse_time_spec(value)
         return spec
+    if params.get("transform_name"):
+        # A transform run with neither: its input was no bucket view (an MLflow run's
+        # artifacts or nothing), so no time reproduces it.
+        raise BadTimeSpec(
+            f"run:/{run_id} is a transform run whose input was not a bucket view "
+            f"({params.get('input_spec', 'no input')[:200]}); it names no time to read at."
+        )
     return TimeSpec(kind="snapshot", end_ms=int(run.info.start_time), text=f"run:/{run_id}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import difflib
 import hashlib
 import json
 import re
@@ -51,6 +52,8 @@ def detect_entry_point(tree: ast.Module) -> str:
         node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
     }
     found = [name for name in ENTRY_POINTS if name in defined]
+    if not found:
+        _refuse_near_misses(defined)
     if len(found) > 1:
         raise BadRequest(
             "The cell defines more than one transform entry point ("
@@ -58,6 +61,27 @@ def detect_entry_point(tree: ast.Module) -> str:
             + "); keep exactly one."
         )
     return found[0] if found else SCRIPT
+
+
+#: How close (difflib ratio) a function name must be to an entry point to be taken for a
+#: misspelling of it. 0.8 catches a dropped or swapped word part ("one_obj", "transfrom")
+#: while leaving ordinary helper names alone.
+_NEAR_MISS_CUTOFF = 0.8
+
+
+def _refuse_near_misses(defined: set[str]) -> None:
+    """A cell with no entry point runs as a script; but one defining a function that looks
+    like a misspelt entry point would then "succeed" having done nothing, so refuse it."""
+    for name in sorted(defined):
+        close = difflib.get_close_matches(name, ENTRY_POINTS, n=1, cutoff=_NEAR_MISS_CUTOFF)
+        if not close and name.startswith("infin_transform_"):
+            close = difflib.get_close_matches(name, ENTRY_POINTS, n=1, cutoff=0.0)
+        if close:
+            raise BadRequest(
+                f"The cell defines {name}, which is not an entry point: did you mean "
+                f"{close[0]}? Rename it to one of {', '.join(ENTRY_POINTS)} (or rename it "
+                "away from them to run the cell as a plain script)."
+            )
 
 
 def capture(source: str) -> CapturedCode:

@@ -423,6 +423,7 @@ class EmrExecutor(TransformExecutor):
     def start(self, launch: Launch) -> dict[str, Any]:
         emr = self.client()
         step = self.step(launch)
+        log_uri = self.log_uri
         if self.cluster_id:
             resp = self._call(
                 "add the step", emr.add_job_flow_steps, JobFlowId=self.cluster_id, Steps=[step]
@@ -456,15 +457,15 @@ class EmrExecutor(TransformExecutor):
                 "ServiceRole": self.service_role,
                 "JobFlowRole": self.job_flow_role,
             }
-            if self.log_uri:
-                params["LogUri"] = self.log_uri
+            # Without a configured log URI, EMR keeps no step logs at all; default to the
+            # run's staging prefix so every run has its stderr/stdout somewhere readable.
+            log_uri = self.log_uri or launch.driver_uri.rsplit("/", 1)[0] + "/emr-logs/"
+            params["LogUri"] = log_uri
             cluster_id = self._call("start a cluster", emr.run_job_flow, **params)["JobFlowId"]
             step_id = self._call("list the cluster's steps", emr.list_steps, ClusterId=cluster_id)[
                 "Steps"
             ][0]["Id"]
-        log_location = (
-            f"{self.log_uri.rstrip('/')}/{cluster_id}/steps/{step_id}/" if self.log_uri else None
-        )
+        log_location = f"{log_uri.rstrip('/')}/{cluster_id}/steps/{step_id}/" if log_uri else None
         with open(launch.log_path, "a", encoding="utf-8") as fh:
             fh.write(f"EMR cluster {cluster_id}, step {step_id}\nstep: {json.dumps(step)}\n")
             if log_location:

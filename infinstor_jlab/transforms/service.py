@@ -335,12 +335,25 @@ class TransformService:
             }
             if reqs:
                 params["requirements"] = json.dumps(reqs)[:500]
+            # The run alone must reproduce its output: the kwargs as a param (whole when it
+            # fits MLflow's 500-character limit) and always whole as transform/kwargs.json.
+            kw_text = json.dumps(kw, sort_keys=True, default=str)
+            params["kwargs"] = (
+                kw_text if len(kw_text) <= 500 else "(too long; see transform/kwargs.json)"
+            )
             params.update(view_params(view))
+            if view is not None:
+                # Where the view was, next to its times, so the run names its whole input.
+                params["infinstor_bucket"] = manifest.bucket
+                params["infinstor_prefix"] = manifest.prefix
+                if view.label:
+                    params["infinstor_label"] = view.label
             for key, value in params.items():
                 client.log_param(run_id, key, value)
             client.set_tag(run_id, "infinstor.output_uri", f"{out_root}{run_id}/")
             client.set_tag(run_id, "infinstor.staging_uri", staging)
             client.log_text(run_id, rev.code, "transform/code.py")
+            client.log_text(run_id, kw_text, "transform/kwargs.json")
             client.log_text(run_id, manifest.to_jsonl(), "input/manifest.jsonl")
             launch = Launch(
                 run_id=run_id,
