@@ -259,7 +259,6 @@ def test_cli_refuses_with_the_sentence(shared_index, iam_world, monkeypatch, cap
 
 
 def test_kernel_time_travel_answers_access_denied(shared_index, iam_world, monkeypatch):
-    from botocore.exceptions import ClientError
 
     from infinstor_jlab import infin_boto3
     from infinstor_jlab.kernel import infin_boto3 as hooks
@@ -269,6 +268,20 @@ def test_kernel_time_travel_answers_access_denied(shared_index, iam_world, monke
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", iam_world.alice["AccessKeyId"])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", iam_world.alice["SecretAccessKey"])
     monkeypatch.setattr(hooks, "_travel", None)
+    # Time travel is on from import, but another test module's fixture may have turned it
+    # off in this process (test_infin_boto3 enables and disables it around each test).
+    was_enabled = hooks._enabled
+    hooks.enable()
+    try:
+        _kernel_denied(infin_boto3, iam_world)
+    finally:
+        if not was_enabled:
+            hooks.disable()
+
+
+def _kernel_denied(infin_boto3, iam_world) -> None:
+    from botocore.exceptions import ClientError
+
     client = infin_boto3.client(
         "s3",
         at="now",
