@@ -61,7 +61,8 @@ _SCHEMA = [
         "CREATE UNIQUE INDEX IF NOT EXISTS versions_chain ON versions"
         "(b, key, t DESC, r DESC) INCLUDE (packed, f)"
     ),
-    "CREATE INDEX IF NOT EXISTS versions_by_time ON versions(b, t)",
+    # (f included: timelines count versions and delete markers from the index alone)
+    "CREATE INDEX IF NOT EXISTS versions_by_time ON versions(b, t) INCLUDE (f)",
     """CREATE TABLE IF NOT EXISTS labels(
         name text COLLATE "C" PRIMARY KEY,
         bucket text COLLATE "C" NOT NULL,

@@ -767,16 +767,23 @@ class PostgresSnapshotIndex(SnapshotIndex):
         with self._read() as cur:
             b = self._bucket_id(cur, bucket)
             hi = prefix_end(prefix) if prefix else None
-            # Per key, the newest row as of each end, from one ordered index scan: the two
-            # DISTINCT ON sets are merged by key.
+            # Only keys with a version in (lo_ms, hi_ms] can differ (without one, the newest
+            # as of either time is the same row): versions_by_time finds them, and per key
+            # one descent of versions_chain for each end gives its rows there.
+            rng = " AND key >= %(lo)s" + (" AND key < %(hi)s" if hi is not None else "")
+            newest = (
+                "LEFT JOIN LATERAL (SELECT t, packed, f FROM versions v WHERE v.b=%(b)s AND "
+                "v.key=w.key AND v.t <= %({end})s ORDER BY v.t DESC, v.r DESC LIMIT 1) {name} "
+                "ON true"
+            )
             sql = (
-                "SELECT coalesce(z.key, a.key) AS k, a.packed, a.f, a.t, z.packed, z.f, z.t "
-                "FROM (SELECT DISTINCT ON (key) key, t, packed, f FROM versions WHERE b=%(b)s "
-                "AND key >= %(lo)s{hi} AND t <= %(a)s ORDER BY key, t DESC, r DESC) a "
-                "FULL JOIN (SELECT DISTINCT ON (key) key, t, packed, f FROM versions "
-                "WHERE b=%(b)s AND key >= %(lo)s{hi} AND t <= %(z)s "
-                "ORDER BY key, t DESC, r DESC) z ON a.key = z.key ORDER BY k"
-            ).format(hi=" AND key < %(hi)s" if hi is not None else "")
+                "SELECT w.key, a.packed, a.f, a.t, z.packed, z.f, z.t FROM (SELECT DISTINCT key "
+                f"FROM versions WHERE b=%(b)s AND t > %(a)s AND t <= %(z)s{rng}) w "
+                + newest.format(end="a", name="a")
+                + " "
+                + newest.format(end="z", name="z")
+                + " ORDER BY w.key"
+            )
             cur.execute(
                 sql,
                 {
