@@ -209,12 +209,12 @@ class PostgresSnapshotIndex(SnapshotIndex):
             else:
                 cur.execute("UPDATE buckets SET tracked_ms=NULL WHERE id=%s", (b,))
 
-    _BUCKET_COLS = "id, name, tracked_ms, versioning, last_sync_ms, scan_started_ms"
+    _BUCKET_COLS = "id, name, tracked_ms, versioning, last_sync_ms, scan_started_ms, version_count"
 
     def _bucket_record(self, cur: psycopg.Cursor[Any], row: Row) -> BucketRecord:
-        b, name, tracked, versioning, last_sync, started = row
-        cur.execute("SELECT count(*), min(t), max(t) FROM versions WHERE b=%s", (b,))
-        count, first_ms, last_ms = _one(cur)
+        b, name, tracked, versioning, last_sync, started, count = row
+        cur.execute("SELECT min(t), max(t) FROM versions WHERE b=%s", (b,))
+        first_ms, last_ms = _one(cur)
         return BucketRecord(
             name=name,
             tracked_ms=tracked,
@@ -284,7 +284,8 @@ class PostgresSnapshotIndex(SnapshotIndex):
         self, cur: psycopg.Cursor[Any], b: int, upserts: list[Row], deletes: list[Row]
     ) -> None:
         """Write a batch: removals, then rows put in place (both through COPY into a staging
-        table and one statement, whatever the batch's size)."""
+        table and one statement, whatever the batch's size), and the bucket's row count."""
+        removed = added = 0
         if deletes:
             with cur.copy("COPY stage_del(key, t, r) FROM STDIN (FORMAT BINARY)") as cp:
                 cp.set_types(["text", "int8", "int4"])
@@ -295,6 +296,7 @@ class PostgresSnapshotIndex(SnapshotIndex):
                 "AND v.t=d.t AND v.r=d.r",
                 (b,),
             )
+            removed = cur.rowcount
             cur.execute("TRUNCATE stage_del")
         if upserts:
             with cur.copy(
@@ -303,14 +305,23 @@ class PostgresSnapshotIndex(SnapshotIndex):
                 cp.set_types(["text", "int8", "int4", "bytea", "int2", "text"])
                 for u in upserts:
                     cp.write_row(u[1:7])
+            # xmax is 0 exactly in the rows the INSERT made (an updated row carries this
+            # transaction's id): the count of new rows, for buckets.version_count.
             cur.execute(
-                "INSERT INTO versions(b, key, t, r, packed, f, seq) "
+                "WITH w AS (INSERT INTO versions(b, key, t, r, packed, f, seq) "
                 "SELECT %s, key, t, r, packed, f, seq FROM stage_up "
                 "ON CONFLICT (b, key, t, r) DO UPDATE SET packed=excluded.packed, "
-                "f=excluded.f, seq=excluded.seq",
+                "f=excluded.f, seq=excluded.seq RETURNING (xmax = 0) AS added) "
+                "SELECT count(*) FILTER (WHERE added) FROM w",
                 (b,),
             )
+            added = int(_one(cur)[0])
             cur.execute("TRUNCATE stage_up")
+        if added != removed:
+            cur.execute(
+                "UPDATE buckets SET version_count=version_count+%s WHERE id=%s",
+                (added - removed, b),
+            )
 
     def merge_listing(
         self,
@@ -521,6 +532,10 @@ class PostgresSnapshotIndex(SnapshotIndex):
                     (b, key, len(head), head),
                 )
                 removed += cur.rowcount
+            if removed:
+                cur.execute(
+                    "UPDATE buckets SET version_count=version_count-%s WHERE id=%s", (removed, b)
+                )
         return removed
 
     def set_event_source(
