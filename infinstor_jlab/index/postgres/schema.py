@@ -10,8 +10,10 @@ Layout (design "a" of the feasibility review, /work/shared/reviews/postgres-asof
   ``t`` is the version's time in ms, ``r`` orders versions that share a millisecond (0 the
   newest of such a group, -1 the one before it, ...), as in the SQLite index; ``packed`` is
   ``codec.pack_version`` (id, size, ETag, delete flag in one value), ``f`` the flags.
-* ``versions_by_time (b, t)``: the bucket's first and last times, counts and timelines
-  without reading every row.
+* ``versions_by_time (b, t)``: the bucket's first and last times (two descents) and
+  timelines without reading the chains. ``buckets.version_count`` is the bucket's number of
+  rows, adjusted by every write in its transaction by exactly the rows it adds and removes
+  (counting them took ~0.4 s at 1M versions, and the sidebar polls a bucket's figures).
 * Keys are ``COLLATE "C"``: S3 orders keys by their UTF-8 bytes, and so does "C".
 * Listings are index-only scans only where the visibility map says a page is all-visible:
   the first full scan ends with a VACUUM, and autovacuum vacuums after inserts of 2% of the
@@ -46,7 +48,8 @@ _SCHEMA = [
         last_event_ms bigint,
         events_applied bigint NOT NULL DEFAULT 0,
         malformed_events bigint NOT NULL DEFAULT 0,
-        last_error text
+        last_error text,
+        version_count bigint NOT NULL DEFAULT 0
     )""",
     """CREATE TABLE IF NOT EXISTS versions(
         b bigint NOT NULL,
@@ -61,7 +64,8 @@ _SCHEMA = [
         "CREATE UNIQUE INDEX IF NOT EXISTS versions_chain ON versions"
         "(b, key, t DESC, r DESC) INCLUDE (packed, f)"
     ),
-    "CREATE INDEX IF NOT EXISTS versions_by_time ON versions(b, t)",
+    # (f included: timelines count versions and delete markers from the index alone)
+    "CREATE INDEX IF NOT EXISTS versions_by_time ON versions(b, t) INCLUDE (f)",
     """CREATE TABLE IF NOT EXISTS labels(
         name text COLLATE "C" PRIMARY KEY,
         bucket text COLLATE "C" NOT NULL,

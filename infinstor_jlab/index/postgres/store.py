@@ -212,12 +212,12 @@ class PostgresSnapshotIndex(SnapshotIndex):
             else:
                 cur.execute("UPDATE buckets SET tracked_ms=NULL WHERE id=%s", (b,))
 
-    _BUCKET_COLS = "id, name, tracked_ms, versioning, last_sync_ms, scan_started_ms"
+    _BUCKET_COLS = "id, name, tracked_ms, versioning, last_sync_ms, scan_started_ms, version_count"
 
     def _bucket_record(self, cur: psycopg.Cursor[Any], row: Row) -> BucketRecord:
-        b, name, tracked, versioning, last_sync, started = row
-        cur.execute("SELECT count(*), min(t), max(t) FROM versions WHERE b=%s", (b,))
-        count, first_ms, last_ms = _one(cur)
+        b, name, tracked, versioning, last_sync, started, count = row
+        cur.execute("SELECT min(t), max(t) FROM versions WHERE b=%s", (b,))
+        first_ms, last_ms = _one(cur)
         return BucketRecord(
             name=name,
             tracked_ms=tracked,
@@ -287,7 +287,8 @@ class PostgresSnapshotIndex(SnapshotIndex):
         self, cur: psycopg.Cursor[Any], b: int, upserts: list[Row], deletes: list[Row]
     ) -> None:
         """Write a batch: removals, then rows put in place (both through COPY into a staging
-        table and one statement, whatever the batch's size)."""
+        table and one statement, whatever the batch's size), and the bucket's row count."""
+        removed = added = 0
         if deletes:
             with cur.copy("COPY stage_del(key, t, r) FROM STDIN (FORMAT BINARY)") as cp:
                 cp.set_types(["text", "int8", "int4"])
@@ -298,6 +299,7 @@ class PostgresSnapshotIndex(SnapshotIndex):
                 "AND v.t=d.t AND v.r=d.r",
                 (b,),
             )
+            removed = cur.rowcount
             cur.execute("TRUNCATE stage_del")
         if upserts:
             with cur.copy(
@@ -306,14 +308,23 @@ class PostgresSnapshotIndex(SnapshotIndex):
                 cp.set_types(["text", "int8", "int4", "bytea", "int2", "text"])
                 for u in upserts:
                     cp.write_row(u[1:7])
+            # xmax is 0 exactly in the rows the INSERT made (an updated row carries this
+            # transaction's id): the count of new rows, for buckets.version_count.
             cur.execute(
-                "INSERT INTO versions(b, key, t, r, packed, f, seq) "
+                "WITH w AS (INSERT INTO versions(b, key, t, r, packed, f, seq) "
                 "SELECT %s, key, t, r, packed, f, seq FROM stage_up "
                 "ON CONFLICT (b, key, t, r) DO UPDATE SET packed=excluded.packed, "
-                "f=excluded.f, seq=excluded.seq",
+                "f=excluded.f, seq=excluded.seq RETURNING (xmax = 0) AS added) "
+                "SELECT count(*) FILTER (WHERE added) FROM w",
                 (b,),
             )
+            added = int(_one(cur)[0])
             cur.execute("TRUNCATE stage_up")
+        if added != removed:
+            cur.execute(
+                "UPDATE buckets SET version_count=version_count+%s WHERE id=%s",
+                (added - removed, b),
+            )
 
     def merge_listing(
         self,
@@ -524,6 +535,10 @@ class PostgresSnapshotIndex(SnapshotIndex):
                     (b, key, len(head), head),
                 )
                 removed += cur.rowcount
+            if removed:
+                cur.execute(
+                    "UPDATE buckets SET version_count=version_count-%s WHERE id=%s", (removed, b)
+                )
         return removed
 
     def set_event_source(
@@ -791,16 +806,23 @@ class PostgresSnapshotIndex(SnapshotIndex):
         with self._read() as cur:
             b = self._bucket_id(cur, bucket)
             hi = prefix_end(prefix) if prefix else None
-            # Per key, the newest row as of each end, from one ordered index scan: the two
-            # DISTINCT ON sets are merged by key.
+            # Only keys with a version in (lo_ms, hi_ms] can differ (without one, the newest
+            # as of either time is the same row): versions_by_time finds them, and per key
+            # one descent of versions_chain for each end gives its rows there.
+            rng = " AND key >= %(lo)s" + (" AND key < %(hi)s" if hi is not None else "")
+            newest = (
+                "LEFT JOIN LATERAL (SELECT t, packed, f FROM versions v WHERE v.b=%(b)s AND "
+                "v.key=w.key AND v.t <= %({end})s ORDER BY v.t DESC, v.r DESC LIMIT 1) {name} "
+                "ON true"
+            )
             sql = (
-                "SELECT coalesce(z.key, a.key) AS k, a.packed, a.f, a.t, z.packed, z.f, z.t "
-                "FROM (SELECT DISTINCT ON (key) key, t, packed, f FROM versions WHERE b=%(b)s "
-                "AND key >= %(lo)s{hi} AND t <= %(a)s ORDER BY key, t DESC, r DESC) a "
-                "FULL JOIN (SELECT DISTINCT ON (key) key, t, packed, f FROM versions "
-                "WHERE b=%(b)s AND key >= %(lo)s{hi} AND t <= %(z)s "
-                "ORDER BY key, t DESC, r DESC) z ON a.key = z.key ORDER BY k"
-            ).format(hi=" AND key < %(hi)s" if hi is not None else "")
+                "SELECT w.key, a.packed, a.f, a.t, z.packed, z.f, z.t FROM (SELECT DISTINCT key "
+                f"FROM versions WHERE b=%(b)s AND t > %(a)s AND t <= %(z)s{rng}) w "
+                + newest.format(end="a", name="a")
+                + " "
+                + newest.format(end="z", name="z")
+                + " ORDER BY w.key"
+            )
             cur.execute(
                 sql,
                 {
