@@ -25,7 +25,8 @@ const LABEL: ILabel = {
   total_bytes: 2048,
   description: '',
   created_ms: Date.UTC(2026, 10, 21),
-  created: '2026-11-21T00:00:00.000Z'
+  created: '2026-11-21T00:00:00.000Z',
+  created_by: 'alice'
 };
 
 const REPORT: IVerifyReport = {

@@ -60,7 +60,8 @@ const LABEL: ILabel = {
   total_bytes: 30,
   description: '',
   created_ms: T,
-  created: ''
+  created: '',
+  created_by: ''
 };
 
 const TIMELINE: ITimeline = {
