@@ -69,3 +69,18 @@ def _decode_token(secret: bytes, token: str) -> tuple[str, bool]:
         return position, inclusive
     except Exception as exc:
         raise BadRequest(BAD_TOKEN_MESSAGE) from exc
+
+
+def start_position(
+    secret: bytes, prefix: str, token: str | None, start_after: str | None
+) -> tuple[str, bool]:
+    """Where a listing page starts (a key, and whether it is itself included): the furthest
+    of the prefix, ``start_after`` (exclusive) and a page token signed with ``secret``."""
+    pos, inclusive = prefix, True
+    if start_after is not None and start_after >= pos:
+        pos, inclusive = start_after, False
+    if token:
+        tpos, tinc = _decode_token(secret, token)
+        if (tpos, not tinc) > (pos, not inclusive):
+            pos, inclusive = tpos, tinc
+    return pos, inclusive

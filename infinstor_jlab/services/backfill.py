@@ -24,11 +24,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InfinstorError, VersioningDisabled
+from ..errors import InfinstorError
 from ..index.base import SnapshotIndex
 from ..index.models import VersionEntry
 from ..timespec import now_ms
-from .s3 import call_s3, get_versioning, list_versions_page, s3_error_code, s3_error_status
+from .s3 import call_s3, list_versions_page, s3_error_code, s3_error_status
 from .sync import (
     SyncInterrupted,
     SyncProgress,
@@ -36,7 +36,7 @@ from .sync import (
     is_split_listing,
     order_chains,
     record_exact_since,
-    versioning_disabled_message,
+    register_versioning,
 )
 
 SCAN_META = "scan_partitions"
@@ -203,17 +203,7 @@ def sync_bucket_parallel(
     """One pass over the bucket's versions with ``parallel`` streams; the index ends up as
     :func:`~infinstor_jlab.services.sync.sync_bucket` leaves it. An interrupted parallel
     pass resumes (unless ``full``); a single-stream checkpoint is taken over."""
-    versioning = get_versioning(client, bucket)
-    if versioning is None:
-        raise VersioningDisabled(versioning_disabled_message(bucket))
-    warnings: list[str] = []
-    if versioning == "Suspended":
-        warnings.append(
-            f"Versioning is suspended on bucket {bucket!r}: new writes overwrite the 'null' "
-            "version in place, so their history is lost. Re-enable it with "
-            f"`infinstor-jlab track {bucket}`."
-        )
-    index.register_bucket(bucket, versioning=versioning)
+    versioning, warnings = register_versioning(client, index, bucket)
     parallel = max(1, min(int(parallel), 256))
     progress = SyncProgress(bucket=bucket)
     while True:
@@ -232,6 +222,7 @@ def sync_bucket_parallel(
             break
         except _Restart:
             full = True  # the state was cleared; list everything again in split style
+            progress.versions_seen = progress.pages = 0  # the count is of the bucket's versions
     progress.done = True
     if on_progress is not None:
         on_progress(progress)
@@ -346,7 +337,14 @@ def _run_pass(
                 if stop.is_set():
                     return
                 progress.pages += 1
-                progress.versions_seen += len(page.entries)
+                # Count only this partition's versions: a listing runs on past `hi` into
+                # the next partition's keys, which that partition counts.
+                progress.versions_seen += sum(
+                    1
+                    for e in page.entries
+                    if (part.lo is None or e.key > part.lo)
+                    and (part.hi is None or e.key <= part.hi)
+                )
                 part.pages += 1
                 if page.entries:
                     part.listed_to = max(part.listed_to or "", page.entries[-1].key)

@@ -197,6 +197,19 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def _credential_row(cred: Credential) -> tuple[Any, ...]:
+    """A new credential's row of ``endpoint_credentials``, in column order (both stores)."""
+    return (
+        cred.key_id,
+        cred.secret_sha256,
+        json.dumps(cred.view.to_json()),
+        cred.created_ms,
+        cred.expires_ms,
+        cred.revoked_ms,
+        cred.description,
+    )
+
+
 class CredentialStore:
     """The credentials table, on the index's SQLite file (its own table and schema
     version, like the transform store), and the master key beside it."""
@@ -263,15 +276,7 @@ class CredentialStore:
         )
         self._conn().execute(
             "INSERT INTO endpoint_credentials VALUES(?,?,?,?,?,?,?)",
-            (
-                cred.key_id,
-                cred.secret_sha256,
-                json.dumps(view.to_json()),
-                cred.created_ms,
-                cred.expires_ms,
-                None,
-                description,
-            ),
+            _credential_row(cred),
         )
         return cred, secret
 
@@ -444,15 +449,7 @@ class PgCredentialStore(CredentialStore):
         )
         self._exec(
             "INSERT INTO endpoint_credentials VALUES(?,?,?,?,?,?,?)",
-            (
-                cred.key_id,
-                cred.secret_sha256,
-                json.dumps(view.to_json()),
-                cred.created_ms,
-                cred.expires_ms,
-                None,
-                description,
-            ),
+            _credential_row(cred),
         )
         return cred, secret
 

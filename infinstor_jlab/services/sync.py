@@ -144,6 +144,23 @@ def order_chains(
     return out
 
 
+def register_versioning(client: Any, index: SnapshotIndex, bucket: str) -> tuple[str, list[str]]:
+    """Before a pass: refuse a bucket without versioning, record its versioning status in
+    the index, and return that status with the warnings the pass reports (suspended)."""
+    versioning = get_versioning(client, bucket)
+    if versioning is None:
+        raise VersioningDisabled(versioning_disabled_message(bucket))
+    warnings: list[str] = []
+    if versioning == "Suspended":
+        warnings.append(
+            f"Versioning is suspended on bucket {bucket!r}: new writes overwrite the 'null' "
+            "version in place, so their history is lost. Re-enable it with "
+            f"`infinstor-jlab track {bucket}`."
+        )
+    index.register_bucket(bucket, versioning=versioning)
+    return versioning, warnings
+
+
 def sync_bucket(
     client: Any,
     index: SnapshotIndex,
@@ -158,17 +175,7 @@ def sync_bucket(
     from its checkpoint; with ``full`` the pass starts again from the first key.
     ``should_stop`` is asked after each committed page: a pass stopped that way raises
     :class:`SyncInterrupted`, and the next sync resumes where it stopped."""
-    versioning = get_versioning(client, bucket)
-    if versioning is None:
-        raise VersioningDisabled(versioning_disabled_message(bucket))
-    warnings: list[str] = []
-    if versioning == "Suspended":
-        warnings.append(
-            f"Versioning is suspended on bucket {bucket!r}: new writes overwrite the 'null' "
-            "version in place, so their history is lost. Re-enable it with "
-            f"`infinstor-jlab track {bucket}`."
-        )
-    index.register_bucket(bucket, versioning=versioning)
+    versioning, warnings = register_versioning(client, index, bucket)
     split_style = index.get_listing_style(bucket) == "split"
     checkpoint = None if full else index.get_checkpoint(bucket)
     progress = SyncProgress(bucket=bucket)
@@ -205,6 +212,8 @@ def sync_bucket(
                 key_marker = after_key = version_id_marker = None
                 held, held_latest = [], []
                 progress.resumed_after = None
+                # The count is of the bucket's versions: the pages listed again count once.
+                progress.versions_seen = progress.pages = 0
                 continue
             index.set_listing_style(bucket, "split")
         entries = held + page.entries

@@ -31,7 +31,7 @@ from ..codec import (
     version_id_of_packed,
     version_id_prefix,
 )
-from ..keys import _decode_token, _encode_token, prefix_end
+from ..keys import _encode_token, prefix_end, start_position
 from ..models import (
     BucketRecord,
     DiffResult,
@@ -632,18 +632,6 @@ class PostgresSnapshotIndex(SnapshotIndex):
     def continuation_token(self, position: str, inclusive: bool) -> str:
         return _encode_token(self._token_secret, position, inclusive)
 
-    def _start_position(
-        self, prefix: str, token: str | None, start_after: str | None
-    ) -> tuple[str, bool]:
-        pos, inclusive = prefix, True
-        if start_after is not None and start_after >= pos:
-            pos, inclusive = start_after, False
-        if token:
-            tpos, tinc = _decode_token(self._token_secret, token)
-            if (tpos, not tinc) > (pos, not inclusive):
-                pos, inclusive = tpos, tinc
-        return pos, inclusive
-
     def list_view(
         self,
         bucket: str,
@@ -679,7 +667,7 @@ class PostgresSnapshotIndex(SnapshotIndex):
     ) -> ListPage:
         if delimiter is not None and "\x00" in delimiter:
             delimiter = None  # no stored key holds NUL: nothing rolls up
-        lo, lo_inclusive = self._start_position(prefix, token, start_after)
+        lo, lo_inclusive = start_position(self._token_secret, prefix, token, start_after)
         hi = prefix_end(prefix) if prefix else None
         lo_bound = _bound(lo, lo_inclusive)
         if delimiter is not None and start_after and start_after.startswith(prefix):

@@ -27,9 +27,9 @@ from ..codec import (
     version_id_prefix,
 )
 from ..keys import (
-    _decode_token,
     _encode_token,
     prefix_end,
+    start_position,
 )
 from ..models import (
     BucketRecord,
@@ -845,18 +845,6 @@ class SqliteSnapshotIndex(SnapshotIndex):
         """A token that resumes a listing at ``position`` (keys >= it when inclusive)."""
         return _encode_token(self._token_secret, position, inclusive)
 
-    def _start_position(
-        self, prefix: str, token: str | None, start_after: str | None
-    ) -> tuple[str, bool]:
-        pos, inclusive = prefix, True
-        if start_after is not None and start_after >= pos:
-            pos, inclusive = start_after, False
-        if token:
-            tpos, tinc = _decode_token(self._token_secret, token)
-            if (tpos, not tinc) > (pos, not inclusive):
-                pos, inclusive = tpos, tinc
-        return pos, inclusive
-
     def list_view(
         self,
         bucket: str,
@@ -874,7 +862,7 @@ class SqliteSnapshotIndex(SnapshotIndex):
         delimiter = delimiter or None
         with self._read() as conn:
             b = self._bucket_id(conn, bucket)
-            lo, lo_inclusive = self._start_position(prefix, token, start_after)
+            lo, lo_inclusive = start_position(self._token_secret, prefix, token, start_after)
             hi = prefix_end(prefix) if prefix else None
             # S3 lists what sorts after StartAfter, common prefixes included: the folder a
             # StartAfter lies in (or equals) is not listed again, though keys after it roll
