@@ -13,6 +13,7 @@ from .rest import handlers as rest_handlers
 from .rest.base import CONFIG_KEY, EXECUTOR_KEY, QUERY_EXECUTOR_KEY, SERVICE_KEY
 from .rest.endpoint import CREDENTIALS_KEY, ENDPOINT_KEY, ENDPOINT_STATE_KEY
 from .rest.transforms import TRANSFORMS_KEY
+from .transforms.emr_serverless import EmrServerlessExecutor
 from .transforms.executors import EmrExecutor, LocalExecutor, SparkExecutor, TransformExecutor
 
 __all__ = ["CONFIG_KEY", "EXECUTOR_KEY", "QUERY_EXECUTOR_KEY", "SERVICE_KEY", "TRANSFORMS_KEY"]
@@ -152,6 +153,17 @@ class InfinstorApp(ExtensionApp):
         ),
     )
 
+    emr_serverless_executor_class = Type(
+        default_value=EmrServerlessExecutor,
+        klass=TransformExecutor,
+        config=True,
+        help=(
+            "Executor of the 'emr-serverless' choice: a job run on an EMR Serverless "
+            "application (configure EmrServerlessExecutor.application_id and "
+            "execution_role_arn)."
+        ),
+    )
+
     transform_output_uri = Unicode(
         "",
         config=True,
@@ -275,6 +287,7 @@ class InfinstorApp(ExtensionApp):
             "local": self.local_executor_class(parent=self),
             "spark": self.spark_executor_class(parent=self),
             "emr": self.emr_executor_class(parent=self),
+            "emr-serverless": self.emr_serverless_executor_class(parent=self),
         }
         transforms = TransformService(
             service,

@@ -472,8 +472,10 @@ async def test_transform_answers_match_the_document(spec, jp_fetch, s3, bucket, 
     service.sync(bucket)
 
     info = await api("GET", "/infinstor/executors", expect=200)
-    assert [e["name"] for e in info["executors"]] == ["local", "spark", "emr"]
+    assert [e["name"] for e in info["executors"]] == ["local", "spark", "emr", "emr-serverless"]
     assert info["executors"][0]["available"] is True
+    # Unconfigured, EMR Serverless is offered as unavailable, saying what to set.
+    assert "application_id" in info["executors"][3]["detail"]
 
     checked = await api(
         "POST", "/infinstor/transforms/check", body={"source": COPY_CELL}, expect=200

@@ -11,6 +11,8 @@ object versions the manifest lists.
               --output s3://b/out/ --run-id RUN --entry-point infin_transform_one_object
               [--kwargs JSON] [--workers N | --spark] [--io-threads N] [--progress]
               [--requirements JSON-LIST] [--requirements-cache DIR]
+              [--wheelhouse s3://b/stage/wheelhouse/ --wheelhouse-sha256 HEX]
+              [--status-uri s3://b/stage/]
 
 The staged code and manifest are read at the version ids given (the ones their PutObject
 returned, on a versioned bucket) and run only if their SHA-256 is the one given in these
@@ -36,7 +38,14 @@ whose ``"sha256:<hex>"`` version id is checked against the bytes copied).
 ``python -m pip install --target <cache>/<hash of the list>`` (under a file lock, so parallel
 tasks and processes wait for one install) and puts that directory first on ``sys.path`` in
 every process before the user's code runs. If the install fails the driver says so and exits
-1 before any task runs.
+1 before any task runs. With ``--wheelhouse`` pip installs with ``--no-index`` from the wheels
+staged there (for a cluster without internet): ``SHA256SUMS.json`` under it lists each wheel's
+SHA-256, that file's own SHA-256 is ``--wheelhouse-sha256``, and a wheel whose bytes differ
+fails the install.
+
+``--status-uri`` (a detached run, such as an EMR step, is followed from S3): the driver keeps
+``progress.json`` (objects done/total, state) and ``driver.log`` (its own last log lines)
+under that prefix, rewritten every few seconds while it runs and once at the end.
 """
 
 from __future__ import annotations
@@ -304,9 +313,46 @@ def _file_lock(path: str) -> Iterator[None]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
-def install_requirements(reqs: list[str], cache: str | None = None, log: Any = None) -> str | None:
+WHEELHOUSE_SUMS = "SHA256SUMS.json"
+
+
+def fetch_wheelhouse(uri: str, sums_sha256: str, dest: str) -> str:
+    """Download the staged wheels under ``uri`` into ``dest``, each checked against
+    ``SHA256SUMS.json`` (itself checked against ``sums_sha256``, from the arguments)."""
+    prefix = uri.rstrip("/") + "/"
+    try:
+        sums = json.loads(read_checked(prefix + WHEELHOUSE_SUMS, sums_sha256, what="wheelhouse"))
+    except (StagedFileError, ValueError) as exc:
+        raise RequirementsError(f"the wheelhouse at {prefix} cannot be used: {exc}") from exc
+    bucket, key = split_uri(prefix)
+    os.makedirs(dest, exist_ok=True)
+    for name, want in sorted(sums.items()):
+        if "/" in name or name.startswith("."):
+            raise RequirementsError(f"the wheelhouse lists an unsafe file name {name!r}")
+        try:
+            body = _s3().get_object(Bucket=bucket, Key=key + name)["Body"].read()
+        except Exception as exc:  # said as a sentence; the run stops
+            raise RequirementsError(f"cannot download {prefix}{name}: {exc}") from exc
+        got = hashlib.sha256(body).hexdigest()
+        if got != want:
+            raise RequirementsError(
+                f"{prefix}{name} is not the wheel that was staged (SHA-256 {got}, expected "
+                f"{want}): it changed after the run started"
+            )
+        with open(os.path.join(dest, name), "wb") as fh:
+            fh.write(body)
+    return dest
+
+
+def install_requirements(
+    reqs: list[str],
+    cache: str | None = None,
+    log: Any = None,
+    wheelhouse: tuple[str, str] | None = None,
+) -> str | None:
     """The directory holding ``reqs``, installed there first if no process on this machine
-    has done it yet. Raises RequirementsError when pip fails."""
+    has done it yet (``wheelhouse``: (S3 prefix, SHA-256 of its SHA256SUMS.json) to install
+    from, offline). Raises RequirementsError when pip fails."""
     if not reqs:
         return None
     cache = cache or default_requirements_cache()
@@ -322,6 +368,10 @@ def install_requirements(reqs: list[str], cache: str | None = None, log: Any = N
         if os.path.exists(marker):  # another process installed them while we waited
             return target
         shutil.rmtree(target, ignore_errors=True)  # a half-finished earlier attempt
+        index_args: list[str] = []
+        if wheelhouse is not None:
+            wheels = fetch_wheelhouse(wheelhouse[0], wheelhouse[1], target + ".wheels")
+            index_args = ["--no-index", "--find-links", wheels]
         cmd = [
             sys.executable,
             "-m",
@@ -332,6 +382,7 @@ def install_requirements(reqs: list[str], cache: str | None = None, log: Any = N
             "--disable-pip-version-check",
             "--no-input",
             "--no-warn-script-location",
+            *index_args,
             *reqs,
         ]
         if log:
@@ -340,6 +391,8 @@ def install_requirements(reqs: list[str], cache: str | None = None, log: Any = N
         proc = subprocess.run(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False
         )
+        if wheelhouse is not None:
+            shutil.rmtree(target + ".wheels", ignore_errors=True)
         if proc.returncode != 0:
             shutil.rmtree(target, ignore_errors=True)
             tail = "\n".join(proc.stdout.splitlines()[-40:])
@@ -484,7 +537,11 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
     try:
         if task.get("requirements"):
             activate_requirements(
-                install_requirements(task["requirements"], task.get("requirements_cache"))
+                install_requirements(
+                    task["requirements"],
+                    task.get("requirements_cache"),
+                    wheelhouse=task.get("wheelhouse"),
+                )
             )
         s3 = _s3(io_threads)
         pool = _io_pool(io_threads)
@@ -661,6 +718,80 @@ def _run_spark(
         reporter.join(2)
 
 
+class StatusWriter:
+    """Progress and the driver's own log lines as two small S3 objects under ``uri``
+    (``progress.json``, ``driver.log``), rewritten at most every ``interval`` seconds while
+    something changed, and at the end: a detached run (an EMR step) is followed from S3.
+    Writing is best effort: a failed write is said once on stderr and the run goes on."""
+
+    def __init__(self, uri: str, interval: float = 5.0, keep: int = 500) -> None:
+        from collections import deque
+
+        self.bucket, key = split_uri(uri.rstrip("/") + "/")
+        self.prefix = key
+        self.interval = interval
+        self.lines: Any = deque(maxlen=keep)
+        self.doc: dict[str, Any] = {"state": "running", "done": 0, "total": 0}
+        self._lock = threading.Lock()
+        self._dirty = threading.Event()
+        self._stop = threading.Event()
+        self._warned = False
+        self._thread = threading.Thread(target=self._loop, name="infinstor-status", daemon=True)
+        self._thread.start()
+
+    def log(self, msg: str) -> None:
+        with self._lock:
+            for line in str(msg).splitlines() or [""]:
+                self.lines.append(time.strftime("%Y-%m-%dT%H:%M:%SZ ", time.gmtime()) + line)
+        self._dirty.set()
+
+    def progress(self, done: int, total: int) -> None:
+        with self._lock:
+            self.doc.update(done=done, total=total)
+        self._dirty.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._dirty.wait(self.interval)
+            if self._stop.is_set():
+                return
+            if self._dirty.is_set():
+                self._dirty.clear()
+                self.flush()
+                self._stop.wait(self.interval)
+
+    def flush(self) -> None:
+        with self._lock:
+            doc = dict(self.doc, updated=time.time())
+            text = "\n".join(self.lines) + "\n"
+        try:
+            s3 = _s3()
+            s3.put_object(
+                Bucket=self.bucket,
+                Key=self.prefix + "progress.json",
+                Body=json.dumps(doc).encode(),
+                ContentType="application/json",
+            )
+            s3.put_object(
+                Bucket=self.bucket,
+                Key=self.prefix + "driver.log",
+                Body=text.encode("utf-8"),
+                ContentType="text/plain; charset=utf-8",
+            )
+        except Exception as exc:  # noqa: BLE001 - the run goes on without live status
+            if not self._warned:
+                self._warned = True
+                print(f"(could not write the run's status to S3: {exc})", file=sys.stderr)
+
+    def close(self, state: str) -> None:
+        self._stop.set()
+        self._dirty.set()
+        self._thread.join(self.interval + 5)
+        with self._lock:
+            self.doc["state"] = state
+        self.flush()
+
+
 FAILED_MARKER = "_FAILED.json"
 
 
@@ -722,14 +853,47 @@ def main(argv: list[str] | None = None) -> int:
         "$INFINSTOR_REQUIREMENTS_CACHE, else "
         "~/.cache/infinstor_jlab/requirements)",
     )
+    parser.add_argument(
+        "--wheelhouse",
+        default=None,
+        help="S3 prefix of staged wheels: requirements are installed from it, offline",
+    )
+    parser.add_argument(
+        "--wheelhouse-sha256", default="", help="SHA-256 of the wheelhouse's SHA256SUMS.json"
+    )
+    parser.add_argument(
+        "--status-uri",
+        default=None,
+        help="S3 prefix where progress.json and driver.log are kept while the run goes on",
+    )
     args = parser.parse_args(argv)
+    status = StatusWriter(args.status_uri) if args.status_uri else None
+    try:
+        code = _main(args, status)
+    except BaseException:
+        if status is not None:
+            status.log(traceback.format_exc())
+            status.close("failed")
+        raise
+    if status is not None:
+        status.close("succeeded" if code == 0 else "failed")
+    return code
 
+
+def _main(args: Any, status: StatusWriter | None) -> int:
     started = time.time()
     output = args.output.rstrip("/") + "/" + args.run_id + "/"
     base_summary = {"run_id": args.run_id, "entry_point": args.entry_point, "started": started}
 
     def say(msg: str) -> None:
         print(msg, flush=True)
+        if status is not None:
+            status.log(msg)
+
+    def shout(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+        if status is not None:
+            status.log(msg)
 
     try:
         # Before anything else runs (pip, the user's code): exactly the staged bytes.
@@ -738,7 +902,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         code = read_checked(args.code, args.code_sha256, args.code_version_id, "code")
     except StagedFileError as exc:
-        print(f"ERROR: {exc}", file=sys.stderr, flush=True)
+        shout(f"ERROR: {exc}")
         try:
             _write_failures(
                 output,
@@ -758,13 +922,12 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         reqs = check_requirement_list(args.requirements)
-        activate_requirements(install_requirements(reqs, args.requirements_cache, log=say))
-    except RequirementsError as exc:
-        print(
-            f"ERROR: could not install the extra requirements; no task ran.\n{exc}",
-            file=sys.stderr,
-            flush=True,
+        wheelhouse = (args.wheelhouse, args.wheelhouse_sha256) if args.wheelhouse else None
+        activate_requirements(
+            install_requirements(reqs, args.requirements_cache, log=say, wheelhouse=wheelhouse)
         )
+    except RequirementsError as exc:
+        shout(f"ERROR: could not install the extra requirements; no task ran.\n{exc}")
         failure = _failure("*", f"requirements: {exc}", exc)
         try:
             _write_failures(
@@ -807,6 +970,7 @@ def main(argv: list[str] | None = None) -> int:
             "io_threads": io_threads,
             "requirements": reqs,
             "requirements_cache": args.requirements_cache,
+            "wheelhouse": wheelhouse,
         }
         for g in groups
     ]
@@ -817,6 +981,8 @@ def main(argv: list[str] | None = None) -> int:
     def progress() -> None:
         if args.progress:
             print(PROGRESS_PREFIX + json.dumps({"done": done, "total": total}), flush=True)
+        if status is not None:
+            status.progress(done, total)
 
     def on_result(res: dict[str, Any]) -> None:
         nonlocal done
@@ -838,6 +1004,9 @@ def main(argv: list[str] | None = None) -> int:
         _run_local(tasks, parallelism, on_result)
 
     failed = [f for r in results for f in r["failed"]]
+    if status is not None:
+        for f in failed[:20]:
+            status.log(f"FAILED {f['key']}: {f['error']}")
     summary = {
         **base_summary,
         "objects": total,
@@ -860,7 +1029,7 @@ def main(argv: list[str] | None = None) -> int:
             Key=out_key + "_SUCCESS.json",
             Body=json.dumps(summary, indent=1).encode(),
         )
-    print(json.dumps(summary), flush=True)
+    say(json.dumps(summary))
     if spark is not None:
         spark.stop()
     return 1 if failed else 0

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from traitlets import Bool, Int, Unicode
+from traitlets import Bool, Dict, Enum, Int, List, Unicode
 from traitlets.config import LoggingConfigurable
 
 from ..errors import BadRequest, Conflict, StorageError
@@ -90,6 +90,9 @@ class TransformExecutor(LoggingConfigurable):
     title = "Base"
     #: True when the job survives a restart of the Jupyter server (poll needs only details).
     detached = False
+    #: The server's S3 client factory, set by the TransformService: detached executors read
+    #: a run's status from S3 and stage wheelhouses with it.
+    s3_client_factory: Any = None
 
     def available(self) -> tuple[bool, str | None]:
         return True, None
@@ -107,6 +110,11 @@ class TransformExecutor(LoggingConfigurable):
     def stop_all(self, timeout_s: float = 5.0) -> None:
         """The Jupyter server is stopping: end the jobs that cannot outlive it (a detached
         executor's jobs go on, and a restarted server picks them up)."""
+
+    def log_text(self, details: dict[str, Any], log_path: str | None, lines: int = 200) -> str:
+        """The run's log view: the server-side log; detached executors add what the job
+        itself wrote to S3."""
+        return log_tail(log_path, lines)
 
 
 class LocalExecutor(TransformExecutor):
@@ -328,14 +336,114 @@ _EMR_STATES = {
 }
 
 
-class EmrExecutor(TransformExecutor):
+class DetachedExecutor(TransformExecutor):
+    """A job that runs away from this server (EMR, EMR Serverless) and is followed from S3:
+    the driver keeps its progress and log lines under the run's staging prefix, and extra
+    requirements travel as a staged wheelhouse (clusters often have no internet)."""
+
+    detached = True
+
+    requirements_install = Enum(
+        ["wheelhouse", "pip"],
+        default_value="wheelhouse",
+        config=True,
+        help="How the job gets a run's extra requirements: 'wheelhouse' downloads wheels "
+        "for the cluster's Python and platform here (pip download), stages them next to "
+        "the run and installs them with pip --no-index on the nodes (no internet needed "
+        "there); 'pip' runs pip install on each node at run time (needs PyPI there).",
+    )
+    wheelhouse_python_version = Unicode(
+        "3.9",
+        config=True,
+        help="Python version of the cluster's nodes, for the wheelhouse (EMR 7 on Amazon "
+        "Linux 2023: 3.9).",
+    )
+    wheelhouse_platforms = List(
+        Unicode(),
+        default_value=["manylinux2014_x86_64", "manylinux_2_28_x86_64"],
+        config=True,
+        help="pip --platform tags of the cluster's nodes (Graviton: manylinux2014_aarch64).",
+    )
+    wheelhouse_pip_args = List(
+        Unicode(),
+        config=True,
+        help="Extra pip download arguments, e.g. ['--index-url', 'https://mirror/simple'].",
+    )
+
+    def _s3(self) -> Any:
+        if self.s3_client_factory is None:
+            import boto3
+
+            return boto3.client("s3")
+        return self.s3_client_factory()
+
+    @staticmethod
+    def status_uri(launch: Launch) -> str:
+        return launch.driver_uri.rsplit("/", 1)[0] + "/"
+
+    def job_args(self, launch: Launch) -> list[str]:
+        """The driver's arguments for a detached job: the run's, its status prefix, and the
+        staged wheelhouse when requirements go that way."""
+        args = [*launch.driver_args(), "--spark", "--status-uri", self.status_uri(launch)]
+        if launch.requirements and self.requirements_install == "wheelhouse":
+            from .remote import build_wheelhouse, stage_wheelhouse
+
+            local = build_wheelhouse(
+                launch.requirements,
+                python_version=self.wheelhouse_python_version,
+                platforms=list(self.wheelhouse_platforms),
+                pip_args=list(self.wheelhouse_pip_args),
+            )
+            try:
+                uri, sha = stage_wheelhouse(self._s3(), local, self.status_uri(launch))
+            finally:
+                import shutil
+
+                shutil.rmtree(local, ignore_errors=True)
+            args += ["--wheelhouse", uri, "--wheelhouse-sha256", sha]
+        return args
+
+    def progress(self, details: dict[str, Any]) -> tuple[int, int]:
+        """(done, total) from the driver's progress.json; (0, 0) before it wrote one."""
+        from .remote import read_progress
+
+        uri = details.get("status_uri")
+        if not uri:
+            return 0, 0
+        try:
+            doc = read_progress(self._s3(), uri)
+        except StorageError:
+            return 0, 0
+        if not doc:
+            return 0, 0
+        return int(doc.get("done") or 0), int(doc.get("total") or 0)
+
+    def remote_logs(self, details: dict[str, Any]) -> list[tuple[str, str]]:
+        """(title, S3 URI) of each log the job writes, in the order the log view shows them."""
+        uri = details.get("status_uri")
+        return [("driver log (from S3)", uri + "driver.log")] if uri else []
+
+    def log_text(self, details: dict[str, Any], log_path: str | None, lines: int = 200) -> str:
+        from .remote import remote_log
+
+        local = log_tail(log_path, lines)
+        sources = self.remote_logs(details)
+        if not sources:
+            return local
+        try:
+            remote = remote_log(self._s3(), sources, lines)
+        except Exception as exc:  # noqa: BLE001 - the local part is still worth showing
+            remote = f"--- the job's logs on S3 could not be read: {exc}"
+        return (local.rstrip("\n") + "\n" if local else "") + remote
+
+
+class EmrExecutor(DetachedExecutor):
     """A step on an Amazon EMR cluster: ``spark-submit --deploy-mode cluster`` of the staged
     driver. Uses ``cluster_id`` when given, else a transient cluster (``run_job_flow`` that
     terminates when its steps are done)."""
 
     name = "emr"
     title = "Amazon EMR"
-    detached = True
 
     cluster_id = Unicode(
         "",
@@ -368,11 +476,116 @@ class EmrExecutor(TransformExecutor):
         config=True,
         help="Offer EMR in the run dialog (it needs AWS credentials with EMR rights).",
     )
+    # -- what a real account's transient clusters need (see the README's EMR section) ----
+    subnet_ids = List(
+        Unicode(),
+        config=True,
+        help="VPC subnet(s) of transient clusters: one with instance groups, several with "
+        "instance fleets (EMR picks one).",
+    )
+    ec2_key_name = Unicode("", config=True, help="EC2 key pair for SSH to the nodes.")
+    master_security_group = Unicode(
+        "", config=True, help="EMR-managed security group of the primary node."
+    )
+    slave_security_group = Unicode(
+        "", config=True, help="EMR-managed security group of core and task nodes."
+    )
+    service_access_security_group = Unicode(
+        "", config=True, help="Service-access security group (clusters in private subnets)."
+    )
+    additional_master_security_groups = List(
+        Unicode(), config=True, help="More security groups of the primary node."
+    )
+    additional_slave_security_groups = List(
+        Unicode(), config=True, help="More security groups of core and task nodes."
+    )
+    bootstrap_actions = List(
+        Dict(),
+        config=True,
+        help="Bootstrap actions of transient clusters: [{'name': ..., 'path': 's3://...', "
+        "'args': [...]}].",
+    )
+    tags = Dict(
+        {}, config=True, help="Tags of transient clusters ({'team': 'ml'}); runs add their id."
+    )
+    idle_timeout_s = Int(
+        0,
+        config=True,
+        help="Idle auto-termination of transient clusters, in seconds (0: EMR's default).",
+    )
+    instance_groups = List(
+        Dict(),
+        config=True,
+        help="EMR InstanceGroups of transient clusters, as run_job_flow takes them (replaces "
+        "instance_type/instance_count).",
+    )
+    instance_fleets = List(
+        Dict(),
+        config=True,
+        help="EMR InstanceFleets of transient clusters, as run_job_flow takes them (instead "
+        "of instance groups).",
+    )
+    configurations = List(
+        Dict(), config=True, help="EMR Configurations of transient clusters (spark-defaults...)."
+    )
 
     def available(self) -> tuple[bool, str | None]:
         if not self.enabled:
             return False, "disabled by the server's configuration (EmrExecutor.enabled)"
+        if self.instance_groups and self.instance_fleets:
+            return False, "EmrExecutor has both instance_groups and instance_fleets; keep one"
+        if len(self.subnet_ids) > 1 and not self.instance_fleets:
+            return False, (
+                "EmrExecutor.subnet_ids lists several subnets, which EMR takes only with "
+                "instance_fleets; keep one, or configure fleets"
+            )
         return True, None
+
+    def instances(self) -> dict[str, Any]:
+        """run_job_flow's Instances of a transient cluster, from the settings."""
+        inst: dict[str, Any] = {"KeepJobFlowAliveWhenNoSteps": False}
+        if self.instance_fleets:
+            inst["InstanceFleets"] = [dict(f) for f in self.instance_fleets]
+            if self.subnet_ids:
+                inst["Ec2SubnetIds"] = list(self.subnet_ids)
+        else:
+            inst["InstanceGroups"] = [dict(g) for g in self.instance_groups] or [
+                {
+                    "Name": "primary",
+                    "InstanceRole": "MASTER",
+                    "Market": "ON_DEMAND",
+                    "InstanceType": self.instance_type,
+                    "InstanceCount": 1,
+                },
+                {
+                    "Name": "core",
+                    "InstanceRole": "CORE",
+                    "Market": "ON_DEMAND",
+                    "InstanceType": self.instance_type,
+                    "InstanceCount": max(1, self.instance_count - 1),
+                },
+            ]
+            if self.subnet_ids:
+                inst["Ec2SubnetId"] = self.subnet_ids[0]
+        for key, value in (
+            ("Ec2KeyName", self.ec2_key_name),
+            ("EmrManagedMasterSecurityGroup", self.master_security_group),
+            ("EmrManagedSlaveSecurityGroup", self.slave_security_group),
+            ("ServiceAccessSecurityGroup", self.service_access_security_group),
+            ("AdditionalMasterSecurityGroups", list(self.additional_master_security_groups)),
+            ("AdditionalSlaveSecurityGroups", list(self.additional_slave_security_groups)),
+        ):
+            if value:
+                inst[key] = value
+        return inst
+
+    def remote_logs(self, details: dict[str, Any]) -> list[tuple[str, str]]:
+        sources = super().remote_logs(details)
+        where = details.get("log_location")
+        if where:
+            # EMR copies a step's logs to the log URI about every five minutes, gzipped.
+            sources += [("step stderr", where + "stderr.gz"), ("step stdout", where + "stdout.gz")]
+        return sources
 
     def client(self) -> Any:
         import boto3
@@ -402,8 +615,7 @@ class EmrExecutor(TransformExecutor):
         except BotoCoreError as exc:
             raise StorageError(f"Could not reach EMR to {what}: {exc}") from exc
 
-    @staticmethod
-    def step(launch: Launch) -> dict[str, Any]:
+    def step(self, launch: Launch) -> dict[str, Any]:
         return {
             "Name": f"infinstor transform {launch.run_id}",
             "ActionOnFailure": "CONTINUE",
@@ -414,13 +626,15 @@ class EmrExecutor(TransformExecutor):
                     "--deploy-mode",
                     "cluster",
                     launch.driver_uri,
-                    *launch.driver_args(),
-                    "--spark",
+                    *self.job_args(launch),
                 ],
             },
         }
 
     def start(self, launch: Launch) -> dict[str, Any]:
+        ok, why = self.available()
+        if not ok:
+            raise BadRequest(f"The emr executor cannot run here: {why}.")
         emr = self.client()
         step = self.step(launch)
         log_uri = self.log_uri
@@ -434,29 +648,21 @@ class EmrExecutor(TransformExecutor):
                 "Name": f"infinstor-{launch.run_id}",
                 "ReleaseLabel": self.release_label,
                 "Applications": [{"Name": "Spark"}],
-                "Instances": {
-                    "InstanceGroups": [
-                        {
-                            "Name": "primary",
-                            "InstanceRole": "MASTER",
-                            "Market": "ON_DEMAND",
-                            "InstanceType": self.instance_type,
-                            "InstanceCount": 1,
-                        },
-                        {
-                            "Name": "core",
-                            "InstanceRole": "CORE",
-                            "Market": "ON_DEMAND",
-                            "InstanceType": self.instance_type,
-                            "InstanceCount": max(1, self.instance_count - 1),
-                        },
-                    ],
-                    "KeepJobFlowAliveWhenNoSteps": False,
-                },
+                "Instances": self.instances(),
                 "Steps": [step],
                 "ServiceRole": self.service_role,
                 "JobFlowRole": self.job_flow_role,
+                "Tags": [
+                    {"Key": str(k), "Value": str(v)}
+                    for k, v in {**self.tags, "infinstor:run-id": launch.run_id}.items()
+                ],
             }
+            if self.bootstrap_actions:
+                params["BootstrapActions"] = [_bootstrap(a) for a in self.bootstrap_actions]
+            if self.idle_timeout_s > 0:
+                params["AutoTerminationPolicy"] = {"IdleTimeout": int(self.idle_timeout_s)}
+            if self.configurations:
+                params["Configurations"] = [dict(c) for c in self.configurations]
             # Without a configured log URI, EMR keeps no step logs at all; default to the
             # run's staging prefix so every run has its stderr/stdout somewhere readable.
             log_uri = self.log_uri or launch.driver_uri.rsplit("/", 1)[0] + "/emr-logs/"
@@ -475,6 +681,7 @@ class EmrExecutor(TransformExecutor):
             "step_id": step_id,
             "log_location": log_location,
             "transient": not self.cluster_id,
+            "status_uri": self.status_uri(launch),
         }
 
     def poll(self, launch: Launch, details: dict[str, Any]) -> Status:
@@ -500,8 +707,16 @@ class EmrExecutor(TransformExecutor):
                 "TERMINATED_WITH_ERRORS",
             ):
                 return Status("cancelled", detail="the transient cluster was terminated")
-        reason = step["Status"].get("FailureDetails", {}).get("Reason")
-        return Status(state, detail=reason or (None if state != "failed" else raw))
+        failure = step["Status"].get("FailureDetails", {})
+        reason = failure.get("Reason")
+        if reason and failure.get("LogFile"):
+            reason = f"{reason} (log: {failure['LogFile']})"
+        done, total = self.progress(details)
+        if state == "succeeded" and total:
+            done = total
+        return Status(
+            state, done=done, total=total, detail=reason or (None if state != "failed" else raw)
+        )
 
     def cancel(self, launch: Launch, details: dict[str, Any]) -> None:
         emr = self.client()
@@ -525,3 +740,18 @@ class EmrExecutor(TransformExecutor):
                         f"{info.get('Reason', 'no reason given')}"
                     )
         details["cancelled"] = True
+
+
+def _bootstrap(action: dict[str, Any]) -> dict[str, Any]:
+    """A bootstrap action from the settings ({'name', 'path', 'args'}, or EMR's own shape)."""
+    if "ScriptBootstrapAction" in action:
+        return dict(action)
+    path = str(action.get("path") or "")
+    if not path.startswith("s3://"):
+        raise BadRequest(
+            f"EmrExecutor.bootstrap_actions: {action!r} needs a 'path' of an s3:// script."
+        )
+    return {
+        "Name": str(action.get("name") or path.rsplit("/", 1)[-1]),
+        "ScriptBootstrapAction": {"Path": path, "Args": [str(a) for a in action.get("args", [])]},
+    }

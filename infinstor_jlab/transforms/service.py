@@ -96,6 +96,9 @@ class TransformService:
         self.workdir = workdir
         os.makedirs(workdir, exist_ok=True)
         self.executors: dict[str, TransformExecutor] = executors or {"local": LocalExecutor()}
+        for ex in self.executors.values():
+            if ex.s3_client_factory is None:
+                ex.s3_client_factory = service.s3  # detached jobs are followed from S3
         self.default_output_uri = default_output_uri
         self.mlflow_tracking_uri = mlflow_tracking_uri or None
         self.mlflow_ui_url = mlflow_ui_url.rstrip("/")
@@ -659,7 +662,11 @@ class TransformService:
         raise TimeoutError(f"transform run {run_id} still {self.store.get_run(run_id).state}")
 
     def log(self, run_id: str, lines: int = 200) -> str:
-        return log_tail(self.store.get_run(run_id).log_path, lines)
+        run = self.store.get_run(run_id)
+        ex = self.executors.get(run.executor)
+        if ex is None:
+            return log_tail(run.log_path, lines)
+        return ex.log_text(run.details or {}, run.log_path, lines)
 
 
 def _input_text(spec: dict[str, Any]) -> str:
