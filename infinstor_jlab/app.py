@@ -12,6 +12,7 @@ from traitlets import Bool, CaselessStrEnum, Float, Int, List, Type, Unicode
 from .rest import handlers as rest_handlers
 from .rest.base import CONFIG_KEY, EXECUTOR_KEY, QUERY_EXECUTOR_KEY, SERVICE_KEY
 from .rest.endpoint import CREDENTIALS_KEY, ENDPOINT_KEY, ENDPOINT_STATE_KEY
+from .rest.schedules import SCHEDULES_KEY
 from .rest.transforms import TRANSFORMS_KEY
 from .transforms.emr_serverless import EmrServerlessExecutor
 from .transforms.executors import EmrExecutor, LocalExecutor, SparkExecutor, TransformExecutor
@@ -162,6 +163,14 @@ class InfinstorApp(ExtensionApp):
             "application (configure EmrServerlessExecutor.application_id and "
             "execution_role_arn)."
         ),
+    )
+
+    schedule_interval_s = Float(
+        30.0,
+        config=True,
+        help="Seconds between the server's passes over the schedules (firing what is due, "
+        "recording ended runs); 0 turns the server's runner off (use `infinstor-jlab "
+        "schedules run-due` from cron instead).",
     )
 
     transform_output_uri = Unicode(
@@ -341,6 +350,12 @@ class InfinstorApp(ExtensionApp):
             self.settings[TRANSFORMS_KEY] = self._transform_service(service, url)
         except Exception as exc:  # noqa: BLE001 - the sidebar still works without transforms
             self.log.warning("infinstor_jlab: transforms are unavailable: %s", exc)
+        self._schedule_runner = None
+        if TRANSFORMS_KEY in self.settings:
+            try:
+                self._start_schedules(self.settings[TRANSFORMS_KEY], url)
+            except Exception as exc:  # noqa: BLE001 - transforms still work without them
+                self.log.warning("infinstor_jlab: schedules are unavailable: %s", exc)
         self._start_endpoint(service)
         self._service = service
         self._executor = executor
@@ -361,6 +376,16 @@ class InfinstorApp(ExtensionApp):
             self._watcher = watcher
         self.log.info("infinstor_jlab: snapshot index at %s", url)
 
+    def _start_schedules(self, transforms: object, index_url: str) -> None:
+        from .transforms.schedules import ScheduleRunner, ScheduleService, ScheduleStore
+
+        schedules = ScheduleService(transforms, ScheduleStore(index_url))  # type: ignore[arg-type]
+        self.settings[SCHEDULES_KEY] = schedules
+        if self.schedule_interval_s > 0:
+            runner = ScheduleRunner(schedules, interval_s=self.schedule_interval_s)
+            runner.start()
+            self._schedule_runner = runner
+
     def initialize_handlers(self) -> None:
         # ExtensionApp prepends the server's base_url to each pattern, so these
         # resolve to url_path_join(base_url, "infinstor", ...).
@@ -374,6 +399,9 @@ class InfinstorApp(ExtensionApp):
         service = getattr(self, "_service", None)
         if service is not None:
             service.stop()  # running syncs stop after their current page
+        runner = getattr(self, "_schedule_runner", None)
+        if runner is not None:
+            await asyncio.get_running_loop().run_in_executor(None, runner.stop, 5.0)
         transforms = self.settings.get(TRANSFORMS_KEY)
         if transforms is not None:
             transforms.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import sys
 import time
@@ -594,6 +595,196 @@ def cmd_index_copy(args: argparse.Namespace) -> int:
         )
         return EXIT_ERROR
     return 0
+
+
+def _transform_service(args: argparse.Namespace) -> Any:
+    """The transforms of this index, outside a Jupyter server: the executors with their
+    default settings, run logs next to the index (as the server keeps them)."""
+    from .transforms.emr_serverless import EmrServerlessExecutor
+    from .transforms.executors import EmrExecutor, LocalExecutor, SparkExecutor
+    from .transforms.service import TransformService
+    from .transforms.store import open_transform_store
+
+    location = _index_location(args)
+    if location.startswith("sqlite:"):
+        from .index import sqlite_path
+
+        here = os.path.dirname(os.path.abspath(sqlite_path(location)))
+    else:
+        from jupyter_core.paths import jupyter_data_dir
+
+        here = os.path.join(jupyter_data_dir(), "infinstor")
+    transforms = TransformService(
+        _service(args),
+        open_transform_store(location),
+        os.path.join(here, "transform-runs"),
+        {
+            "local": LocalExecutor(),
+            "spark": SparkExecutor(),
+            "emr": EmrExecutor(),
+            "emr-serverless": EmrServerlessExecutor(),
+        },
+        default_output_uri=os.environ.get("INFINSTOR_TRANSFORM_OUTPUT_URI", ""),
+    )
+    transforms.recover()
+    return transforms
+
+
+def _schedules(args: argparse.Namespace) -> Any:
+    from .transforms.schedules import ScheduleService, ScheduleStore
+
+    transforms = _transform_service(args)
+    return ScheduleService(transforms, ScheduleStore(_index_location(args)))
+
+
+def _window_line(win: Any) -> str:
+    from .timespec import format_human as format_ms
+
+    span = (
+        f"{format_ms(win.start_ms)} .. {format_ms(win.end_ms)}"
+        if win.start_ms != win.end_ms
+        else f"as of {format_ms(win.end_ms)}"
+    )
+    run = f" run {win.run_id}" if win.run_id else ""
+    error = f" ({win.error})" if win.error else ""
+    return f"#{win.seq} {win.state:<9} {span}  {win.objects:,} object(s){run}{error}"
+
+
+def cmd_schedules_create(args: argparse.Namespace) -> int:
+    doc: dict[str, Any] = {
+        "name": args.name,
+        "transform": args.transform,
+        "revision": args.revision,
+        "bucket": args.bucket,
+        "prefix": args.prefix or "",
+        "mode": args.mode,
+        "cron": args.cron,
+        "every_minutes": args.every,
+        "if_new_data": args.if_new_data,
+        "executor": args.executor,
+        "output_uri": args.output or "",
+        "kwargs": args.kwargs,
+        "requirements": args.requirement or [],
+        "settle_s": args.settle,
+        "start": args.start,
+    }
+    schedules = _schedules(args)
+    try:
+        sched = schedules.create(doc, author=os.environ.get("USER", ""))
+    finally:
+        schedules.transforms.close()
+    if args.json:
+        _emit_json(schedules.summary(sched))
+        return 0
+    from .timespec import format_human as format_ms
+
+    print(
+        f"Schedule {sched.name!r}: {sched.transform} over s3://{sched.bucket}/{sched.prefix} "
+        f"({sched.mode}), {sched.trigger_text()}; first run at {format_ms(sched.next_ms)}."
+    )
+    print(
+        "It fires while a Jupyter server with infinstor_jlab runs, or from cron/systemd with "
+        "`infinstor-jlab schedules run-due`."
+    )
+    return 0
+
+
+def cmd_schedules_list(args: argparse.Namespace) -> int:
+    from .timespec import format_human as format_ms
+
+    schedules = _schedules(args)
+    try:
+        listed = schedules.list()
+    finally:
+        schedules.transforms.close()
+    if args.json:
+        _emit_json({"schedules": listed})
+        return 0
+    if not listed:
+        print("No schedules (infinstor-jlab schedules create --help).")
+    for doc in listed:
+        last = doc["last_window"]
+        print(
+            f"{doc['name']:<24} {doc['transform']} over s3://{doc['bucket']}/{doc['prefix']}  "
+            f"{doc['trigger']}  next {format_ms(doc['next_ms'])}"
+            + ("  PAUSED" if doc["paused"] else "")
+            + (f"  last: {last['state']}" if last else "")
+        )
+    return 0
+
+
+def cmd_schedules_show(args: argparse.Namespace) -> int:
+    from .transforms.schedules import Window
+
+    schedules = _schedules(args)
+    try:
+        doc = schedules.get(args.name)
+    finally:
+        schedules.transforms.close()
+    if args.json:
+        _emit_json(doc)
+        return 0
+    for key in (
+        "name",
+        "transform",
+        "bucket",
+        "prefix",
+        "mode",
+        "trigger",
+        "executor",
+        "output_uri",
+        "paused",
+    ):
+        print(f"{key:>11}: {doc[key]}")
+    print("    windows:" + ("" if doc["windows"] else " none yet"))
+    for w in doc["windows"]:
+        print("  " + _window_line(Window.from_json(w)))
+    return 0
+
+
+def cmd_schedules_pause(args: argparse.Namespace) -> int:
+    schedules = _schedules(args)
+    try:
+        schedules.set_paused(args.name, args.schedules_command == "pause")
+    finally:
+        schedules.transforms.close()
+    print(f"Schedule {args.name!r} {'paused' if args.schedules_command == 'pause' else 'resumed'}.")
+    return 0
+
+
+def cmd_schedules_delete(args: argparse.Namespace) -> int:
+    schedules = _schedules(args)
+    try:
+        schedules.delete(args.name)
+    finally:
+        schedules.transforms.close()
+    print(f"Deleted schedule {args.name!r} and its history (its runs stay in MLflow).")
+    return 0
+
+
+def cmd_schedules_run(args: argparse.Namespace) -> int:
+    """``run NAME`` (now) and ``run-due`` (what is due): fire, wait, record."""
+    schedules = _schedules(args)
+    only = getattr(args, "name", None)
+    try:
+        windows = schedules.run_due(
+            only=only, force=only is not None, wait=not args.no_wait, timeout=args.timeout
+        )
+    finally:
+        schedules.transforms.close()
+    if args.json:
+        _emit_json({"windows": [w.to_json() for w in windows]})
+    elif not windows:
+        print(
+            "Nothing was due (or nothing new arrived)."
+            if only is None
+            else f"Schedule {only!r} started nothing: nothing new arrived, or its last run is "
+            "still going."
+        )
+    for w in windows:
+        if not args.json:
+            print(f"{w.schedule}: " + _window_line(w))
+    return 1 if any(w.state == "failed" for w in windows) else 0
 
 
 def cmd_label_list(args: argparse.Namespace) -> int:
@@ -1279,6 +1470,66 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("view", nargs="?", metavar="VIEW")
     p.add_argument("uri", nargs="?", metavar="s3://BUCKET/PREFIX")
     p.set_defaults(func=cmd_verify)
+
+    sched = sub.add_parser(
+        "schedules", help="run a transform by cron or every N minutes over new arrivals"
+    )
+    ssub = sched.add_subparsers(dest="schedules_command", metavar="ACTION")
+    ssub.required = True
+    p = ssub.add_parser("create", parents=[common, as_json], help="define a schedule")
+    p.add_argument("name")
+    p.add_argument("--transform", required=True, help="the saved transform it runs")
+    p.add_argument("--revision", type=int, help="pin a revision (default: the latest)")
+    p.add_argument("--bucket", required=True, help="the tracked bucket it reads")
+    p.add_argument("--prefix", help="only keys under this prefix")
+    p.add_argument(
+        "--mode",
+        choices=["incremental", "snapshot"],
+        default="incremental",
+        help="incremental (default): the slice of arrivals since the previous run; "
+        "snapshot: the whole prefix as of each firing",
+    )
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--cron", help="five-field cron expression in UTC, e.g. '0 2 * * *'")
+    when.add_argument("--every", type=int, metavar="MINUTES", help="every N minutes")
+    p.add_argument("--if-new-data", action="store_true", help="skip a firing when nothing arrived")
+    p.add_argument("--executor", default="local", help="local, spark, emr or emr-serverless")
+    p.add_argument("--output", help="S3 URI the runs write under (<uri>/<run id>/)")
+    p.add_argument("--kwargs", help="JSON object of the entry point's keyword arguments")
+    p.add_argument("--requirement", action="append", help="an extra pip requirement (repeat)")
+    p.add_argument(
+        "--settle",
+        type=int,
+        default=60,
+        metavar="SECONDS",
+        help="a window ends this long before its firing (writes in flight; default 60)",
+    )
+    p.add_argument("--start", metavar="SPEC", help="where the first window begins (default: now)")
+    p.set_defaults(func=cmd_schedules_create)
+    p = ssub.add_parser("list", parents=[common, as_json], help="the schedules and their state")
+    p.set_defaults(func=cmd_schedules_list)
+    p = ssub.add_parser("show", parents=[common, as_json], help="one schedule and its windows")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_schedules_show)
+    for action in ("pause", "resume"):
+        p = ssub.add_parser(action, parents=[common], help=f"{action} a schedule")
+        p.add_argument("name")
+        p.set_defaults(func=cmd_schedules_pause)
+    p = ssub.add_parser("delete", parents=[common], help="delete a schedule and its history")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_schedules_delete)
+    for action, text in (
+        ("run-due", "fire what is due, wait for the runs, record them (for cron/systemd)"),
+        ("run", "fire one schedule now, wait for its run, record it"),
+    ):
+        p = ssub.add_parser(action, parents=[common, as_json], help=text)
+        if action == "run":
+            p.add_argument("name")
+        p.add_argument("--no-wait", action="store_true", help="start the runs and return")
+        p.add_argument(
+            "--timeout", type=float, default=3600.0, help="seconds to wait for a run (3600)"
+        )
+        p.set_defaults(func=cmd_schedules_run)
 
     p = sub.add_parser(
         "demo", parents=[common], help="local S3 with a versioned sample dataset, then JupyterLab"

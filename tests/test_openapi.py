@@ -372,6 +372,7 @@ async def test_real_answers_match_the_document(spec, jp_fetch, s3, bucket):
     assert api.seen == (
         documented_routes(spec)
         - transform_routes(spec)
+        - schedule_routes(spec)
         - endpoint_routes(spec)
         - restore_routes(spec)
     ), "some routes were not exercised"
@@ -626,6 +627,86 @@ async def test_transform_answers_match_the_document(spec, jp_fetch, s3, bucket, 
     ] == "succeeded"  # runs outlive their transform
 
     assert api.seen == transform_routes(spec), "some transform routes were not exercised"
+
+
+def schedule_routes(spec: dict[str, Any]) -> set[tuple[str, str]]:
+    return {
+        (path, verb)
+        for path, verb in documented_routes(spec)
+        if "schedules" in spec["paths"][path][verb].get("tags", [])
+    }
+
+
+async def test_schedule_answers_match_the_document(spec, jp_fetch, s3, bucket, service):
+    """Every schedule route, with its success and error answers checked against the
+    document; a fired window runs and is recorded."""
+    api = Recorder(spec, jp_fetch)
+    s3.put_object(Bucket=bucket, Key="in/a.txt", Body=b"a")
+    service.track(bucket, enable_versioning_consent=True)
+    service.sync(bucket)
+    await api("POST", "/infinstor/transforms", body={"name": "cp", "source": COPY_CELL}, expect=201)
+    body = {
+        "name": "every-5",
+        "transform": "cp",
+        "bucket": bucket,
+        "prefix": "in/",
+        "every_minutes": 5,
+        "settle_s": 0,
+        "start": "2020-01-01T00:00:00Z",
+        "output_uri": f"s3://{bucket}/out/",
+    }
+    created = await api("POST", "/infinstor/schedules", body=body, expect=201)
+    assert created["trigger"] == "every 5 min" and created["last_window"] is None
+    assert created["created_by"]  # the authenticated Jupyter user
+    await api("POST", "/infinstor/schedules", body=body, expect=409)
+    refused = await api(
+        "POST", "/infinstor/schedules", body={**body, "name": "x", "cron": "* *"}, expect=400
+    )
+    assert "Say when it runs" in refused["message"]
+    await api(
+        "POST", "/infinstor/schedules", body={**body, "name": "y", "transform": "no"}, expect=404
+    )
+    listed = await api("GET", "/infinstor/schedules", expect=200)
+    assert [s["name"] for s in listed["schedules"]] == ["every-5"]
+    path = {"name": "every-5"}
+    paused = await api(
+        "POST", "/infinstor/schedules/{name}/{action}", path={**path, "action": "pause"}, expect=200
+    )
+    assert paused["paused"] is True
+    resumed = await api(
+        "POST",
+        "/infinstor/schedules/{name}/{action}",
+        path={**path, "action": "resume"},
+        expect=200,
+    )
+    assert resumed["paused"] is False
+    # S3 times are whole seconds: a window ends before the current one.
+    await asyncio.sleep(1.1)
+    fired = await api(
+        "POST", "/infinstor/schedules/{name}/{action}", path={**path, "action": "run"}, expect=202
+    )
+    (win,) = fired["windows"]
+    assert win["state"] == "running" and win["objects"] == 1 and win["run_id"]
+    for _ in range(300):
+        run = await api(
+            "GET", "/infinstor/runs/{run_id}", path={"run_id": win["run_id"]}, expect=200
+        )
+        if run["state"] in ("succeeded", "failed", "cancelled"):
+            break
+        await asyncio.sleep(0.2)
+    assert run["state"] == "succeeded"
+    detail = await api("GET", "/infinstor/schedules/{name}", path=path, expect=200)
+    assert [w["run_id"] for w in detail["windows"]] == [win["run_id"]]
+    await api("GET", "/infinstor/schedules/{name}", path={"name": "nope"}, expect=404)
+    await api(
+        "POST",
+        "/infinstor/schedules/{name}/{action}",
+        path={"name": "nope", "action": "run"},
+        expect=404,
+    )
+    await api("DELETE", "/infinstor/schedules/{name}", path=path, expect=204)
+    await api("DELETE", "/infinstor/schedules/{name}", path=path, expect=404)
+    assert schedule_routes(spec) <= api.seen, "some schedule routes were not exercised"
 
 
 # -- schemathesis against a live server --------------------------------------------------------

@@ -16,6 +16,7 @@ from .downloads import DownloadHandler, DownloadsHandler
 from .endpoint import endpoint_handlers
 from .labels import LabelHandler, LabelsHandler, LabelVerifyHandler
 from .restore import GetHandler, JobHandler, RestoreHandler, RestorePlanHandler
+from .schedules import schedule_handlers
 from .transforms import transform_handlers
 from .views import (
     DiffHandler,
@@ -58,7 +59,7 @@ default_handlers = [
 ]
 
 #: Every route of the extension.
-handlers = default_handlers + transform_handlers + endpoint_handlers
+handlers = default_handlers + transform_handlers + schedule_handlers + endpoint_handlers
 
 __all__ = [
     "InfinstorAPIHandler",
@@ -66,6 +67,7 @@ __all__ = [
     "endpoint_handlers",
     "handlers",
     "route",
+    "schedule_handlers",
     "scrub_uri",
     "transform_handlers",
 ]
