@@ -6,6 +6,11 @@
  */
 const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
 
+// GALATA_PORT runs the seeded server on another port (two suites side by side);
+// Galata's fixtures find it through TARGET_URL.
+const port = process.env.GALATA_PORT || '8888';
+process.env.TARGET_URL = process.env.TARGET_URL || `http://localhost:${port}`;
+
 module.exports = {
   ...baseConfig,
   // One browser at a time: the suite shares one seeded server, and CI has two cores.
@@ -31,8 +36,8 @@ module.exports = {
     }
   },
   webServer: {
-    command: 'jlpm start',
-    url: 'http://localhost:8888/lab',
+    command: `jlpm start --ServerApp.port=${port}`,
+    url: `http://localhost:${port}/lab`,
     timeout: 120 * 1000,
     reuseExistingServer: !process.env.CI
   }
