@@ -693,9 +693,49 @@ class S3Handler(tornado.web.RequestHandler):
         if method == "HEAD":
             self.finish()
             return
-        await self._stream(resp["Body"])
+        length = upstream.get("content-length")
+        await self._stream(resp["Body"], int(length) if length and length.isdigit() else None)
 
-    async def _stream(self, body: Any) -> None:
+    async def _stream(self, body: Any, length: int | None) -> None:
+        readinto = _raw_readinto(body)
+        if readinto is None:
+            await self._stream_chunks(body)
+            return
+        # Two buffers made once per download: S3's bytes land in one (read straight from
+        # the socket into it, in a worker thread) while the other is written to the client
+        # (Tornado sends a memoryview of it without copying); a buffer is read into again
+        # only once the client has taken all of it. No per-chunk allocations (a fresh 1 MiB
+        # bytes object costs ~250 page faults), no copies in Python.
+        size = self.ep.chunk_size if length is None else max(1, min(self.ep.chunk_size, length))
+        bufs = (memoryview(bytearray(size)), memoryview(bytearray(size)))
+        conn = self.request.connection
+        assert conn is not None
+        pending: asyncio.Future[Any] | None = None
+        try:
+            await self.flush()  # the status line and headers
+            pending = asyncio.ensure_future(self._run(readinto, bufs[0]))
+            n = await pending
+            i = 0
+            while n:
+                if self._gone:
+                    return
+                written = conn.write(bufs[i][:n])
+                i ^= 1
+                pending = asyncio.ensure_future(self._run(readinto, bufs[i]))
+                await written  # back-pressure: the client has taken the previous buffer
+                n = await pending
+            pending = None
+            _release(body)
+            self.finish()
+        finally:
+            if pending is not None and not pending.done():
+                # Close once the read under way returns (never under a reading thread).
+                pending.add_done_callback(lambda _f: _close_quietly(body))
+            else:
+                _close_quietly(body)
+
+    async def _stream_chunks(self, body: Any) -> None:
+        """The portable path (a body without an http.client response underneath)."""
         size = self.ep.chunk_size
         try:
             pending = asyncio.ensure_future(self._run(body.read, size))
@@ -710,8 +750,34 @@ class S3Handler(tornado.web.RequestHandler):
                 await self.flush()  # back-pressure: waits for the client to take it
             self.finish()
         finally:
-            with contextlib.suppress(Exception):
-                body.close()  # releases the upstream connection (a partial read drops it)
+            _close_quietly(body)
+
+
+def _raw_readinto(body: Any) -> Callable[[memoryview], int] | None:
+    """``readinto`` of the http.client response under botocore's StreamingBody (through
+    urllib3), reading the socket straight into a buffer; None when the body is another
+    kind. The bytes are S3's as sent (botocore asks urllib3 not to decode them); a
+    checksum the client asked for is checked by the client against S3's own header."""
+    raw = getattr(body, "_raw_stream", None)
+    fp = getattr(raw, "_fp", None)
+    readinto = getattr(fp, "readinto", None)
+    if readinto is None or not callable(getattr(raw, "read", None)):
+        return None
+    return readinto  # type: ignore[no-any-return]
+
+
+def _release(body: Any) -> None:
+    """After the last byte the http.client response has closed itself: hand its connection
+    back to urllib3's pool (as urllib3 does when it reads to the end itself)."""
+    with contextlib.suppress(Exception):
+        raw = body._raw_stream
+        if raw._fp.isclosed():
+            raw.release_conn()
+
+
+def _close_quietly(body: Any) -> None:
+    with contextlib.suppress(Exception):
+        body.close()  # releases the upstream connection (a partial read drops it)
 
 
 # -- running it ---------------------------------------------------------------------------
