@@ -78,6 +78,17 @@ _PASS_HEADERS = (
     "x-amz-mp-parts-count",
     "x-amz-website-redirect-location",
 )
+#: S3's checksum headers: sent back (as S3 sends them) only to a client that asked with
+#: ``x-amz-checksum-mode: ENABLED`` and only for the whole object (S3 gives none for a
+#: range), with the stored version's own values from S3 itself, or none when it has none.
+_CHECKSUM_HEADERS = (
+    "x-amz-checksum-crc32",
+    "x-amz-checksum-crc32c",
+    "x-amz-checksum-crc64nvme",
+    "x-amz-checksum-sha1",
+    "x-amz-checksum-sha256",
+    "x-amz-checksum-type",
+)
 _RESPONSE_OVERRIDES = {
     "response-content-type": "ResponseContentType",
     "response-content-language": "ResponseContentLanguage",
@@ -605,6 +616,7 @@ class S3Handler(tornado.web.RequestHandler):
         method: str,
         params: dict[str, str],
         rng: str | None,
+        checksums: bool = False,
     ) -> Any:
         client = self.ep.s3()
         kwargs: dict[str, Any] = {
@@ -614,6 +626,8 @@ class S3Handler(tornado.web.RequestHandler):
         }
         if rng:
             kwargs["Range"] = rng
+        if checksums:
+            kwargs["ChecksumMode"] = "ENABLED"
         if method == "GET":
             for qname, pname in _RESPONSE_OVERRIDES.items():
                 if qname in params:
@@ -676,13 +690,19 @@ class S3Handler(tornado.web.RequestHandler):
                 Condition="If-Match",
             )
         rng = headers.get("range")
-        resp = await self._run(self._open, route, version, method, params, rng)
+        checksums = headers.get("x-amz-checksum-mode", "").strip().upper() == "ENABLED"
+        resp = await self._run(self._open, route, version, method, params, rng, checksums)
         meta = resp.get("ResponseMetadata", {})
         upstream = {k.lower(): v for k, v in meta.get("HTTPHeaders", {}).items()}
-        self.set_status(int(meta.get("HTTPStatusCode") or 200))
+        status = int(meta.get("HTTPStatusCode") or 200)
+        self.set_status(status)
         for name in _PASS_HEADERS:
             if name in upstream:
                 self.set_header(name, upstream[name])
+        if checksums and status == 200 and "content-range" not in upstream:
+            for name in _CHECKSUM_HEADERS:
+                if name in upstream:
+                    self.set_header(name, upstream[name])
         for name, value in upstream.items():
             if name.startswith("x-amz-meta-"):
                 self.set_header(name, value)
