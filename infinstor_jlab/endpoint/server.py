@@ -9,10 +9,10 @@ objects from :meth:`InfinstorService.resolve_object` and S3 itself at the view's
 version ids. It reads S3 with the server's own credentials, so every request is checked
 against its credential's bucket and prefix: it is never an open proxy.
 
-Bytes stream with back-pressure: a chunk is read from S3 (in a worker thread) while the
-previous one is written, and the next read waits for the client to take the previous chunk,
-so memory per download stays at about two chunks; a client that goes away closes the
-upstream response.
+Bytes stream with back-pressure through two buffers per download: S3's socket is read
+straight into one (in a worker thread) while the other is sent to the client, and a buffer
+is read into again only once the client has taken it, so memory per download stays at two
+chunks; a client that goes away closes the upstream response.
 """
 
 from __future__ import annotations
