@@ -19,7 +19,10 @@ import * as React from 'react';
 
 import { InfinstorActions } from './browse/actions';
 import { BrowserWidget } from './browse/browser';
-import { openOtherToolsDialog } from './browse/othertools';
+import {
+  openOtherToolsDialog,
+  openRunOtherToolsDialog
+} from './browse/othertools';
 import { BucketsWidget } from './sections/buckets';
 import { DiffWidget } from './sections/diff';
 import { infinstorIcon } from './icons';
@@ -205,7 +208,9 @@ export class InfinstorPanel extends SidePanel {
       trans.__('Transforms'),
       new TransformsWidget(transforms, model, {
         runAgain: run => void this.runAgain(run),
-        openOutput: run => this.showOutput(run)
+        openOutput: run => this.showOutput(run),
+        useFromOtherTools: run =>
+          void openRunOtherToolsDialog(this.model.client, this.actions, run)
       }),
       'jp-Infinstor-transformsSection'
     );

@@ -163,6 +163,64 @@ def test_range_conditionals_and_version_ids(history, creds, endpoint):
     assert over["ContentType"] == "application/x-test"
 
 
+_CHECKSUM_FIELDS = ("ChecksumCRC32", "ChecksumCRC32C", "ChecksumSHA1", "ChecksumSHA256")
+
+
+def _checksums(resp) -> dict[str, str]:
+    return {k: resp[k] for k in _CHECKSUM_FIELDS if resp.get(k)}
+
+
+def test_flexible_checksums_are_the_views_own(s3, s3_endpoint, bucket, service, creds, endpoint):
+    """boto3's default flexible checksums (it asks for them on every GetObject and checks
+    the body against them) work through the endpoint: the checksums are S3's own for the
+    view's version, not the live one's; none for an object stored without any, none for a
+    range and none unless asked, as S3 answers."""
+    no_checksum = boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        config=Config(
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        ),
+    )
+    big_then = os.urandom(1 << 20) * 3 + b"tail"  # more than one of the endpoint's chunks
+    old = {
+        "crc32.bin": s3.put_object(Bucket=bucket, Key="crc32.bin", Body=b"then")["VersionId"],
+        "sha.bin": s3.put_object(
+            Bucket=bucket, Key="sha.bin", Body=b"then", ChecksumAlgorithm="SHA256"
+        )["VersionId"],
+        "none.bin": no_checksum.put_object(Bucket=bucket, Key="none.bin", Body=b"then")[
+            "VersionId"
+        ],
+        "big.bin": s3.put_object(Bucket=bucket, Key="big.bin", Body=big_then)["VersionId"],
+    }
+    t0 = next_second()
+    for key in old:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"now, other bytes", ChecksumAlgorithm="SHA1")
+    next_second()
+    service.sync(bucket)
+    direct = {
+        k: s3.head_object(Bucket=bucket, Key=k, VersionId=v, ChecksumMode="ENABLED")
+        for k, v in old.items()
+    }
+    assert _checksums(direct["crc32.bin"]).keys() == {"ChecksumCRC32"}  # boto3's default
+    assert _checksums(direct["sha.bin"]).keys() == {"ChecksumSHA256"}
+    assert _checksums(direct["none.bin"]) == {}
+
+    c = client(endpoint, *issue(creds, format_tm(t0), bucket=bucket))  # default config
+    for key in old:
+        got = c.get_object(Bucket=bucket, Key=key)  # boto3 asks and validates by default
+        assert got["Body"].read() == (big_then if key == "big.bin" else b"then")
+        assert _checksums(got) == _checksums(direct[key]), key
+        head = c.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        assert _checksums(head) == _checksums(direct[key]), key
+        assert _checksums(c.get_object(Bucket=bucket, Key=key, Range="bytes=0-1")) == {}
+    quiet = client(endpoint, *issue(creds, format_tm(t0), bucket=bucket),
+                   response_checksum_validation="when_required")  # fmt: skip
+    assert _checksums(quiet.get_object(Bucket=bucket, Key="sha.bin")) == {}
+    assert _checksums(quiet.head_object(Bucket=bucket, Key="sha.bin")) == {}
+
+
 @pytest.mark.parametrize("signature_version", [None, "s3v4"])
 def test_presigned_urls(history, creds, endpoint, signature_version):
     """boto3's default presigned URLs (Signature Version 2) and SigV4 ones."""

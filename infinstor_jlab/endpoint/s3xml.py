@@ -11,21 +11,26 @@ NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 _HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
 
 
-_SECONDS: dict[int, str] = {}
+_DAYS: dict[int, str] = {}
 
 
 def iso8601(when: datetime | int) -> str:
-    """S3's listing time form: 2026-11-20T10:00:00.000Z (ms, or a datetime)."""
+    """S3's listing time form: 2026-11-20T10:00:00.000Z (ms, or a datetime). The date is
+    made once per day (a dict look-up), the time of day by arithmetic: a 1000-key page
+    of distinct seconds formats in ~1 ms instead of ~7 (strftime per second)."""
     if isinstance(when, datetime):
         when = int(when.timestamp() * 1000)
-    seconds, ms = divmod(when, 1000)
-    head = _SECONDS.get(seconds)
+    day, rest = divmod(when, 86_400_000)
+    head = _DAYS.get(day)
     if head is None:
-        if len(_SECONDS) > 100_000:
-            _SECONDS.clear()
-        head = datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-        _SECONDS[seconds] = head
-    return f"{head}.{ms:03d}Z"
+        if len(_DAYS) > 100_000:
+            _DAYS.clear()
+        head = datetime.fromtimestamp(day * 86_400, tz=timezone.utc).strftime("%Y-%m-%dT")
+        _DAYS[day] = head
+    seconds, ms = divmod(rest, 1000)
+    minutes, sec = divmod(seconds, 60)
+    hour, minute = divmod(minutes, 60)
+    return f"{head}{hour:02d}:{minute:02d}:{sec:02d}.{ms:03d}Z"
 
 
 class Iso8601(str):

@@ -5,8 +5,14 @@ import {
 } from '@jupyterlab/testing';
 
 import { InfinstorActions } from '../browse/actions';
-import { credentialRequest, openOtherToolsDialog } from '../browse/othertools';
-import { IIssuedViewCredential, ITimeSpec } from '../api/types';
+import {
+  credentialRequest,
+  openOtherToolsDialog,
+  openRunOtherToolsDialog,
+  runCredentialRequest
+} from '../browse/othertools';
+import { InfinstorClient } from '../api/client';
+import { IIssuedViewCredential, IRun, ITimeSpec } from '../api/types';
 import { InfinstorModel } from '../model';
 import { IViewState, pinnedViewParams } from '../viewstate';
 
@@ -175,5 +181,143 @@ describe('openOtherToolsDialog', () => {
     );
     await acceptDialog();
     await expect(done).resolves.toBeNull();
+  });
+});
+
+function aRun(patch: Partial<IRun>): IRun {
+  return {
+    id: 'r-17',
+    transform: 'thumbs',
+    revision: 1,
+    executor: 'local',
+    input_spec: { type: 'no-input-data' },
+    output_uri: 's3://out/r-17/',
+    kwargs: {},
+    requirements: [],
+    state: 'succeeded',
+    created_ms: T,
+    finished_ms: T + 1000,
+    done: 1,
+    total: 1,
+    manifest_fingerprint: null,
+    mlflow_run_id: '0a1b2c3d',
+    mlflow_experiment_id: '1',
+    mlflow_url: null,
+    error: null,
+    details: {},
+    label_output: null,
+    output_label: null,
+    label_error: null,
+    ...patch
+  };
+}
+
+describe('runCredentialRequest', () => {
+  it('asks for run:/<MLflow run id> over the bucket and folder the run read', () => {
+    const view = aRun({
+      input_spec: {
+        type: 'view',
+        bucket: 'my-bucket',
+        prefix: 'tables/',
+        at: 'tm20261101000000'
+      }
+    });
+    expect(runCredentialRequest(view)).toEqual({
+      view: 'run:/0a1b2c3d',
+      bucket: 'my-bucket',
+      prefix: 'tables/',
+      expires: '7d',
+      description: 'run r-17 (thumbs)'
+    });
+    const snap = aRun({
+      input_spec: {
+        type: 'infinslice',
+        bucketname: 'old-bucket',
+        prefix: '',
+        time_spec: 'tm20261101000000-tm20261102000000'
+      }
+    });
+    expect(runCredentialRequest(snap)).toEqual({
+      view: 'run:/0a1b2c3d',
+      bucket: 'old-bucket',
+      expires: '7d',
+      description: 'run r-17 (thumbs)'
+    });
+  });
+
+  it('reads a label run through its label, and nothing for a run without a bucket view', () => {
+    const label = aRun({ input_spec: { type: 'label', label: 'flowers-v1' } });
+    expect(runCredentialRequest(label)).toEqual({
+      view: 'label:/flowers-v1',
+      expires: '7d',
+      description: 'run r-17 (thumbs)'
+    });
+    expect(runCredentialRequest(aRun({}))).toBeNull();
+    expect(
+      runCredentialRequest(
+        aRun({ input_spec: { type: 'mlflow-run-artifacts', run_id: 'x' } })
+      )
+    ).toBeNull();
+    expect(
+      runCredentialRequest(
+        aRun({
+          mlflow_run_id: '',
+          input_spec: { type: 'view', bucket: 'b', prefix: '' }
+        })
+      )
+    ).toBeNull();
+  });
+});
+
+describe('openRunOtherToolsDialog', () => {
+  it("issues run:/ for the run's input and shows it with the run's bucket in the snippets", async () => {
+    const issued: IIssuedViewCredential = {
+      ...ISSUED,
+      view: { ...ISSUED.view, spec: 'run:/0a1b2c3d' }
+    };
+    const issue = jest.fn(async () => issued);
+    const client = {
+      issueViewCredential: issue
+    } as unknown as InfinstorClient;
+    const insertText = jest.fn(() => true);
+    const run = aRun({
+      input_spec: { type: 'view', bucket: 'my-bucket', prefix: 'tables/' }
+    });
+    const done = openRunOtherToolsDialog(
+      client,
+      { insertText } as unknown as InfinstorActions,
+      run
+    );
+    await waitForDialog();
+    await shown('[data-testid="othertools"]');
+    expect(issue).toHaveBeenCalledWith(
+      expect.objectContaining({
+        view: 'run:/0a1b2c3d',
+        bucket: 'my-bucket',
+        prefix: 'tables/'
+      })
+    );
+    expect(
+      document.querySelector('[data-testid="othertools-snippet"]')?.textContent
+    ).toContain('s3://my-bucket/tables/');
+    await acceptDialog();
+    await expect(done).resolves.toEqual(issued);
+    expect(insertText).toHaveBeenCalledTimes(1);
+  });
+
+  it('says why when the run read no bucket view', async () => {
+    const issue = jest.fn();
+    const done = openRunOtherToolsDialog(
+      { issueViewCredential: issue } as unknown as InfinstorClient,
+      { insertText: jest.fn() } as unknown as InfinstorActions,
+      aRun({})
+    );
+    await waitForDialog();
+    expect(document.querySelector('.jp-Dialog')?.textContent).toContain(
+      'read no bucket view'
+    );
+    await acceptDialog();
+    await expect(done).resolves.toBeNull();
+    expect(issue).not.toHaveBeenCalled();
   });
 });

@@ -161,6 +161,66 @@ describe('TransformsView', () => {
   });
 });
 
+describe('TransformsView: Use from other tools on a run', () => {
+  it("offers the run's own view for a run over a bucket view, not for one over nothing", async () => {
+    const runs = [
+      run('v1', {
+        state: 'succeeded',
+        input_spec: {
+          type: 'view',
+          bucket: 'my-bucket',
+          prefix: 'tables/',
+          at: 'tm20261101000000'
+        }
+      }),
+      run('n2', { state: 'succeeded', input_spec: { type: 'no-input-data' } }),
+      run('m3', {
+        state: 'succeeded',
+        mlflow_run_id: '',
+        input_spec: {
+          type: 'view',
+          bucket: 'my-bucket',
+          prefix: '',
+          at: 'tm20261101000000'
+        }
+      })
+    ];
+    const client = {
+      listRuns: jest.fn(async () => ({ runs })),
+      listTransforms: jest.fn(async () => ({ transforms: [] }))
+    } as unknown as InfinstorClient;
+    const transforms = new TransformsModel({ client, interval: 60_000 });
+    await transforms.refresh();
+    const model = new InfinstorModel({ client });
+    const actions = {
+      runAgain: jest.fn(),
+      openOutput: jest.fn(),
+      useFromOtherTools: jest.fn()
+    };
+    await act(async () => {
+      root.render(
+        <TransformsView
+          transforms={transforms}
+          model={model}
+          actions={actions}
+        />
+      );
+    });
+    const button = (id: string) =>
+      host.querySelector(
+        `[data-run="${id}"] [data-testid="run-other-tools"]`
+      ) as HTMLButtonElement | null;
+    expect(button('v1')?.textContent).toBe('Use from other tools…');
+    expect(button('v1')?.title).toContain('run:/v1');
+    expect(button('n2')).toBeNull(); // read no bucket view
+    expect(button('m3')).toBeNull(); // no MLflow run id to name
+    await act(async () => button('v1')?.click());
+    expect(actions.useFromOtherTools).toHaveBeenCalledWith(runs[0]);
+    transforms.dispose();
+    model.dispose();
+  });
+});
+
 describe('RunDialogBody view', () => {
   it('disables unavailable executors with their detail, shows check errors', async () => {
     const client = {

@@ -13,7 +13,12 @@ import { copyIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { InfinstorActions } from './actions';
-import { IIssuedViewCredential, IViewCredentialCreate } from '../api/types';
+import {
+  IIssuedViewCredential,
+  IRun,
+  IViewCredentialCreate
+} from '../api/types';
+import { InfinstorClient } from '../api/client';
 import { errorMessage } from '../errors';
 import { trans } from '../i18n';
 import { InfinstorModel } from '../model';
@@ -50,6 +55,49 @@ export function credentialRequest(
     if (model.prefix) {
       body.prefix = model.prefix;
     }
+  }
+  return body;
+}
+
+/**
+ * The `POST endpoint/credentials` body for a transform run's own input view:
+ * `run:/<MLflow run id>` (the server resolves it to the times the run recorded)
+ * over the bucket and folder the run read; a run over a label reads that label
+ * (its own scope). Null for a run that read no bucket view (an MLflow run's
+ * artifacts, no input) or has no MLflow run id.
+ */
+export function runCredentialRequest(run: IRun): IViewCredentialCreate | null {
+  const input = run.input_spec;
+  const description = trans.__('run %1 (%2)', run.id, run.transform);
+  if (input.type === 'label') {
+    return {
+      view: `label:/${input.label}`,
+      expires: SIDEBAR_EXPIRES,
+      description
+    };
+  }
+  let bucket: string;
+  let prefix: string;
+  if (input.type === 'view') {
+    bucket = input.bucket;
+    prefix = input.prefix;
+  } else if (input.type === 'infinsnap' || input.type === 'infinslice') {
+    bucket = input.bucketname;
+    prefix = input.prefix;
+  } else {
+    return null;
+  }
+  if (!bucket || !run.mlflow_run_id) {
+    return null;
+  }
+  const body: IViewCredentialCreate = {
+    view: `run:/${run.mlflow_run_id}`,
+    bucket,
+    expires: SIDEBAR_EXPIRES,
+    description
+  };
+  if (prefix) {
+    body.prefix = prefix;
   }
   return body;
 }
@@ -212,6 +260,45 @@ export async function openOtherToolsDialog(
     });
     return null;
   }
+  return issueAndShow(model.client, actions, body, {
+    bucket: model.bucket ?? '',
+    prefix: model.prefix
+  });
+}
+
+/**
+ * The same dialog for a transform run's input view (`run:/<MLflow run id>`, see
+ * {@link runCredentialRequest}), from the run's entry in the Transforms section.
+ */
+export async function openRunOtherToolsDialog(
+  client: InfinstorClient,
+  actions: InfinstorActions,
+  run: IRun
+): Promise<IIssuedViewCredential | null> {
+  const body = runCredentialRequest(run);
+  if (!body) {
+    await showDialog({
+      title: trans.__('No view to share'),
+      body: trans.__(
+        'Run %1 read no bucket view (or has no MLflow run id), so no credential can name its input.',
+        run.id
+      ),
+      buttons: [Dialog.okButton()]
+    });
+    return null;
+  }
+  return issueAndShow(client, actions, body, {
+    bucket: body.bucket ?? '',
+    prefix: body.prefix ?? ''
+  });
+}
+
+async function issueAndShow(
+  client: InfinstorClient,
+  actions: InfinstorActions,
+  body: IViewCredentialCreate,
+  where: { bucket: string; prefix: string }
+): Promise<IIssuedViewCredential | null> {
   // A view after the bucket's last sync is read again from S3 first.
   const pending = Notification.emit(
     trans.__('Issuing a credential for %1…', body.view),
@@ -220,7 +307,7 @@ export async function openOtherToolsDialog(
   );
   let cred: IIssuedViewCredential;
   try {
-    cred = await model.client
+    cred = await client
       .issueViewCredential(body)
       .finally(() => Notification.dismiss(pending));
   } catch (e) {
@@ -232,7 +319,7 @@ export async function openOtherToolsDialog(
     return null;
   }
   const snippets = toolSnippets(
-    snippetContext(cred, model.bucket ?? '', model.prefix)
+    snippetContext(cred, where.bucket, where.prefix)
   );
   const result = await showDialog({
     title: trans.__('Use from other tools'),

@@ -12,6 +12,7 @@ import { formatCount, formatDuration, formatTime } from '../time';
 import { IRun, ITransformSummary } from '../api/types';
 import { isActive, TransformsModel } from './model';
 import { errorMessage } from '../errors';
+import { runCredentialRequest } from '../browse/othertools';
 import { deleteWithConfirm } from '../dialogs';
 import { OnSignals } from '../signals';
 
@@ -21,6 +22,11 @@ export interface ITransformsActions {
   runAgain(run: IRun): void;
   /** Show a run's output folder in the sidebar browser. */
   openOutput(run: IRun): void;
+  /**
+   * A credential for the S3 endpoint over the run's own input view
+   * (`run:/<MLflow run id>`), with client snippets. Absent: no button.
+   */
+  useFromOtherTools?(run: IRun): void;
 }
 
 const STATE_CLASS: { [state: string]: string } = {
@@ -375,6 +381,22 @@ function RunItem(props: {
         >
           {trans.__('Run again…')}
         </button>
+        {actions.useFromOtherTools && runCredentialRequest(run) && (
+          <button
+            className="jp-mod-styled jp-Infinstor-smallButton"
+            data-testid="run-other-tools"
+            title={trans.__(
+              'Read the input this run read (run:/%1) from pandas, pyarrow, DuckDB, the AWS CLI… through the S3 endpoint',
+              run.mlflow_run_id
+            )}
+            onClick={e => {
+              e.stopPropagation();
+              actions.useFromOtherTools?.(run);
+            }}
+          >
+            {trans.__('Use from other tools…')}
+          </button>
+        )}
       </div>
       {error && (
         <div className="jp-Infinstor-error" role="alert">
