@@ -395,3 +395,63 @@ def test_pipeline_store_on_both_backends(location):
     with pytest.raises(NotFound):
         again.get_run("nope")
     assert json.loads(json.dumps(store.get_run("r1").to_json()))["steps"][0]["step"] == "a"
+
+
+PIPELINE_YAML = """
+name: fanin
+description: two copies, gathered
+steps:
+  - name: a
+    transform: copy
+    kwargs: {{tag: a-}}
+    input: {{type: view, bucket: {bucket}, prefix: in/}}
+    output_uri: s3://{bucket}/out/
+  - name: b
+    transform: copy
+    kwargs: {{tag: b-}}
+    input: {{type: view, bucket: {bucket}, prefix: in/}}
+    output_uri: s3://{bucket}/out/
+  - name: c
+    transform: copy
+    input: {{type: step, steps: [a, b]}}
+    output_uri: s3://{bucket}/out/
+"""
+
+
+def test_cli_saves_runs_caches_and_follows_a_pipeline(pipelines, data, tmp_path, index_url, capsys):
+    """The CLI over the same stores: save a YAML file, run it here (--wait), run it again in
+    the background (a process of its own drives it; all cached), follow it with status."""
+    from infinstor_jlab.cli import main
+
+    pipelines.transforms.save_revision("copy", COPY)
+    path = tmp_path / "fanin.yaml"
+    path.write_text(PIPELINE_YAML.format(bucket=data))
+    assert main(["pipeline", "save", str(path), "--index", index_url]) == 0
+    assert "Saved pipeline fanin (3 steps: a, b, c)." in capsys.readouterr().out
+    assert main(["pipeline", "run", "fanin", "--wait", "--json", "--index", index_url]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert [s["state"] for s in first["steps"]] == ["succeeded"] * 3
+    assert main(["pipeline", "run", "fanin", "--index", index_url]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Started pipeline run ")
+    run_id = out.split()[3]
+    deadline = time.monotonic() + 120
+    while True:
+        assert main(["pipeline", "status", run_id, "--json", "--index", index_url]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        if doc["state"] != "running" or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert doc["state"] == "succeeded", doc
+    assert [s["cached_from"] for s in doc["steps"]] == [s["run_id"] for s in first["steps"]]
+    assert main(["pipeline", "status", run_id, "--index", index_url]) == 0
+    shown = capsys.readouterr().out
+    assert f"Pipeline run {run_id} of fanin: succeeded" in shown
+    assert f"cached  reused run {first['steps'][2]['run_id']}" in shown
+    assert main(["pipeline", "list", "--index", index_url]) == 0
+    assert capsys.readouterr().out.startswith(f"fanin  3 steps  last run {run_id} succeeded")
+    assert main(["pipeline", "cancel", run_id, "--index", index_url]) == 1
+    assert "has already succeeded" in capsys.readouterr().err
+    path.write_text(PIPELINE_YAML.format(bucket=data).replace("steps: [a, b]", "steps: [a, c]"))
+    assert main(["pipeline", "save", str(path), "--index", index_url]) == 1
+    assert "has a cycle: c -> c" in capsys.readouterr().err

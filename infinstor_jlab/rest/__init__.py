@@ -15,6 +15,7 @@ from .buckets import (
 from .downloads import DownloadHandler, DownloadsHandler
 from .endpoint import endpoint_handlers
 from .labels import LabelHandler, LabelsHandler, LabelVerifyHandler
+from .pipelines import pipeline_handlers
 from .restore import GetHandler, JobHandler, RestoreHandler, RestorePlanHandler
 from .transforms import transform_handlers
 from .views import (
@@ -58,13 +59,14 @@ default_handlers = [
 ]
 
 #: Every route of the extension.
-handlers = default_handlers + transform_handlers + endpoint_handlers
+handlers = default_handlers + transform_handlers + pipeline_handlers + endpoint_handlers
 
 __all__ = [
     "InfinstorAPIHandler",
     "default_handlers",
     "endpoint_handlers",
     "handlers",
+    "pipeline_handlers",
     "route",
     "scrub_uri",
     "transform_handlers",

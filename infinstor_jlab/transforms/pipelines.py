@@ -600,8 +600,15 @@ class PipelineService:
         self._lock = threading.Lock()
         self._closing = threading.Event()
 
-    def close(self) -> None:
+    def close(self, timeout_s: float = 5.0) -> None:
+        """The server is stopping: each orchestrator of this process ends its run as failed
+        (its local steps stop with the server), saying so."""
         self._closing.set()
+        deadline = time.monotonic() + timeout_s
+        with self._lock:
+            threads = list(self._threads.values())
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     # -- definitions --------------------------------------------------------------------------
     def check(self, doc: Any) -> Pipeline:
@@ -653,6 +660,9 @@ class PipelineService:
         doc = run.to_json()
         ui = self.transforms.mlflow_ui_url
         doc["mlflow_run_id"] = run.id
+        doc["cancel_requested"] = run.state not in PIPELINE_TERMINAL and (
+            self.store.cancel_requested(run.id)
+        )
         doc["mlflow_url"] = (
             f"{ui}/#/experiments/{run.mlflow_experiment_id}/runs/{run.id}"
             if ui and run.mlflow_experiment_id
@@ -737,6 +747,9 @@ class PipelineService:
                 self._end(run, "failed", "the pipeline's orchestrator failed unexpectedly")
             except Exception as exc:  # noqa: BLE001 - logged above
                 log.warning("could not record the end of pipeline run %s: %s", run_id, exc)
+        finally:
+            with self._lock:
+                self._threads.pop(run_id, None)
 
     def cancel(self, run_id: str) -> PipelineRun:
         """Ask the run's orchestrator (in this process or another) to stop every step."""
@@ -787,7 +800,15 @@ class PipelineService:
         cancelling = False
         while run.state not in PIPELINE_TERMINAL:
             changed = False
-            if not cancelling and (self.store.cancel_requested(run_id) or self._closing.is_set()):
+            if self._closing.is_set():
+                why = "the server stopped while the pipeline ran; run it again"
+                for srun in run.steps.values():
+                    if srun.state in ("waiting", "running"):
+                        srun.state = "skipped" if srun.state == "waiting" else "failed"
+                        srun.error = why
+                self._end(run, "failed", why)
+                break
+            if not cancelling and self.store.cancel_requested(run_id):
                 cancelling = True
                 changed = True
                 for srun in run.steps.values():
