@@ -455,3 +455,49 @@ def test_cli_saves_runs_caches_and_follows_a_pipeline(pipelines, data, tmp_path,
     path.write_text(PIPELINE_YAML.format(bucket=data).replace("steps: [a, b]", "steps: [a, c]"))
     assert main(["pipeline", "save", str(path), "--index", index_url]) == 1
     assert "has a cycle: c -> c" in capsys.readouterr().err
+
+
+def _spark_available() -> bool:
+    import shutil
+    import sys
+    from pathlib import Path
+
+    return bool(
+        shutil.which("spark-submit") or (Path(sys.executable).parent / "spark-submit").exists()
+    ) and bool(shutil.which("java"))
+
+
+@pytest.mark.skipif(not _spark_available(), reason="pyspark and java are needed")
+def test_a_pipeline_step_on_spark_and_its_cached_rerun(service, s3, data, tmp_path, monkeypatch):
+    """Two local steps feed a third run by spark-submit --master local[2]; the re-run is
+    fully cached (no Spark job at all) with the same outputs."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///" + str(tmp_path / "mlflow.db"))
+    monkeypatch.chdir(tmp_path)
+    from infinstor_jlab.transforms.executors import LocalExecutor, SparkExecutor
+    from infinstor_jlab.transforms.pipelines import PipelineService
+    from infinstor_jlab.transforms.service import TransformService
+    from infinstor_jlab.transforms.store import TransformStore
+
+    transforms = TransformService(
+        service,
+        TransformStore(str(tmp_path / "t.sqlite")),
+        str(tmp_path / "runs"),
+        executors={"local": LocalExecutor(workers=2), "spark": SparkExecutor(master="local[2]")},
+    )
+    svc = PipelineService(transforms, PipelineStore(str(tmp_path / "t.sqlite")))
+    try:
+        transforms.save_revision("copy", COPY)
+        doc = three_steps(data)
+        doc["steps"][2]["executor"] = "spark"
+        svc.save(doc)
+        done = svc.wait(svc.start_run("fanin").id, timeout=300)
+        assert done.state == "succeeded", (done.error, transforms.log(done.steps["c"].run_id))
+        assert transforms.store.get_run(done.steps["c"].run_id).executor == "spark"
+        got = outputs(s3, data, done)
+        assert got["c"] == {**got["a"], **got["b"]} and len(got["c"]) == 6
+        again = svc.wait(svc.start_run("fanin").id, timeout=120)
+        assert [again.steps[s].state for s in "abc"] == ["cached"] * 3
+        assert outputs(s3, data, again) == got
+    finally:
+        svc.close()
+        transforms.close()
