@@ -525,7 +525,24 @@ def _copy_transforms(src_url: str, dst_url: str) -> tuple[int, int]:
     runs = src.runs()
     for run in runs:
         dst.save_run(run)
+    _copy_pipelines(src_url, dst_url)
     return revisions, len(runs)
+
+
+def _copy_pipelines(src_url: str, dst_url: str) -> None:
+    """Pipelines (a name the destination has is left as it is there), their runs and the
+    result cache."""
+    from .transforms.pipelines import open_pipeline_store
+
+    src, dst = open_pipeline_store(src_url), open_pipeline_store(dst_url)
+    existing = {p.name for p in dst.pipelines()}
+    for pipeline in src.pipelines():
+        if pipeline.name not in existing:
+            dst.save(pipeline)
+    for run in src.runs():
+        dst.save_run(run)
+    for key, doc in src.cache_items():
+        dst.cache_put(key, doc)
 
 
 def cmd_index_copy(args: argparse.Namespace) -> int:
@@ -584,7 +601,8 @@ def cmd_index_copy(args: argparse.Namespace) -> int:
         print(
             f"Copied {report.versions:,} versions of {len(report.buckets)} bucket(s), "
             f"{len(report.labels)} label(s), {report.transforms} transform revision(s) and "
-            f"{report.transform_runs} run(s) from {shown_src} to {shown_dst}. View credentials "
+            f"{report.transform_runs} run(s) (with the pipelines, their runs and the result "
+            f"cache) from {shown_src} to {shown_dst}. View credentials "
             "are not copied: issue new ones on the destination."
         )
     if not report.ok:

@@ -427,6 +427,10 @@ class PipelineStore:
         row = self._conn().execute("SELECT doc FROM result_cache WHERE key=?", (key,)).fetchone()
         return None if row is None else dict(json.loads(row[0]))
 
+    def cache_items(self) -> list[tuple[str, dict[str, Any]]]:
+        rows = self._conn().execute("SELECT key, doc FROM result_cache ORDER BY key").fetchall()
+        return [(r[0], dict(json.loads(r[1]))) for r in rows]
+
     def cache_put(self, key: str, doc: dict[str, Any]) -> None:
         self._conn().execute(
             "INSERT OR REPLACE INTO result_cache VALUES(?, ?)", (key, json.dumps(doc))
@@ -539,6 +543,10 @@ class PgPipelineStore(PipelineStore):
     def cache_get(self, key: str) -> dict[str, Any] | None:
         rows = self._rows("SELECT doc FROM result_cache WHERE key=%s", (key,))
         return dict(rows[0][0]) if rows else None
+
+    def cache_items(self) -> list[tuple[str, dict[str, Any]]]:
+        rows = self._rows("SELECT key, doc FROM result_cache ORDER BY key")
+        return [(r[0], dict(r[1])) for r in rows]
 
     def cache_put(self, key: str, doc: dict[str, Any]) -> None:
         from psycopg.types.json import Jsonb
