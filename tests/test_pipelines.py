@@ -501,3 +501,38 @@ def test_a_pipeline_step_on_spark_and_its_cached_rerun(service, s3, data, tmp_pa
     finally:
         svc.close()
         transforms.close()
+
+
+def test_a_run_whose_driver_is_gone_is_ended_at_the_next_start(pipelines, data):
+    """A run left running by a process that exited (on this machine), or whose heartbeat
+    stopped a minute ago, is ended as failed by recover(); one still driven is left alone."""
+    import socket
+    import subprocess
+    import sys
+
+    import mlflow
+
+    from infinstor_jlab.timespec import now_ms
+
+    pipelines.transforms.save_revision("copy", COPY)
+    pipelines.save(_doc(_step("a", {"type": "no-input-data"}, output_uri=f"s3://{data}/o/")))
+    exited = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                            capture_output=True, text=True, check=True)  # fmt: skip
+    host = socket.gethostname()
+    runs = {}
+    for why, driver, beat in (
+        ("exited", f"{host}:{exited.stdout.strip()}", now_ms()),
+        ("silent", "elsewhere:1", now_ms() - 120_000),
+        ("alive", "elsewhere:1", now_ms()),
+    ):
+        run = pipelines.create_run("p")
+        run.driver, run.heartbeat_ms = driver, beat
+        pipelines.store.save_run(run)
+        runs[why] = run.id
+    pipelines.recover()
+    for why in ("exited", "silent"):
+        ended = pipelines.store.get_run(runs[why])
+        assert ended.state == "failed" and "stopped" in ended.error, why
+        assert ended.steps["a"].state == "skipped"
+        assert mlflow.tracking.MlflowClient().get_run(ended.id).info.status == "FAILED"
+    assert pipelines.store.get_run(runs["alive"]).state == "running"

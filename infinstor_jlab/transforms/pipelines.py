@@ -310,6 +310,8 @@ class PipelineRun:
     mlflow_experiment_id: str | None = None
     heartbeat_ms: int = 0
     author: str = ""
+    #: "<host>:<pid>" of the process whose orchestrator drives the run
+    driver: str = ""
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -597,6 +599,35 @@ def output_label_name(run_id: str, step: str) -> str:
     return f"pipeline-{run_id}-{step}"
 
 
+def _this_driver() -> str:
+    import os
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _driver_gone(run: PipelineRun) -> bool:
+    """True when nothing drives the run any more: its driving process on this machine has
+    exited, or its heartbeat is older than STALE_HEARTBEAT_MS."""
+    import os
+    import socket
+
+    if now_ms() - run.heartbeat_ms >= STALE_HEARTBEAT_MS:
+        return True
+    host, _, pid = run.driver.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's process: only its heartbeat tells
+    if int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 # -- the service -----------------------------------------------------------------------------
 class PipelineService:
     """Pipelines over a :class:`TransformService`: definitions, runs, cancel, the cache."""
@@ -779,10 +810,11 @@ class PipelineService:
         raise TimeoutError(f"pipeline run {run_id} still {self.store.get_run(run_id).state}")
 
     def recover(self) -> None:
-        """After a server restart: a run whose orchestrator stopped (no heartbeat for a
-        minute) is ended as failed, saying so; its steps that still run are cancelled."""
+        """After a server restart: a run whose orchestrator stopped (its process on this
+        machine is gone, or no heartbeat for a minute) is ended as failed, saying so; its
+        steps that still run are cancelled."""
         for run in self.store.runs():
-            if run.state in PIPELINE_TERMINAL or now_ms() - run.heartbeat_ms < STALE_HEARTBEAT_MS:
+            if run.state in PIPELINE_TERMINAL or not _driver_gone(run):
                 continue
             for srun in run.steps.values():
                 if srun.state == "running" and srun.run_id:
@@ -805,6 +837,7 @@ class PipelineService:
         called whenever a step changes state (the CLI prints it)."""
         run = self.store.get_run(run_id)
         pipeline = Pipeline.from_json(run.definition)
+        run.driver = _this_driver()
         cancelling = False
         while run.state not in PIPELINE_TERMINAL:
             changed = False
