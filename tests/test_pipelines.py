@@ -300,6 +300,9 @@ VIEW = {"type": "label", "label": "x"}
         (_doc(_step("a b", VIEW)), "not a valid step name"),
         (_doc(_step("a", VIEW, kwargs="[1]")), "Step 'a': The keyword arguments"),
         (_doc(_step("a", {"bucket": "b"})), 'the input has no "type"'),
+        (_doc(_step("a", {"type": "ftp"})), "unknown input type"),
+        (_doc(_step("a", VIEW, kwargs=5)), '"kwargs" must be a JSON object'),
+        ({"name": "p", "steps": {"a": [1]}}, "Each step of pipeline 'p' is an object"),
     ],
 )
 def test_invalid_pipelines_are_refused_with_a_sentence(doc, message):

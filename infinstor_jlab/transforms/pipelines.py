@@ -45,6 +45,16 @@ STEP_TERMINAL = ("succeeded", "cached", "failed", "cancelled", "skipped")
 #: stopped): a restarted server ends its run instead of leaving it running forever.
 STALE_HEARTBEAT_MS = 60_000
 POLL_SECONDS = 0.5
+#: The inputs a step may read besides other steps (those ``resolve_input`` takes).
+VIEW_INPUT_TYPES = (
+    "label",
+    "view",
+    "infinsnap",
+    "infinslice",
+    "outputs",
+    "mlflow-run-artifacts",
+    "no-input-data",
+)
 
 
 # -- definitions -----------------------------------------------------------------------------
@@ -129,10 +139,13 @@ def _step_input(step: str, value: Any) -> dict[str, Any]:
             f'Step {step!r}: "input" must be an object such as {{"type": "step", "step": "a"}}.'
         )
     if value.get("type") != "step":
-        if "type" not in value:
+        if value.get("type") not in VIEW_INPUT_TYPES:
             raise BadRequest(
-                f'Step {step!r}: the input has no "type" (label, infinsnap, infinslice, '
-                "view, mlflow-run-artifacts, no-input-data or step)."
+                f"Step {step!r}: "
+                + ('the input has no "type"' if "type" not in value else "unknown input type")
+                + " (use "
+                + ", ".join(VIEW_INPUT_TYPES)
+                + ' or step, e.g. {"type": "step", "step": "a"}).'
             )
         return dict(value)
     steps = value.get("steps")
@@ -160,6 +173,8 @@ def parse_pipeline(doc: Any) -> Pipeline:
         )
     raw_steps = doc.get("steps")
     if isinstance(raw_steps, dict):  # YAML's natural form: steps keyed by name
+        if not all(isinstance(v, dict) or v is None for v in raw_steps.values()):
+            raise BadRequest(f"Each step of pipeline {name!r} is an object.")
         raw_steps = [{"name": k, **(v or {})} for k, v in raw_steps.items()]
     if not isinstance(raw_steps, list) or not raw_steps:
         raise BadRequest(f"Pipeline {name!r} has no steps; give a list of steps.")
@@ -194,6 +209,8 @@ def parse_pipeline(doc: Any) -> Pipeline:
                 f"Step {sname!r}: the output location {str(output_uri)[:100]!r} is not an S3 "
                 "URI; write it as s3://BUCKET/PREFIX/."
             )
+        if not isinstance(raw.get("kwargs"), (dict, str, type(None))):
+            raise BadRequest(f'Step {sname!r}: "kwargs" must be a JSON object.')
         try:
             kwargs = parse_kwargs(raw.get("kwargs"))
             reqs = check_requirements(raw.get("requirements"))
