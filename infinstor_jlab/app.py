@@ -12,6 +12,7 @@ from traitlets import Bool, CaselessStrEnum, Float, Int, List, Type, Unicode
 from .rest import handlers as rest_handlers
 from .rest.base import CONFIG_KEY, EXECUTOR_KEY, QUERY_EXECUTOR_KEY, SERVICE_KEY
 from .rest.endpoint import CREDENTIALS_KEY, ENDPOINT_KEY, ENDPOINT_STATE_KEY
+from .rest.pipelines import PIPELINES_KEY
 from .rest.schedules import SCHEDULES_KEY
 from .rest.transforms import TRANSFORMS_KEY
 from .transforms.emr_serverless import EmrServerlessExecutor
@@ -311,6 +312,13 @@ class InfinstorApp(ExtensionApp):
         transforms.recover()
         return transforms
 
+    def _pipeline_service(self, transforms: object, index_url: str) -> object:
+        from .transforms.pipelines import PipelineService, open_pipeline_store
+
+        pipelines = PipelineService(transforms, open_pipeline_store(index_url))  # type: ignore[arg-type]
+        pipelines.recover()
+        return pipelines
+
     def initialize_settings(self) -> None:
         from .index import INDEX_URL_ENV, open_index, resolve_index_url
         from .services import InfinstorService
@@ -348,6 +356,9 @@ class InfinstorApp(ExtensionApp):
         )
         try:
             self.settings[TRANSFORMS_KEY] = self._transform_service(service, url)
+            self.settings[PIPELINES_KEY] = self._pipeline_service(
+                self.settings[TRANSFORMS_KEY], url
+            )
         except Exception as exc:  # noqa: BLE001 - the sidebar still works without transforms
             self.log.warning("infinstor_jlab: transforms are unavailable: %s", exc)
         self._schedule_runner = None
@@ -402,6 +413,9 @@ class InfinstorApp(ExtensionApp):
         runner = getattr(self, "_schedule_runner", None)
         if runner is not None:
             await asyncio.get_running_loop().run_in_executor(None, runner.stop, 5.0)
+        pipelines = self.settings.get(PIPELINES_KEY)
+        if pipelines is not None:
+            pipelines.close()
         transforms = self.settings.get(TRANSFORMS_KEY)
         if transforms is not None:
             transforms.close()

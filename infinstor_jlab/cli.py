@@ -526,7 +526,24 @@ def _copy_transforms(src_url: str, dst_url: str) -> tuple[int, int]:
     runs = src.runs()
     for run in runs:
         dst.save_run(run)
+    _copy_pipelines(src_url, dst_url)
     return revisions, len(runs)
+
+
+def _copy_pipelines(src_url: str, dst_url: str) -> None:
+    """Pipelines (a name the destination has is left as it is there), their runs and the
+    result cache."""
+    from .transforms.pipelines import open_pipeline_store
+
+    src, dst = open_pipeline_store(src_url), open_pipeline_store(dst_url)
+    existing = {p.name for p in dst.pipelines()}
+    for pipeline in src.pipelines():
+        if pipeline.name not in existing:
+            dst.save(pipeline)
+    for run in src.runs():
+        dst.save_run(run)
+    for key, doc in src.cache_items():
+        dst.cache_put(key, doc)
 
 
 def cmd_index_copy(args: argparse.Namespace) -> int:
@@ -585,7 +602,8 @@ def cmd_index_copy(args: argparse.Namespace) -> int:
         print(
             f"Copied {report.versions:,} versions of {len(report.buckets)} bucket(s), "
             f"{len(report.labels)} label(s), {report.transforms} transform revision(s) and "
-            f"{report.transform_runs} run(s) from {shown_src} to {shown_dst}. View credentials "
+            f"{report.transform_runs} run(s) (with the pipelines, their runs and the result "
+            f"cache) from {shown_src} to {shown_dst}. View credentials "
             "are not copied: issue new ones on the destination."
         )
     if not report.ok:
@@ -1218,6 +1236,205 @@ def cmd_endpoint_credentials(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- pipelines -------------------------------------------------------------------------------
+def _pipelines(args: argparse.Namespace) -> Any:
+    """The pipeline service over this index, with the local and Spark executors (the same
+    stores a Jupyter server on this index uses)."""
+    import os
+
+    from .index import sqlite_path
+    from .pg import is_postgres_url
+    from .transforms.executors import LocalExecutor, SparkExecutor
+    from .transforms.pipelines import PipelineService, open_pipeline_store
+    from .transforms.service import TransformService
+    from .transforms.store import open_transform_store
+
+    location = _index_location(args)
+    if is_postgres_url(location):
+        from jupyter_core.paths import jupyter_data_dir
+
+        here = os.path.join(jupyter_data_dir(), "infinstor")
+    else:
+        here = os.path.dirname(os.path.abspath(sqlite_path(location)))
+    transforms = TransformService(
+        _service(args),
+        open_transform_store(location),
+        os.path.join(here, "transform-runs"),
+        {"local": LocalExecutor(), "spark": SparkExecutor()},
+        default_output_uri=os.environ.get("INFINSTOR_TRANSFORM_OUTPUT_URI", ""),
+    )
+    return PipelineService(transforms, open_pipeline_store(location))
+
+
+def _print_pipeline_run(doc: dict[str, Any]) -> None:
+    line = f"Pipeline run {doc['id']} of {doc['pipeline']}: {doc['state']}"
+    if doc.get("error"):
+        line += f" ({doc['error']})"
+    print(line)
+    width = max(len(s["step"]) for s in doc["steps"])
+    for step in doc["steps"]:
+        what = step["state"]
+        if step["state"] == "cached":
+            what += f"  reused run {step['cached_from']}"
+        elif step["run_id"]:
+            what += f"  run {step['run_id']}"
+            if step["state"] == "running" and step["total"]:
+                what += f"  {step['done']}/{step['total']} objects"
+        if step["output_label"] and step["state"] in ("succeeded", "cached"):
+            what += f"  label:/{step['output_label']}"
+        if step["error"]:
+            what += f"  ({step['error']})"
+        print(f"  {step['step']:<{width}}  {what}")
+
+
+def cmd_pipeline_save(args: argparse.Namespace) -> int:
+    import getpass
+
+    from .transforms.pipelines import load_pipeline_text
+
+    try:
+        with open(args.file, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise CliError(f"Cannot read {args.file}: {exc.strerror or exc}.") from exc
+    pipeline, created = _pipelines(args).save(load_pipeline_text(text), author=getpass.getuser())
+    if args.json:
+        _emit_json(pipeline.to_json())
+    else:
+        print(
+            f"{'Saved' if created else 'Replaced'} pipeline {pipeline.name} "
+            f"({len(pipeline.steps)} steps: {', '.join(s.name for s in pipeline.steps)})."
+        )
+    return 0
+
+
+def cmd_pipeline_list(args: argparse.Namespace) -> int:
+    docs = _pipelines(args).list_pipelines()
+    if args.json:
+        _emit_json({"pipelines": docs})
+        return 0
+    if not docs:
+        print("No pipelines yet: infinstor-jlab pipeline save FILE.")
+    for doc in docs:
+        last = doc["last_run"]
+        when = f"last run {last['id']} {last['state']}" if last else "never run"
+        print(f"{doc['name']}  {len(doc['steps'])} steps  {when}")
+    return 0
+
+
+def cmd_pipeline_show(args: argparse.Namespace) -> int:
+    doc = _pipelines(args).get(args.name)
+    if args.json:
+        _emit_json(doc)
+        return 0
+    print(f"Pipeline {doc['name']}" + (f": {doc['description']}" if doc["description"] else ""))
+    for step in doc["steps"]:
+        src = step["input"]
+        reads = "steps " + ", ".join(src["steps"]) if src.get("type") == "step" else json.dumps(src)
+        rev = f" r{step['revision']}" if step["revision"] else ""
+        print(f"  {step['name']}: {step['transform']}{rev} on {step['executor']}, reads {reads}")
+    return 0
+
+
+def cmd_pipeline_run(args: argparse.Namespace) -> int:
+    import getpass
+
+    svc = _pipelines(args)
+    run = svc.create_run(args.name, cache=not args.no_cache, author=getpass.getuser())
+    if not args.wait:
+        _spawn_driver(args, run.id, svc.transforms.workdir)
+        if args.json:
+            _emit_json(svc.get_run_json(run.id))
+        else:
+            print(
+                f"Started pipeline run {run.id} of {args.name}; "
+                f"`infinstor-jlab pipeline status {run.id}` follows it."
+            )
+        return 0
+    seen: dict[str, str] = {}
+
+    def changed(now: Any) -> None:
+        if args.json:
+            return
+        for name, step in now.steps.items():
+            if seen.get(name) != step.state:
+                seen[name] = step.state
+                extra = f" (reused run {step.cached_from})" if step.cached_from else ""
+                extra += f": {step.error}" if step.error else ""
+                print(f"  {name}: {step.state}{extra}", flush=True)
+
+    if not args.json:
+        print(f"Pipeline run {run.id} of {args.name}", flush=True)
+    try:
+        done = svc.drive(run.id, on_change=changed)
+    except KeyboardInterrupt:
+        svc.store.request_cancel(run.id)
+        done = svc.drive(run.id)
+    finally:
+        svc.transforms.close()
+    doc = svc.get_run_json(done.id)
+    if args.json:
+        _emit_json(doc)
+    else:
+        _print_pipeline_run(doc)
+    return 0 if done.state == "succeeded" else EXIT_ERROR
+
+
+def _spawn_driver(args: argparse.Namespace, run_id: str, workdir: str) -> None:
+    """Drive a pipeline run from a process of its own (detached from this terminal)."""
+    import os
+    import subprocess
+
+    command = [sys.executable, "-m", "infinstor_jlab.cli", "pipeline", "drive", run_id]
+    command += ["--index", _index_location(args)]
+    if args.endpoint_url:
+        command += ["--endpoint-url", args.endpoint_url]
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, f"pipeline-{run_id}.log"), "ab") as log:
+        subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def cmd_pipeline_drive(args: argparse.Namespace) -> int:
+    svc = _pipelines(args)
+    try:
+        done = svc.drive(args.run_id)
+    finally:
+        svc.transforms.close()
+    return 0 if done.state == "succeeded" else EXIT_ERROR
+
+
+def cmd_pipeline_status(args: argparse.Namespace) -> int:
+    doc = _pipelines(args).get_run_json(args.run_id)
+    if args.json:
+        _emit_json(doc)
+    else:
+        _print_pipeline_run(doc)
+    return 0
+
+
+def cmd_pipeline_cancel(args: argparse.Namespace) -> int:
+    svc = _pipelines(args)
+    svc.cancel(args.run_id)
+    if args.wait:
+        done = svc.wait(args.run_id, timeout=600)
+        if args.json:
+            _emit_json(svc.get_run_json(done.id))
+        else:
+            _print_pipeline_run(svc.get_run_json(done.id))
+        return 0
+    if args.json:
+        _emit_json(svc.get_run_json(args.run_id))
+    else:
+        print(f"Cancelling pipeline run {args.run_id}: its running steps are being stopped.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -1401,6 +1618,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--no-s3", action="store_true", help="check the index only")
     p.set_defaults(func=cmd_label_verify)
+
+    pipeline = sub.add_parser("pipeline", help="DAGs of saved transforms, with a result cache")
+    psub = pipeline.add_subparsers(dest="pipeline_command", metavar="COMMAND")
+    psub.required = True
+    p = psub.add_parser(
+        "save", parents=[common, as_json], help="save (or replace) a pipeline from a YAML/JSON file"
+    )
+    p.add_argument("file", metavar="FILE")
+    p.set_defaults(func=cmd_pipeline_save)
+    p = psub.add_parser("list", parents=[common, as_json], help="the saved pipelines")
+    p.set_defaults(func=cmd_pipeline_list)
+    p = psub.add_parser("show", parents=[common, as_json], help="one pipeline's steps")
+    p.add_argument("name", metavar="NAME")
+    p.set_defaults(func=cmd_pipeline_show)
+    p = psub.add_parser(
+        "run",
+        parents=[common, as_json],
+        help="run a pipeline (in the background; --wait to follow it here)",
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument(
+        "--no-cache", action="store_true", help="run every step, even one whose result is cached"
+    )
+    p.add_argument("--wait", action="store_true", help="drive the run here and wait for its end")
+    p.set_defaults(func=cmd_pipeline_run)
+    p = psub.add_parser("drive", parents=[common])  # what `run` starts in the background
+    p.add_argument("run_id")
+    p.set_defaults(func=cmd_pipeline_drive)
+    p = psub.add_parser("status", parents=[common, as_json], help="a pipeline run's steps")
+    p.add_argument("run_id", metavar="RUN_ID")
+    p.set_defaults(func=cmd_pipeline_status)
+    p = psub.add_parser(
+        "cancel", parents=[common, as_json], help="stop a pipeline run (all its running steps)"
+    )
+    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("--wait", action="store_true", help="wait until its steps have stopped")
+    p.set_defaults(func=cmd_pipeline_cancel)
 
     endpoint = sub.add_parser(
         "endpoint", help="the S3-compatible endpoint any S3 client reads views through"

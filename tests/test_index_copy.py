@@ -64,6 +64,27 @@ def filled(urls, s3, bucket, s3_endpoint, tmp_path, monkeypatch):
     store.save_run(
         TransformRun("run1", "clean", 2, "local", {"type": "label"}, "s3://o/", {}, created_ms=5)
     )
+    from infinstor_jlab.transforms.pipelines import (
+        Pipeline,
+        PipelineRun,
+        PipelineStep,
+        StepRun,
+        open_pipeline_store,
+    )
+
+    pipelines = open_pipeline_store(src)
+    pipeline = Pipeline("daily", [PipelineStep("a", "clean", {"type": "label", "label": "x"})])
+    pipelines.save(pipeline)
+    pipelines.save_run(
+        PipelineRun(
+            "prun1",
+            "daily",
+            pipeline.to_json(),
+            state="succeeded",
+            steps={"a": StepRun("a", "succeeded", run_id="run1")},
+        )
+    )
+    pipelines.cache_put("k" * 64, {"run_id": "run1"})
     index.close()
     return {"src": src, "dst": dst, "bucket": bucket, "t0": t0, "label": label}
 
@@ -120,6 +141,12 @@ def test_copy_answers_exactly_as_the_source(filled, capsys):
     store = open_transform_store(dst)
     assert [r.code for r in store.revisions("clean")] == ["print(2)", "print(1)"]
     assert store.get_run("run1").revision == 2
+    from infinstor_jlab.transforms.pipelines import open_pipeline_store
+
+    pipelines = open_pipeline_store(dst)
+    assert [p.name for p in pipelines.pipelines()] == ["daily"]
+    assert pipelines.get_run("prun1").steps["a"].run_id == "run1"
+    assert pipelines.cache_get("k" * 64) == {"run_id": "run1"}
 
 
 def test_a_non_empty_destination_is_refused_unless_forced(filled, capsys):

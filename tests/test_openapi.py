@@ -88,6 +88,15 @@ def endpoint_routes(spec: dict[str, Any]) -> set[tuple[str, str]]:
     }
 
 
+def pipeline_routes(spec: dict[str, Any]) -> set[tuple[str, str]]:
+    """Exercised by test_pipeline_answers_match_the_document."""
+    return {
+        (path, verb)
+        for path, verb in documented_routes(spec)
+        if "pipelines" in spec["paths"][path][verb].get("tags", [])
+    }
+
+
 def restore_routes(spec: dict[str, Any]) -> set[tuple[str, str]]:
     """Exercised, with every answer checked against the document, by test_restore_api.py."""
     return {
@@ -372,6 +381,7 @@ async def test_real_answers_match_the_document(spec, jp_fetch, s3, bucket):
     assert api.seen == (
         documented_routes(spec)
         - transform_routes(spec)
+        - pipeline_routes(spec)
         - schedule_routes(spec)
         - endpoint_routes(spec)
         - restore_routes(spec)
@@ -627,6 +637,109 @@ async def test_transform_answers_match_the_document(spec, jp_fetch, s3, bucket, 
     ] == "succeeded"  # runs outlive their transform
 
     assert api.seen == transform_routes(spec), "some transform routes were not exercised"
+
+
+async def wait_pipeline_run(api: Recorder, name: str, run_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 180
+    path = {"name": name, "run_id": run_id}
+    while True:
+        run = await api("GET", "/infinstor/pipelines/{name}/runs/{run_id}", path=path, expect=200)
+        if run["state"] != "running":
+            return run
+        assert time.monotonic() < deadline, run
+        await asyncio.sleep(0.2)
+
+
+async def test_pipeline_answers_match_the_document(spec, jp_fetch, s3, bucket, service):
+    """The pipelines API end to end: refused definitions (400s naming the problem), save,
+    run (two steps feeding a third), a cached re-run, a cancel; every answer validates."""
+    api = Recorder(spec, jp_fetch)
+    for name in ("a.txt", "b.txt"):
+        s3.put_object(Bucket=bucket, Key=f"in/{name}", Body=name.encode())
+    service.track(bucket, enable_versioning_consent=True)
+    service.sync(bucket)
+    await api("POST", "/infinstor/transforms", body={"name": "cp", "source": COPY_CELL}, expect=201)
+    await api(
+        "POST", "/infinstor/transforms", body={"name": "nap", "source": SLOW_CELL}, expect=201
+    )
+    view = {"type": "view", "bucket": bucket, "prefix": "in/"}
+    out = f"s3://{bucket}/out/"
+
+    def step(name: str, inp: Any, transform: str = "cp", **more: Any) -> dict[str, Any]:
+        return {"name": name, "transform": transform, "input": inp, "output_uri": out, **more}
+
+    pipeline = {
+        "name": "fan",
+        "steps": [
+            step("a", view, kwargs={"tag": "a-"}),
+            step("b", view, kwargs={"tag": "b-"}),
+            step("c", {"type": "step", "steps": ["a", "b"]}),
+        ],
+    }
+    for bad, message in (
+        ({**pipeline, "steps": [step("a", {"type": "step", "step": "a"})]}, "cycle: a -> a"),
+        ({**pipeline, "steps": [step("a", view, transform="nope")]}, "no transform named"),
+        ({**pipeline, "steps": [step("a", view), step("a", view)]}, "two steps named 'a'"),
+        ({**pipeline, "steps": [step("a", {"type": "step", "step": "x"})]}, "reads step 'x'"),
+        ({**pipeline, "steps": [{"name": "a", "transform": "cp"}]}, "has no input"),
+    ):
+        refused = await api("POST", "/infinstor/pipelines", body=bad, expect=400)
+        assert message in refused["message"], refused
+    saved = await api("POST", "/infinstor/pipelines", body=pipeline, expect=201)
+    assert [s["name"] for s in saved["steps"]] == ["a", "b", "c"]
+    await api("POST", "/infinstor/pipelines", body=pipeline, expect=200)
+    fan = {"name": "fan"}
+    await api("GET", "/infinstor/pipelines/{name}", path=fan, expect=200)
+    await api("GET", "/infinstor/pipelines/{name}", path={"name": "nope"}, expect=404)
+    runs = "/infinstor/pipelines/{name}/runs"
+    run = await api("POST", runs, path=fan, expect=201)
+    assert [s["state"] for s in run["steps"]] == ["waiting"] * 3
+    done = await wait_pipeline_run(api, "fan", run["id"])
+    assert [s["state"] for s in done["steps"]] == ["succeeded"] * 3, done
+    again = await api("POST", runs, path=fan, body={"cache": True}, expect=201)
+    cached = await wait_pipeline_run(api, "fan", again["id"])
+    assert [s["state"] for s in cached["steps"]] == ["cached"] * 3
+    assert [s["cached_from"] for s in cached["steps"]] == [s["run_id"] for s in done["steps"]]
+    await api("POST", runs, path=fan, body={"cache": "no"}, expect=400)
+    await api("POST", runs, path={"name": "nope"}, expect=404)
+    listed = await api("GET", runs, path=fan, expect=200)
+    assert [r["id"] for r in listed["runs"]] == [again["id"], run["id"]]
+    await api("GET", runs, path=fan, params={"limit": "0"}, expect=400)
+    await api("GET", runs, path={"name": "nope"}, expect=404)
+    one = "/infinstor/pipelines/{name}/runs/{run_id}"
+    await api("DELETE", one, path={**fan, "run_id": run["id"]}, expect=409)
+    await api("GET", one, path={**fan, "run_id": "nope"}, expect=404)
+
+    slow = {"name": "slow", "steps": [step("x", view, transform="nap"), step("y", view, "nap")]}
+    slow["steps"][1]["transform"] = "nap"
+    slow["steps"].append(step("z", {"type": "step", "steps": ["x", "y"]}))
+    await api("POST", "/infinstor/pipelines", body=slow, expect=201)
+    started = await api("POST", runs, path={"name": "slow"}, expect=201)
+    await api("GET", one, path={**fan, "run_id": started["id"]}, expect=404)  # not fan's
+    deadline = time.monotonic() + 60
+    path = {"name": "slow", "run_id": started["id"]}
+    while True:
+        now = await api("GET", one, path=path, expect=200)
+        if all(s["state"] == "running" for s in now["steps"][:2]):
+            break
+        assert time.monotonic() < deadline, now
+        await asyncio.sleep(0.2)
+    cancelling = await api("DELETE", one, path=path, expect=202)
+    assert cancelling["cancel_requested"] is True
+    ended = await wait_pipeline_run(api, "slow", started["id"])
+    assert ended["state"] == "cancelled"
+    assert [s["state"] for s in ended["steps"]] == ["cancelled", "cancelled", "skipped"]
+
+    listed = await api("GET", "/infinstor/pipelines", expect=200)
+    assert [(p["name"], p["last_run"]["id"]) for p in listed["pipelines"]] == [
+        ("fan", again["id"]),
+        ("slow", started["id"]),
+    ]
+    await api("DELETE", "/infinstor/pipelines/{name}", path=fan, expect=204)
+    await api("DELETE", "/infinstor/pipelines/{name}", path=fan, expect=404)
+    assert api.seen - {("/infinstor/transforms", "post")} == pipeline_routes(spec), (
+        "some pipeline routes were not exercised"
+    )
 
 
 def schedule_routes(spec: dict[str, Any]) -> set[tuple[str, str]]:

@@ -15,6 +15,7 @@ from .buckets import (
 from .downloads import DownloadHandler, DownloadsHandler
 from .endpoint import endpoint_handlers
 from .labels import LabelHandler, LabelsHandler, LabelVerifyHandler
+from .pipelines import pipeline_handlers
 from .restore import GetHandler, JobHandler, RestoreHandler, RestorePlanHandler
 from .schedules import schedule_handlers
 from .transforms import transform_handlers
@@ -59,13 +60,20 @@ default_handlers = [
 ]
 
 #: Every route of the extension.
-handlers = default_handlers + transform_handlers + schedule_handlers + endpoint_handlers
+handlers = (
+    default_handlers
+    + transform_handlers
+    + pipeline_handlers
+    + schedule_handlers
+    + endpoint_handlers
+)
 
 __all__ = [
     "InfinstorAPIHandler",
     "default_handlers",
     "endpoint_handlers",
     "handlers",
+    "pipeline_handlers",
     "route",
     "schedule_handlers",
     "scrub_uri",

@@ -64,6 +64,8 @@ def resolve_input(
         )
     if kind in (None, "no-input-data"):
         return None
+    if kind == "outputs":
+        return outputs_manifest(svc, spec.get("labels"))
     if kind == "label":
         name = _str_field(spec, "label").removeprefix("label:/")
         if not name:
@@ -86,7 +88,7 @@ def resolve_input(
     else:
         raise BadRequest(
             f"Unknown input type {str(kind)[:40]!r}; use infinsnap, infinslice, label, view, "
-            "mlflow-run-artifacts or no-input-data."
+            "outputs, mlflow-run-artifacts or no-input-data."
         )
     if kind != "label":
         # A view later than the last sync: the manifest must hold what S3 held then.
@@ -103,6 +105,51 @@ def resolve_input(
             f"{label.name}` shows which; the run was not started."
         )
     return manifest
+
+
+#: The files a transform run writes into its output besides the transform's own: a pipeline
+#: step reading an earlier step's output does not read them.
+RUN_MARKERS = ("_SUCCESS.json", "_FAILED.json", "_CANCELLED.json")
+
+
+def outputs_manifest(service: InfinstorService, labels: Any) -> Manifest:
+    """The outputs of earlier transform runs, named by their output labels (a pipeline
+    step's input): each label's pinned objects without the run markers at the top of its
+    prefix, merged under the labels' common prefix (one input: the run's output folder;
+    several: one folder per run, named by its run id)."""
+    if (
+        not isinstance(labels, list)
+        or not labels
+        or not all(isinstance(x, str) and x for x in labels)
+    ):
+        raise BadRequest('An outputs input needs "labels": a list of output label names.')
+    pinned = [service.get_label(name.removeprefix("label:/")) for name in labels]
+    buckets = sorted({p.bucket for p in pinned})
+    if len(buckets) > 1:
+        raise BadRequest(
+            "The outputs read together must be in one bucket; these are in "
+            + ", ".join(buckets)
+            + ". Give the steps one output bucket."
+        )
+    prefixes = [p.prefix for p in pinned]
+    common = os.path.commonprefix(prefixes) if len(prefixes) > 1 else prefixes[0]
+    if len(prefixes) > 1:
+        common = common[: common.rfind("/") + 1] if "/" in common else ""
+    objects: list[ObjectVersion] = []
+    for label in pinned:
+        items = list(
+            service.iter_objects(label.bucket, spec=label_spec(label), prefix=label.prefix)
+        )
+        got = Manifest.of(label.bucket, label.prefix, None, items)
+        if got.fingerprint != label.fingerprint:
+            raise Conflict(
+                f"Label {label.name!r} no longer matches the index (versions it pins were "
+                f"removed from S3); `infinstor-jlab label verify {label.name}` shows which."
+            )
+        top = label.prefix
+        objects.extend(o for o in items if o.key[len(top) :] not in RUN_MARKERS)
+    objects.sort(key=lambda o: o.key.encode("utf-8"))
+    return Manifest.of(buckets[0], common, None, objects)
 
 
 def mlflow_artifacts_manifest(

@@ -249,9 +249,16 @@ class TransformService:
         kwargs: Any = None,
         requirements: Any = None,
         label_output: str | None = None,
+        mlflow_experiment: str | None = None,
+        mlflow_run_name: str | None = None,
+        mlflow_tags: dict[str, str] | None = None,
     ) -> TransformRun:
         """Resolve the input to a manifest, stage manifest + code + driver next to the output,
-        open the MLflow run, start the executor and watch it until it ends."""
+        open the MLflow run, start the executor and watch it until it ends.
+
+        ``mlflow_experiment``, ``mlflow_run_name`` and ``mlflow_tags``: where the run is
+        recorded (default: the transform's own experiment); a pipeline puts its steps' runs
+        in its experiment with ``mlflow.parentRunId``."""
         rev = self.store.revision(name, revision)
         if executor not in self.executors:
             raise BadRequest(
@@ -287,7 +294,7 @@ class TransformService:
         # The output bucket must exist before anything is recorded about the run.
         call_s3(self.service.s3().head_bucket, out_bucket, Bucket=out_bucket)
         client = self.mlflow()
-        experiment = f"infinstor-transform-{name}"
+        experiment = mlflow_experiment or f"infinstor-transform-{name}"
         found = client.get_experiment_by_name(experiment)
         if found:
             exp_id = found.experiment_id
@@ -298,7 +305,9 @@ class TransformService:
             )
         else:
             exp_id = client.create_experiment(experiment)
-        mlrun = client.create_run(exp_id, run_name=f"{name} r{rev.revision}")
+        mlrun = client.create_run(
+            exp_id, run_name=mlflow_run_name or f"{name} r{rev.revision}", tags=mlflow_tags
+        )
         run_id = mlrun.info.run_id
         out_root = f"s3://{out_bucket}/{out_prefix.rstrip('/') + '/' if out_prefix else ''}"
         staging = f"{out_root}_infinstor_staging/{run_id}/"
