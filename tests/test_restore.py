@@ -184,6 +184,27 @@ def test_restore_copies_old_versions_back_with_their_metadata_and_tags(s3, servi
     ]
 
 
+def test_a_restore_lists_the_prefix_once_before_acting_and_once_to_check(s3, service, changed):
+    bucket, at = changed["bucket"], changed["at"]
+    listings: list[int] = []
+    service.s3().meta.events.register(
+        "before-call.s3.ListObjectVersions", lambda **kw: listings.append(1)
+    )
+    restorer = RestoreService(service)
+    shown = restorer.plan(bucket, PREFIX, snapshot_spec(at))
+    assert len(listings) == 1
+    listings.clear()
+    result = restorer.restore(bucket, PREFIX, snapshot_spec(at), expect=shown.fingerprint)
+    # The re-check right before acting (which also pins the label and catches the index
+    # up), and the check afterwards (which also tells the index the new versions).
+    assert result.ok and len(result.plan.actions) == 3 and len(listings) == 2
+    assert service.get_label(result.label).object_count == 2
+    listings.clear()
+    again = restorer.restore(bucket, PREFIX, snapshot_spec(at))
+    assert not again.plan.actions and again.check.matches and again.label is None
+    assert len(listings) == 1  # nothing to do: the re-check's listing is the check
+
+
 def test_a_rerun_after_an_interruption_does_only_what_is_left(s3, service, changed):
     bucket, at = changed["bucket"], changed["at"]
     restorer = RestoreService(service)

@@ -161,3 +161,60 @@ def _seed_transforms() -> None:
 
 
 _seed_transforms()
+
+
+# -- restore (issue 21) ----------------------------------------------------------------------
+#: A tracked bucket of its own (restore.spec.ts changes it; no other spec looks at it).
+RESTORE_BUCKET = "infinstor-restore"
+
+
+def _seed_restore() -> None:
+    """``tables/`` as it was at one second (a, b, keep) and after a bad job the next second
+    (a overwritten, b deleted, c added), tracked and indexed."""
+    import time
+
+    import boto3
+
+    from infinstor_jlab.index import open_index
+    from infinstor_jlab.services import InfinstorService
+    from infinstor_jlab.timespec import now_ms
+
+    def next_second() -> int:
+        time.sleep(1.05 - (time.time() % 1.0))
+        return now_ms()
+
+    index_url = os.environ["INFINSTOR_INDEX_URL"]
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    client.create_bucket(Bucket=RESTORE_BUCKET)
+    client.put_bucket_versioning(Bucket=RESTORE_BUCKET,
+                                 VersioningConfiguration={"Status": "Enabled"})
+    good = next_second()
+    client.put_object(Bucket=RESTORE_BUCKET, Key="tables/a.csv", Body=b"id,value\na,1\n",
+                      ContentType="text/csv")
+    client.put_object(Bucket=RESTORE_BUCKET, Key="tables/b.csv", Body=b"id,value\nb,1\n",
+                      ContentType="text/csv")
+    client.put_object(Bucket=RESTORE_BUCKET, Key="tables/keep.csv", Body=b"keep\n",
+                      ContentType="text/csv")
+    damaged = next_second()
+    client.put_object(Bucket=RESTORE_BUCKET, Key="tables/a.csv", Body=b"id,value\na,BAD\n",
+                      ContentType="text/csv")
+    client.delete_object(Bucket=RESTORE_BUCKET, Key="tables/b.csv")
+    client.put_object(Bucket=RESTORE_BUCKET, Key="tables/c.csv", Body=b"id,value\nc,1\n",
+                      ContentType="text/csv")
+    next_second()
+    svc = InfinstorService(open_index(index_url), s3_endpoint_url=endpoint)
+    svc.track(RESTORE_BUCKET, enable_versioning_consent=True)
+    svc.sync(RESTORE_BUCKET)
+    svc.index.close()
+
+    data_dir = Path(__file__).parent / "test-data"
+    (data_dir / "restore.json").write_text(json.dumps({
+        "bucket": RESTORE_BUCKET,
+        "prefix": "tables/",
+        "good": good,
+        "damaged": damaged,
+    }, indent=2))
+
+
+_seed_restore()

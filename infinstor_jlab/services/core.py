@@ -882,10 +882,13 @@ class InfinstorService:
         on_catch_up: Callable[[str], None] | None = None,
         on_progress: Callable[[SyncProgress], None] | None = None,
         created_by: str | None = None,
+        indexed: bool = False,
     ) -> LabelRecord:
         """Pin a view under a new name. Two users creating the same name at once: the
         index's unique name decides, the second gets Conflict (409). ``created_by``: the
-        Jupyter user (REST); by default the OS (or JupyterHub) user of this process."""
+        Jupyter user (REST); by default the OS (or JupyterHub) user of this process.
+        ``indexed``: the caller has just read the prefix into the index with a listing that
+        began after the view's last second (a restore's re-check), so no catch-up is needed."""
         if not LABEL_NAME_RE.match(name or ""):
             raise BadRequest(
                 f"{name!r} is not a valid label name: use 1-128 letters, digits, '.', '_' or "
@@ -909,9 +912,15 @@ class InfinstorService:
                 "name (or delete the old label first)."
             )
         refuse_future(spec)
-        self.index_through(
-            bucket, prefix, spec, record=record, on_catch_up=on_catch_up, on_progress=on_progress
-        )
+        if not indexed:
+            self.index_through(
+                bucket,
+                prefix,
+                spec,
+                record=record,
+                on_catch_up=on_catch_up,
+                on_progress=on_progress,
+            )
         fp, count, total = self.view_fingerprint(bucket, prefix, spec)
         label = LabelRecord(
             name=name,

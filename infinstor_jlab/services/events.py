@@ -395,10 +395,19 @@ def relist_prefix(s3: Any, index: SnapshotIndex, bucket: str, prefix: str) -> in
     what was just written is in the index without waiting for events or a reconcile.
     Returns the number of versions read."""
     started = now_ms()
+    pages = list(iter_version_pages(s3, bucket, prefix=prefix))
+    return merge_listing(index, bucket, pages, started)
+
+
+def merge_listing(index: SnapshotIndex, bucket: str, pages: list[Any], started: int) -> int:
+    """Merge the pages of one ListObjectVersions listing of a prefix (begun at ``started``,
+    ms) into the index, as :func:`relist_prefix` does: a caller that lists a prefix for its
+    own reasons (a restore's re-check and check) lets the index learn from that listing
+    instead of listing again. Returns the number of versions merged."""
     split = index.get_listing_style(bucket) == "split"
     entries: list[VersionEntry] = []
     latest: list[bool] = []
-    for page in iter_version_pages(s3, bucket, prefix=prefix):
+    for page in pages:
         split = split or is_split_listing(page.entries, page.latest)
         entries.extend(page.entries)
         latest.extend(page.latest)

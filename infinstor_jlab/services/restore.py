@@ -30,9 +30,10 @@ from urllib.parse import urlencode
 
 from ..errors import BadRequest, BadTimeSpec, Conflict, InfinstorError, UnknownLabel
 from ..index.models import ObjectVersion, VersionEntry
-from ..timespec import TimeSpec, format_tm, now_ms
-from .events import relist_prefix
-from .s3 import call_s3, get_versioning, iter_version_pages, s3_error_code
+from ..timespec import TimeSpec, format_tm, now_ms, snapshot_spec, wait_past_second
+from .catchup import needs_catch_up
+from .events import merge_listing
+from .s3 import VersionPage, call_s3, get_versioning, iter_version_pages, s3_error_code
 from .views import refuse_future
 
 if TYPE_CHECKING:
@@ -72,12 +73,23 @@ class LiveKey:
     versions: dict[str, tuple[VersionEntry, str]] = field(default_factory=dict)
 
 
-def read_live(client: Any, bucket: str, prefix: str) -> dict[str, LiveKey]:
-    """The live state of every key under ``prefix``, from ListObjectVersions."""
+def list_prefix(client: Any, bucket: str, prefix: str) -> tuple[list[VersionPage], int]:
+    """One ListObjectVersions listing of ``prefix``: its pages and when it began (ms)."""
+    started = now_ms()
+    return list(iter_version_pages(client, bucket, prefix=prefix or None)), started
+
+
+def read_live(
+    client: Any, bucket: str, prefix: str, pages: list[VersionPage] | None = None
+) -> dict[str, LiveKey]:
+    """The live state of every key under ``prefix``, from ListObjectVersions (or from the
+    ``pages`` of a listing already made)."""
+    if pages is None:
+        pages = list_prefix(client, bucket, prefix)[0]
     out: dict[str, LiveKey] = {}
     newest: dict[str, VersionEntry] = {}
     flagged: set[str] = set()
-    for page in iter_version_pages(client, bucket, prefix=prefix or None):
+    for page in pages:
         classes = page.storage_classes or [""] * len(page.entries)
         for entry, is_latest, klass in zip(page.entries, page.latest, classes):
             if prefix and not entry.key.startswith(prefix):
@@ -184,6 +196,16 @@ class RestorePlan:
 
 
 @dataclass
+class _Planned:
+    """A plan with the listing it was made from (``merged``: already in the index)."""
+
+    plan: RestorePlan
+    pages: list[VersionPage]
+    listed_ms: int
+    merged: bool
+
+
+@dataclass
 class RestoreCheck:
     """The live prefix against the view at T after the restore."""
 
@@ -284,17 +306,56 @@ class RestoreService:
         """What a restore of ``prefix`` to ``spec`` would do now. The live state is read
         from S3; keys it shows changed since the index last saw them are skipped (listed in
         ``skipped``) unless ``force``."""
+        return self._plan(bucket, prefix, spec, force=force, on_catch_up=on_catch_up).plan
+
+    def _plan(
+        self,
+        bucket: str,
+        prefix: str,
+        spec: TimeSpec,
+        *,
+        force: bool = False,
+        on_catch_up: Callable[[str], None] | None = None,
+        list_after_ms: int | None = None,
+    ) -> _Planned:
+        """The plan and the one listing of the prefix it was made from. That listing is
+        also what brings the index up to ``spec`` when the index holds the prefix only up to
+        an earlier time (it is merged into the index then), and it begins only once the
+        second of ``list_after_ms`` is over (so that a label of that time can be pinned from
+        it, exactly, with no listing of its own)."""
         svc = self.service
         record = svc.index.get_bucket(bucket)  # unknown bucket -> friendly 404
         self._check_target(bucket, prefix, spec)
         planned = now_ms()
-        svc.index_through(bucket, prefix, spec, record=record, on_catch_up=on_catch_up)
-        target = {o.key: o for o in svc.iter_objects(bucket, spec=spec, prefix=prefix)}
+        catch_up = needs_catch_up(record, spec)
+        if catch_up and not prefix:
+            # The whole bucket: a fresh sync pass (see InfinstorService.index_through).
+            svc.index_through(bucket, prefix, spec, record=record, on_catch_up=on_catch_up)
+            catch_up = False
+        elif catch_up and on_catch_up is not None:
+            on_catch_up(
+                f"Reading s3://{bucket}/{prefix} again from S3 first: the index holds "
+                f"it up to {record.synced_through()}, before {spec.display()}."
+            )
+        if catch_up or list_after_ms is not None:
+            wait_past_second(max(spec.end_ms if catch_up else 0, list_after_ms or 0))
+        # What the index holds as current, before this listing tells it anything.
         known = {
             o.key: o for o in svc.iter_objects(bucket, spec=svc.parse_spec("now"), prefix=prefix)
         }
-        live = read_live(svc.s3(), bucket, prefix)
+        pages, listed_ms = list_prefix(svc.s3(), bucket, prefix)
+        if catch_up:
+            # As a label of a time after the last sync does: the listing brings the index up
+            # to the time, and the plan is made from what it then holds.
+            merge_listing(svc.index, bucket, pages, listed_ms)
+            known = {
+                o.key: o
+                for o in svc.iter_objects(bucket, spec=svc.parse_spec("now"), prefix=prefix)
+            }
+        target = {o.key: o for o in svc.iter_objects(bucket, spec=spec, prefix=prefix)}
+        live = read_live(svc.s3(), bucket, prefix, pages)
         plan = RestorePlan(bucket=bucket, prefix=prefix, spec=spec, planned_ms=planned)
+        out = _Planned(plan=plan, pages=pages, listed_ms=listed_ms, merged=catch_up)
         for key in sorted(set(target) | set(known) | set(live)):
             want = target.get(key)
             state = live.get(key, LiveKey())
@@ -351,7 +412,7 @@ class RestoreService:
                     live_version_id=live_id,
                 )
             )
-        return plan
+        return out
 
     # -- running it -------------------------------------------------------------------------
     def restore(
@@ -372,7 +433,18 @@ class RestoreService:
         if not 1 <= parallel <= 64:
             raise BadRequest("parallel must be between 1 and 64.")
         started = time.monotonic()
-        plan = self.plan(bucket, prefix, spec, force=force, on_catch_up=on_catch_up)
+        # The state before, pinned as a label if anything is to change: the time it is
+        # pinned at, which the re-check's listing below begins after (the second over).
+        before_ms = now_ms()
+        planned = self._plan(
+            bucket,
+            prefix,
+            spec,
+            force=force,
+            on_catch_up=on_catch_up,
+            list_after_ms=None if dry_run else before_ms,
+        )
+        plan = planned.plan
         result = RestoreResult(plan=plan, dry_run=dry_run)
         if expect and expect != plan.fingerprint:
             raise Conflict(
@@ -383,20 +455,32 @@ class RestoreService:
             result.seconds = time.monotonic() - started
             return result
         written: dict[str, str] = {}
+        pages = planned.pages
         if plan.actions:
-            result.label = self._pin_before(bucket, prefix, spec)
+            svc = self.service
+            # The re-check's listing is the state before: the index holds it (every version
+            # up to ``before_ms``), so the label needs no listing of its own.
+            if not planned.merged:
+                merge_listing(svc.index, bucket, pages, planned.listed_ms)
+            result.label = self._pin_before(bucket, prefix, spec, before_ms)
             self._act(plan, result, written, parallel, on_progress)
-            # The index learns the new versions now, not at the next sync.
-            relist_prefix(self.service.s3(), self.service.index, bucket, prefix)
+            # One listing for both the check and the index, which learns the new versions
+            # now, not at the next sync.
+            pages, listed_ms = list_prefix(svc.s3(), bucket, prefix)
+            merge_listing(svc.index, bucket, pages, listed_ms)
         skipped = {s["key"] for s in plan.skipped} | {f["key"] for f in result.failed}
-        result.check = self.check(bucket, prefix, spec, written=written, skipped=skipped)
+        result.check = self.check(
+            bucket, prefix, spec, written=written, skipped=skipped, pages=pages
+        )
         result.seconds = time.monotonic() - started
         return result
 
-    def _pin_before(self, bucket: str, prefix: str, spec: TimeSpec) -> str:
+    def _pin_before(self, bucket: str, prefix: str, spec: TimeSpec, at_ms: int) -> str:
+        """Pin the prefix as of ``at_ms`` (which the index holds: the caller has just
+        merged a listing that began after that second) as ``before-restore-<time>``."""
         svc = self.service
-        stamp = format_tm(now_ms())[2:]
-        now = svc.parse_spec("now")
+        stamp = format_tm(at_ms)[2:]
+        now = snapshot_spec(at_ms)
         for n in range(1, 100):
             name = f"{LABEL_PREFIX}{stamp}" + (f"-{n}" if n > 1 else "")
             try:
@@ -411,6 +495,7 @@ class RestoreService:
                         f"s3://{bucket}/{prefix} before it was restored to {spec.canonical()}; "
                         "restore this label to undo that restore."
                     ),
+                    indexed=True,
                 )
                 return name
         raise BadRequest("Too many restores in one second; try again.")  # pragma: no cover
@@ -505,13 +590,15 @@ class RestoreService:
         *,
         written: dict[str, str] | None = None,
         skipped: set[str] | None = None,
+        pages: list[VersionPage] | None = None,
     ) -> RestoreCheck:
-        """Compare the live prefix (ListObjectVersions now) with the view at ``spec``: the
-        same keys, each with the content (version, or a copy of it: same ETag and size)."""
+        """Compare the live prefix (ListObjectVersions now, or the ``pages`` of a listing
+        made after the last change) with the view at ``spec``: the same keys, each with the
+        content (version, or a copy of it: same ETag and size)."""
         svc = self.service
         written = written or {}
         target = {o.key: o for o in svc.iter_objects(bucket, spec=spec, prefix=prefix)}
-        live = read_live(svc.s3(), bucket, prefix)
+        live = read_live(svc.s3(), bucket, prefix, pages)
         report = RestoreCheck()
         for key in sorted(set(target) | {k for k, v in live.items() if v.current is not None}):
             report.keys_checked += 1

@@ -1,4 +1,5 @@
 import {
+  confirmPattern,
   defaultDownloadPath,
   planLine,
   planSummary,
@@ -15,6 +16,28 @@ describe('restore helpers', () => {
     expect(restoreTarget({ label: 'win' }, 'label', 'slice')).toBeNull();
     expect(restoreTarget({ at: 'tm20261120100000' }, 'now')).toBeNull();
     expect(restoreTarget({ slice: 'tmA-tmB' }, 'slice')).toBeNull();
+  });
+
+  it('accepts exactly the folder name as the confirmation', () => {
+    // As a browser compiles an input's pattern: the whole value, `v` flag.
+    const accepts = (name: string, value: string) =>
+      new RegExp(`^(?:${confirmPattern(name)})$`, 'v').test(value);
+    expect(accepts('tables', 'tables')).toBe(true);
+    expect(accepts('tables', ' tables ')).toBe(true);
+    expect(accepts('tables', 'table')).toBe(false);
+    expect(accepts('tables', 'tables2')).toBe(false);
+    expect(accepts('tables', '')).toBe(false);
+    for (const odd of [
+      'a.b',
+      'x-(1)',
+      'c++ [v2] {a|b}',
+      'ü/ß$^',
+      'a&b!#%,:;<=>@`~'
+    ]) {
+      expect(accepts(odd, odd)).toBe(true);
+      expect(accepts(odd, `${odd}x`)).toBe(false);
+    }
+    expect(accepts('a.b', 'aXb')).toBe(false);
   });
 
   it('marks each change as the CLI does', () => {

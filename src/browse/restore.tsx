@@ -61,6 +61,21 @@ export function planSummary(plan: IRestorePlan): string {
   );
 }
 
+/**
+ * An input pattern that accepts exactly `name` (spaces around it allowed).
+ * Browsers compile a pattern with the `v` flag, where ASCII punctuation may
+ * mean something: every ASCII character but letters, digits and `_` is written
+ * as `\xHH`.
+ */
+export function confirmPattern(name: string): string {
+  const literal = Array.from(name, c =>
+    /[A-Za-z0-9_]/.test(c) || c.charCodeAt(0) > 0x7f
+      ? c
+      : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`
+  ).join('');
+  return `\\s*${literal}\\s*`;
+}
+
 /** Body of the restore dialog: the plan, and the name to type. */
 export class RestoreDialogBody
   extends ReactWidget
@@ -88,7 +103,7 @@ export class RestoreDialogBody
       <div className="jp-Infinstor-restorePlan" data-testid="restore-plan">
         <p>
           {trans.__(
-            'Restore s3://%1/%2 to %3. Old versions are copied back as new current versions and keys absent then get delete markers: nothing is deleted for good, and the state now is pinned as a label first.',
+            'Restore s3://%1/%2 (%3). Old versions are copied back as new current versions and keys absent then get delete markers: nothing is deleted for good, and the state now is pinned as a label first.',
             plan.bucket,
             plan.prefix,
             plan.to.display
@@ -147,11 +162,26 @@ export class RestoreDialogBody
           </div>
         )}
         <label>
-          {trans.__('Type %1 to confirm', this._confirm)}
+          {trans.__('Type %1 to confirm', this._confirm)}{' '}
           <input
             className="jp-mod-styled"
             name="restore-confirm"
             autoComplete="off"
+            required
+            pattern={confirmPattern(this._confirm)}
+            ref={input => {
+              // The dialog disables its Restore button while an input is
+              // invalid (here: until the name matches the pattern), from the
+              // first keystroke on; before it, so does this.
+              const accept = input
+                ?.closest('.jp-Dialog-content')
+                ?.querySelector<HTMLButtonElement>(
+                  '.jp-Dialog-button.jp-mod-accept'
+                );
+              if (accept) {
+                accept.disabled = !input?.validity.valid;
+              }
+            }}
             onChange={e => {
               this._typed = e.currentTarget.value;
             }}
@@ -295,13 +325,13 @@ export async function restoreWithDialog(
   } else if (r.ok) {
     Notification.success(
       trans.__(
-        'Restored s3://%1/%2 to %3: %4 brought back, %5 delete markers; the folder now equals that view. The state before is label %6.',
+        // Toasts show 140 characters: the label (to undo it) comes first.
+        'Restored s3://%1/%2 to that view (before it: label %3): %4 brought back, %5 delete markers.',
         bucket,
         prefix,
-        plan.to.display,
+        r.label ?? '',
         formatCount(r.copied),
-        formatCount(r.deleted),
-        r.label ?? ''
+        formatCount(r.deleted)
       ),
       { autoClose: false }
     );
