@@ -3,7 +3,11 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette } from '@jupyterlab/apputils';
+import {
+  ICommandPalette,
+  MainAreaWidget,
+  WidgetTracker
+} from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStateDB } from '@jupyterlab/statedb';
@@ -37,6 +41,7 @@ import { InfinstorModel, IViewState } from './model';
 import { InfinstorPanel, SIDEBAR_ID } from './panel';
 import { CommandIDs, DEFAULT_SETTINGS, ISettings, PLUGIN_ID } from './tokens';
 import { TransformsModel } from './transforms/model';
+import type { TransformRunsContent } from './transforms/section';
 // eslint-disable-next-line jupyter/prefer-lazy-imports
 import { deleteLabelWithConfirm } from './sections/labels';
 import { setTranslator, trans } from './i18n';
@@ -106,10 +111,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
       notebooks,
       sidebarId: SIDEBAR_ID
     });
+    const runsTracker = new WidgetTracker<MainAreaWidget<TransformRunsContent>>(
+      { namespace: 'infinstor-runs' }
+    );
     const panel = new InfinstorPanel({
       model,
       actions,
       transforms,
+      runsTracker,
       translator: translator ?? undefined
     });
     app.shell.add(panel, 'left', { rank: 850, type: 'S3 Time Travel' });
@@ -301,9 +310,20 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     });
 
-    /** The code cell the command acts on: the notebook's active cell. */
+    /**
+     * The code cell the command acts on: the cell right-clicked (from the
+     * context menu; a right-click does not make a cell active), else the
+     * notebook's active cell.
+     */
     const currentCodeCell = () => {
-      const cell = notebooks?.currentWidget?.content.activeCell ?? null;
+      const notebook = notebooks?.currentWidget?.content ?? null;
+      const hit = app.contextMenuHitTest(node =>
+        node.classList.contains('jp-CodeCell')
+      );
+      const clicked = hit
+        ? (notebook?.widgets.find(w => w.node === hit) ?? null)
+        : null;
+      const cell = clicked ?? notebook?.activeCell ?? null;
       return cell && cell.model.type === 'code' ? cell : null;
     };
     commands.addCommand(CommandIDs.runCellAsTransform, {
@@ -324,12 +344,21 @@ const plugin: JupyterFrontEndPlugin<void> = {
     commands.addCommand(CommandIDs.openTransforms, {
       describedBy: noArgs,
       label: trans.__('Show Transform Runs'),
+      caption: trans.__(
+        'Every transform run and transform, in a main-area tab (one tab, reused)'
+      ),
       execute: () => {
-        app.shell.activateById(SIDEBAR_ID);
-        panel.revealRun(null);
+        panel.openRuns(null);
         void transforms.refresh();
       }
     });
+    if (restorer) {
+      // A Transform Runs tab left open comes back with the workspace.
+      void restorer.restore(runsTracker, {
+        command: CommandIDs.openTransforms,
+        name: () => 'runs'
+      });
+    }
     app.contextMenu.addItem({
       command: CommandIDs.runCellAsTransform,
       selector: '.jp-Notebook .jp-CodeCell',

@@ -3,7 +3,11 @@
  * buckets, the time control, the browser, the diff, the labels and the
  * transforms.
  */
-import { ReactWidget } from '@jupyterlab/apputils';
+import {
+  MainAreaWidget,
+  ReactWidget,
+  WidgetTracker
+} from '@jupyterlab/apputils';
 import {
   addIcon,
   codeIcon,
@@ -38,9 +42,20 @@ import {
   RunNotifications,
   showOutput
 } from './transforms/actions';
-import { TransformsWidget } from './transforms/section';
+import {
+  createRunsWidget,
+  TransformRunsContent,
+  TransformsWidget
+} from './transforms/section';
 import { TransformsModel } from './transforms/model';
 import { OnSignals } from './signals';
+
+/** The least height of an open section whose height follows its content. */
+const FITTED_MIN = 48;
+/** The browser's least height: ten rows below its chrome (as base.css says). */
+const BROWSER_MIN = 370;
+/** The height of a browser row. */
+const BROWSER_ROW = 24;
 
 /** The id of the sidebar widget (layout restorer, activateById). */
 export const SIDEBAR_ID = 'infinstor-sidebar';
@@ -103,6 +118,7 @@ export class InfinstorPanel extends SidePanel {
   constructor(options: InfinstorPanel.IOptions) {
     super({ translator: options.translator });
     const { model, actions, transforms } = options;
+    this._runsTracker = options.runsTracker ?? null;
     this.model = model;
     this.actions = actions;
     this.transformsModel = transforms;
@@ -206,12 +222,7 @@ export class InfinstorPanel extends SidePanel {
 
     this.transforms = section(
       trans.__('Transforms'),
-      new TransformsWidget(transforms, model, {
-        runAgain: run => void this.runAgain(run),
-        openOutput: run => this.showOutput(run),
-        useFromOtherTools: run =>
-          void openRunOtherToolsDialog(this.model.client, this.actions, run)
-      }),
+      new TransformsWidget(transforms, model, run => this.revealRun(run)),
       'jp-Infinstor-transformsSection'
     );
     this.transforms.toolbar.addItem(
@@ -238,6 +249,185 @@ export class InfinstorPanel extends SidePanel {
     accordion.collapse(3);
     accordion.collapse(4);
     accordion.collapse(5);
+
+    // The sections' heights follow their content; the browser gets the rest.
+    accordion.expansionToggled.connect(this._scheduleFit, this);
+    model.listingChanged.connect(this._scheduleFit, this);
+    if (typeof ResizeObserver !== 'undefined') {
+      this._resizeObserver = new ResizeObserver(() => this._scheduleFit());
+      this._resizeObserver.observe(this.node);
+      this._contentObserver = new MutationObserver(() =>
+        this._observeContent()
+      );
+      for (const section of this._fitted) {
+        this._contentObserver.observe(section.widgets[0].node, {
+          childList: true
+        });
+      }
+      this._observeContent();
+    }
+  }
+
+  /** The sections whose height is their content's (all but the browser). */
+  private get _fitted(): PanelWithToolbar[] {
+    return [this.buckets, this.time, this.diff, this.labels, this.transforms];
+  }
+
+  /** Watch the size of each fitted section's content (React may swap its root). */
+  private _observeContent(): void {
+    const observer = this._resizeObserver;
+    if (!observer) {
+      return;
+    }
+    for (const section of this._fitted) {
+      for (const child of Array.from(section.widgets[0].node.children)) {
+        if (!this._observed.has(child)) {
+          this._observed.add(child);
+          observer.observe(child);
+        }
+      }
+    }
+    this._scheduleFit();
+  }
+
+  private _scheduleFit(): void {
+    if (this._fitFrame || this.isDisposed) {
+      return;
+    }
+    // Once more after React has drawn what changed (a new listing).
+    window.clearTimeout(this._fitTimer);
+    this._fitTimer = window.setTimeout(() => this._scheduleFit(), 100);
+    this._fitFrame = requestAnimationFrame(() => {
+      this._fitFrame = 0;
+      this.fitSections();
+    });
+  }
+
+  /**
+   * Give each open section but the browser the height of its content (so it
+   * neither scrolls nor keeps empty space), and the browser the rest. When the
+   * contents do not all fit above the browser's minimum (ten rows), the
+   * tallest are capped to a shared height and scroll inside.
+   */
+  fitSections(): void {
+    const accordion = this.content as AccordionPanel;
+    // The room the sidebar gives the accordion (not the accordion's own
+    // height, which grows with the min-heights set here).
+    const total = Math.floor(
+      this.node.getBoundingClientRect().bottom -
+        accordion.node.getBoundingClientRect().top
+    );
+    if (!this.isVisible || total <= 0) {
+      return;
+    }
+    const titles = accordion.titles.reduce(
+      (sum, title) => sum + title.offsetHeight,
+      0
+    );
+    // The browser keeps room for ten rows; a shorter listing needs only its
+    // own height, and the sections above get the rest of the room.
+    let browserMin = BROWSER_MIN;
+    const list = this.browser.node.querySelector(
+      '.jp-Infinstor-virtualList'
+    ) as HTMLElement | null;
+    const rows = list?.querySelector(
+      '.jp-Infinstor-virtualList-content'
+    ) as HTMLElement | null;
+    const root = list?.parentElement ?? null;
+    if (list && rows && root) {
+      // Its chrome (breadcrumbs, as-of line, filter, header, status) from
+      // the parts themselves: the section may be squeezed below them.
+      let chrome = 0;
+      for (const child of Array.from(root.children) as HTMLElement[]) {
+        if (child !== list) {
+          const cs = getComputedStyle(child);
+          chrome +=
+            child.offsetHeight +
+            parseFloat(cs.marginTop || '0') +
+            parseFloat(cs.marginBottom || '0');
+        }
+      }
+      const needed = chrome + Math.max(rows.offsetHeight, 2 * BROWSER_ROW);
+      browserMin = Math.min(BROWSER_MIN, Math.ceil(needed));
+    }
+    const browserHeight = `${browserMin}px`;
+    if (this.browser.node.style.minHeight !== browserHeight) {
+      this.browser.node.style.minHeight = browserHeight;
+    }
+    const open = this._fitted.filter(s => !s.isHidden);
+    const natural = open.map(section => {
+      const body = section.widgets[0].node;
+      const style = getComputedStyle(body);
+      let height =
+        parseFloat(style.paddingTop || '0') +
+        parseFloat(style.paddingBottom || '0');
+      for (const child of Array.from(body.children) as HTMLElement[]) {
+        const cs = getComputedStyle(child);
+        if (cs.position === 'absolute' || cs.position === 'fixed') {
+          continue;
+        }
+        height +=
+          child.offsetHeight +
+          parseFloat(cs.marginTop || '0') +
+          parseFloat(cs.marginBottom || '0');
+      }
+      return Math.ceil(height);
+    });
+    // The time control comes first (it is small and always needed): all of
+    // it, leaving the others their least height. The others share the rest
+    // (water-filling: the largest cap at which they fit above the browser).
+    let room = Math.max(0, total - titles - browserMin - 1);
+    const heights = natural.slice();
+    const timeIndex = open.indexOf(this.time);
+    const rest = open.map((_, i) => i).filter(i => i !== timeIndex);
+    if (timeIndex >= 0) {
+      heights[timeIndex] = Math.max(
+        FITTED_MIN,
+        Math.min(natural[timeIndex], room - FITTED_MIN * rest.length)
+      );
+      room -= heights[timeIndex];
+    }
+    const shared = rest.map(i => natural[i]);
+    const sum = (cap: number) =>
+      shared.reduce((acc, h) => acc + Math.min(h, cap), 0);
+    let cap = Math.max(0, ...shared);
+    if (sum(cap) > room) {
+      const sorted = [...shared].sort((a, b) => a - b);
+      let used = 0;
+      cap = 0;
+      for (let i = 0; i < sorted.length; i++) {
+        const even = (room - used) / (sorted.length - i);
+        if (sorted[i] > even) {
+          cap = Math.floor(even);
+          break;
+        }
+        used += sorted[i];
+      }
+    }
+    for (const i of rest) {
+      heights[i] = Math.min(natural[i], cap);
+    }
+    let changed = this._browserMin !== browserMin;
+    this._browserMin = browserMin;
+    open.forEach((section, i) => {
+      const height = `${Math.max(FITTED_MIN, heights[i])}px`;
+      const style = section.node.style;
+      if (style.minHeight !== height || style.maxHeight !== height) {
+        style.minHeight = height;
+        style.maxHeight = height;
+        changed = true;
+      }
+    });
+    for (const section of this._fitted) {
+      if (section.isHidden && section.node.style.maxHeight) {
+        section.node.style.minHeight = '';
+        section.node.style.maxHeight = '';
+        changed = true;
+      }
+    }
+    if (changed) {
+      accordion.fit();
+    }
   }
 
   readonly model: InfinstorModel;
@@ -308,12 +498,45 @@ export class InfinstorPanel extends SidePanel {
     ]);
   }
 
-  /** Open the transforms section on a run (highlighted). */
-  revealRun(run: IRun | null): void {
+  /**
+   * Open the *Transform Runs* main-area panel (on a run, highlighted): one
+   * panel, brought forward when it is open already.
+   */
+  openRuns(run: IRun | null = null): MainAreaWidget<TransformRunsContent> {
     if (run) {
       this.transformsModel.highlight(run.id);
     }
-    this.expand(this.transforms);
+    let widget = this._runsPanel;
+    if (!widget || widget.isDisposed) {
+      widget = createRunsWidget(this.transformsModel, this.model, {
+        runAgain: r => void this.runAgain(r),
+        openOutput: r => {
+          this.showOutput(r);
+          this.actions.app.shell.activateById(this.id);
+        },
+        useFromOtherTools: r =>
+          void openRunOtherToolsDialog(this.model.client, this.actions, r)
+      });
+      this._runsPanel = widget;
+      widget.disposed.connect(() => {
+        if (this._runsPanel === widget) {
+          this._runsPanel = null;
+        }
+      });
+      if (this._runsTracker) {
+        void this._runsTracker.add(widget);
+      }
+    }
+    if (!widget.isAttached) {
+      this.actions.app.shell.add(widget, 'main');
+    }
+    this.actions.app.shell.activateById(widget.id);
+    return widget;
+  }
+
+  /** Show a run (or the runs) in the *Transform Runs* panel. */
+  revealRun(run: IRun | null): void {
+    this.openRuns(run);
   }
 
   /**
@@ -360,12 +583,16 @@ export class InfinstorPanel extends SidePanel {
       return;
     }
     this.transformsModel.runFinished.disconnect(this._onRunFinished, this);
+    this.model.listingChanged.disconnect(this._scheduleFit, this);
+    this._resizeObserver?.disconnect();
+    this._contentObserver?.disconnect();
+    cancelAnimationFrame(this._fitFrame);
+    window.clearTimeout(this._fitTimer);
     super.dispose();
   }
 
   private _showRun(run: IRun): void {
     this.revealRun(run);
-    this.actions.app.shell.activateById(this.id);
   }
 
   private _followRun(run: IRun): void {
@@ -376,6 +603,17 @@ export class InfinstorPanel extends SidePanel {
     void afterRunFinished(this.model, run);
     this._runNotes.finished(run);
   }
+
+  private _resizeObserver: ResizeObserver | null = null;
+  private _contentObserver: MutationObserver | null = null;
+  private _observed = new WeakSet<Element>();
+  private _fitFrame = 0;
+  private _fitTimer = 0;
+  private _browserMin = 0;
+  private _runsPanel: MainAreaWidget<TransformRunsContent> | null = null;
+  private readonly _runsTracker: WidgetTracker<
+    MainAreaWidget<TransformRunsContent>
+  > | null;
 
   private _runNotes = new RunNotifications({
     showRun: run => this._showRun(run),
@@ -391,6 +629,8 @@ export namespace InfinstorPanel {
     model: InfinstorModel;
     actions: InfinstorActions;
     transforms: TransformsModel;
+    /** Tracks the *Transform Runs* panel for the layout restorer. */
+    runsTracker?: WidgetTracker<MainAreaWidget<TransformRunsContent>>;
     translator?: SidePanel.IOptions['translator'];
   }
 }

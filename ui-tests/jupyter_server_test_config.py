@@ -122,6 +122,8 @@ UNTRACKED_BUCKET = "infinstor-scratch"
 #: The transform transforms.spec.ts stores; its MLflow experiment is created up front so that
 #: its artifacts go to the temp workdir (MLflow's sqlite store would use ./mlruns otherwise).
 UI_TEST_TRANSFORM = "copy-suffix"
+#: The name transforms.spec.ts gives the demo notebook's cell (its experiment is made up front too).
+DEMO_UI_TRANSFORM = "demo-sizes"
 
 
 def _seed_transforms() -> None:
@@ -136,10 +138,11 @@ def _seed_transforms() -> None:
     endpoint = os.environ["AWS_ENDPOINT_URL"]
     workdir = os.path.dirname(index_url[len("sqlite:///"):])
     os.environ["MLFLOW_TRACKING_URI"] = "sqlite:///" + os.path.join(workdir, "mlflow.db")
-    MlflowClient().create_experiment(
-        f"infinstor-transform-{UI_TEST_TRANSFORM}",
-        artifact_location=Path(workdir, "mlartifacts").as_uri(),
-    )
+    for name in (UI_TEST_TRANSFORM, DEMO_UI_TRANSFORM):
+        MlflowClient().create_experiment(
+            f"infinstor-transform-{name}",
+            artifact_location=Path(workdir, "mlartifacts").as_uri(),
+        )
 
     client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
     client.create_bucket(Bucket=TRANSFORM_OUTPUT_BUCKET)
@@ -152,11 +155,17 @@ def _seed_transforms() -> None:
     c.InfinstorApp.transform_output_uri = TRANSFORM_OUTPUT_URI  # noqa: F821
 
     data_dir = Path(__file__).parent / "test-data"
+    # The notebook `infinstor-jlab demo` opens, as it writes it (the tests upload it).
+    from infinstor_jlab.demo import DEMO_NOTEBOOK, write_demo_notebook
+
+    write_demo_notebook(str(data_dir / DEMO_NOTEBOOK))
     (data_dir / "transforms.json").write_text(json.dumps({
         "output_bucket": TRANSFORM_OUTPUT_BUCKET,
         "output_uri": TRANSFORM_OUTPUT_URI,
         "transform": UI_TEST_TRANSFORM,
         "untracked_bucket": UNTRACKED_BUCKET,
+        "demo_notebook": DEMO_NOTEBOOK,
+        "demo_transform": DEMO_UI_TRANSFORM,
     }, indent=2))
 
 

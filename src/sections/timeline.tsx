@@ -206,6 +206,14 @@ export function Timeline(props: {
   const [hover, setHover] = React.useState<{ x: number; ms: number } | null>(
     null
   );
+  const tipRef = React.useRef<HTMLDivElement>(null);
+  const [tipWidth, setTipWidth] = React.useState(0);
+  React.useLayoutEffect(() => {
+    const w = tipRef.current?.offsetWidth ?? 0;
+    if (w !== tipWidth) {
+      setTipWidth(w);
+    }
+  });
   const press = React.useRef<{
     x: number;
     ms: number;
@@ -407,9 +415,20 @@ export function Timeline(props: {
       />
       {hover && hoverBin >= 0 && (
         <div
+          ref={tipRef}
           className="jp-Infinstor-timeline-tip"
+          data-testid="timeline-tip"
           style={{
-            left: Math.min(Math.max(0, hover.x - 80), Math.max(0, width - 170))
+            // Below the bars, over the axis labels: inside the panel, clear of
+            // the spec field and its Go button above; centred on the pointer
+            // and kept within the timeline's width. Wider than the timeline
+            // (a narrow sidebar), it wraps over the top of the bars instead.
+            top: tipWidth >= width - 1 ? 2 : HEIGHT + 1,
+            maxWidth: width,
+            left: Math.min(
+              Math.max(0, hover.x - tipWidth / 2),
+              Math.max(0, width - tipWidth)
+            )
           }}
         >
           {trans.__(

@@ -1,8 +1,17 @@
 /**
- * The sidebar's Transforms section: runs with their live status, progress,
- * EMR step state, log, MLflow run and output; transforms with their revisions.
+ * Transform runs. The sidebar's Transforms section is a compact summary (the
+ * last few runs, counts, *Open runs*); the full list (runs with their live
+ * status, progress, EMR step state, log, MLflow run and output; transforms with
+ * their revisions) is the *Transform Runs* main-area panel, as JupyterLab keeps
+ * long lists (jupyter-scheduler's jobs, jupyterlab-git's history).
  */
-import { Dialog, ReactWidget, showDialog } from '@jupyterlab/apputils';
+import {
+  Dialog,
+  MainAreaWidget,
+  ReactWidget,
+  showDialog
+} from '@jupyterlab/apputils';
+import { runIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { trans } from '../i18n';
@@ -573,14 +582,146 @@ export function TransformsView(props: {
   );
 }
 
+/** How many runs the sidebar's summary shows. */
+export const SUMMARY_RUNS = 3;
+
+/** The sidebar's Transforms section: the last few runs, counts and *Open runs*. */
+export function TransformsSummary(props: {
+  transforms: TransformsModel;
+  model: InfinstorModel;
+  /** Open the runs panel (on a run, highlighted). */
+  openRuns: (run: IRun | null) => void;
+}): JSX.Element {
+  const { transforms, model, openRuns } = props;
+  const display = model.settings.timeDisplay;
+  const runs = transforms.runs;
+  const failed = runs.filter(r => r.state === 'failed').length;
+  const counts = [
+    trans._n('%1 run', '%1 runs', runs.length, runs.length),
+    ...(transforms.activeCount
+      ? [trans.__('%1 active', transforms.activeCount)]
+      : []),
+    ...(failed ? [trans.__('%1 failed', failed)] : []),
+    trans._n(
+      '%1 transform',
+      '%1 transforms',
+      transforms.transforms.length,
+      transforms.transforms.length
+    )
+  ].join(' · ');
+  return (
+    <div className="jp-Infinstor-transformsSummary" data-testid="transforms">
+      {transforms.runsError && (
+        <div className="jp-Infinstor-error" role="alert">
+          {transforms.runsError}
+        </div>
+      )}
+      {transforms.transformsError && (
+        <div className="jp-Infinstor-error" role="alert">
+          {transforms.transformsError}
+        </div>
+      )}
+      {runs.length === 0 && !transforms.runsError ? (
+        <div className="jp-Infinstor-note">
+          {trans.__(
+            'No runs yet. Right-click a code cell → “Run cell as transform…”.'
+          )}
+        </div>
+      ) : (
+        <>
+          <div className="jp-Infinstor-run-meta" data-testid="runs-counts">
+            {counts}
+          </div>
+          <ul className="jp-Infinstor-runSummaryList">
+            {runs.slice(0, SUMMARY_RUNS).map(run => (
+              <li
+                key={run.id}
+                className="jp-Infinstor-runSummary"
+                data-run={run.id}
+                data-state={run.state}
+              >
+                <button
+                  className="jp-Infinstor-linkButton jp-Infinstor-runSummary-open"
+                  title={trans.__(
+                    '%1 r%2, %3, started %4: open in Transform Runs',
+                    run.transform,
+                    run.revision,
+                    stateText(run.state),
+                    formatTime(run.created_ms, display)
+                  )}
+                  onClick={() => openRuns(run)}
+                >
+                  <span className="jp-Infinstor-runSummary-name">
+                    {run.transform}
+                  </span>
+                  <span className="jp-Infinstor-badge">
+                    {trans.__('r%1', run.revision)}
+                  </span>
+                  <span
+                    className={`jp-Infinstor-badge ${STATE_CLASS[run.state] ?? ''}`}
+                    data-testid="run-state"
+                  >
+                    {stateText(run.state)}
+                  </span>
+                </button>
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+      <div className="jp-Infinstor-buttons">
+        <button
+          className="jp-mod-styled jp-Infinstor-smallButton"
+          data-testid="open-runs"
+          title={trans.__(
+            'Every run and transform, in a main-area tab (log, cancel, run again, revisions)'
+          )}
+          onClick={() => openRuns(null)}
+        >
+          {trans.__('Open runs')}
+        </button>
+      </div>
+    </div>
+  );
+}
+
+/** The sidebar's Transforms section (a summary). */
 export class TransformsWidget extends ReactWidget {
+  constructor(
+    private readonly _transforms: TransformsModel,
+    private readonly _model: InfinstorModel,
+    private readonly _openRuns: (run: IRun | null) => void
+  ) {
+    super();
+    this.addClass('jp-Infinstor-sectionBody');
+  }
+
+  render(): JSX.Element {
+    return (
+      <OnSignals
+        signals={[this._transforms.changed, this._model.settingsChanged]}
+      >
+        {() => (
+          <TransformsSummary
+            transforms={this._transforms}
+            model={this._model}
+            openRuns={this._openRuns}
+          />
+        )}
+      </OnSignals>
+    );
+  }
+}
+
+/** The *Transform Runs* panel's content: every run and transform. */
+export class TransformRunsContent extends ReactWidget {
   constructor(
     private readonly _transforms: TransformsModel,
     private readonly _model: InfinstorModel,
     private readonly _actions: ITransformsActions
   ) {
     super();
-    this.addClass('jp-Infinstor-sectionBody');
+    this.addClass('jp-Infinstor-runsTab');
   }
 
   render(): JSX.Element {
@@ -598,4 +739,27 @@ export class TransformsWidget extends ReactWidget {
       </OnSignals>
     );
   }
+}
+
+/** The id of the one *Transform Runs* main-area panel (layout restorer, activateById). */
+export const RUNS_PANEL_ID = 'infinstor-runs';
+
+/** The *Transform Runs* main-area panel (one instance: reuse it while it is open). */
+export function createRunsWidget(
+  transforms: TransformsModel,
+  model: InfinstorModel,
+  actions: ITransformsActions
+): MainAreaWidget<TransformRunsContent> {
+  const widget = new MainAreaWidget({
+    content: new TransformRunsContent(transforms, model, actions)
+  });
+  widget.id = RUNS_PANEL_ID;
+  widget.addClass('jp-Infinstor-runsPanel');
+  widget.title.label = trans.__('Transform Runs');
+  widget.title.icon = runIcon;
+  widget.title.caption = trans.__(
+    'Transform runs (status, log, output, MLflow) and transforms (revisions)'
+  );
+  widget.title.closable = true;
+  return widget;
 }

@@ -161,7 +161,13 @@ export interface ITransformsData {
   transform: string;
   /** A bucket no test tracks (the Buckets test tracks the history's plain bucket). */
   untracked_bucket: string;
+  /** The demo's notebook (as `infinstor-jlab demo` writes it), in test-data/. */
+  demo_notebook: string;
+  /** The name the demo test gives the demo notebook's transform. */
+  demo_transform: string;
 }
+
+export const TEST_DATA = path.join(__dirname, '..', 'test-data');
 
 export function transformsData(): ITransformsData {
   const file = path.join(__dirname, '..', 'test-data', 'transforms.json');

@@ -165,16 +165,179 @@ async function overlaps(page: IJupyterLabPageFixture): Promise<string[]> {
   }, SIDEBAR);
 }
 
+/**
+ * Sections whose height does not follow their content: an open section other
+ * than the browser that scrolls while the browser has more than its minimum
+ * (it could have had the room), or keeps empty space below its content (the
+ * browser should have it); and room at the bottom of the accordion that no
+ * section uses.
+ */
+async function fitProblems(page: IJupyterLabPageFixture): Promise<string[]> {
+  return page.evaluate(sel => {
+    const out: string[] = [];
+    const browser = document.querySelector(`${sel} .jp-Infinstor-browserSection`) as HTMLElement;
+    const browserMin = parseFloat(getComputedStyle(browser).minHeight);
+    const browserRoom = browser.getBoundingClientRect().height > browserMin + 2;
+    const sections = Array.from(
+      document.querySelectorAll(`${sel} .jp-Infinstor-section`)
+    ) as HTMLElement[];
+    let bottom = 0;
+    for (const section of sections) {
+      if (section.classList.contains('lm-mod-hidden') || section.offsetHeight === 0) {
+        continue;
+      }
+      const name = Array.from(section.classList).find(c => c.endsWith('Section'));
+      bottom = Math.max(bottom, section.getBoundingClientRect().bottom);
+      if (section === browser) {
+        continue;
+      }
+      const body = section.querySelector('.jp-Infinstor-sectionBody') as HTMLElement;
+      const style = getComputedStyle(body);
+      let content = parseFloat(style.paddingTop) + parseFloat(style.paddingBottom);
+      for (const child of Array.from(body.children) as HTMLElement[]) {
+        const cs = getComputedStyle(child);
+        if (cs.position !== 'absolute') {
+          content += child.offsetHeight + parseFloat(cs.marginTop) + parseFloat(cs.marginBottom);
+        }
+      }
+      const scrolls = body.scrollHeight > body.clientHeight + 1;
+      if (scrolls && browserRoom) {
+        out.push(`${name} scrolls (${body.scrollHeight}>${body.clientHeight}) while the browser has room`);
+      }
+      if (!scrolls && body.clientHeight > Math.max(content, 48) + 2) {
+        out.push(`${name} keeps ${Math.round(body.clientHeight - content)} px empty below its content`);
+      }
+    }
+    const accordion = browser.parentElement as HTMLElement;
+    for (const title of Array.from(accordion.querySelectorAll(':scope > .lm-AccordionPanel-title'))) {
+      bottom = Math.max(bottom, title.getBoundingClientRect().bottom);
+    }
+    const end = accordion.getBoundingClientRect().bottom;
+    if (end - bottom > 2) {
+      out.push(`${Math.round(end - bottom)} px unused at the bottom of the sidebar`);
+    }
+    return out;
+  }, SIDEBAR);
+}
+
+/** How many rows the browser's list box holds (its height over a row's). */
+async function rowCapacity(page: IJupyterLabPageFixture): Promise<number> {
+  return page.evaluate(sel => {
+    const list = document.querySelector(`${sel} .jp-Infinstor-virtualList`) as HTMLElement | null;
+    const row = document.querySelector(`${sel} .jp-Infinstor-row`) as HTMLElement | null;
+    if (!list || !row || row.offsetHeight === 0) {
+      return 0;
+    }
+    return Math.floor((list.clientHeight + 0.5) / row.offsetHeight);
+  }, SIDEBAR);
+}
+
+/**
+ * The timeline's hover/drag tooltip at a few points along the timeline (and
+ * while dragging a slice): its box inside the time section's body and the
+ * sidebar, clear of the spec field and its Go button.
+ */
+async function tipProblems(page: IJupyterLabPageFixture, name: string): Promise<string[]> {
+  const canvas = page.getByTestId('timeline');
+  const box = (await canvas.boundingBox())!;
+  const tip = page.getByTestId('timeline-tip');
+  const out: string[] = [];
+  const check = async (where: string) => {
+    await expect(tip).toBeVisible();
+    // The tip moves to its measured place on the next frame.
+    await page.waitForTimeout(100);
+    out.push(
+      ...(await page.evaluate(
+        ([sel, where]) => {
+          const problems: string[] = [];
+          const r = document.querySelector('[data-testid="timeline-tip"]')!.getBoundingClientRect();
+          const body = document
+            .querySelector(`${sel} .jp-Infinstor-timeSection .jp-Infinstor-sectionBody`)!
+            .getBoundingClientRect();
+          const panel = document.querySelector(sel)!.getBoundingClientRect();
+          const inside = (b: DOMRect) =>
+            r.left >= b.left - 0.5 && r.right <= b.right + 0.5 && r.top >= b.top - 0.5 && r.bottom <= b.bottom + 0.5;
+          if (!inside(body)) {
+            problems.push(`${where}: the tip is not inside the time section`);
+          }
+          if (!inside(panel)) {
+            problems.push(`${where}: the tip is not inside the panel`);
+          }
+          const spec = document.querySelector(`${sel} .jp-Infinstor-spec-row`);
+          for (const el of spec ? Array.from(spec.querySelectorAll('input, button')) : []) {
+            const b = el.getBoundingClientRect();
+            if (r.left < b.right && b.left < r.right && r.top < b.bottom && b.top < r.bottom) {
+              problems.push(`${where}: the tip covers ${el.tagName.toLowerCase()} "${(el.textContent ?? '').trim()}"`);
+            }
+          }
+          return problems;
+        },
+        [SIDEBAR, where] as const
+      ))
+    );
+  };
+  const y = box.y + box.height / 2;
+  for (const f of [0.01, 0.5, 0.99]) {
+    await page.mouse.move(box.x + box.width * f, y);
+    await check(`${name}, hover at ${Math.round(f * 100)}%`);
+  }
+  // A drag (a slice): the tip follows the pointer to the right edge.
+  await page.mouse.move(box.x + box.width * 0.2, y);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.6, y, { steps: 4 });
+  await page.mouse.move(box.x + box.width - 1, y, { steps: 4 });
+  await check(`${name}, dragging`);
+  await screenshot(page, `space-${name}-tip`, `${SIDEBAR} .jp-Infinstor-timeSection`);
+  await page.mouse.move(box.x + box.width * 0.8, y);
+  await page.mouse.up();
+  await page.mouse.move(box.x - 40, y - 200);
+  return out;
+}
+
 async function checkEverySection(page: IJupyterLabPageFixture, name: string): Promise<void> {
   for (const extra of [null, 'Diff', 'Labels', 'Transforms']) {
     await openOnly(page, extra);
-    await screenshot(page, `space-${name}-${(extra ?? 'defaults').toLowerCase()}`, SIDEBAR);
     await expect
       .poll(() => visibleRows(page), { timeout: 20_000, message: `rows with ${extra ?? 'defaults'} open` })
       .toBeGreaterThanOrEqual(10);
     expect(await overflows(page), `overflow with ${extra ?? 'defaults'} open`).toEqual([]);
     expect(await overlaps(page), `overlap with ${extra ?? 'defaults'} open`).toEqual([]);
+    await expect
+      .poll(() => fitProblems(page), { timeout: 10_000, message: `fit with ${extra ?? 'defaults'} open` })
+      .toEqual([]);
+    await screenshot(page, `space-${name}-${(extra ?? 'defaults').toLowerCase()}`, SIDEBAR);
   }
+}
+
+/**
+ * A short listing (the demo bucket's root: a few entries): the sections follow
+ * their content, the browser gets the rest (at least ten rows' room).
+ */
+async function checkShortListing(page: IJupyterLabPageFixture, name: string): Promise<void> {
+  await chooseBucket(page, history().bucket);
+  await expect(page.locator(`${SIDEBAR} .jp-Infinstor-row`).first()).toBeVisible();
+  expect(await page.locator(`${SIDEBAR} .jp-Infinstor-row`).count()).toBeLessThan(5);
+  for (const extra of [null, 'Diff', 'Labels', 'Transforms']) {
+    await openOnly(page, extra);
+    const what = `${name}, short listing, ${extra ?? 'defaults'} open`;
+    await expect.poll(() => fitProblems(page), { timeout: 10_000, message: what }).toEqual([]);
+    await screenshot(page, `space-${name}-short-${(extra ?? 'defaults').toLowerCase()}`, SIDEBAR);
+    // Every entry in view (the browser needs no more here, and keeps at
+    // least its own height).
+    const count = await page.locator(`${SIDEBAR} .jp-Infinstor-row`).count();
+    expect(await visibleRows(page), what).toBe(count);
+    expect(await rowCapacity(page), what).toBeGreaterThanOrEqual(count);
+    expect(await overflows(page), what).toEqual([]);
+  }
+  // The Time section never scrolls here, whatever its mode.
+  await openOnly(page, null);
+  for (const mode of ['slice', 'label', 'now', 'snapshot']) {
+    await page.locator(`${SIDEBAR} .jp-Infinstor-mode[data-mode="${mode}"]`).click();
+    await expect
+      .poll(() => fitProblems(page), { timeout: 10_000, message: `${name}, ${mode} mode` })
+      .toEqual([]);
+  }
+  expect(await tipProblems(page, name)).toEqual([]);
 }
 
 async function openWideFolder(page: IJupyterLabPageFixture): Promise<void> {
@@ -196,6 +359,7 @@ test.describe('room for every section', () => {
   test('at 1400×900 with the default sidebar width', async ({ page }) => {
     await openWideFolder(page);
     await checkEverySection(page, 'default');
+    await checkShortListing(page, 'default');
   });
 
   test('at 1400×900 with a narrow sidebar', async ({ page }) => {
@@ -232,6 +396,7 @@ test.describe('room for every section', () => {
     await expect(row.locator('.jp-Infinstor-modShort')).toBeVisible();
     await expect(row.locator('.jp-Infinstor-col-modified')).toHaveAttribute('title', / UTC$/);
     await checkEverySection(page, 'narrow');
+    await checkShortListing(page, 'narrow');
   });
 
   test('a future time is shown as live, with a note', async ({ page }) => {

@@ -7,6 +7,8 @@
  * temp workdir and sends outputs to a tracked bucket (test-data/transforms.json).
  */
 import { expect, test } from '@jupyterlab/galata';
+import * as fs from 'fs';
+import * as path from 'path';
 
 import {
   chooseBucket,
@@ -19,6 +21,7 @@ import {
   openPanel,
   screenshot,
   SIDEBAR,
+  TEST_DATA,
   transformsData
 } from './helpers';
 
@@ -53,6 +56,8 @@ const CELL = [
 ].join('\n');
 
 const DIALOG = '.jp-Dialog';
+/** The id of the Transform Runs main-area panel. */
+const RUNS_PANEL = 'infinstor-runs';
 
 test.describe('Cells as transforms', () => {
   test('run a cell locally over the sidebar view and browse its output', async ({
@@ -147,8 +152,10 @@ test.describe('Cells as transforms', () => {
     await dialog.locator('.jp-Dialog-footer .jp-mod-accept').click();
     await expect(dialog).toHaveCount(0, { timeout: 60_000 });
 
-    // The Transforms section opens on the new run, which goes to succeeded.
-    const section = `${SIDEBAR} .jp-Infinstor-transformsSection`;
+    // The Transform Runs main-area panel opens on the new run, which goes to
+    // succeeded; the sidebar's Transforms section keeps a summary.
+    const section = `#${RUNS_PANEL}`;
+    await expect(page.locator(section)).toBeVisible();
     const run = page.locator(`${section} .jp-Infinstor-run.jp-mod-selected`);
     await expect(run).toBeVisible();
     await expect(run.locator('.jp-Infinstor-run-name')).toHaveText(TX.transform);
@@ -162,7 +169,24 @@ test.describe('Cells as transforms', () => {
     await expect(run.getByTestId('run-output')).toHaveText(
       `${TX.output_uri}${runId}/`
     );
-    await screenshot(page, 'transform-run', SIDEBAR);
+    await screenshot(page, 'transform-run', section);
+
+    // The sidebar's summary lists the run in one line, with the counts; its
+    // Open runs brings the one panel forward (never a second one).
+    await expandSection(page, 'Transforms');
+    const summary = page.locator(`${SIDEBAR} .jp-Infinstor-transformsSection`);
+    const line = summary.locator(`.jp-Infinstor-runSummary[data-run="${runId}"]`);
+    await expect(line).toHaveAttribute('data-state', 'succeeded');
+    await expect(line.getByTestId('run-state')).toHaveText('succeeded');
+    await expect(summary.getByTestId('runs-counts')).toContainText('1 run');
+    await expect(summary.locator('.jp-Infinstor-run')).toHaveCount(0);
+    await page.locator('.lm-TabBar-tab', { hasText: 'transform.ipynb' }).click();
+    await expect(page.locator(section)).toBeHidden();
+    await summary.getByTestId('open-runs').click();
+    await expect(page.locator(section)).toBeVisible();
+    await expect(page.locator(`[id="${RUNS_PANEL}"]`)).toHaveCount(1);
+    await line.locator('button').click();
+    await expect(run).toHaveAttribute('data-run', runId);
 
     // The log tail.
     await run.locator('button', { hasText: 'Log' }).click();
@@ -225,5 +249,84 @@ test.describe('Cells as transforms', () => {
         `${section} .jp-Infinstor-transform[data-transform="${TX.transform}"]`
       )
     ).toContainText('1 revision · 2 runs');
+  });
+
+  test("the demo notebook's cell runs from the right-click dialog with its defaults", async ({
+    page,
+    tmpPath
+  }) => {
+    test.setTimeout(180_000);
+    // The notebook `infinstor-jlab demo` opens (written by the demo's own code).
+    const file = `${tmpPath}/${TX.demo_notebook}`;
+    await page.contents.uploadContent(
+      fs.readFileSync(path.join(TEST_DATA, TX.demo_notebook), 'utf-8'),
+      'text',
+      file
+    );
+    await page.notebook.openByPath(file);
+    await page.notebook.activate(TX.demo_notebook);
+
+    await openPanel(page);
+    await chooseBucket(page, DATA.bucket);
+    await openFolder(page, 'flowers/daisy/');
+    await expect(names(page)).toHaveText(['daisy_001.png', 'daisy_003.png']);
+
+    // The sample cell (the second) → right-click → Run cell as transform….
+    await page.notebook.getCellLocator(1).then(cell =>
+      cell!.locator('.jp-InputArea-editor').click({ button: 'right' })
+    );
+    await page
+      .locator('.lm-Menu-item', { hasText: 'Run cell as transform…' })
+      .click();
+    const dialog = page.locator(DIALOG);
+    await expect(dialog.getByTestId('entry-point')).toHaveAttribute(
+      'data-state',
+      'ok'
+    );
+    await expect(dialog.getByTestId('entry-point')).toContainText(
+      'infin_transform_one_object'
+    );
+    // Only the name is typed; the rest is what the dialog offers.
+    const existing = dialog.locator('select[name="transform-existing"]');
+    if (await existing.count()) {
+      await existing.selectOption('');
+    }
+    await dialog.locator('input[name="transform-name"]').fill(TX.demo_transform);
+    await expect(
+      dialog.locator('input[name="input-kind"][value="view"]')
+    ).toBeChecked();
+    await expect(
+      dialog.locator('input[name="executor"][value="local"]')
+    ).toBeChecked();
+    await expect(dialog.locator('input[name="output-uri"]')).toHaveValue(
+      TX.output_uri
+    );
+    await expect(dialog.locator('textarea[name="kwargs"]')).toHaveValue(
+      /^\s*(\{\s*\})?\s*$/
+    );
+    await dialog.locator('.jp-Dialog-footer .jp-mod-accept').click();
+    await expect(dialog).toHaveCount(0, { timeout: 60_000 });
+
+    const run = page.locator(`#${RUNS_PANEL} .jp-Infinstor-run.jp-mod-selected`);
+    await expect(run.locator('.jp-Infinstor-run-name')).toHaveText(
+      TX.demo_transform
+    );
+    await expect(run).toHaveAttribute('data-state', 'succeeded', {
+      timeout: 120_000
+    });
+    await expect(run.getByTestId('run-progress')).toContainText('2 / 2');
+    const runId = (await run.getAttribute('data-run')) as string;
+    await expect(run.getByTestId('run-output')).toHaveText(
+      `${TX.output_uri}${runId}/`
+    );
+    // What the cell wrote: one .txt per image, in the output folder.
+    await run.getByTestId('run-output').click();
+    await expect(
+      page.locator(`${SIDEBAR} .jp-Infinstor-crumb[aria-current="page"]`)
+    ).toHaveText(runId);
+    await expect(names(page)).toContainText([
+      'daisy_001.png.txt',
+      'daisy_003.png.txt'
+    ]);
   });
 });
