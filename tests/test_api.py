@@ -33,6 +33,7 @@ PATH_SAMPLES = {
     "run_id": "0123abcd",
     "ticket": "not-a-ticket",
     "key_id": "IJNOTAKEY0000000",
+    "action": "pause",
 }
 ALL_HANDLERS = rest.handlers
 
