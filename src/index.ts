@@ -238,6 +238,17 @@ const plugin: JupyterFrontEndPlugin<void> = {
       isEnabled: () => model.bucket !== null,
       execute: () => panel.useFromOtherTools()
     });
+    commands.addCommand(CommandIDs.viewCredentials, {
+      describedBy: noArgs,
+      label: trans.__('View Credentials of the S3 Endpoint'),
+      caption: trans.__(
+        'Every view credential (key id, view, expiry, state), in a tab; revoke one'
+      ),
+      icon: args => (args.isPalette ? undefined : launchIcon),
+      execute: () => {
+        panel.openCredentials();
+      }
+    });
     /** The folder a folder command acts on: the given or selected folder, else the current one. */
     const folderFrom = (
       args: ReadonlyPartialJSONObject
@@ -372,6 +383,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         CommandIDs.refresh,
         CommandIDs.createLabel,
         CommandIDs.otherTools,
+        CommandIDs.viewCredentials,
         CommandIDs.diff,
         CommandIDs.runCellAsTransform,
         CommandIDs.openTransforms,

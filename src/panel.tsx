@@ -27,6 +27,11 @@ import {
   openOtherToolsDialog,
   openRunOtherToolsDialog
 } from './browse/othertools';
+import {
+  createCredentialsWidget,
+  CredentialsContent,
+  CredentialsModel
+} from './browse/credentials';
 import { BucketsWidget } from './sections/buckets';
 import { DiffWidget } from './sections/diff';
 import { infinstorIcon } from './icons';
@@ -122,6 +127,7 @@ export class InfinstorPanel extends SidePanel {
     this.model = model;
     this.actions = actions;
     this.transformsModel = transforms;
+    this.credentialsModel = new CredentialsModel(model.client);
     this.id = SIDEBAR_ID;
     this.addClass('jp-Infinstor-panel');
     this.title.icon = infinstorIcon;
@@ -439,6 +445,7 @@ export class InfinstorPanel extends SidePanel {
   readonly labels: PanelWithToolbar;
   readonly transforms: PanelWithToolbar;
   readonly transformsModel: TransformsModel;
+  readonly credentialsModel: CredentialsModel;
 
   /**
    * Expand a section (when collapsed) and bring it into view: a section that
@@ -485,7 +492,38 @@ export class InfinstorPanel extends SidePanel {
 
   /** A credential and client snippets for the current view (the endpoint dialog). */
   async useFromOtherTools(): Promise<void> {
-    await openOtherToolsDialog(this.model, this.actions);
+    const cred = await openOtherToolsDialog(this.model, this.actions);
+    this._credentialIssued(cred);
+  }
+
+  /**
+   * Open the *View Credentials* main-area panel (every view credential of the
+   * endpoint; revoke one): one panel, listed again when it is brought forward.
+   */
+  openCredentials(): MainAreaWidget<CredentialsContent> {
+    let widget = this._credentialsPanel;
+    if (!widget || widget.isDisposed) {
+      widget = createCredentialsWidget(this.credentialsModel, this.model);
+      this._credentialsPanel = widget;
+      widget.disposed.connect(() => {
+        if (this._credentialsPanel === widget) {
+          this._credentialsPanel = null;
+        }
+      });
+    }
+    if (!widget.isAttached) {
+      this.actions.app.shell.add(widget, 'main');
+    }
+    this.actions.app.shell.activateById(widget.id);
+    void this.credentialsModel.refresh();
+    return widget;
+  }
+
+  /** A credential was issued: an open *View Credentials* panel lists it. */
+  private _credentialIssued(cred: unknown): void {
+    if (cred && this._credentialsPanel && !this._credentialsPanel.isDisposed) {
+      void this.credentialsModel.refresh();
+    }
   }
 
   async refreshAll(): Promise<void> {
@@ -515,7 +553,9 @@ export class InfinstorPanel extends SidePanel {
           this.actions.app.shell.activateById(this.id);
         },
         useFromOtherTools: r =>
-          void openRunOtherToolsDialog(this.model.client, this.actions, r)
+          void openRunOtherToolsDialog(this.model.client, this.actions, r).then(
+            cred => this._credentialIssued(cred)
+          )
       });
       this._runsPanel = widget;
       widget.disposed.connect(() => {
@@ -611,6 +651,7 @@ export class InfinstorPanel extends SidePanel {
   private _fitTimer = 0;
   private _browserMin = 0;
   private _runsPanel: MainAreaWidget<TransformRunsContent> | null = null;
+  private _credentialsPanel: MainAreaWidget<CredentialsContent> | null = null;
   private readonly _runsTracker: WidgetTracker<
     MainAreaWidget<TransformRunsContent>
   > | null;

@@ -36,6 +36,7 @@ export namespace CommandIDs {
   export const runCellAsTransform = 'infinstor:run-cell-as-transform';
   export const openTransforms = 'infinstor:open-transforms';
   export const otherTools = 'infinstor:use-from-other-tools';
+  export const viewCredentials = 'infinstor:view-credentials';
   export const restoreFolder = 'infinstor:restore-folder';
   export const downloadFolder = 'infinstor:download-folder';
   export const useLabel = 'infinstor:use-label';

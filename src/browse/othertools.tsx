@@ -22,6 +22,7 @@ import { InfinstorClient } from '../api/client';
 import { errorMessage } from '../errors';
 import { trans } from '../i18n';
 import { InfinstorModel } from '../model';
+import { CommandIDs } from '../tokens';
 import {
   credentialViewSpec,
   IToolSnippet,
@@ -29,6 +30,9 @@ import {
   ToolId,
   toolSnippets
 } from './toolsnippets';
+
+/** The dialog button's action that opens the *View Credentials* tab. */
+const ALL_CREDENTIALS = 'infinstor-all-credentials';
 
 /** How long a credential from the sidebar lasts (the server's default). */
 export const SIDEBAR_EXPIRES = '7d';
@@ -162,7 +166,7 @@ function OtherTools(props: {
       />
       <p className="jp-Infinstor-hint">
         {trans.__(
-          'Read-only; expires %1. The secret is shown only now. Revoke: infinstor-jlab endpoint credentials --revoke %2',
+          'Read-only; expires %1. The secret is shown only now. Revoke it in View Credentials (All credentials…) or with: infinstor-jlab endpoint credentials --revoke %2',
           cred.expires ?? trans.__('never'),
           cred.aws_access_key_id
         )}
@@ -326,10 +330,19 @@ async function issueAndShow(
     body: new OtherToolsBody(cred, snippets, 'pandas'),
     buttons: [
       Dialog.cancelButton({ label: trans.__('Close') }),
+      Dialog.createButton({
+        label: trans.__('All credentials…'),
+        caption: trans.__(
+          'List every view credential (key, view, expiry, state) and revoke one, in a tab'
+        ),
+        actions: [ALL_CREDENTIALS]
+      }),
       Dialog.okButton({ label: trans.__('Insert code') })
     ]
   });
-  if (result.button.accept && result.value) {
+  if (result.button.actions.includes(ALL_CREDENTIALS)) {
+    void actions.app.commands.execute(CommandIDs.viewCredentials);
+  } else if (result.button.accept && result.value) {
     const chosen = snippets.find(s => s.id === result.value);
     if (chosen) {
       actions.insertText(chosen.cell);

@@ -13,6 +13,8 @@
  *       delete README.txt
  */
 import { expect, IJupyterLabPageFixture } from '@jupyterlab/galata';
+import { APIRequestContext, APIResponse } from '@playwright/test';
+import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 
@@ -172,4 +174,83 @@ export const TEST_DATA = path.join(__dirname, '..', 'test-data');
 export function transformsData(): ITransformsData {
   const file = path.join(__dirname, '..', 'test-data', 'transforms.json');
   return JSON.parse(fs.readFileSync(file, 'utf-8'));
+}
+
+/** RFC 3986 encoding, as SigV4's canonical request wants it. */
+function uriEncode(text: string): string {
+  return encodeURIComponent(text).replace(
+    /[!'()*]/g,
+    c => '%' + c.charCodeAt(0).toString(16).toUpperCase()
+  );
+}
+
+/**
+ * A GET to an S3 endpoint signed with AWS Signature Version 4 (in headers),
+ * as any S3 client sends it: what a reader with a view credential does.
+ */
+export async function signedS3Get(
+  request: APIRequestContext,
+  options: {
+    endpoint: string;
+    keyId: string;
+    secret: string;
+    path: string;
+    query?: Record<string, string>;
+    region?: string;
+  }
+): Promise<APIResponse> {
+  const region = options.region ?? 'us-east-1';
+  const url = new URL(options.endpoint);
+  const now = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+/, '');
+  const day = now.slice(0, 8);
+  const payload = crypto.createHash('sha256').update('').digest('hex');
+  const query = Object.entries(options.query ?? {})
+    .map(([k, v]) => [uriEncode(k), uriEncode(v)])
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([k, v]) => `${k}=${v}`)
+    .join('&');
+  const path = options.path.split('/').map(uriEncode).join('/');
+  const headers: Record<string, string> = {
+    host: url.host,
+    'x-amz-content-sha256': payload,
+    'x-amz-date': now
+  };
+  const signed = Object.keys(headers).sort().join(';');
+  const canonical = [
+    'GET',
+    path,
+    query,
+    ...Object.keys(headers)
+      .sort()
+      .map(h => `${h}:${headers[h]}`),
+    '',
+    signed,
+    payload
+  ].join('\n');
+  const scope = `${day}/${region}/s3/aws4_request`;
+  const toSign = [
+    'AWS4-HMAC-SHA256',
+    now,
+    scope,
+    crypto.createHash('sha256').update(canonical).digest('hex')
+  ].join('\n');
+  const hmac = (key: crypto.BinaryLike, data: string) =>
+    crypto.createHmac('sha256', key).update(data).digest();
+  let key = hmac('AWS4' + options.secret, day);
+  for (const part of [region, 's3', 'aws4_request']) {
+    key = hmac(key, part);
+  }
+  const signature = crypto
+    .createHmac('sha256', key)
+    .update(toSign)
+    .digest('hex');
+  return request.get(`${url.origin}${path}${query ? '?' + query : ''}`, {
+    headers: {
+      'x-amz-content-sha256': payload,
+      'x-amz-date': now,
+      authorization:
+        `AWS4-HMAC-SHA256 Credential=${options.keyId}/${scope}, ` +
+        `SignedHeaders=${signed}, Signature=${signature}`
+    }
+  });
 }

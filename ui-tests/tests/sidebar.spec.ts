@@ -19,6 +19,7 @@ import {
   screenshot,
   setSpec,
   SIDEBAR,
+  signedS3Get,
   tm
 } from './helpers';
 
@@ -379,6 +380,80 @@ test.describe('S3 Time Travel sidebar', () => {
     expect(source).toContain(
       `read_parquet('s3://${BUCKET}/tables/**/*.parquet')`
     );
+  });
+
+  test('a view credential is listed in View Credentials, and once revoked its requests are refused', async ({
+    page,
+    request
+  }) => {
+    await openPanel(page);
+    await setSpec(page, tm(S1));
+    await openFolder(page, 'tables/');
+    await page.evaluate(() => {
+      void (window as any).jupyterapp.commands.execute(
+        'infinstor:use-from-other-tools'
+      );
+    });
+    const dialog = page.locator('.jp-Dialog');
+    await expect(dialog.getByTestId('othertools-key')).toHaveText(/^INFV/);
+    const keyId = (await dialog.getByTestId('othertools-key').textContent())!;
+    const secret = (await dialog
+      .getByTestId('othertools-secret')
+      .textContent())!;
+    const endpoint = (await dialog
+      .getByTestId('othertools-endpoint')
+      .textContent())!;
+    const list = {
+      endpoint,
+      keyId,
+      secret,
+      path: `/${BUCKET}`,
+      query: { 'list-type': '2', prefix: 'tables/' }
+    };
+    // The key reads its view, signed (SigV4) as any S3 client signs its requests.
+    const before = await signedS3Get(request, list);
+    expect(before.status()).toBe(200);
+    expect(await before.text()).toContain('<Key>tables/iris.csv</Key>');
+
+    await dialog.getByRole('button', { name: 'All credentials…' }).click();
+    await expect(dialog).toHaveCount(0);
+    const tab = page.getByTestId('credentials');
+    await expect(tab).toBeVisible();
+    const row = tab.locator(`tr[data-key="${keyId}"]`);
+    await expect(row).toHaveAttribute('data-state', 'active');
+    await expect(row).toContainText(`s3://${BUCKET}/tables/`);
+    await expect(row).toContainText(`as of ${human(S1)}`);
+    await screenshot(page, 'view-credentials', '#infinstor-credentials');
+
+    await row.getByRole('button', { name: `Revoke ${keyId}` }).click();
+    const confirm = page.locator('.jp-Dialog');
+    await expect(confirm).toContainText(`Revoke view credential ${keyId}?`);
+    await expect(confirm).toContainText(
+      `${keyId} reads s3://${BUCKET}/tables/ as of ${human(S1)}`
+    );
+    await confirm.getByRole('button', { name: 'Revoke' }).click();
+    await expect(confirm).toHaveCount(0);
+    await expect(row).toHaveAttribute('data-state', 'revoked');
+    await expect(row.getByTestId('credential-state')).toHaveText('revoked');
+    await expect(row.getByRole('button')).toHaveCount(0);
+
+    // The server says so too, and the endpoint refuses the key at once.
+    const listed = await page.evaluate(async () => {
+      const xsrf = document.cookie.match(/_xsrf=([^;]+)/)?.[1] ?? '';
+      const r = await fetch('/infinstor/endpoint/credentials', {
+        headers: { 'X-XSRFToken': xsrf }
+      });
+      return (await r.json()).credentials;
+    });
+    expect(
+      listed.find((c: any) => c.aws_access_key_id === keyId)?.state
+    ).toBe('revoked');
+    const after = await signedS3Get(request, list);
+    expect(after.status()).toBe(403);
+    const body = await after.text();
+    expect(body).toContain('<Code>InvalidAccessKeyId</Code>');
+    expect(body).toContain('revoked');
+    expect(body).not.toContain('tables/iris.csv');
   });
 
   test('a reload restores the panel, bucket, folder and time', async ({
