@@ -314,9 +314,9 @@ describe('TransformsSummary (the sidebar section)', () => {
       run('a1', { state: 'cancelled' })
     ];
     const { openRuns, transforms, model } = await summary(runs);
-    expect(
-      host.querySelector('[data-testid="runs-counts"]')?.textContent
-    ).toBe('5 runs · 1 active · 1 failed · 2 transforms');
+    expect(host.querySelector('[data-testid="runs-counts"]')?.textContent).toBe(
+      '5 runs · 1 active · 1 failed · 2 transforms'
+    );
     const lines = Array.from(
       host.querySelectorAll('.jp-Infinstor-runSummary')
     ) as HTMLElement[];
