@@ -713,10 +713,14 @@ export class InfinstorModel implements IDisposable {
    * Track a bucket: enable versioning (the caller asked the user) and start its
    * first sync, which the model then watches.
    */
+  /**
+   * Track a bucket (versioning on); resolves true when its first sync was
+   * started and is watched (its end comes as `syncEnded`).
+   */
   async track(
     bucket: string,
     options: { events?: boolean } = {}
-  ): Promise<void> {
+  ): Promise<boolean> {
     const result = await this.client.track(bucket, {
       enable_versioning: true,
       events: !!options.events
@@ -730,6 +734,7 @@ export class InfinstorModel implements IDisposable {
     }
     this._bucketsChanged.emit();
     this.setBucket(bucket);
+    return !!result.sync_job;
   }
 
   /**

@@ -150,7 +150,11 @@ export class InfinstorPanel extends SidePanel {
 
     this.buckets = section(
       trans.__('Buckets'),
-      new BucketsWidget(model, bucket => actions.syncBucket(bucket)),
+      new BucketsWidget(
+        model,
+        bucket => actions.syncBucket(bucket),
+        (bucket, options) => actions.trackBucket(bucket, options)
+      ),
       'jp-Infinstor-bucketsSection'
     );
     this.buckets.toolbar.addItem(

@@ -192,6 +192,40 @@ describe('notifications for work the user started', () => {
     );
     model.dispose();
   });
+  it('follow the first sync of a bucket the user tracked, with Browse', async () => {
+    const track = jest.fn(async () => ({
+      name: 'flowers',
+      tracked: true,
+      versioning: 'Enabled',
+      sync_job: 'j1'
+    }));
+    const { model, actions } = setup({
+      track,
+      syncJob: jest.fn(async () => job('done'))
+    } as any);
+    await actions.trackBucket('flowers', { events: false });
+    expect(track).toHaveBeenCalledWith('flowers', {
+      enable_versioning: true,
+      events: false
+    });
+    const note = latest();
+    expect(note.type).toBe('success');
+    expect(note.message).toBe(
+      'Synced s3://flowers: 1,234 versions listed, 12 new in the index.'
+    );
+    expect(note.options.actions?.map(a => a.label)).toEqual(['Browse']);
+    model.dispose();
+  });
+
+  it('leave a track that started no sync without a notification', async () => {
+    const { model, actions } = setup({
+      track: jest.fn(async () => ({ name: 'flowers', sync_job: null }))
+    } as any);
+    const before = Notification.manager.count;
+    await actions.trackBucket('flowers', { events: false });
+    expect(Notification.manager.count).toBe(before);
+    model.dispose();
+  });
 });
 
 describe('run notifications', () => {

@@ -6,7 +6,7 @@ import { InfinstorClient } from '../api/client';
 import { InfinstorModel } from '../model';
 import { IExecutors, IRun } from '../api/types';
 import { RunDialogBody } from '../transforms/dialog';
-import { TransformsView } from '../transforms/section';
+import { TransformsSummary, TransformsView } from '../transforms/section';
 import { TransformsModel } from '../transforms/model';
 
 (globalThis as any).IS_REACT_ACT_ENVIRONMENT = true;
@@ -270,5 +270,108 @@ describe('RunDialogBody view', () => {
     ).toMatch(/not valid JSON/);
     body.dispose();
     transforms.dispose();
+  });
+});
+
+describe('TransformsSummary (the sidebar section)', () => {
+  async function summary(
+    runs: IRun[],
+    patch: Partial<InfinstorClient> = {}
+  ): Promise<{
+    openRuns: jest.Mock;
+    transforms: TransformsModel;
+    model: InfinstorModel;
+  }> {
+    const client = {
+      listRuns: jest.fn(async () => ({ runs })),
+      listTransforms: jest.fn(async () => ({
+        transforms: [{ name: 'thumbs' }, { name: 'copies' }]
+      })),
+      ...patch
+    } as unknown as InfinstorClient;
+    const transforms = new TransformsModel({ client, interval: 60_000 });
+    await transforms.refresh();
+    const model = new InfinstorModel({ client });
+    const openRuns = jest.fn();
+    await act(async () => {
+      root.render(
+        <TransformsSummary
+          transforms={transforms}
+          model={model}
+          openRuns={openRuns}
+        />
+      );
+    });
+    return { openRuns, transforms, model };
+  }
+
+  it('lists the last three runs in one line each, with the counts, and links to Transform Runs', async () => {
+    const runs = [
+      run('e5', { state: 'running' }),
+      run('d4', { state: 'failed', transform: 'copies', revision: 1 }),
+      run('c3', { state: 'succeeded' }),
+      run('b2', { state: 'succeeded' }),
+      run('a1', { state: 'cancelled' })
+    ];
+    const { openRuns, transforms, model } = await summary(runs);
+    expect(host.querySelector('[data-testid="runs-counts"]')?.textContent).toBe(
+      '5 runs · 1 active · 1 failed · 2 transforms'
+    );
+    const lines = Array.from(
+      host.querySelectorAll('.jp-Infinstor-runSummary')
+    ) as HTMLElement[];
+    // Only a summary: the newest three, never the full run cards.
+    expect(lines.map(l => l.dataset.run)).toEqual(['e5', 'd4', 'c3']);
+    expect(host.querySelectorAll('.jp-Infinstor-run')).toHaveLength(0);
+    expect(lines[1].dataset.state).toBe('failed');
+    expect(lines[1].textContent).toBe('copiesr1failed');
+    const state = lines[1].querySelector('[data-testid="run-state"]')!;
+    expect(state.classList).toContain('jp-mod-error');
+    const open = lines[1].querySelector('button') as HTMLButtonElement;
+    // The whole line is in its title (the name may be cut with an ellipsis).
+    expect(open.title).toMatch(
+      /^copies r1, failed, started .+: open in Transform Runs$/
+    );
+
+    // A line opens the runs tab on that run; Open runs on none.
+    await act(async () => open.click());
+    expect(openRuns).toHaveBeenLastCalledWith(runs[1]);
+    const all = host.querySelector(
+      '[data-testid="open-runs"]'
+    ) as HTMLButtonElement;
+    expect(all.textContent).toBe('Open runs');
+    await act(async () => all.click());
+    expect(openRuns).toHaveBeenLastCalledWith(null);
+    expect(openRuns).toHaveBeenCalledTimes(2);
+    transforms.dispose();
+    model.dispose();
+  });
+
+  it('says how to start when there are no runs, and keeps Open runs', async () => {
+    const { openRuns, transforms, model } = await summary([]);
+    expect(host.querySelector('[data-testid="runs-counts"]')).toBeNull();
+    expect(host.querySelectorAll('.jp-Infinstor-runSummary')).toHaveLength(0);
+    expect(host.querySelector('.jp-Infinstor-note')?.textContent).toBe(
+      'No runs yet. Right-click a code cell → “Run cell as transform…”.'
+    );
+    await act(async () =>
+      (host.querySelector('[data-testid="open-runs"]') as HTMLElement).click()
+    );
+    expect(openRuns).toHaveBeenCalledWith(null);
+    transforms.dispose();
+    model.dispose();
+  });
+
+  it("shows the server's error instead of pretending there are no runs", async () => {
+    const { transforms, model } = await summary([], {
+      listRuns: jest.fn(async () => {
+        throw new Error('MLflow tracking is not installed: pip install mlflow');
+      })
+    } as any);
+    const alert = host.querySelector('[role="alert"]');
+    expect(alert?.textContent).toContain('pip install mlflow');
+    expect(host.querySelector('.jp-Infinstor-note')).toBeNull();
+    transforms.dispose();
+    model.dispose();
   });
 });

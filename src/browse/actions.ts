@@ -343,18 +343,11 @@ export class InfinstorActions {
       'in-progress',
       { autoClose: false }
     );
-    const ended = new Promise<ISyncEnded>(resolve => {
-      const on = (_: InfinstorModel, event: ISyncEnded) => {
-        if (event.bucket === bucket) {
-          this.model.syncEnded.disconnect(on);
-          resolve(event);
-        }
-      };
-      this.model.syncEnded.connect(on);
-    });
+    const ended = this._whenSyncEnds(bucket);
     try {
       await this.model.sync(bucket, full);
     } catch (e) {
+      ended.cancel();
       Notification.update({
         id,
         message: trans.__(
@@ -367,6 +360,62 @@ export class InfinstorActions {
       });
       return;
     }
+    await this._reportSync(id, bucket, ended.promise);
+  }
+
+  /**
+   * Track a bucket the user consented to track; its first sync is followed
+   * in a notification like *Sync now*'s. Errors of the track request itself
+   * are thrown (the consent dialog's caller shows them).
+   */
+  async trackBucket(
+    bucket: string,
+    options: { events: boolean }
+  ): Promise<void> {
+    const ended = this._whenSyncEnds(bucket);
+    let watching = false;
+    try {
+      watching = await this.model.track(bucket, options);
+    } finally {
+      if (!watching) {
+        ended.cancel();
+      }
+    }
+    if (!watching) {
+      return;
+    }
+    const id = Notification.emit(
+      trans.__('Tracking s3://%1: first sync…', bucket),
+      'in-progress',
+      { autoClose: false }
+    );
+    await this._reportSync(id, bucket, ended.promise);
+  }
+
+  /** The next end of a watched sync of `bucket` (cancel: stop listening). */
+  private _whenSyncEnds(bucket: string): {
+    promise: Promise<ISyncEnded>;
+    cancel: () => void;
+  } {
+    let on: (_: InfinstorModel, event: ISyncEnded) => void = () => undefined;
+    const promise = new Promise<ISyncEnded>(resolve => {
+      on = (_: InfinstorModel, event: ISyncEnded) => {
+        if (event.bucket === bucket) {
+          this.model.syncEnded.disconnect(on);
+          resolve(event);
+        }
+      };
+      this.model.syncEnded.connect(on);
+    });
+    return { promise, cancel: () => this.model.syncEnded.disconnect(on) };
+  }
+
+  /** Update a sync's pending notification with how it ended. */
+  private async _reportSync(
+    id: string,
+    bucket: string,
+    ended: Promise<ISyncEnded>
+  ): Promise<void> {
     const { job, error } = await ended;
     const browse = {
       label: trans.__('Browse'),

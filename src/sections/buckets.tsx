@@ -79,10 +79,20 @@ async function showFailure(title: string, error: unknown): Promise<void> {
   });
 }
 
-/** Ask for consent, then track; errors are shown as the server's sentence. */
+/** Tracks a bucket the user consented to track (`InfinstorModel.track`). */
+export type TrackStarter = (
+  bucket: string,
+  options: { events: boolean }
+) => Promise<unknown>;
+
+/**
+ * Ask for consent, then track (with `track`, which may follow the first sync
+ * in a notification); errors are shown as the server's sentence.
+ */
 export async function trackWithConsent(
   model: InfinstorModel,
-  bucket: string
+  bucket: string,
+  track: TrackStarter = (name, options) => model.track(name, options)
 ): Promise<boolean> {
   const result = await showDialog({
     title: trans.__('Track bucket %1?', bucket),
@@ -97,7 +107,7 @@ export async function trackWithConsent(
     return false;
   }
   try {
-    await model.track(bucket, { events: result.value?.events ?? false });
+    await track(bucket, { events: result.value?.events ?? false });
     return true;
   } catch (error) {
     await showFailure(trans.__('Could not track %1', bucket), error);
@@ -305,8 +315,9 @@ function BucketRow(props: {
   model: InfinstorModel;
   bucket: IBucket;
   sync: SyncStarter;
+  track?: TrackStarter;
 }): JSX.Element {
-  const { model, bucket, sync } = props;
+  const { model, bucket, sync, track } = props;
   const current = model.bucket === bucket.name;
   const running =
     model.syncState(bucket.name)?.job?.state === 'running' ||
@@ -364,7 +375,7 @@ function BucketRow(props: {
         ) : (
           <button
             className="jp-mod-styled jp-mod-accept jp-Infinstor-smallButton"
-            onClick={() => void trackWithConsent(model, bucket.name)}
+            onClick={() => void trackWithConsent(model, bucket.name, track)}
           >
             {trans.__('Track…')}
           </button>
@@ -381,6 +392,7 @@ function BucketRow(props: {
 export function BucketsView(props: {
   model: InfinstorModel;
   sync?: SyncStarter;
+  track?: TrackStarter;
 }): JSX.Element {
   const { model } = props;
   const sync = props.sync ?? ((name: string) => model.sync(name));
@@ -408,7 +420,13 @@ export function BucketsView(props: {
       )}
       <ul className="jp-Infinstor-bucketList">
         {buckets.map(b => (
-          <BucketRow key={b.name} model={model} bucket={b} sync={sync} />
+          <BucketRow
+            key={b.name}
+            model={model}
+            bucket={b}
+            sync={sync}
+            track={props.track}
+          />
         ))}
       </ul>
     </div>
@@ -419,7 +437,8 @@ export function BucketsView(props: {
 export class BucketsWidget extends ReactWidget {
   constructor(
     private readonly _model: InfinstorModel,
-    private readonly _sync?: SyncStarter
+    private readonly _sync?: SyncStarter,
+    private readonly _track?: TrackStarter
   ) {
     super();
     this.addClass('jp-Infinstor-sectionBody');
@@ -435,7 +454,9 @@ export class BucketsWidget extends ReactWidget {
           model.settingsChanged
         ]}
       >
-        {() => <BucketsView model={model} sync={this._sync} />}
+        {() => (
+          <BucketsView model={model} sync={this._sync} track={this._track} />
+        )}
       </OnSignals>
     );
   }
