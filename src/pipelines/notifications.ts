@@ -30,11 +30,10 @@ export function stepCounts(run: IPipelineRun): string {
     counts.set(step.state, (counts.get(step.state) ?? 0) + 1);
   }
   const parts = [...counts.entries()].map(([state, n]) => `${n} ${state}`);
-  return trans._n(
-    '%1 step: %2',
-    '%1 steps: %2',
-    run.steps.length,
-    run.steps.length,
+  const n = run.steps.length;
+  return trans.__(
+    '%1: %2',
+    trans._n('%1 step', '%1 steps', n, n),
     parts.join(', ')
   );
 }
@@ -58,12 +57,10 @@ export class PipelineNotifications {
       return;
     }
     const id = Notification.emit(
-      trans._n(
-        'Running pipeline %2 (%1 step)…',
-        'Running pipeline %2 (%1 steps)…',
-        run.steps.length,
-        run.steps.length,
-        run.pipeline
+      trans.__(
+        'Running pipeline %1 (%2)…',
+        run.pipeline,
+        trans._n('%1 step', '%1 steps', run.steps.length, run.steps.length)
       ),
       'in-progress',
       {

@@ -225,7 +225,7 @@ test.describe('Pipelines', () => {
     ).toHaveText(TX.output_bucket);
   });
 
-  test('the same pipeline runs on Spark, every step again when the cache is off', async ({
+  test('the same pipeline runs on Spark, then again from the cache', async ({
     page
   }) => {
     test.setTimeout(600_000);
