@@ -233,15 +233,18 @@ test.describe('Pipelines', () => {
     await saveTransform(page);
     await openPipelines(page);
     await defineFan(page, 'ui-fan-spark');
+    // The cache key has no executor: the local test's results would be reused,
+    // so this first run opts out of the cache and every step runs on Spark.
     const first = await runAndWait(page, 'ui-fan-spark', {
       executor: 'spark',
+      noCache: true,
       runsBefore: 0
     });
     expect(first).toEqual(['succeeded', 'succeeded', 'succeeded']);
     const item = pipelineItem(page, 'ui-fan-spark');
-    await expect(
-      item.locator('.jp-Infinstor-pipelineRun').first().locator('[data-step="a"]')
-    ).toContainText('spark');
+    const sparkRun = item.locator('.jp-Infinstor-pipelineRun').first();
+    await expect(sparkRun.locator('[data-step="a"]')).toContainText('spark');
+    await expect(sparkRun).toContainText('no cache');
     const again = await runAndWait(page, 'ui-fan-spark', {
       executor: 'spark',
       runsBefore: 1
