@@ -10,6 +10,7 @@ import {
 } from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { IStatusBar } from '@jupyterlab/statusbar';
 import { IStateDB } from '@jupyterlab/statedb';
 import { ITranslator } from '@jupyterlab/translation';
 import {
@@ -42,6 +43,12 @@ import { InfinstorPanel, SIDEBAR_ID } from './panel';
 import { CommandIDs, DEFAULT_SETTINGS, ISettings, PLUGIN_ID } from './tokens';
 import { TransformsModel } from './transforms/model';
 import type { TransformRunsContent } from './transforms/section';
+import { PipelinesModel } from './pipelines/model';
+import type { PipelinesContent } from './pipelines/tab';
+import { SchedulesModel } from './schedules/model';
+import type { SchedulesContent } from './schedules/tab';
+// eslint-disable-next-line jupyter/prefer-lazy-imports
+import { ActiveRunsStatus } from './statusbar';
 // eslint-disable-next-line jupyter/prefer-lazy-imports
 import { deleteLabelWithConfirm } from './sections/labels';
 import { setTranslator, trans } from './i18n';
@@ -49,6 +56,8 @@ import { setTranslator, trans } from './i18n';
 export { InfinstorModel } from './model';
 export { InfinstorClient } from './api/client';
 export { TransformsModel } from './transforms/model';
+export { PipelinesModel } from './pipelines/model';
+export { SchedulesModel } from './schedules/model';
 export * from './tokens';
 export * from './api/types';
 
@@ -86,7 +95,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     ISettingRegistry,
     IStateDB,
     INotebookTracker,
-    ITranslator
+    ITranslator,
+    IStatusBar
   ],
   activate: (
     app: JupyterFrontEnd,
@@ -95,7 +105,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     settingRegistry: ISettingRegistry | null,
     state: IStateDB | null,
     notebooks: INotebookTracker | null,
-    translator: ITranslator | null
+    translator: ITranslator | null,
+    statusBar: IStatusBar | null
   ) => {
     console.log('JupyterLab extension infinstor_jlab is activated!');
     setTranslator(translator);
@@ -114,11 +125,23 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const runsTracker = new WidgetTracker<MainAreaWidget<TransformRunsContent>>(
       { namespace: 'infinstor-runs' }
     );
+    const pipelines = new PipelinesModel({ client });
+    const schedules = new SchedulesModel({ client });
+    const pipelinesTracker = new WidgetTracker<
+      MainAreaWidget<PipelinesContent>
+    >({ namespace: 'infinstor-pipelines' });
+    const schedulesTracker = new WidgetTracker<
+      MainAreaWidget<SchedulesContent>
+    >({ namespace: 'infinstor-schedules' });
     const panel = new InfinstorPanel({
       model,
       actions,
       transforms,
       runsTracker,
+      pipelines,
+      schedules,
+      pipelinesTracker,
+      schedulesTracker,
       translator: translator ?? undefined
     });
     app.shell.add(panel, 'left', { rank: 850, type: 'S3 Time Travel' });
@@ -363,11 +386,51 @@ const plugin: JupyterFrontEndPlugin<void> = {
         void transforms.refresh();
       }
     });
+    commands.addCommand(CommandIDs.openPipelines, {
+      describedBy: noArgs,
+      label: trans.__('Show Pipelines'),
+      caption: trans.__(
+        'Pipelines of transforms in a main-area tab: define one, run it (with the result cache), follow each step'
+      ),
+      execute: () => {
+        panel.openPipelines(null);
+      }
+    });
+    commands.addCommand(CommandIDs.openSchedules, {
+      describedBy: noArgs,
+      label: trans.__('Show Schedules'),
+      caption: trans.__(
+        'Schedules of transforms in a main-area tab: next run, last result, pause/resume, history of windows'
+      ),
+      execute: () => {
+        panel.openSchedules();
+      }
+    });
     if (restorer) {
       // A Transform Runs tab left open comes back with the workspace.
       void restorer.restore(runsTracker, {
         command: CommandIDs.openTransforms,
         name: () => 'runs'
+      });
+      void restorer.restore(pipelinesTracker, {
+        command: CommandIDs.openPipelines,
+        name: () => 'pipelines'
+      });
+      void restorer.restore(schedulesTracker, {
+        command: CommandIDs.openSchedules,
+        name: () => 'schedules'
+      });
+    }
+    if (statusBar) {
+      const item = new ActiveRunsStatus(transforms, pipelines, () => {
+        panel.openRuns(null);
+      });
+      statusBar.registerStatusItem(`${PLUGIN_ID}:active-runs`, {
+        item,
+        align: 'left',
+        rank: 50,
+        isActive: () => item.count > 0,
+        activeStateChanged: item.activeStateChanged
       });
     }
     app.contextMenu.addItem({
@@ -387,6 +450,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
         CommandIDs.diff,
         CommandIDs.runCellAsTransform,
         CommandIDs.openTransforms,
+        CommandIDs.openPipelines,
+        CommandIDs.openSchedules,
         CommandIDs.restoreFolder,
         CommandIDs.downloadFolder
       ]) {
@@ -522,7 +587,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         await Promise.all([model.refreshBuckets(), model.refreshLabels()]);
         model.startStatusPoll();
         // Runs still going (this session's or another's) are polled until they end.
-        await transforms.refresh();
+        await Promise.all([transforms.refresh(), pipelines.refresh()]);
       }
     );
   }

@@ -54,6 +54,12 @@ import {
 } from './transforms/section';
 import { TransformsModel } from './transforms/model';
 import { OnSignals } from './signals';
+import { PipelinesModel } from './pipelines/model';
+import { PipelineNotifications } from './pipelines/notifications';
+import { createPipelinesWidget, PipelinesContent } from './pipelines/tab';
+import { SchedulesModel } from './schedules/model';
+import { createSchedulesWidget, SchedulesContent } from './schedules/tab';
+import { IPipelineRun } from './api/types';
 
 /** The least height of an open section whose height follows its content. */
 const FITTED_MIN = 48;
@@ -124,6 +130,12 @@ export class InfinstorPanel extends SidePanel {
     super({ translator: options.translator });
     const { model, actions, transforms } = options;
     this._runsTracker = options.runsTracker ?? null;
+    this._pipelinesTracker = options.pipelinesTracker ?? null;
+    this._schedulesTracker = options.schedulesTracker ?? null;
+    this.pipelinesModel =
+      options.pipelines ?? new PipelinesModel({ client: model.client });
+    this.schedulesModel =
+      options.schedules ?? new SchedulesModel({ client: model.client });
     this.model = model;
     this.actions = actions;
     this.transformsModel = transforms;
@@ -232,7 +244,10 @@ export class InfinstorPanel extends SidePanel {
 
     this.transforms = section(
       trans.__('Transforms'),
-      new TransformsWidget(transforms, model, run => this.revealRun(run)),
+      new TransformsWidget(transforms, model, run => this.revealRun(run), {
+        openPipelines: () => void this.openPipelines(),
+        openSchedules: () => void this.openSchedules()
+      }),
       'jp-Infinstor-transformsSection'
     );
     this.transforms.toolbar.addItem(
@@ -244,6 +259,7 @@ export class InfinstorPanel extends SidePanel {
       })
     );
     transforms.runFinished.connect(this._onRunFinished, this);
+    this.pipelinesModel.runFinished.connect(this._onPipelineRunFinished, this);
 
     this.addWidget(this.buckets);
     this.addWidget(this.time);
@@ -450,6 +466,8 @@ export class InfinstorPanel extends SidePanel {
   readonly transforms: PanelWithToolbar;
   readonly transformsModel: TransformsModel;
   readonly credentialsModel: CredentialsModel;
+  readonly pipelinesModel: PipelinesModel;
+  readonly schedulesModel: SchedulesModel;
 
   /**
    * Expand a section (when collapsed) and bring it into view: a section that
@@ -578,6 +596,78 @@ export class InfinstorPanel extends SidePanel {
     return widget;
   }
 
+  /**
+   * Open the *Pipelines* main-area panel (on a pipeline's runs): one panel,
+   * brought forward when it is open already.
+   */
+  openPipelines(
+    pipeline: string | null = null
+  ): MainAreaWidget<PipelinesContent> {
+    if (pipeline) {
+      void this.pipelinesModel.select(pipeline);
+    }
+    let widget = this._pipelinesPanel;
+    if (!widget || widget.isDisposed) {
+      widget = createPipelinesWidget(
+        this.pipelinesModel,
+        this.transformsModel,
+        this.model,
+        {
+          openOutput: uri => this._openUri(uri),
+          useLabel: label => {
+            this.model.useLabel(label);
+            this.actions.app.shell.activateById(this.id);
+          },
+          followRun: run => this._pipelineNotes.follow(run)
+        }
+      );
+      this._pipelinesPanel = widget;
+      widget.disposed.connect(() => {
+        if (this._pipelinesPanel === widget) {
+          this._pipelinesPanel = null;
+        }
+      });
+      if (this._pipelinesTracker) {
+        void this._pipelinesTracker.add(widget);
+      }
+    }
+    if (!widget.isAttached) {
+      this.actions.app.shell.add(widget, 'main');
+    }
+    this.actions.app.shell.activateById(widget.id);
+    return widget;
+  }
+
+  /** Open the *Schedules* main-area panel (one panel, reused). */
+  openSchedules(): MainAreaWidget<SchedulesContent> {
+    let widget = this._schedulesPanel;
+    if (!widget || widget.isDisposed) {
+      widget = createSchedulesWidget(
+        this.schedulesModel,
+        this.transformsModel,
+        this.model,
+        {
+          showRun: id => void this._showRunById(id),
+          followRuns: ids => void this._followRunIds(ids)
+        }
+      );
+      this._schedulesPanel = widget;
+      widget.disposed.connect(() => {
+        if (this._schedulesPanel === widget) {
+          this._schedulesPanel = null;
+        }
+      });
+      if (this._schedulesTracker) {
+        void this._schedulesTracker.add(widget);
+      }
+    }
+    if (!widget.isAttached) {
+      this.actions.app.shell.add(widget, 'main');
+    }
+    this.actions.app.shell.activateById(widget.id);
+    return widget;
+  }
+
   /** Show a run (or the runs) in the *Transform Runs* panel. */
   revealRun(run: IRun | null): void {
     this.openRuns(run);
@@ -627,6 +717,10 @@ export class InfinstorPanel extends SidePanel {
       return;
     }
     this.transformsModel.runFinished.disconnect(this._onRunFinished, this);
+    this.pipelinesModel.runFinished.disconnect(
+      this._onPipelineRunFinished,
+      this
+    );
     this.model.listingChanged.disconnect(this._scheduleFit, this);
     this._resizeObserver?.disconnect();
     this._contentObserver?.disconnect();
@@ -647,6 +741,67 @@ export class InfinstorPanel extends SidePanel {
     void afterRunFinished(this.model, run);
     this._runNotes.finished(run);
   }
+
+  private _onPipelineRunFinished(_: PipelinesModel, run: IPipelineRun): void {
+    this._pipelineNotes.finished(run);
+    // Step outputs were indexed and labelled.
+    void this.model.refreshBuckets();
+    void this.model.refreshLabels();
+  }
+
+  /** Show an S3 folder (`s3://bucket/prefix/`) in the browser section. */
+  private _openUri(uri: string): void {
+    if (showOutput(this.model, { output_uri: uri })) {
+      this.expand(this.browser);
+    }
+    this.actions.app.shell.activateById(this.id);
+  }
+
+  /** Open a transform run (by id) in the *Transform Runs* panel. */
+  private async _showRunById(id: string): Promise<void> {
+    await this.transformsModel.refreshRuns();
+    const run = this.transformsModel.runs.find(r => r.id === id) ?? null;
+    if (run) {
+      this.revealRun(run);
+      return;
+    }
+    try {
+      const fetched = await this.model.client.getRun(id);
+      this.transformsModel.track(fetched);
+      this.revealRun(fetched);
+    } catch {
+      this.revealRun(null);
+    }
+  }
+
+  /** Runs fired from the UI (a schedule's "Run now"): notifications until they end. */
+  private async _followRunIds(ids: string[]): Promise<void> {
+    for (const id of ids) {
+      try {
+        const run = await this.model.client.getRun(id);
+        this.transformsModel.track(run);
+        this._runNotes.follow(run);
+        if (run.state !== 'queued' && run.state !== 'running') {
+          this._runNotes.finished(run);
+        }
+      } catch (error) {
+        console.warn(`infinstor_jlab: cannot follow run ${id}`, error);
+      }
+    }
+  }
+
+  private _pipelinesPanel: MainAreaWidget<PipelinesContent> | null = null;
+  private _schedulesPanel: MainAreaWidget<SchedulesContent> | null = null;
+  private readonly _pipelinesTracker: WidgetTracker<
+    MainAreaWidget<PipelinesContent>
+  > | null;
+  private readonly _schedulesTracker: WidgetTracker<
+    MainAreaWidget<SchedulesContent>
+  > | null;
+  private _pipelineNotes = new PipelineNotifications({
+    showRun: run => void this.openPipelines(run.pipeline),
+    openOutput: uri => this._openUri(uri)
+  });
 
   private _resizeObserver: ResizeObserver | null = null;
   private _contentObserver: MutationObserver | null = null;
@@ -676,6 +831,12 @@ export namespace InfinstorPanel {
     transforms: TransformsModel;
     /** Tracks the *Transform Runs* panel for the layout restorer. */
     runsTracker?: WidgetTracker<MainAreaWidget<TransformRunsContent>>;
+    /** Pipelines (default: a model over the same client). */
+    pipelines?: PipelinesModel;
+    /** Schedules (default: a model over the same client). */
+    schedules?: SchedulesModel;
+    pipelinesTracker?: WidgetTracker<MainAreaWidget<PipelinesContent>>;
+    schedulesTracker?: WidgetTracker<MainAreaWidget<SchedulesContent>>;
     translator?: SidePanel.IOptions['translator'];
   }
 }

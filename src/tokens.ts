@@ -35,6 +35,8 @@ export namespace CommandIDs {
   export const copyKey = 'infinstor:copy-key';
   export const runCellAsTransform = 'infinstor:run-cell-as-transform';
   export const openTransforms = 'infinstor:open-transforms';
+  export const openPipelines = 'infinstor:open-pipelines';
+  export const openSchedules = 'infinstor:open-schedules';
   export const otherTools = 'infinstor:use-from-other-tools';
   export const viewCredentials = 'infinstor:view-credentials';
   export const restoreFolder = 'infinstor:restore-folder';

@@ -701,9 +701,24 @@ async def test_pipeline_answers_match_the_document(spec, jp_fetch, s3, bucket, s
     assert [s["state"] for s in cached["steps"]] == ["cached"] * 3
     assert [s["cached_from"] for s in cached["steps"]] == [s["run_id"] for s in done["steps"]]
     await api("POST", runs, path=fan, body={"cache": "no"}, expect=400)
+    unknown = await api("POST", runs, path=fan, body={"executor": "nope"}, expect=400)
+    assert "Unknown executor 'nope'" in unknown["message"], unknown
+    local = await api("POST", runs, path=fan, body={"executor": "local"}, expect=201)
+    assert {s["executor"] for s in local["definition"]["steps"]} == {"local"}
+    await wait_pipeline_run(api, "fan", local["id"])
+    text = "name: fan\nsteps:\n" + "".join(
+        f"  - name: {n}\n    transform: cp\n    output_uri: {out}\n"
+        f"    input: {{type: view, bucket: {bucket}, prefix: in/}}\n"
+        for n in ("a", "b")
+    )
+    pasted = await api("POST", "/infinstor/pipelines", body={"text": text}, expect=200)
+    assert [s["name"] for s in pasted["steps"]] == ["a", "b"]
+    bad_text = await api("POST", "/infinstor/pipelines", body={"text": "name: [x"}, expect=400)
+    assert "neither JSON nor valid YAML" in bad_text["message"], bad_text
+    await api("POST", "/infinstor/pipelines", body=pipeline, expect=200)
     await api("POST", runs, path={"name": "nope"}, expect=404)
     listed = await api("GET", runs, path=fan, expect=200)
-    assert [r["id"] for r in listed["runs"]] == [again["id"], run["id"]]
+    assert [r["id"] for r in listed["runs"]] == [local["id"], again["id"], run["id"]]
     await api("GET", runs, path=fan, params={"limit": "0"}, expect=400)
     await api("GET", runs, path={"name": "nope"}, expect=404)
     one = "/infinstor/pipelines/{name}/runs/{run_id}"
@@ -732,7 +747,7 @@ async def test_pipeline_answers_match_the_document(spec, jp_fetch, s3, bucket, s
 
     listed = await api("GET", "/infinstor/pipelines", expect=200)
     assert [(p["name"], p["last_run"]["id"]) for p in listed["pipelines"]] == [
-        ("fan", again["id"]),
+        ("fan", local["id"]),
         ("slow", started["id"]),
     ]
     await api("DELETE", "/infinstor/pipelines/{name}", path=fan, expect=204)

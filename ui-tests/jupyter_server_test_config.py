@@ -124,6 +124,8 @@ UNTRACKED_BUCKET = "infinstor-scratch"
 UI_TEST_TRANSFORM = "copy-suffix"
 #: The name transforms.spec.ts gives the demo notebook's cell (its experiment is made up front too).
 DEMO_UI_TRANSFORM = "demo-sizes"
+#: The pipelines pipelines.spec.ts defines (their MLflow experiments are made up front too).
+UI_TEST_PIPELINES = ("ui-fan", "ui-fan-spark")
 
 
 def _seed_transforms() -> None:
@@ -141,6 +143,12 @@ def _seed_transforms() -> None:
     for name in (UI_TEST_TRANSFORM, DEMO_UI_TRANSFORM):
         MlflowClient().create_experiment(
             f"infinstor-transform-{name}",
+            artifact_location=Path(workdir, "mlartifacts").as_uri(),
+        )
+    # The pipelines pipelines.spec.ts defines (their runs and step runs go there).
+    for name in UI_TEST_PIPELINES:
+        MlflowClient().create_experiment(
+            f"infinstor-pipeline-{name}",
             artifact_location=Path(workdir, "mlartifacts").as_uri(),
         )
 

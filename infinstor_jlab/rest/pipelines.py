@@ -44,6 +44,14 @@ class PipelinesHandler(PipelineHandler):
     @authorized
     async def post(self):
         body = self.json_body()
+        if isinstance(body, dict) and set(body) == {"text"}:
+            # A pasted pipeline file (YAML or JSON), read as the CLI reads it.
+            from ..transforms.pipelines import load_pipeline_text
+
+            if not isinstance(body["text"], str):
+                raise http_error(400, '"text" must be the pipeline file\'s text (YAML or JSON).')
+            text = body["text"]
+            body = await self.run(lambda: load_pipeline_text(text))
         pipelines = self.pipelines
         author = self.author()
         pipeline, created = await self.run(lambda: pipelines.save(body, author=author))
@@ -83,11 +91,15 @@ class PipelineRunsHandler(PipelineHandler):
     async def post(self, name: str):
         body = self.json_body()
         cache = self.body_bool(body, "cache", True)
+        executor = body.get("executor") if isinstance(body, dict) else None
+        if executor is not None and (not isinstance(executor, str) or not executor):
+            raise http_error(400, '"executor" must be an executor name such as "local".')
         pipelines = self.pipelines
         author = self.author()
 
         def work() -> dict[str, Any]:
-            return pipelines.run_json(pipelines.start_run(name, cache=cache, author=author))
+            run = pipelines.start_run(name, cache=cache, author=author, executor=executor)
+            return pipelines.run_json(run)
 
         doc = await self.run(work)
         self.set_header("Location", self.api_url("pipelines", name, "runs", doc["id"]))

@@ -741,9 +741,20 @@ class PipelineService:
             self.store.get(pipeline)  # 404 for an unknown name
         return [self.run_json(r) for r in self.store.runs(pipeline)[:limit]]
 
-    def create_run(self, name: str, *, cache: bool = True, author: str = "") -> PipelineRun:
-        """Record a pipeline run and its parent MLflow run; :meth:`drive` runs it."""
-        pipeline = self.check(self.store.get(name).to_json())
+    def create_run(
+        self, name: str, *, cache: bool = True, author: str = "", executor: str | None = None
+    ) -> PipelineRun:
+        """Record a pipeline run and its parent MLflow run; :meth:`drive` runs it. With
+        ``executor``, every step of this run goes there (the definition is unchanged)."""
+        doc = self.store.get(name).to_json()
+        if executor is not None:
+            if executor not in self.transforms.executors:
+                raise BadRequest(
+                    f"Unknown executor {executor!r}; choose one of "
+                    f"{', '.join(sorted(self.transforms.executors))}."
+                )
+            doc["steps"] = [{**step, "executor": executor} for step in doc["steps"]]
+        pipeline = self.check(doc)
         client = self.transforms.mlflow()
         experiment = f"infinstor-pipeline-{name}"
         found = client.get_experiment_by_name(experiment)
@@ -779,9 +790,11 @@ class PipelineService:
         self.store.save_run(run)
         return run
 
-    def start_run(self, name: str, *, cache: bool = True, author: str = "") -> PipelineRun:
+    def start_run(
+        self, name: str, *, cache: bool = True, author: str = "", executor: str | None = None
+    ) -> PipelineRun:
         """Start a pipeline run, driven by a thread of this process."""
-        run = self.create_run(name, cache=cache, author=author)
+        run = self.create_run(name, cache=cache, author=author, executor=executor)
         thread = threading.Thread(
             target=self._drive_logged,
             args=(run.id,),

@@ -27,6 +27,13 @@ import {
   IObjectMetadata,
   IObjectRequest,
   IObjectsPage,
+  IPipeline,
+  IPipelineDefinition,
+  IPipelineList,
+  IPipelineRun,
+  IPipelineRunCreate,
+  IPipelineRunList,
+  IPipelineText,
   IPreview,
   IRestorePlan,
   IRestorePlanRequest,
@@ -35,6 +42,11 @@ import {
   IRunCreate,
   IRunList,
   IRunLog,
+  ISchedule,
+  IScheduleCreate,
+  IScheduleDetail,
+  IScheduleFired,
+  IScheduleList,
   ISyncJob,
   ISyncRequest,
   ITimeSpec,
@@ -404,6 +416,108 @@ export class InfinstorClient {
     return this._send<IViewCredential>(
       `endpoint/credentials/${segment(keyId)}`,
       'DELETE'
+    );
+  }
+
+  // -- pipelines ----------------------------------------------------------------------------
+
+  /** `GET pipelines`: every pipeline with its steps and latest run, in name order. */
+  listPipelines(): Promise<IPipelineList> {
+    return this._get<IPipelineList>('pipelines');
+  }
+
+  /**
+   * `POST pipelines`: save a pipeline (a definition, or a pasted YAML/JSON file
+   * as `{text}`); a pipeline of the same name is replaced. Checked first (400
+   * with a sentence).
+   */
+  savePipeline(body: IPipelineDefinition | IPipelineText): Promise<IPipeline> {
+    return this._send<IPipeline>('pipelines', 'POST', body);
+  }
+
+  /** `GET pipelines/{name}`. */
+  getPipeline(name: string): Promise<IPipeline> {
+    return this._get<IPipeline>(`pipelines/${segment(name)}`);
+  }
+
+  /** `DELETE pipelines/{name}` (its runs, outputs and labels stay). */
+  async deletePipeline(name: string): Promise<void> {
+    await this._send<void>(`pipelines/${segment(name)}`, 'DELETE');
+  }
+
+  /** `GET pipelines/{name}/runs`, newest first. */
+  listPipelineRuns(name: string, limit?: number): Promise<IPipelineRunList> {
+    return this._get<IPipelineRunList>(
+      `pipelines/${segment(name)}/runs${queryString({ limit })}`
+    );
+  }
+
+  /** `POST pipelines/{name}/runs`: start a run (its steps waiting). */
+  startPipelineRun(
+    name: string,
+    body: IPipelineRunCreate = {}
+  ): Promise<IPipelineRun> {
+    return this._send<IPipelineRun>(
+      `pipelines/${segment(name)}/runs`,
+      'POST',
+      body
+    );
+  }
+
+  /** `GET pipelines/{name}/runs/{run_id}`: the run with each step's state. */
+  getPipelineRun(name: string, runId: string): Promise<IPipelineRun> {
+    return this._get<IPipelineRun>(
+      `pipelines/${segment(name)}/runs/${segment(runId)}`
+    );
+  }
+
+  /** `DELETE pipelines/{name}/runs/{run_id}`: cancel every step (202, the run). */
+  cancelPipelineRun(name: string, runId: string): Promise<IPipelineRun> {
+    return this._send<IPipelineRun>(
+      `pipelines/${segment(name)}/runs/${segment(runId)}`,
+      'DELETE'
+    );
+  }
+
+  // -- schedules ----------------------------------------------------------------------------
+
+  /** `GET schedules`: each with its trigger, next firing and last window. */
+  listSchedules(): Promise<IScheduleList> {
+    return this._get<IScheduleList>('schedules');
+  }
+
+  /** `POST schedules`: define a schedule of a saved transform. */
+  createSchedule(body: IScheduleCreate): Promise<ISchedule> {
+    return this._send<ISchedule>('schedules', 'POST', body);
+  }
+
+  /** `GET schedules/{name}`: with its windows, newest first. */
+  getSchedule(name: string, windows?: number): Promise<IScheduleDetail> {
+    return this._get<IScheduleDetail>(
+      `schedules/${segment(name)}${queryString({ windows })}`
+    );
+  }
+
+  /** `DELETE schedules/{name}` (its runs stay in MLflow). */
+  async deleteSchedule(name: string): Promise<void> {
+    await this._send<void>(`schedules/${segment(name)}`, 'DELETE');
+  }
+
+  /** `POST schedules/{name}/pause|resume`: the schedule. */
+  setSchedulePaused(name: string, paused: boolean): Promise<ISchedule> {
+    return this._send<ISchedule>(
+      `schedules/${segment(name)}/${paused ? 'pause' : 'resume'}`,
+      'POST',
+      {}
+    );
+  }
+
+  /** `POST schedules/{name}/run`: fire now; the windows started (none when nothing is new). */
+  runSchedule(name: string): Promise<IScheduleFired> {
+    return this._send<IScheduleFired>(
+      `schedules/${segment(name)}/run`,
+      'POST',
+      {}
     );
   }
 

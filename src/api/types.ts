@@ -648,3 +648,237 @@ export interface IJob {
   result: { [name: string]: any } | null;
   error: string | null;
 }
+
+// -- pipelines ------------------------------------------------------------------------------
+
+/** A step's input when it reads other steps' outputs (`"step"` is normalised to `"steps"`). */
+export interface IStepsInput {
+  type: 'step';
+  step?: string;
+  steps?: string[];
+}
+
+/** A step's input: a view as `POST runs` takes it, or other steps' outputs. */
+export type IPipelineStepInput = IRunInput | IStepsInput;
+
+/** `PipelineStepDefinition`: a step as it is saved. */
+export interface IPipelineStepDefinition {
+  /** 1-64 letters, digits, '_' or '-'. */
+  name: string;
+  /** A saved transform's name. */
+  transform: string;
+  /** Omitted: the latest revision when the run starts. */
+  revision?: number | null;
+  kwargs?: { [key: string]: unknown };
+  /** Default local. */
+  executor?: string;
+  /** s3://BUCKET/PREFIX/ of a tracked bucket; omitted: the server's default. */
+  output_uri?: string | null;
+  requirements?: string[];
+  input: IPipelineStepInput;
+}
+
+/** `PipelineDefinition`: the body of `POST pipelines`. */
+export interface IPipelineDefinition {
+  /** 1-128 letters, digits, '.', '_' or '-'. */
+  name: string;
+  description?: string;
+  steps: IPipelineStepDefinition[];
+}
+
+/** `POST pipelines` with a pasted pipeline file (YAML or JSON, as the CLI reads it). */
+export interface IPipelineText {
+  text: string;
+}
+
+/** `PipelineStep`: a saved step. */
+export interface IPipelineStep {
+  name: string;
+  transform: string;
+  revision: number | null;
+  kwargs: { [key: string]: unknown };
+  executor: string;
+  output_uri: string | null;
+  requirements: string[];
+  /** A view spec, or `{"type": "step", "steps": [...]}`. */
+  input: IPipelineStepInput;
+}
+
+/** `Pipeline`. */
+export interface IPipeline {
+  name: string;
+  description: string;
+  author: string;
+  created_ms: number;
+  updated_ms: number;
+  steps: IPipelineStep[];
+}
+
+/** An entry of `GET pipelines`: the pipeline and its latest run. */
+export interface IPipelineSummary extends IPipeline {
+  last_run: IPipelineRun | null;
+}
+
+/** `GET pipelines`. */
+export interface IPipelineList {
+  pipelines: IPipelineSummary[];
+}
+
+export type IPipelineStepState =
+  | 'waiting'
+  | 'running'
+  | 'succeeded'
+  | 'failed'
+  | 'cancelled'
+  | 'skipped'
+  | 'cached';
+
+export type IPipelineRunState =
+  'running' | 'succeeded' | 'failed' | 'cancelled';
+
+/** `PipelineStepRun`: a step of a pipeline run. */
+export interface IPipelineStepRun {
+  step: string;
+  state: IPipelineStepState;
+  /** The step's transform run (`GET runs/{id}`) and MLflow child run. */
+  run_id: string | null;
+  /** The run whose output a cached step reused. */
+  cached_from: string | null;
+  cache_key: string | null;
+  output_uri: string | null;
+  /** `pipeline-<run id>-<step>`, or the reused run's label. */
+  output_label: string | null;
+  /** Why it failed or was skipped. */
+  error: string | null;
+  started_ms: number | null;
+  finished_ms: number | null;
+  done: number;
+  total: number;
+  /** MLflow UI link to the run (the reused one when cached). */
+  run_url: string | null;
+}
+
+/** `PipelineRun`. */
+export interface IPipelineRun {
+  id: string;
+  pipeline: string;
+  /** The pipeline as it was when the run started. */
+  definition: IPipeline;
+  state: IPipelineRunState;
+  created_ms: number;
+  finished_ms: number | null;
+  cache: boolean;
+  steps: IPipelineStepRun[];
+  /** Which step failed and why. */
+  error: string | null;
+  mlflow_experiment_id: string | null;
+  mlflow_run_id: string;
+  mlflow_url: string | null;
+  heartbeat_ms: number;
+  author: string;
+  driver: string;
+  cancel_requested: boolean;
+}
+
+/** `GET pipelines/{name}/runs`: newest first. */
+export interface IPipelineRunList {
+  runs: IPipelineRun[];
+}
+
+/** Body of `POST pipelines/{name}/runs`. */
+export interface IPipelineRunCreate {
+  /** false runs every step even when its result is cached (default true). */
+  cache?: boolean;
+  /** Every step on this executor instead of each step's own. */
+  executor?: string;
+}
+
+// -- schedules ------------------------------------------------------------------------------
+
+/** `ScheduleRequest`: the body of `POST schedules`. */
+export interface IScheduleCreate {
+  name: string;
+  /** A saved transform. */
+  transform: string;
+  revision?: number | null;
+  /** A tracked bucket. */
+  bucket: string;
+  prefix?: string;
+  /** Default incremental. */
+  mode?: 'incremental' | 'snapshot';
+  /** Five fields, UTC; or every_minutes. */
+  cron?: string | null;
+  every_minutes?: number | null;
+  if_new_data?: boolean;
+  executor?: string;
+  output_uri?: string;
+  /** A JSON object (or its text). */
+  kwargs?: { [key: string]: unknown } | string;
+  /** A list, or one per line. */
+  requirements?: string[] | string;
+  settle_s?: number;
+  /** Time spec where the first window begins (default now). */
+  start?: string | null;
+}
+
+export type IScheduleWindowState = 'running' | 'succeeded' | 'failed' | 'empty';
+
+/** `ScheduleWindow`: one firing's slice, run and result. */
+export interface IScheduleWindow {
+  schedule: string;
+  seq: number;
+  /** First ms of the slice (both ends inclusive); snapshot mode: = end_ms. */
+  start_ms: number;
+  end_ms: number;
+  state: IScheduleWindowState;
+  run_id: string | null;
+  objects: number;
+  created_ms: number;
+  finished_ms: number | null;
+  error: string | null;
+  /** How many windows from this start were tried. */
+  attempt: number;
+}
+
+/** `Schedule`. */
+export interface ISchedule {
+  name: string;
+  transform: string;
+  bucket: string;
+  prefix: string;
+  mode: 'incremental' | 'snapshot';
+  cron: string | null;
+  every_minutes: number | null;
+  if_new_data: boolean;
+  executor: string;
+  output_uri: string;
+  kwargs: { [key: string]: unknown };
+  requirements: string[];
+  revision: number | null;
+  start_ms: number;
+  settle_s: number;
+  paused: boolean;
+  created_ms: number;
+  created_by: string;
+  /** Next firing (epoch ms). */
+  next_ms: number;
+  /** The trigger in words (cron 0 2 * * * (UTC), every 5 min if new data). */
+  trigger: string;
+  /** The newest window, or null before the first firing. */
+  last_window: IScheduleWindow | null;
+}
+
+/** `GET schedules`. */
+export interface IScheduleList {
+  schedules: ISchedule[];
+}
+
+/** `GET schedules/{name}`: the schedule and its windows, newest first. */
+export interface IScheduleDetail extends ISchedule {
+  windows: IScheduleWindow[];
+}
+
+/** `POST schedules/{name}/run` (202): the windows started. */
+export interface IScheduleFired {
+  windows: IScheduleWindow[];
+}

@@ -68,7 +68,10 @@ export async function openRunDialog(options: {
  * Show a run's output folder in the sidebar browser (as it is now). Returns
  * false, with a notification, when its bucket is not tracked.
  */
-export function showOutput(model: InfinstorModel, run: IRun): boolean {
+export function showOutput(
+  model: InfinstorModel,
+  run: Pick<IRun, 'output_uri'>
+): boolean {
   const target = parseS3Uri(run.output_uri);
   if (!target) {
     return false;

@@ -213,6 +213,18 @@ export class TransformsModel implements IDisposable {
     return run;
   }
 
+  /**
+   * Follow a run started elsewhere for this user (a schedule fired from the
+   * UI, a pipeline step): it shows, and is polled until it ends
+   * (`runFinished`).
+   */
+  track(run: IRun): void {
+    this._localRuns.set(run.id, this._fetchGen);
+    this._runs = [run, ...this._runs.filter(r => r.id !== run.id)];
+    this._changed.emit();
+    this._updatePolling();
+  }
+
   /** Ask the server to cancel a run (rejects with its message, e.g. already ended). */
   async cancelRun(id: string): Promise<IRun> {
     const run = await this.client.cancelRun(id);

@@ -591,8 +591,12 @@ export function TransformsSummary(props: {
   model: InfinstorModel;
   /** Open the runs panel (on a run, highlighted). */
   openRuns: (run: IRun | null) => void;
+  /** Open the *Pipelines* tab (absent: no button). */
+  openPipelines?: () => void;
+  /** Open the *Schedules* tab (absent: no button). */
+  openSchedules?: () => void;
 }): JSX.Element {
-  const { transforms, model, openRuns } = props;
+  const { transforms, model, openRuns, openPipelines, openSchedules } = props;
   const display = model.settings.timeDisplay;
   const runs = transforms.runs;
   const failed = runs.filter(r => r.state === 'failed').length;
@@ -680,6 +684,30 @@ export function TransformsSummary(props: {
         >
           {trans.__('Open runs')}
         </button>
+        {openPipelines && (
+          <button
+            className="jp-mod-styled jp-Infinstor-smallButton"
+            data-testid="open-pipelines"
+            title={trans.__(
+              'Pipelines of transforms in a main-area tab: define, run with the result cache, follow each step'
+            )}
+            onClick={openPipelines}
+          >
+            {trans.__('Pipelines')}
+          </button>
+        )}
+        {openSchedules && (
+          <button
+            className="jp-mod-styled jp-Infinstor-smallButton"
+            data-testid="open-schedules"
+            title={trans.__(
+              'Schedules of transforms in a main-area tab: next run, last result, pause, history'
+            )}
+            onClick={openSchedules}
+          >
+            {trans.__('Schedules')}
+          </button>
+        )}
       </div>
     </div>
   );
@@ -690,7 +718,11 @@ export class TransformsWidget extends ReactWidget {
   constructor(
     private readonly _transforms: TransformsModel,
     private readonly _model: InfinstorModel,
-    private readonly _openRuns: (run: IRun | null) => void
+    private readonly _openRuns: (run: IRun | null) => void,
+    private readonly _more: {
+      openPipelines?: () => void;
+      openSchedules?: () => void;
+    } = {}
   ) {
     super();
     this.addClass('jp-Infinstor-sectionBody');
@@ -706,6 +738,8 @@ export class TransformsWidget extends ReactWidget {
             transforms={this._transforms}
             model={this._model}
             openRuns={this._openRuns}
+            openPipelines={this._more.openPipelines}
+            openSchedules={this._more.openSchedules}
           />
         )}
       </OnSignals>
