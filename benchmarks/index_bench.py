@@ -1190,7 +1190,7 @@ def measure_postgres(args: argparse.Namespace, plan: Plan, prof: Profiler) -> di
     try:
         index = PostgresSnapshotIndex(url)
         with index._pool.connection() as conn:  # an empty index
-            conn.execute("TRUNCATE versions, labels, buckets")
+            conn.execute("TRUNCATE versions, labels, buckets CASCADE")
         log(f"building {plan.n:,} versions in PostgreSQL")
         build_res, history = build(index, plan, args.seed, prof)
         out["build_s"] = build_res["build_s"]
